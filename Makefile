@@ -1,0 +1,41 @@
+# Two commands: `make demo` and `make test`. Both set up .venv from PyPI on first use.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint unit bench calibrate clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[demo,test,dev]'
+	# The reference library for tests; --no-deps, or pip compiles dlib and replaces our model package.
+	$(BIN)/pip install --quiet --no-deps 'face_recognition==1.3.0'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	bash scripts/demo.sh
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+unit: install
+	$(BIN)/pytest
+
+test: lint unit
+
+bench: install
+	$(BIN)/python bench/engine_throughput.py
+
+calibrate: install
+	$(BIN)/python -m faceledger.eval.calibration_build --out src/faceledger/engine/data/calibration_dlib_resnet_v1_lfw_view1.json
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

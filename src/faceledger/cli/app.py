@@ -1,0 +1,133 @@
+"""The `faceledger` command line: parse options, call services, render. No business rules here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from faceledger import __version__
+from faceledger.cli import render
+from faceledger.cli.errors import fail, one_line, reports_errors
+from faceledger.config import Settings
+from faceledger.engine.models import RECOGNITION_MODEL_LICENCE, recognition_model_identity, runtime_versions
+from faceledger.services.analysis import AnalysisService, FileResult
+from faceledger.types import Detector
+
+app = typer.Typer(
+    name="faceledger",
+    help="Accountable face search. Scores are likelihoods for people to weigh, never identifications.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of text.")]
+DetectorOption = Annotated[
+    Detector | None, typer.Option("--detector", help="hog (fast, default) or cnn (finds harder faces, ~20x slower).")
+]
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+
+
+def _emit_json(data: object) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@app.command()
+@reports_errors
+def detect(
+    images: Annotated[list[Path], typer.Argument(help="Image files (JPEG, PNG, WebP, BMP, TIFF, GIF).")],
+    as_json: JsonOption = False,
+    detector: DetectorOption = None,
+    rotation_search: Annotated[
+        bool, typer.Option("--rotation-search", help="Also look for sideways and upside-down faces (4x slower).")
+    ] = False,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Processes to use (default: all cores).")
+    ] = None,
+) -> None:
+    """Find every face in each image: box, landmarks, quality with reasons."""
+    settings = _settings(rotation_search=rotation_search or None, workers=workers)
+    service = AnalysisService(settings)
+    results = _with_progress(lambda tick: list(service.detect(images, detector, on_result=tick)), len(images))
+    failed = [r for r in results if r.faces is None]
+    for result in failed:
+        sys.stderr.write(f"faceledger: error: {one_line(result.error or 'unknown error')}\n")
+    if as_json:
+        _emit_json([render.file_result_dict(r) for r in results])
+    else:
+        for result in results:
+            if result.faces is not None:
+                typer.echo("\n".join(render.image_text(result.faces)))
+    if failed:
+        raise typer.Exit(3 if len(failed) == len(results) else 1)
+
+
+@app.command()
+@reports_errors
+def compare(
+    image_a: Annotated[Path, typer.Argument(help="First image.")],
+    image_b: Annotated[Path, typer.Argument(help="Second image.")],
+    as_json: JsonOption = False,
+    face_a: Annotated[int | None, typer.Option("--face-a", min=1, help="Face number in A (default: largest).")] = None,
+    face_b: Annotated[int | None, typer.Option("--face-b", min=1, help="Face number in B (default: largest).")] = None,
+    detector: DetectorOption = None,
+) -> None:
+    """How alike two faces are: distance, estimated false-match rate, and a likelihood, never an identity."""
+    service = AnalysisService(_settings())
+    result = service.compare(image_a, image_b, face_a=face_a, face_b=face_b, detector=detector)
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        typer.echo("\n".join(render.comparison_text(result)))
+
+
+@app.command()
+@reports_errors
+def version(as_json: JsonOption = False) -> None:
+    """Version, the face model's identity and the packages that run it."""
+    model = recognition_model_identity()
+    runtime = runtime_versions()
+    data = {"faceledger": __version__, "model": model.to_dict(), "licence": RECOGNITION_MODEL_LICENCE,
+            "runtime": runtime}  # fmt: skip
+    if as_json:
+        _emit_json(data)
+        return
+    typer.echo(f"faceledger {__version__}")
+    typer.echo(f"model {model.name} v{model.version}, weights sha256 {model.weights_sha256}")
+    typer.echo(f"licence {RECOGNITION_MODEL_LICENCE}")
+    typer.echo("runtime " + ", ".join(f"{k} {v}" for k, v in runtime.items()))
+
+
+def _with_progress(run: Any, total: int) -> list[FileResult]:
+    """Run with a progress bar on stderr when there is more than one file and stderr is a terminal."""
+    console = Console(stderr=True)
+    if total < 2 or not console.is_terminal:
+        return list(run(None))
+    columns = (TextColumn("faces"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+               TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("detect", total=total, rate="")
+
+        def tick(_: FileResult) -> None:
+            progress.advance(task)
+            elapsed = progress.tasks[0].elapsed or 0.0
+            done = progress.tasks[0].completed
+            progress.update(task, rate=f"{done / elapsed:.1f} img/s" if elapsed else "")
+
+        return list(run(tick))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover - interactive only
+        raise fail("interrupted", 130) from None

@@ -1,0 +1,70 @@
+"""One Settings object (environment prefix FACELEDGER_), built by the entry point and passed in.
+Units are in the names. Defaults are justified where they were measured."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from faceledger.types import Detector
+
+
+def _default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FACELEDGER_", extra="ignore", frozen=True)
+
+    # --- image input: refuse before decoding anything that could exhaust memory
+    max_image_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    max_image_pixels: int = Field(default=60_000_000, gt=0)  # a 60 Mpx RGB decode is ~180 MB
+
+    # --- detection
+    detector: Detector = Detector.HOG
+    hog_upsample: int = Field(default=1, ge=0, le=3)
+    # Upsampling only pays on small images: above this size faces are already >= 80 px, and
+    # upsampling a 12 Mpx photo costs ~4x the time (measured 0.75 s -> 3.5 s).
+    hog_upsample_max_pixels: int = Field(default=2_000_000, gt=0)
+    # On the 15 sample photos true faces scored >= 0.29 and false detections <= 0.03 (dlib's own cut is 0).
+    hog_min_score: float = 0.2
+    cnn_upsample: int = Field(default=0, ge=0, le=2)
+    cnn_min_score: float = 0.3
+    # Search for faces turned in the image plane (upside down, sideways), at 4x the detection time.
+    rotation_search: bool = False
+
+    # --- embedding: dlib's ResNet is trained on 150 px chips; below ~40 px the chip is mostly blur
+    min_embed_face_px: int = Field(default=40, ge=1)
+    embed_jitters: int = Field(default=0, ge=0, le=100)
+
+    # --- quality gate (probes); each threshold is a pass mark, see engine/quality.py
+    quality_min_face_px: int = 80
+    quality_good_face_px: int = 160
+    quality_min_sharpness: float = 20.0
+    quality_good_sharpness: float = 100.0
+    quality_max_yaw: float = 0.45
+    quality_min_brightness: float = 40.0
+    quality_max_brightness: float = 215.0
+    quality_min_contrast: float = 10.0
+    quality_min_hog_score: float = 0.5
+    quality_min_cnn_score: float = 0.6
+
+    # --- comparison: dlib's published operating point; the calibration table says what it means
+    match_threshold: float = Field(default=0.6, gt=0)
+    inconclusive_margin: float = Field(default=0.04, ge=0)
+
+    # --- parallelism
+    workers: int = Field(default_factory=_default_workers, ge=1)
+
+    data_dir: Path | None = None
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> Settings:
+        if self.quality_good_face_px <= self.quality_min_face_px:
+            raise ValueError("quality_good_face_px must be greater than quality_min_face_px")
+        if self.quality_max_brightness <= self.quality_min_brightness:
+            raise ValueError("quality_max_brightness must be greater than quality_min_brightness")
+        return self

@@ -1,0 +1,161 @@
+"""Distance -> false-match-rate: what a score means, measured on impostor pairs of real faces.
+
+The table stores counts, not just rates, so every estimate can say how many pairs it rests on. A lookup
+rounds the distance *up* to the next grid point, which can only overstate the false-match rate."""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from faceledger.errors import InvalidInput, ModelMismatch
+from faceledger.types import ModelIdentity
+
+DEFAULT_TABLE = "calibration_dlib_resnet_v1_lfw_view1.json"
+_Z_95_ONE_SIDED = 1.6449
+
+
+@dataclass(frozen=True)
+class FalseMatchEstimate:
+    distance: float
+    observed: int  # impostor pairs at or below this distance
+    impostor_pairs: int
+
+    @property
+    def rate(self) -> float:
+        return self.observed / self.impostor_pairs
+
+    @property
+    def upper_95(self) -> float:
+        """One-sided 95% Wilson upper bound: honest when few or no impostor pairs were this close."""
+        return wilson_upper(self.observed, self.impostor_pairs)
+
+    def one_in(self) -> int:
+        """Strangers per false match (two significant digits): from the point estimate, or the bound
+        when none were seen. More digits would claim a precision the pairs cannot give."""
+        rate = self.rate if self.observed else self.upper_95
+        return round_significant(max(1, round(1 / rate)))
+
+    def describe(self) -> str:
+        total = f"{self.impostor_pairs:,}"
+        if self.observed == 0:
+            return (
+                f"fewer than 1 in {self.one_in():,} strangers score this close "
+                f"(none of {total} impostor pairs did; 95% bound)"
+            )
+        return f"about 1 in {self.one_in():,} strangers score this close ({self.observed:,} of {total} impostor pairs)"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "distance": round(self.distance, 4),
+            "false_match_rate": self.rate,
+            "false_match_rate_upper_95": self.upper_95,
+            "one_in": self.one_in(),
+            "observed_impostor_pairs": self.observed,
+            "impostor_pairs": self.impostor_pairs,
+            "text": self.describe(),
+        }
+
+
+def round_significant(value: int, digits: int = 2) -> int:
+    if value < 10**digits:
+        return value
+    scale: int = 10 ** (len(str(value)) - digits)
+    return round(value / scale) * scale
+
+
+def wilson_upper(successes: int, trials: int, z: float = _Z_95_ONE_SIDED) -> float:
+    if trials <= 0:
+        raise InvalidInput("a rate needs at least one trial")
+    p = successes / trials
+    denominator = 1 + z * z / trials
+    centre = p + z * z / (2 * trials)
+    spread = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))
+    return min(1.0, (centre + spread) / denominator)
+
+
+@dataclass(frozen=True)
+class CalibrationTable:
+    model: ModelIdentity
+    dataset: str
+    method: str
+    impostor_pairs: int
+    genuine_pairs: int
+    distances: tuple[float, ...]  # ascending grid
+    impostor_at_or_below: tuple[int, ...]  # false matches if the threshold were this distance
+    genuine_above: tuple[int, ...]  # false non-matches if the threshold were this distance
+
+    def false_match(self, distance: float) -> FalseMatchEstimate:
+        if distance < 0 or math.isnan(distance):
+            raise InvalidInput(f"distance must be a non-negative number, got {distance}")
+        index = min(bisect.bisect_left(self.distances, distance - 1e-9), len(self.distances) - 1)
+        return FalseMatchEstimate(distance, self.impostor_at_or_below[index], self.impostor_pairs)
+
+    def false_non_match_rate(self, threshold: float) -> float:
+        index = min(bisect.bisect_left(self.distances, threshold - 1e-9), len(self.distances) - 1)
+        return self.genuine_above[index] / self.genuine_pairs
+
+    def distance_for_false_match_rate(self, target: float) -> float:
+        """The largest grid distance whose measured false-match rate does not exceed `target`."""
+        best = 0.0
+        for distance, observed in zip(self.distances, self.impostor_at_or_below, strict=True):
+            if observed / self.impostor_pairs <= target:
+                best = distance
+        return best
+
+    def check_model(self, model: ModelIdentity) -> None:
+        if model.weights_sha256 != self.model.weights_sha256:
+            raise ModelMismatch(
+                f"the calibration table was measured for {self.model.key}, not {model.key}; "
+                "scores of one model cannot be read with another model's table"
+            )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model.to_dict(),
+            "dataset": self.dataset,
+            "method": self.method,
+            "impostor_pairs": self.impostor_pairs,
+            "genuine_pairs": self.genuine_pairs,
+            "rows": [
+                {"distance": d, "impostor_at_or_below": i, "genuine_above": g}
+                for d, i, g in zip(self.distances, self.impostor_at_or_below, self.genuine_above, strict=True)
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CalibrationTable:
+        try:
+            rows = data["rows"]
+            return cls(
+                model=ModelIdentity(**data["model"]),
+                dataset=str(data["dataset"]),
+                method=str(data["method"]),
+                impostor_pairs=int(data["impostor_pairs"]),
+                genuine_pairs=int(data["genuine_pairs"]),
+                distances=tuple(float(r["distance"]) for r in rows),
+                impostor_at_or_below=tuple(int(r["impostor_at_or_below"]) for r in rows),
+                genuine_above=tuple(int(r["genuine_above"]) for r in rows),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInput(f"calibration table is malformed: {exc}") from exc
+
+
+def load_calibration(path: Path | None = None) -> CalibrationTable:
+    """The table shipped with the package, or one at `path` (e.g. a deployment's own measurement)."""
+    if path is None:
+        text = resources.files("faceledger.engine").joinpath("data", DEFAULT_TABLE).read_text()
+    else:
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise InvalidInput(f"{path}: cannot read calibration table ({exc.strerror})") from exc
+    try:
+        return CalibrationTable.from_json(json.loads(text))
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"calibration table is not valid JSON: {exc}") from exc

@@ -1,0 +1,140 @@
+"""Face quality: measured properties, each against a pass mark, each with a sentence a person can read.
+
+Every check's score is 0.5 exactly at its pass mark and 1.0 at its "good" level, so the overall score
+(the weakest check) is >= 0.5 exactly when every check passes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from faceledger.config import Settings
+from faceledger.types import Box, Detector, Quality, QualityCheck, RGBImage
+
+_GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114])
+_GOOD_FRONTALNESS = 0.9
+_GOOD_CONTRAST = 25.0
+
+
+def assess_quality(
+    box: Box,
+    detector: Detector,
+    detector_score: float,
+    landmarks: tuple[tuple[float, float], ...],
+    chip: RGBImage,
+    settings: Settings,
+) -> Quality:
+    centre = _central_gray(chip)
+    checks = (
+        _face_size(box, settings),
+        _sharpness(centre, settings),
+        _frontalness(landmarks, settings),
+        _brightness(centre, settings),
+        _contrast(centre, settings),
+        _detector_confidence(detector, detector_score, settings),
+    )
+    return Quality(checks=checks)
+
+
+def ramp(value: float, minimum: float, good: float) -> float:
+    """0 at 0, 0.5 at the pass mark, 1 at the good level; linear in between."""
+    if value >= good:
+        return 1.0
+    if value >= minimum:
+        return 0.5 + 0.5 * (value - minimum) / (good - minimum)
+    return max(0.0, 0.5 * value / minimum) if minimum > 0 else 0.0
+
+
+def yaw_ratio(landmarks: tuple[tuple[float, float], ...]) -> float:
+    """How far the nose sits from the midpoint between the eyes, along the eye line, in half eye-distances.
+
+    0 for a frontal face, towards 1 for a profile. dlib's 5-point model: points 0-1 and 2-3 are the
+    corners of the two eyes, point 4 the base of the nose."""
+    points = np.asarray(landmarks, dtype=np.float64)
+    if points.shape != (5, 2):
+        return 1.0
+    eye_a, eye_b, nose = points[0:2].mean(axis=0), points[2:4].mean(axis=0), points[4]
+    axis = eye_b - eye_a
+    half = float(np.linalg.norm(axis)) / 2
+    if half < 1e-6:
+        return 1.0
+    offset = float(np.dot(nose - (eye_a + eye_b) / 2, axis / (2 * half)))
+    return min(1.0, abs(offset) / half)
+
+
+def sharpness(gray: np.ndarray) -> float:
+    """Variance of the Laplacian: low for blurred or out-of-focus faces."""
+    lap = 4 * gray[1:-1, 1:-1] - gray[:-2, 1:-1] - gray[2:, 1:-1] - gray[1:-1, :-2] - gray[1:-1, 2:]
+    return float(lap.var())
+
+
+def _central_gray(chip: RGBImage) -> np.ndarray:
+    """The middle of the aligned chip: the face itself, without the padding's background."""
+    h, w = chip.shape[:2]
+    middle = chip[h // 4 : h - h // 4, w // 4 : w - w // 4].astype(np.float64)
+    return np.asarray(middle @ _GRAY_WEIGHTS)
+
+
+def _check(name: str, value: float, passed: bool, score: float, message: str) -> QualityCheck:
+    return QualityCheck(name=name, value=value, passed=passed, score=score, message=message)
+
+
+def _face_size(box: Box, settings: Settings) -> QualityCheck:
+    size = min(box.width, box.height)
+    minimum = settings.quality_min_face_px
+    return _check(
+        "face_size_px", size, size >= minimum, ramp(size, minimum, settings.quality_good_face_px),
+        f"face {size} px wide; minimum {minimum}",
+    )  # fmt: skip
+
+
+def _sharpness(gray: np.ndarray, settings: Settings) -> QualityCheck:
+    value = sharpness(gray)
+    minimum = settings.quality_min_sharpness
+    hint = "" if value >= minimum else " (blurred or out of focus)"
+    return _check(
+        "sharpness", value, value >= minimum, ramp(value, minimum, settings.quality_good_sharpness),
+        f"sharpness {value:.0f}; minimum {minimum:.0f}{hint}",
+    )  # fmt: skip
+
+
+def _frontalness(landmarks: tuple[tuple[float, float], ...], settings: Settings) -> QualityCheck:
+    value = 1.0 - yaw_ratio(landmarks)
+    minimum = 1.0 - settings.quality_max_yaw
+    hint = "" if value >= minimum else " (head turned away from the camera)"
+    return _check(
+        "frontalness", value, value >= minimum, ramp(value, minimum, _GOOD_FRONTALNESS),
+        f"frontalness {value:.2f}; minimum {minimum:.2f}{hint}",
+    )  # fmt: skip
+
+
+def _brightness(gray: np.ndarray, settings: Settings) -> QualityCheck:
+    value = float(gray.mean())
+    low, high = settings.quality_min_brightness, settings.quality_max_brightness
+    centre, half = (low + high) / 2, (high - low) / 2
+    score = min(1.0, max(0.0, 1.0 - 0.5 * abs(value - centre) / half))
+    hint = " (too dark)" if value < low else " (too bright)" if value > high else ""
+    return _check(
+        "brightness", value, low <= value <= high, score,
+        f"brightness {value:.0f} of 255; expected {low:.0f}-{high:.0f}{hint}",
+    )  # fmt: skip
+
+
+def _contrast(gray: np.ndarray, settings: Settings) -> QualityCheck:
+    value = float(gray.std())
+    minimum = settings.quality_min_contrast
+    hint = "" if value >= minimum else " (flat light, haze or overexposure)"
+    return _check(
+        "contrast", value, value >= minimum, ramp(value, minimum, max(_GOOD_CONTRAST, minimum * 1.5)),
+        f"contrast {value:.0f}; minimum {minimum:.0f}{hint}",
+    )  # fmt: skip
+
+
+def _detector_confidence(detector: Detector, score: float, settings: Settings) -> QualityCheck:
+    if detector is Detector.HOG:
+        minimum, good = settings.quality_min_hog_score, 1.5
+    else:
+        minimum, good = settings.quality_min_cnn_score, 1.0
+    return _check(
+        "detector_confidence", score, score >= minimum, ramp(score, minimum, good),
+        f"detector confidence {score:.2f} ({detector.value}); minimum {minimum:.2f}",
+    )  # fmt: skip

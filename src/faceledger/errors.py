@@ -1,0 +1,40 @@
+"""The one error tree. Every error a user can cause is a FaceledgerError with a message that names
+what was wrong; entry points map the classes to exit codes (CLI) or HTTP statuses (API) in one place."""
+
+from __future__ import annotations
+
+
+class FaceledgerError(Exception):
+    """Root of every error faceledger raises on purpose."""
+
+
+class InvalidInput(FaceledgerError):
+    """The input (a file, a field, an option) is unusable; the message says which and why."""
+
+
+class NoFaceFound(FaceledgerError):
+    """An image that had to hold a face holds none that can be used."""
+
+
+class NotFound(FaceledgerError):
+    """A named thing (a file, a record) does not exist."""
+
+
+class Conflict(FaceledgerError):
+    """The request clashes with what is already stored."""
+
+
+class PolicyDenied(FaceledgerError):
+    """Policy refused the action; the refusal itself is recorded."""
+
+
+class LedgerTampered(FaceledgerError):
+    """The ledger's hash chain does not verify."""
+
+
+class ModelMismatch(FaceledgerError):
+    """Embeddings or calibration tables of different models were about to be mixed."""
+
+
+class EngineUnavailable(FaceledgerError):
+    """A face model could not be loaded (missing package or damaged weights file)."""

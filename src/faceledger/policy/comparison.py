@@ -1,0 +1,34 @@
+"""Pure decisions about scores: the engine measures distances, policy says what they mean.
+
+Wording is fixed here so that no entry point can say "identified": a comparison is a likelihood."""
+
+from __future__ import annotations
+
+import math
+
+from faceledger.errors import InvalidInput
+from faceledger.types import Likelihood
+
+
+def assess_distance(distance: float, threshold: float, margin: float) -> Likelihood:
+    """Below the threshold (less the margin) is likely the same person; within the margin, inconclusive."""
+    if math.isnan(distance) or distance < 0:
+        raise InvalidInput(f"distance must be a non-negative number, got {distance}")
+    if threshold <= 0 or margin < 0:
+        raise InvalidInput(f"threshold must be positive and margin non-negative (got {threshold}, {margin})")
+    if distance <= threshold - margin:
+        return Likelihood.LIKELY_SAME
+    if distance <= threshold + margin:
+        return Likelihood.INCONCLUSIVE
+    return Likelihood.LIKELY_DIFFERENT
+
+
+def relation_to_threshold(distance: float, threshold: float) -> str:
+    if distance < threshold:
+        return f"distance {distance:.3f} is below the threshold {threshold:.2f} by {threshold - distance:.3f}"
+    if distance > threshold:
+        return f"distance {distance:.3f} is above the threshold {threshold:.2f} by {distance - threshold:.3f}"
+    return f"distance {distance:.3f} equals the threshold {threshold:.2f}"
+
+
+LEAD_DISCLAIMER = "A likelihood from a face comparison, never an identification."

@@ -1,0 +1,151 @@
+"""Use cases on images with no deployment behind them: find faces, compare two faces."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from faceledger.config import Settings
+from faceledger.engine.calibration import CalibrationTable, FalseMatchEstimate, load_calibration
+from faceledger.engine.distance import embedding_distance
+from faceledger.engine.parallel import FileResult, analyse_file, analyse_files
+
+__all__ = ["AnalysisService", "ChosenFace", "Comparison", "FileResult"]
+from faceledger.engine.pipeline import FaceEngine
+from faceledger.errors import InvalidInput, NoFaceFound
+from faceledger.policy.comparison import LEAD_DISCLAIMER, assess_distance, relation_to_threshold
+from faceledger.types import Detector, Embedding, Face, ImageFaces, Likelihood
+
+
+@dataclass(frozen=True)
+class ChosenFace:
+    faces: ImageFaces
+    face: Face
+    embedding: Embedding
+    how_chosen: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "image": self.faces.image.name,
+            "image_sha256": self.faces.image.sha256,
+            "faces_found": len(self.faces.faces),
+            "face": self.face.index,
+            "how_chosen": self.how_chosen,
+            "box": self.face.box.to_dict(),
+            "quality": self.face.quality.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    a: ChosenFace
+    b: ChosenFace
+    distance: float
+    threshold: float
+    likelihood: Likelihood
+    relation: str
+    false_match: FalseMatchEstimate
+    threshold_false_match: FalseMatchEstimate
+    threshold_false_non_match_rate: float
+    calibration: CalibrationTable
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "a": self.a.to_dict(),
+            "b": self.b.to_dict(),
+            "distance": round(self.distance, 4),
+            "likelihood": self.likelihood.value,
+            "threshold": self.threshold,
+            "relation_to_threshold": self.relation,
+            "false_match": self.false_match.to_dict(),
+            "at_threshold": {
+                "false_match": self.threshold_false_match.to_dict(),
+                "false_non_match_rate": round(self.threshold_false_non_match_rate, 4),
+            },
+            "calibration": {"dataset": self.calibration.dataset, "method": self.calibration.method},
+            "model": self.calibration.model.to_dict(),
+            "note": LEAD_DISCLAIMER,
+        }
+
+
+class AnalysisService:
+    def __init__(
+        self, settings: Settings, engine: FaceEngine | None = None, calibration: CalibrationTable | None = None
+    ) -> None:
+        self.settings = settings
+        self._engine = engine
+        self._calibration = calibration
+
+    @property
+    def engine(self) -> FaceEngine:
+        if self._engine is None:
+            self._engine = FaceEngine(self.settings).load()
+        return self._engine
+
+    @property
+    def calibration(self) -> CalibrationTable:
+        if self._calibration is None:
+            self._calibration = load_calibration()
+        return self._calibration
+
+    def detect(
+        self,
+        paths: Sequence[Path],
+        detector: Detector | None = None,
+        on_result: Callable[[FileResult], None] | None = None,
+    ) -> Iterator[FileResult]:
+        """Faces of every file; a bad file yields a result with its error and the others go on."""
+        if len(paths) == 1:  # a process pool costs more than it saves for one image
+            result = analyse_file(self.engine, paths[0], detector)
+            if on_result is not None:
+                on_result(result)
+            yield result
+            return
+        yield from analyse_files(paths, self.settings, detector=detector, on_result=on_result)
+
+    def compare(
+        self, path_a: Path, path_b: Path, *, face_a: int | None = None, face_b: int | None = None,
+        detector: Detector | None = None,
+    ) -> Comparison:  # fmt: skip
+        a = self._choose(path_a, face_a, detector)
+        b = self._choose(path_b, face_b, detector)
+        self.calibration.check_model(a.embedding.model)
+        distance = embedding_distance(a.embedding, b.embedding)
+        threshold = self.settings.match_threshold
+        return Comparison(
+            a=a,
+            b=b,
+            distance=distance,
+            threshold=threshold,
+            likelihood=assess_distance(distance, threshold, self.settings.inconclusive_margin),
+            relation=relation_to_threshold(distance, threshold),
+            false_match=self.calibration.false_match(distance),
+            threshold_false_match=self.calibration.false_match(threshold),
+            threshold_false_non_match_rate=self.calibration.false_non_match_rate(threshold),
+            calibration=self.calibration,
+        )
+
+    def _choose(self, path: Path, number: int | None, detector: Detector | None) -> ChosenFace:
+        faces = self.engine.analyse(self.engine.load_image(path), detector)
+        name = faces.image.name
+        if not faces.faces:
+            used = faces.detector_settings
+            raise NoFaceFound(
+                f"{name}: no face found ({used['detector']} detector, upsample {used['upsample']}); try --detector cnn"
+            )
+        if number is not None:
+            if not 1 <= number <= len(faces.faces):
+                raise InvalidInput(f"{name}: there is no face {number}; {len(faces.faces)} found")
+            face = faces.faces[number - 1]
+            if face.embedding is None:
+                raise NoFaceFound(f"{name}: face {number} cannot be compared: {face.not_embedded_reason}")
+            return ChosenFace(faces, face, face.embedding, "chosen")
+        usable = [(face, face.embedding) for face in faces.faces if face.embedding is not None]
+        if not usable:
+            reasons = "; ".join(f"face {f.index}: {f.not_embedded_reason}" for f in faces.faces)
+            raise NoFaceFound(f"{name}: no face large enough to compare ({reasons})")
+        face, embedding = max(usable, key=lambda pair: pair[0].box.area)
+        how = "the only face" if len(faces.faces) == 1 else f"the largest of {len(faces.faces)} faces"
+        return ChosenFace(faces, face, embedding, how)
