@@ -4,7 +4,6 @@ Units are in the names. Defaults are justified where they were measured."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -58,8 +57,6 @@ class Settings(BaseSettings):
 
     # --- parallelism
     workers: int = Field(default_factory=_default_workers, ge=1)
-
-    data_dir: Path | None = None
 
     @model_validator(mode="after")
     def _check_ranges(self) -> Settings:

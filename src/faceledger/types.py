@@ -149,6 +149,7 @@ class Face:
     quality: Quality
     embedding: Embedding | None
     not_embedded_reason: str | None = None
+    chip: RGBImage | None = field(default=None, repr=False, compare=False)  # aligned 150 px face
 
     def to_dict(self, *, with_embedding: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {

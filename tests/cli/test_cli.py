@@ -110,3 +110,14 @@ def test_version_names_the_model() -> None:
     data = json.loads(result.stdout)
     assert data["model"]["name"] == "dlib_face_recognition_resnet_model_v1"
     assert len(data["model"]["weights_sha256"]) == 64
+
+
+@pytest.mark.needs_data
+def test_detect_writes_aligned_chips(samples: Path, tmp_path: Path) -> None:
+    result = run("detect", "--chips-dir", str(tmp_path / "chips"), str(samples / "wh_obama_biden_2010_composite.jpg"))
+    assert result.returncode == 0, result.stderr
+    chips = sorted((tmp_path / "chips").glob("*.png"))
+    assert [c.name.rsplit("-", 1)[1] for c in chips] == ["face1.png", "face2.png"]
+    for chip in chips:
+        with Image.open(chip) as image:
+            assert image.size == (150, 150)

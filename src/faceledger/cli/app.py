@@ -16,7 +16,7 @@ from faceledger.cli import render
 from faceledger.cli.errors import fail, one_line, reports_errors
 from faceledger.config import Settings
 from faceledger.engine.models import RECOGNITION_MODEL_LICENCE, recognition_model_identity, runtime_versions
-from faceledger.services.analysis import AnalysisService, FileResult
+from faceledger.services.analysis import AnalysisService, FileResult, save_chips
 from faceledger.types import Detector
 
 app = typer.Typer(
@@ -53,11 +53,18 @@ def detect(
     workers: Annotated[
         int | None, typer.Option("--workers", min=1, help="Processes to use (default: all cores).")
     ] = None,
+    chips_dir: Annotated[
+        Path | None, typer.Option("--chips-dir", help="Write each face's aligned 150 px chip as PNG here.")
+    ] = None,
 ) -> None:
     """Find every face in each image: box, landmarks, quality with reasons."""
     settings = _settings(rotation_search=rotation_search or None, workers=workers)
     service = AnalysisService(settings)
     results = _with_progress(lambda tick: list(service.detect(images, detector, on_result=tick)), len(images))
+    if chips_dir is not None:
+        for result in results:
+            if result.faces is not None:
+                save_chips(result.faces, chips_dir)
     failed = [r for r in results if r.faces is None]
     for result in failed:
         sys.stderr.write(f"faceledger: error: {one_line(result.error or 'unknown error')}\n")

@@ -90,4 +90,5 @@ class FaceEngine:
             quality=quality,
             embedding=embedding,
             not_embedded_reason=reason,
+            chip=aligned.chip,
         )

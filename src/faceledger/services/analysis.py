@@ -12,7 +12,7 @@ from faceledger.engine.calibration import CalibrationTable, FalseMatchEstimate, 
 from faceledger.engine.distance import embedding_distance
 from faceledger.engine.parallel import FileResult, analyse_file, analyse_files
 
-__all__ = ["AnalysisService", "ChosenFace", "Comparison", "FileResult"]
+__all__ = ["AnalysisService", "ChosenFace", "Comparison", "FileResult", "save_chips"]
 from faceledger.engine.pipeline import FaceEngine
 from faceledger.errors import InvalidInput, NoFaceFound
 from faceledger.policy.comparison import LEAD_DISCLAIMER, assess_distance, relation_to_threshold
@@ -149,3 +149,22 @@ class AnalysisService:
         face, embedding = max(usable, key=lambda pair: pair[0].box.area)
         how = "the only face" if len(faces.faces) == 1 else f"the largest of {len(faces.faces)} faces"
         return ChosenFace(faces, face, embedding, how)
+
+
+def save_chips(faces: ImageFaces, out_dir: Path) -> list[Path]:
+    """Write each face's aligned 150 px chip as PNG, named by the image's stem and content hash."""
+    from PIL import Image
+
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(f"{out_dir}: cannot create the folder ({exc.strerror})") from exc
+    stem, digest = Path(faces.image.name).stem, faces.image.sha256[:8]
+    written = []
+    for face in faces.faces:
+        if face.chip is None:
+            continue
+        path = out_dir / f"{stem}-{digest}-face{face.index}.png"
+        Image.fromarray(face.chip).save(path)
+        written.append(path)
+    return written
