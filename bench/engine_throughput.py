@@ -1,8 +1,10 @@
 """Engine throughput on real LFW images, side by side with face_recognition doing the same work.
 
 Same images, same model files, same detector settings (HOG, upsample 1, every detection scoring above 0),
-5-point landmarks, one descriptor per face, no jitter. faceledger's times include starting its worker
-processes and loading the models; face_recognition's exclude its model loading (it loads at import).
+5-point landmarks, one descriptor per face, no jitter. faceledger runs the same ResNet weights through
+numpy's BLAS (descriptor_runtime "numpy"; equal to dlib's output within 4e-7, see
+tests/engine/test_resnet_numpy.py). faceledger's times include starting its worker processes and loading
+the models; face_recognition's exclude its model loading (it loads at import).
 Prints one JSON object. Target: faceledger with 2 workers >= 1.8x face_recognition's images/s.
 
 Run: .venv/bin/python bench/engine_throughput.py [--data ../shared/data] [--images 500]"""
@@ -95,6 +97,7 @@ def main() -> None:
     report = {
         "benchmark": "engine_throughput",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "processor": platform.machine()},
+        "descriptor_runtime": Settings().descriptor_runtime.value,
         "runs": runs,
         "same_faces_found": len({run["faces"] for run in runs}) == 1,
         "speedup_2_workers_vs_face_recognition": round(speedup, 2),

@@ -149,7 +149,7 @@ class Face:
 
     index: int
     box: Box
-    detector: Detector
+    detector: Detector | None  # None: the box was chosen by a person, not found by a detector
     detector_score: float
     rotation_deg: int
     landmarks: tuple[tuple[float, float], ...]
@@ -164,7 +164,7 @@ class Face:
             "box": self.box.to_dict(),
             "width_px": self.box.width,
             "height_px": self.box.height,
-            "detector": self.detector.value,
+            "detector": self.detector.value if self.detector else "chosen by a person",
             "detector_score": round(self.detector_score, 4),
             "rotation_deg": self.rotation_deg,
             "landmarks": [[round(x, 1), round(y, 1)] for x, y in self.landmarks],

@@ -23,9 +23,10 @@ def face_text(face: Face) -> list[str]:
     box = face.box
     turned = f", found turned {face.rotation_deg} deg" if face.rotation_deg else ""
     verdict = "acceptable" if face.quality.acceptable else "below the quality gate"
+    found = f"detector confidence {face.detector_score:.2f}" if face.detector else "chosen by a person"
     lines = [
         f"face {face.index}: box left {box.left} top {box.top} right {box.right} bottom {box.bottom} "
-        f"({box.width}x{box.height} px), detector confidence {face.detector_score:.2f}{turned}",
+        f"({box.width}x{box.height} px), {found}{turned}",
         f"  quality {face.quality.score:.2f} ({verdict})",
     ]
     lines.extend(f"    {reason}" for reason in face.quality.reasons)

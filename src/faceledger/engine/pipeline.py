@@ -58,21 +58,16 @@ class FaceEngine:
             raise InvalidInput(f"{image.info.name}: the box {box.to_dict()} is empty")
         if box.left >= width or box.top >= height:
             raise InvalidInput(f"{image.info.name}: the box {box.to_dict()} lies outside the {width}x{height} image")
-        raw = RawDetection(box.left, box.top, box.right - 1, box.bottom - 1, score=float("nan"))
-        return self._describe(image, Located(raw, 0, box), 1, Detector.HOG, embed, chosen_by_person=True)
+        raw = RawDetection(box.left, box.top, box.right - 1, box.bottom - 1, score=0.0)
+        return self._describe(image, Located(raw, 0, box), 1, None, embed)
 
-    def _describe(
-        self, image: LoadedImage, spot: Located, number: int, detector: Detector, embed: bool,
-        *, chosen_by_person: bool = False,
-    ) -> Face:  # fmt: skip
+    def _describe(self, image: LoadedImage, spot: Located, number: int, detector: Detector | None, embed: bool) -> Face:
         height, width = image.pixels.shape[:2]
         turned = rotate(image.pixels, spot.quarter_turns)
         aligned = self.runtime.align(turned, spot.detection)
         landmarks = tuple(to_original(x, y, spot.quarter_turns, width, height) for x, y in aligned.landmarks)
-        score = 0.0 if chosen_by_person else spot.detection.score
+        score = spot.detection.score
         quality = assess_quality(spot.box, detector, score, landmarks, aligned.chip, self.settings)
-        if chosen_by_person:
-            quality = type(quality)(checks=tuple(c for c in quality.checks if c.name != "detector_confidence"))
         embedding, reason = None, None
         size = min(spot.box.width, spot.box.height)
         if size < self.settings.min_embed_face_px:

@@ -17,22 +17,23 @@ _GOOD_CONTRAST = 25.0
 
 def assess_quality(
     box: Box,
-    detector: Detector,
+    detector: Detector | None,
     detector_score: float,
     landmarks: tuple[tuple[float, float], ...],
     chip: RGBImage,
     settings: Settings,
 ) -> Quality:
     centre = _central_gray(chip)
-    checks = (
+    checks = [
         _face_size(box, settings),
         _sharpness(centre, settings),
         _frontalness(landmarks, settings),
         _brightness(centre, settings),
         _contrast(centre, settings),
-        _detector_confidence(detector, detector_score, settings),
-    )
-    return Quality(checks=checks)
+    ]
+    if detector is not None:  # a box a person drew has no detector confidence to judge
+        checks.append(_detector_confidence(detector, detector_score, settings))
+    return Quality(checks=tuple(checks))
 
 
 def ramp(value: float, minimum: float, good: float) -> float:
