@@ -4,11 +4,12 @@ Units are in the names. Defaults are justified where they were measured."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from faceledger.types import DescriptorRuntime, Detector
+from faceledger.types import DescriptorRuntime, Detector, IndexBackend
 
 
 def _default_workers() -> int:
@@ -56,6 +57,17 @@ class Settings(BaseSettings):
     # --- comparison: dlib's published operating point; the calibration table says what it means
     match_threshold: float = Field(default=0.6, gt=0)
     inconclusive_margin: float = Field(default=0.04, ge=0)
+
+    # --- deployment: a data directory (database, index, thumbnails); PostgreSQL by URL for deployments
+    data_dir: Path | None = None
+    database_url: str | None = None
+    index_backend: IndexBackend | None = None  # None: what the data directory was created with
+    milvus_uri: str | None = None  # None: Milvus Lite in the data directory
+    faiss_nprobe: int = Field(default=64, ge=1)
+    faiss_ivf_min_faces: int = Field(default=50_000, ge=100)
+    search_top_k: int = Field(default=10, ge=1, le=100)
+    thumbnail_px: int = Field(default=160, ge=32, le=512)
+    ingest_batch_images: int = Field(default=32, ge=1, le=1000)
 
     # --- parallelism
     workers: int = Field(default_factory=_default_workers, ge=1)

@@ -28,6 +28,14 @@ class DescriptorRuntime(enum.StrEnum):
     DLIB = "dlib"
 
 
+class IndexBackend(enum.StrEnum):
+    """Vector index backends; the database is the truth and any of them can be rebuilt from it."""
+
+    EXACT = "exact"  # numpy brute force: the oracle, fine to ~100k faces
+    FAISS = "faiss"  # FAISS: exact below a size, then IVF-Flat; files in the data directory
+    MILVUS = "milvus"  # Milvus by URI (Milvus Lite in a file for tests and small sites)
+
+
 class Likelihood(enum.StrEnum):
     """How a distance relates to the operating threshold. Never an identification."""
 

@@ -1,0 +1,1 @@
+"""Vector index backends behind one protocol. Derived data: the database can always rebuild them."""

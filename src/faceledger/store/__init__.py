@@ -1,0 +1,1 @@
+"""The database: SQLAlchemy tables, repositories and Alembic migrations. The source of truth."""
