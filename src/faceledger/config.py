@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     milvus_uri: str | None = None  # None: Milvus Lite in the data directory
     faiss_nprobe: int = Field(default=64, ge=1)
     faiss_ivf_min_faces: int = Field(default=50_000, ge=100)
+    index_sync_on_open: bool = True  # bring a lagging index level when a deployment opens
     search_top_k: int = Field(default=10, ge=1, le=100)
     thumbnail_px: int = Field(default=160, ge=32, le=512)
     ingest_batch_images: int = Field(default=32, ge=1, le=1000)

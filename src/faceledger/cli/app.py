@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,10 +13,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from faceledger import __version__
 from faceledger.cli import render
 from faceledger.cli.errors import fail, one_line, reports_errors
-from faceledger.config import Settings
+from faceledger.cli.gallery import gallery_app, index_app, init
+from faceledger.cli.options import DetectorOption, JsonOption, WorkersOption, emit_json, make_settings
 from faceledger.engine.models import RECOGNITION_MODEL_LICENCE, recognition_model_identity, runtime_versions
 from faceledger.services.analysis import AnalysisService, FileResult, save_chips
-from faceledger.types import Detector
 
 app = typer.Typer(
     name="faceledger",
@@ -27,18 +26,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of text.")]
-DetectorOption = Annotated[
-    Detector | None, typer.Option("--detector", help="hog (fast, default) or cnn (finds harder faces, ~20x slower).")
-]
-
-
-def _settings(**overrides: Any) -> Settings:
-    return Settings(**{key: value for key, value in overrides.items() if value is not None})
-
-
-def _emit_json(data: object) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+app.command("init")(init)
+app.add_typer(gallery_app, name="gallery")
+app.add_typer(index_app, name="index")
 
 
 @app.command()
@@ -50,15 +40,13 @@ def detect(
     rotation_search: Annotated[
         bool, typer.Option("--rotation-search", help="Also look for sideways and upside-down faces (4x slower).")
     ] = False,
-    workers: Annotated[
-        int | None, typer.Option("--workers", min=1, help="Processes to use (default: all cores).")
-    ] = None,
+    workers: WorkersOption = None,
     chips_dir: Annotated[
         Path | None, typer.Option("--chips-dir", help="Write each face's aligned 150 px chip as PNG here.")
     ] = None,
 ) -> None:
     """Find every face in each image: box, landmarks, quality with reasons."""
-    settings = _settings(rotation_search=rotation_search or None, workers=workers)
+    settings = make_settings(rotation_search=rotation_search or None, workers=workers)
     service = AnalysisService(settings)
     results = _with_progress(lambda tick: list(service.detect(images, detector, on_result=tick)), len(images))
     if chips_dir is not None:
@@ -69,7 +57,7 @@ def detect(
     for result in failed:
         sys.stderr.write(f"faceledger: error: {one_line(result.error or 'unknown error')}\n")
     if as_json:
-        _emit_json([render.file_result_dict(r) for r in results])
+        emit_json([render.file_result_dict(r) for r in results])
     else:
         for result in results:
             if result.faces is not None:
@@ -89,10 +77,10 @@ def compare(
     detector: DetectorOption = None,
 ) -> None:
     """How alike two faces are: distance, estimated false-match rate, and a likelihood, never an identity."""
-    service = AnalysisService(_settings())
+    service = AnalysisService(make_settings())
     result = service.compare(image_a, image_b, face_a=face_a, face_b=face_b, detector=detector)
     if as_json:
-        _emit_json(result.to_dict())
+        emit_json(result.to_dict())
     else:
         typer.echo("\n".join(render.comparison_text(result)))
 
@@ -106,7 +94,7 @@ def version(as_json: JsonOption = False) -> None:
     data = {"faceledger": __version__, "model": model.to_dict(), "licence": RECOGNITION_MODEL_LICENCE,
             "runtime": runtime}  # fmt: skip
     if as_json:
-        _emit_json(data)
+        emit_json(data)
         return
     typer.echo(f"faceledger {__version__}")
     typer.echo(f"model {model.name} v{model.version}, weights sha256 {model.weights_sha256}")

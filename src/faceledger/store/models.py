@@ -112,6 +112,7 @@ class Face(Base):
     thumbnail: Mapped[str] = mapped_column(Text)
 
     image: Mapped[GalleryImage] = relationship(back_populates="faces")
+    subject: Mapped[Subject | None] = relationship()
 
 
 class GalleryState(Base):

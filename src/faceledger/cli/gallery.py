@@ -1,0 +1,186 @@
+"""`faceledger init`, `faceledger gallery ...` and `faceledger index ...`: the deployment's gallery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from faceledger.cli.errors import reports_errors
+from faceledger.cli.options import DataDirOption, DetectorOption, JsonOption, WorkersOption, emit_json, make_settings
+from faceledger.services.deployment import (
+    data_dir_from,
+    index_drift,
+    init_deployment,
+    open_deployment,
+    rebuild_index,
+    sync_index,
+)
+from faceledger.services.gallery_admin import gallery_stats, remove_from_gallery
+from faceledger.services.gallery_search import search_gallery
+from faceledger.services.ingest import IngestReport, SourceSpec, ingest
+from faceledger.types import IndexBackend
+
+gallery_app = typer.Typer(help="The gallery: ingest with provenance, search, remove completely.", no_args_is_help=True)
+index_app = typer.Typer(help="The vector index, derived from the database.", no_args_is_help=True)
+
+
+@reports_errors
+def init(
+    data_dir: DataDirOption = None,
+    index_backend: Annotated[IndexBackend, typer.Option("--index-backend", help="Vector index backend.")] = (
+        IndexBackend.FAISS
+    ),
+) -> None:
+    """Create a deployment's data directory: database (migrated), index, thumbnails, config."""
+    settings = make_settings()
+    folder = data_dir_from(settings, data_dir)
+    deployment = init_deployment(settings, folder, index_backend)
+    deployment.close()
+    typer.echo(f"created {folder} ({index_backend.value} index)")
+
+
+@gallery_app.command("ingest")
+@reports_errors
+def ingest_command(
+    path: Annotated[Path, typer.Argument(help="A folder of images (recursively) or a manifest (.csv, .jsonl).")],
+    source: Annotated[str, typer.Option("--source", help="Name of the source the images come from.")],
+    legal_basis: Annotated[
+        str | None, typer.Option("--legal-basis", help="Why collecting these images is lawful (new sources).")
+    ] = None,
+    collection_method: Annotated[str, typer.Option("--collection-method", help="How they were collected.")] = "",
+    contact: Annotated[str, typer.Option("--contact", help="Who answers for the source.")] = "",
+    workers: WorkersOption = None,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Add images to the gallery: deduplicated, incremental, resumable after a kill."""
+    deployment = open_deployment(make_settings(workers=workers), data_dir)
+    spec = SourceSpec(source, legal_basis, collection_method, contact)
+    console = Console(stderr=True)
+    columns = (TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+               TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task("ingest", total=None, status="")
+
+        def tick(done: int, total: int, report: IngestReport) -> None:
+            status = f"{report.images_added} added, {len(report.failures)} failed"
+            progress.update(task, completed=done, total=total, status=status)
+
+        report = ingest(deployment, path, spec, workers=workers, on_progress=tick)
+    deployment.close()
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    typer.echo(
+        f"{report.files_seen} files: {report.images_added} images added ({report.faces_added} faces), "
+        f"{report.images_known} already in the gallery, {report.duplicates_in_input} duplicates in the input, "
+        f"{len(report.failures)} failed; {report.seconds:.1f} s"
+    )
+    for file, reason in report.failures[:20]:
+        typer.echo(f"  failed: {file}: {reason}")
+    if len(report.failures) > 20:
+        typer.echo(f"  ... and {len(report.failures) - 20} more (see --json)")
+
+
+@gallery_app.command("search")
+@reports_errors
+def search_command(
+    probe: Annotated[Path, typer.Argument(help="The probe image.")],
+    top_k: Annotated[int | None, typer.Option("--top-k", min=1, max=100, help="Candidates per probe face.")] = None,
+    detector: DetectorOption = None,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Search the gallery with every face in a probe image (curators and tests; no governance yet)."""
+    deployment = open_deployment(make_settings(), data_dir)
+    result = search_gallery(deployment, probe, top_k=top_k, detector=detector)
+    deployment.close()
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    typer.echo(f"{result.probe.name}: {len(result.results)} face(s) searched against {result.gallery_faces} faces")
+    typer.echo("Candidates are investigative leads, never identifications.")
+    for probe_result in result.results:
+        typer.echo(f"probe face {probe_result.face.index}:")
+        for c in probe_result.candidates:
+            who = f" subject {c.subject_external_id}" if c.subject_external_id else ""
+            typer.echo(
+                f"  {c.rank:>2}. distance {c.distance:.3f} ({c.likelihood.value}; {c.false_match.describe()})"
+                f"{who}\n      source {c.source}: {c.source_url or c.original_filename}; thumbnail {c.thumbnail}"
+            )
+
+
+@gallery_app.command("remove")
+@reports_errors
+def remove_command(
+    image: Annotated[int | None, typer.Option("--image", help="A gallery image id.")] = None,
+    sha256: Annotated[str | None, typer.Option("--sha256", help="A gallery image's content hash.")] = None,
+    source: Annotated[str | None, typer.Option("--source", help="Every image of a source, and the source.")] = None,
+    subject: Annotated[str | None, typer.Option("--subject", help="Every image of a subject (external id).")] = None,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove images completely: rows, index entries, thumbnails."""
+    deployment = open_deployment(make_settings(), data_dir)
+    removal = remove_from_gallery(deployment, image_id=image, sha256=sha256, source=source, subject=subject)
+    deployment.close()
+    if as_json:
+        emit_json(removal.to_dict())
+    else:
+        typer.echo(f"removed {removal.what}: {removal.images} images, {removal.faces} faces, "
+                   f"{removal.thumbnails} thumbnails")  # fmt: skip
+
+
+@gallery_app.command("stats")
+@reports_errors
+def stats_command(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
+    """Images, faces, sources, failures, and the index's backend and drift."""
+    deployment = open_deployment(make_settings(), data_dir)
+    stats = gallery_stats(deployment)
+    deployment.close()
+    if as_json:
+        emit_json(stats)
+        return
+    index = stats["index"]
+    typer.echo(f"{stats['images']} images, {stats['faces']} faces, {stats['subjects']} subjects, "
+               f"{stats['ingest_failures']} ingest failures; gallery version {stats['gallery_version']}")  # fmt: skip
+    for entry in stats["sources"]:
+        typer.echo(f"  source {entry['name']}: {entry['images']} images (legal basis: {entry['legal_basis']})")
+    state = "in step" if index["clean"] else f"{index['missing_from_index']} missing, {index['not_in_database']} extra"
+    typer.echo(f"index {index['backend']}: {index['faces']} faces, {state}")
+
+
+@index_app.command("check")
+@reports_errors
+def index_check(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
+    """Compare the index with the database (the source of truth); exit 1 on drift."""
+    deployment = open_deployment(make_settings(index_sync_on_open=False), data_dir)
+    drift, _, _ = index_drift(deployment)
+    deployment.close()
+    if as_json:
+        emit_json(drift.to_dict())
+    else:
+        typer.echo(
+            f"database {drift.database_faces} faces, index {drift.index_faces}: {drift.missing_from_index} "
+            f"missing from the index, {drift.not_in_database} not in the database"
+        )
+    if not drift.clean:
+        raise typer.Exit(1)
+
+
+@index_app.command("rebuild")
+@reports_errors
+def index_rebuild(data_dir: DataDirOption = None) -> None:
+    """Rebuild the index from the database."""
+    deployment = open_deployment(make_settings(index_sync_on_open=False), data_dir)
+    rebuild_index(deployment)
+    count = deployment.index.count()
+    deployment.close()
+    typer.echo(f"index rebuilt: {count} faces")
+
+
+__all__ = ["gallery_app", "index_app", "init", "sync_index"]

@@ -1,0 +1,197 @@
+"""A deployment: one data directory (config, database, vector index, thumbnails) opened as a unit.
+
+The database is the source of truth. On open, an index that reflects an older gallery version than the
+database (a crash between a commit and an index save) is brought level by diffing ids."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from faceledger.config import Settings
+from faceledger.engine.calibration import CalibrationTable, load_calibration
+from faceledger.engine.models import recognition_model_identity
+from faceledger.engine.pipeline import FaceEngine
+from faceledger.errors import Conflict, InvalidInput, NotFound
+from faceledger.index.base import VectorIndex
+from faceledger.index.factory import open_index
+from faceledger.store import db
+from faceledger.store.migrate import upgrade
+from faceledger.store.models import Face, GalleryState
+from faceledger.types import IndexBackend
+
+CONFIG_FILE = "faceledger.json"
+FORMAT_VERSION = 1
+_SYNC_CHUNK = 20_000
+
+
+@dataclass
+class Deployment:
+    settings: Settings
+    data_dir: Path
+    config: dict[str, Any]
+    engine: Engine
+    sessions: sessionmaker[Session]
+    index: VectorIndex
+    _face_engine: FaceEngine | None = field(default=None, repr=False)
+    _calibration: CalibrationTable | None = field(default=None, repr=False)
+
+    @property
+    def thumbnails_dir(self) -> Path:
+        return self.data_dir / "thumbnails"
+
+    @property
+    def face_engine(self) -> FaceEngine:
+        if self._face_engine is None:
+            self._face_engine = FaceEngine(self.settings).load()
+        return self._face_engine
+
+    @property
+    def calibration(self) -> CalibrationTable:
+        if self._calibration is None:
+            self._calibration = load_calibration()
+        return self._calibration
+
+    @property
+    def model_key(self) -> str:
+        return recognition_model_identity().key
+
+    def gallery_version(self, session: Session) -> int:
+        return session.execute(select(GalleryState.version).where(GalleryState.id == 1)).scalar_one()
+
+    def bump_version(self, session: Session) -> int:
+        state = session.get(GalleryState, 1, with_for_update=True)
+        if state is None:  # pragma: no cover - the first migration inserts the row
+            raise NotFound("the gallery state row is missing; the database was not migrated")
+        state.version += 1
+        return state.version
+
+    def save_index(self) -> None:
+        with self.sessions() as session:
+            self.index.save(self.gallery_version(session))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def data_dir_from(settings: Settings, data_dir: Path | None) -> Path:
+    chosen = data_dir or settings.data_dir
+    if chosen is None:
+        raise InvalidInput("no data directory: pass --data-dir or set FACELEDGER_DATA_DIR")
+    return chosen
+
+
+def init_deployment(settings: Settings, data_dir: Path, backend: IndexBackend) -> Deployment:
+    """Create a data directory (or adopt an empty one), migrate the database, write the config."""
+    if (data_dir / CONFIG_FILE).exists():
+        raise Conflict(f"{data_dir} is already a faceledger data directory")
+    if data_dir.exists() and any(data_dir.iterdir()):
+        raise InvalidInput(f"{data_dir} exists and is not empty; choose a new or empty folder")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config = {
+        "format": FORMAT_VERSION,
+        "created_at": datetime.now(UTC).isoformat(),
+        "index_backend": backend.value,
+        "model": recognition_model_identity().to_dict(),
+    }
+    deployment = _connect(settings, data_dir, config)
+    (data_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    deployment.save_index()
+    return deployment
+
+
+def open_deployment(settings: Settings, data_dir: Path | None = None) -> Deployment:
+    folder = data_dir_from(settings, data_dir)
+    path = folder / CONFIG_FILE
+    if not path.is_file():
+        raise NotFound(f"{folder} is not a faceledger data directory (run: faceledger init --data-dir {folder})")
+    try:
+        config = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{path} is damaged: {exc}") from exc
+    deployment = _connect(settings, folder, config)
+    if settings.index_sync_on_open:
+        sync_index(deployment)
+    return deployment
+
+
+def _connect(settings: Settings, data_dir: Path, config: dict[str, Any]) -> Deployment:
+    url = settings.database_url or db.sqlite_url(data_dir)
+    engine = db.make_engine(url)
+    upgrade(engine)
+    backend = settings.index_backend or IndexBackend(config["index_backend"])
+    index = open_index(backend, data_dir / "index", settings)
+    return Deployment(settings, data_dir, config, engine, db.session_factory(engine), index)
+
+
+@dataclass(frozen=True)
+class Drift:
+    database_faces: int
+    index_faces: int
+    missing_from_index: int
+    not_in_database: int
+    database_version: int
+    index_version: int | None
+
+    @property
+    def clean(self) -> bool:
+        return not self.missing_from_index and not self.not_in_database
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "clean": self.clean}
+
+
+def index_drift(deployment: Deployment) -> tuple[Drift, np.ndarray, np.ndarray]:
+    with deployment.sessions() as session:
+        db_ids = np.fromiter(session.execute(select(Face.id)).scalars(), dtype=np.int64)
+        version = deployment.gallery_version(session)
+    index_ids = deployment.index.ids()
+    missing = np.setdiff1d(db_ids, index_ids)
+    extra = np.setdiff1d(index_ids, db_ids)
+    drift = Drift(len(db_ids), len(index_ids), len(missing), len(extra), version, deployment.index.saved_version())
+    return drift, missing, extra
+
+
+def sync_index(deployment: Deployment, *, force: bool = False) -> Drift:
+    """Bring the index level with the database: add what it lacks, drop what the database no longer has."""
+    with deployment.sessions() as session:
+        version = deployment.gallery_version(session)
+    if not force and deployment.index.saved_version() == version:
+        drift, _, _ = index_drift(deployment)
+        if drift.clean:
+            return drift
+    drift, missing, extra = index_drift(deployment)
+    deployment.index.remove(extra)
+    for start in range(0, len(missing), _SYNC_CHUNK):
+        add_faces_to_index(deployment, missing[start : start + _SYNC_CHUNK])
+    deployment.index.save(version)
+    return drift
+
+
+def add_faces_to_index(deployment: Deployment, face_ids: np.ndarray) -> None:
+    if not len(face_ids):
+        return
+    with deployment.sessions() as session:
+        rows = session.execute(select(Face.id, Face.embedding).where(Face.id.in_(face_ids.tolist()))).all()
+    if rows:
+        ids = np.array([row[0] for row in rows], dtype=np.int64)
+        vectors = np.stack([np.frombuffer(row[1], dtype=np.float32) for row in rows])
+        deployment.index.add(ids, vectors)
+
+
+def rebuild_index(deployment: Deployment) -> Drift:
+    """Throw the index away and fill it again from the database."""
+    folder = deployment.data_dir / "index"
+    for child in folder.glob("*") if folder.exists() else []:
+        if child.is_file():
+            child.unlink()
+    backend = deployment.settings.index_backend or IndexBackend(deployment.config["index_backend"])
+    deployment.index = open_index(backend, folder, deployment.settings)
+    return sync_index(deployment, force=True)

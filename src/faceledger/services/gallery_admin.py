@@ -1,0 +1,111 @@
+"""Curating the gallery: complete removal (rows, index entries, thumbnails) and statistics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Select, delete, func, select
+from sqlalchemy.orm import Session
+
+from faceledger.errors import InvalidInput, NotFound
+from faceledger.services.deployment import Deployment, index_drift
+from faceledger.store.db import checkpoint, transaction
+from faceledger.store.models import Face, GalleryImage, IngestFailure, IngestJob, Source, Subject
+
+
+@dataclass(frozen=True)
+class Removal:
+    what: str
+    images: int
+    faces: int
+    thumbnails: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def remove_from_gallery(
+    deployment: Deployment,
+    *,
+    image_id: int | None = None,
+    sha256: str | None = None,
+    source: str | None = None,
+    subject: str | None = None,
+) -> Removal:
+    """Delete images (and their faces) by image, content hash, source or subject, completely: database
+    rows first (one transaction), then index entries, thumbnails, and the SQLite write-ahead log."""
+    given = (("image", image_id), ("sha256", sha256), ("source", source), ("subject", subject))
+    chosen = [(name, value) for name, value in given if value is not None]
+    if len(chosen) != 1:
+        raise InvalidInput("name exactly one of: an image id, a sha256, a source or a subject")
+    kind, value = chosen[0]
+    with transaction(deployment.sessions) as session:
+        images = _images_query(kind, value)
+        image_ids = list(session.scalars(images.with_only_columns(GalleryImage.id)))
+        if not image_ids and kind in ("image", "sha256"):
+            raise NotFound(f"no gallery image with {kind} {value}")
+        faces = session.execute(select(Face.id, Face.thumbnail).where(Face.image_id.in_(image_ids))).all()
+        session.execute(delete(Face).where(Face.image_id.in_(image_ids)))
+        session.execute(delete(GalleryImage).where(GalleryImage.id.in_(image_ids)))
+        _delete_owner(session, kind, value)
+        deployment.bump_version(session)
+    deployment.index.remove(np.array([row[0] for row in faces], dtype=np.int64))
+    deployment.save_index()
+    removed_thumbnails = 0
+    for _, relative in faces:
+        path = deployment.data_dir / relative
+        if path.is_file():
+            path.unlink()
+            removed_thumbnails += 1
+    checkpoint(deployment.engine)
+    return Removal(f"{kind} {value}", len(image_ids), len(faces), removed_thumbnails)
+
+
+def _images_query(kind: str, value: object) -> Select[GalleryImage]:
+    query = select(GalleryImage)
+    if kind == "image":
+        return query.where(GalleryImage.id == value)
+    if kind == "sha256":
+        return query.where(GalleryImage.sha256 == str(value).lower())
+    if kind == "source":
+        return query.join(Source).where(Source.name == value)
+    return query.join(Subject, GalleryImage.subject_id == Subject.id).where(Subject.external_id == value)
+
+
+def _delete_owner(session: Session, kind: str, value: object) -> None:
+    """Removing a source or subject removes its record too (and a source's ingest history)."""
+    if kind == "source":
+        source_id = session.scalars(select(Source.id).where(Source.name == value)).one_or_none()
+        if source_id is None:
+            raise NotFound(f"no source named {value!r}")
+        job_ids = select(IngestJob.id).where(IngestJob.source_id == source_id)
+        session.execute(delete(IngestFailure).where(IngestFailure.job_id.in_(job_ids)))
+        session.execute(delete(IngestJob).where(IngestJob.source_id == source_id))
+        session.execute(delete(Source).where(Source.id == source_id))
+    elif kind == "subject":
+        subject_id = session.scalars(select(Subject.id).where(Subject.external_id == value)).one_or_none()
+        if subject_id is None:
+            raise NotFound(f"no subject with external id {value!r}")
+        session.execute(delete(Subject).where(Subject.id == subject_id))
+
+
+def gallery_stats(deployment: Deployment) -> dict[str, Any]:
+    with deployment.sessions() as session:
+
+        def count(model: type[Any]) -> int:
+            return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+        sources = session.execute(
+            select(Source.name, Source.legal_basis, func.count(GalleryImage.id))
+            .outerjoin(GalleryImage, GalleryImage.source_id == Source.id).group_by(Source.id).order_by(Source.name)
+        ).all()  # fmt: skip
+        stats: dict[str, Any] = {
+            "images": count(GalleryImage), "faces": count(Face), "subjects": count(Subject),
+            "ingest_failures": count(IngestFailure), "gallery_version": deployment.gallery_version(session),
+            "sources": [{"name": n, "legal_basis": b, "images": c} for n, b, c in sources],
+        }  # fmt: skip
+    drift, _, _ = index_drift(deployment)
+    stats["index"] = {"backend": deployment.index.backend.value, "faces": deployment.index.count(), **drift.to_dict()}
+    return stats

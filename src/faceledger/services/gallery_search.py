@@ -1,0 +1,128 @@
+"""1:N search of a probe image against the gallery (engine level; governed search wraps it later).
+
+Index hits are checked against the database before anything is returned, so a face deleted or opted
+out never appears even if the index lags, and distances are recomputed from the stored embedding."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from faceledger.engine.calibration import FalseMatchEstimate
+from faceledger.engine.distance import euclidean
+from faceledger.errors import NoFaceFound
+from faceledger.policy.comparison import LEAD_DISCLAIMER, assess_distance
+from faceledger.services.deployment import Deployment
+from faceledger.store.models import Face, GalleryImage
+from faceledger.types import Detector, ImageInfo, Likelihood
+from faceledger.types import Face as ProbeFace
+
+_OVERFETCH = 3  # index hits per wanted candidate: room for rows the database no longer has
+
+
+@dataclass(frozen=True)
+class Candidate:
+    rank: int
+    face_id: int
+    distance: float
+    likelihood: Likelihood
+    false_match: FalseMatchEstimate
+    thumbnail: Path
+    image_sha256: str
+    source: str
+    legal_basis: str
+    source_url: str
+    page_url: str
+    collected_at: datetime | None
+    original_filename: str
+    subject_external_id: str | None
+    subject_name: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank, "face_id": self.face_id, "distance": round(self.distance, 4),
+            "likelihood": self.likelihood.value, "false_match": self.false_match.to_dict(),
+            "thumbnail": str(self.thumbnail), "image_sha256": self.image_sha256,
+            "provenance": {"source": self.source, "legal_basis": self.legal_basis, "source_url": self.source_url,
+                           "page_url": self.page_url, "original_filename": self.original_filename,
+                           "collected_at": self.collected_at.isoformat() if self.collected_at else None},
+            "subject": {"external_id": self.subject_external_id, "name": self.subject_name}
+            if self.subject_external_id else None,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    face: ProbeFace
+    candidates: tuple[Candidate, ...]
+
+
+@dataclass(frozen=True)
+class GallerySearch:
+    probe: ImageInfo
+    results: tuple[ProbeResult, ...]
+    gallery_faces: int
+    threshold: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "probe": {"name": self.probe.name, "sha256": self.probe.sha256},
+            "gallery_faces": self.gallery_faces,
+            "threshold": self.threshold,
+            "note": "Candidates are investigative leads, never identifications. " + LEAD_DISCLAIMER,
+            "faces": [
+                {"face": r.face.index, "box": r.face.box.to_dict(), "quality": r.face.quality.to_dict(),
+                 "candidates": [c.to_dict() for c in r.candidates]}
+                for r in self.results
+            ],
+        }  # fmt: skip
+
+
+def search_gallery(
+    deployment: Deployment, probe: Path, *, top_k: int | None = None, detector: Detector | None = None
+) -> GallerySearch:
+    engine = deployment.face_engine
+    faces = engine.analyse(engine.load_image(probe), detector)
+    embedded = [face for face in faces.faces if face.embedding is not None]
+    if not embedded:
+        raise NoFaceFound(f"{faces.image.name}: no face found that can be searched")
+    k = top_k or deployment.settings.search_top_k
+    results = tuple(ProbeResult(face, _candidates(deployment, face, k)) for face in embedded)
+    return GallerySearch(faces.image, results, deployment.index.count(), deployment.settings.match_threshold)
+
+
+def _candidates(deployment: Deployment, probe: ProbeFace, k: int) -> tuple[Candidate, ...]:
+    if probe.embedding is None:
+        return ()
+    vector = probe.embedding.vector
+    hits = deployment.index.search(vector[None, :], k * _OVERFETCH)
+    ids = [int(i) for i in hits.ids[0] if i >= 0]
+    if not ids:
+        return ()
+    with deployment.sessions() as session:
+        rows = session.scalars(
+            select(Face).where(Face.id.in_(ids), Face.model_key == probe.embedding.model.key)
+            .options(joinedload(Face.image).joinedload(GalleryImage.source), joinedload(Face.subject))
+        ).unique().all()  # fmt: skip
+    scored = sorted(((euclidean(vector, np.frombuffer(row.embedding, dtype=np.float32)), row) for row in rows),
+                    key=lambda pair: (pair[0], pair[1].id))[:k]  # fmt: skip
+    settings, table = deployment.settings, deployment.calibration
+    return tuple(
+        Candidate(
+            rank=rank, face_id=row.id, distance=distance,
+            likelihood=assess_distance(distance, settings.match_threshold, settings.inconclusive_margin),
+            false_match=table.false_match(distance), thumbnail=deployment.data_dir / row.thumbnail,
+            image_sha256=row.image.sha256, source=row.image.source.name, legal_basis=row.image.source.legal_basis,
+            source_url=row.image.source_url, page_url=row.image.page_url, collected_at=row.image.collected_at,
+            original_filename=row.image.original_filename,
+            subject_external_id=row.subject.external_id if row.subject else None,
+            subject_name=row.subject.display_name if row.subject else None,
+        )
+        for rank, (distance, row) in enumerate(scored, start=1)
+    )  # fmt: skip

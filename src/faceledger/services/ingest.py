@@ -1,0 +1,278 @@
+"""Gallery ingestion: deduplicated by content hash, incremental, resumable after any kill.
+
+Images are analysed on all cores and committed in batches, each batch one transaction. A batch's
+thumbnails are written (under names fixed by content hash) before its commit, so a kill at any point
+leaves either a committed batch or nothing that a rerun will not simply overwrite. The index follows
+the commits and is saved at the end; after a kill, opening the deployment brings it level."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from faceledger.engine.parallel import FileResult, analyse_files
+from faceledger.errors import Conflict, InvalidInput
+from faceledger.services.deployment import Deployment
+from faceledger.services.ingest_inputs import IngestItem, read_inputs
+from faceledger.store.db import checkpoint, transaction
+from faceledger.store.models import Face, GalleryImage, IngestFailure, IngestJob, Source, Subject, utcnow
+from faceledger.types import Embedding, ImageFaces
+from faceledger.types import Face as DetectedFace
+
+_LOOKUP_CHUNK = 500
+_INDEX_SAVE_EVERY_S = 60.0
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    name: str
+    legal_basis: str | None
+    collection_method: str = ""
+    contact: str = ""
+
+
+@dataclass
+class IngestReport:
+    job_id: int
+    source: str
+    files_seen: int = 0
+    images_added: int = 0
+    images_known: int = 0
+    duplicates_in_input: int = 0
+    faces_added: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {**self.__dict__, "failures": [{"file": f, "reason": r} for f, r in self.failures]}
+
+
+ProgressCallback = Callable[[int, int, IngestReport], None]
+
+
+def ingest(
+    deployment: Deployment,
+    path: Path,
+    spec: SourceSpec,
+    *,
+    workers: int | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> IngestReport:
+    started = time.monotonic()
+    items = read_inputs(path)  # the whole input is checked before anything is stored
+    source_id = ensure_source(deployment, spec)
+    report = IngestReport(job_id=_start_job(deployment, source_id, path), source=spec.name, files_seen=len(items))
+    pending = _triage(deployment, items, report)
+    batch: list[tuple[IngestItem, FileResult]] = []
+    last_save = time.monotonic()
+    results = analyse_files(
+        [item.path for item in pending],
+        deployment.settings,
+        workers=workers,
+        thumbnail_px=deployment.settings.thumbnail_px,
+    )
+    for done, (item, result) in enumerate(zip(pending, results, strict=True), start=1):
+        batch.append((item, result))
+        if len(batch) >= deployment.settings.ingest_batch_images or done == len(pending):
+            _commit_batch(deployment, report, source_id, batch)
+            batch = []
+            if time.monotonic() - last_save > _INDEX_SAVE_EVERY_S:
+                deployment.save_index()
+                last_save = time.monotonic()
+        if on_progress is not None:
+            on_progress(done, len(pending), report)
+    deployment.save_index()
+    report.seconds = round(time.monotonic() - started, 2)
+    _finish_job(deployment, report)
+    checkpoint(deployment.engine)
+    return report
+
+
+def ensure_source(deployment: Deployment, spec: SourceSpec) -> int:
+    name = spec.name.strip()
+    if not name:
+        raise InvalidInput("a source needs a name (--source)")
+    with transaction(deployment.sessions) as session:
+        source = session.scalars(select(Source).where(Source.name == name)).one_or_none()
+        legal_basis = (spec.legal_basis or "").strip()
+        if source is None:
+            if not legal_basis:
+                raise InvalidInput(f"source {name!r} is new: give its legal basis (--legal-basis)")
+            source = Source(name=name, legal_basis=legal_basis, collection_method=spec.collection_method,
+                            contact=spec.contact)  # fmt: skip
+            session.add(source)
+            session.flush()
+        elif legal_basis and legal_basis != source.legal_basis:
+            raise Conflict(f"source {name!r} exists with another legal basis: {source.legal_basis!r}")
+        return source.id
+
+
+def _start_job(deployment: Deployment, source_id: int, path: Path) -> int:
+    with transaction(deployment.sessions) as session:
+        session.execute(
+            update(IngestJob).where(IngestJob.status == "running", IngestJob.input_path == str(path))
+            .values(status="interrupted")
+        )  # fmt: skip
+        job = IngestJob(source_id=source_id, input_path=str(path))
+        session.add(job)
+        session.flush()
+        return job.id
+
+
+def _finish_job(deployment: Deployment, report: IngestReport) -> None:
+    with transaction(deployment.sessions) as session:
+        session.execute(
+            update(IngestJob).where(IngestJob.id == report.job_id).values(
+                status="finished", finished_at=utcnow(), files_seen=report.files_seen,
+                images_added=report.images_added, images_known=report.images_known + report.duplicates_in_input,
+                faces_added=report.faces_added, failures=len(report.failures),
+            )
+        )  # fmt: skip
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _triage(deployment: Deployment, items: list[IngestItem], report: IngestReport) -> list[IngestItem]:
+    """Hash every file; leave out what the gallery has and repeats within this input."""
+    hashed: list[tuple[IngestItem, str]] = []
+    for item in items:
+        try:
+            hashed.append((item, file_sha256(item.path)))
+        except OSError as exc:
+            report.failures.append((str(item.path), f"cannot be read ({exc.strerror})"))
+    known: set[str] = set()
+    with deployment.sessions() as session:
+        digests = [digest for _, digest in hashed]
+        for start in range(0, len(digests), _LOOKUP_CHUNK):
+            chunk = digests[start : start + _LOOKUP_CHUNK]
+            known.update(session.scalars(select(GalleryImage.sha256).where(GalleryImage.sha256.in_(chunk))))
+    pending, seen = [], set()
+    for item, digest in hashed:
+        if digest in known:
+            report.images_known += 1
+        elif digest in seen:
+            report.duplicates_in_input += 1
+        else:
+            seen.add(digest)
+            pending.append(item)
+    return pending
+
+
+def _commit_batch(
+    deployment: Deployment, report: IngestReport, source_id: int, batch: list[tuple[IngestItem, FileResult]]
+) -> None:
+    for _, result in batch:
+        _write_thumbnails(deployment, result)
+    added_faces: list[tuple[int, bytes]] = []
+    failures: list[tuple[str, str]] = []
+    images_added = 0
+    with transaction(deployment.sessions) as session:
+        for item, result in batch:
+            reason = _failure_reason(result)
+            if reason is not None or result.faces is None:
+                failures.append((str(item.path), reason or "unreadable"))
+                continue
+            stored = _store_image(session, source_id, report.job_id, item, result.faces)
+            images_added += bool(stored)
+            added_faces.extend(stored)
+        for path, reason in failures:
+            session.add(IngestFailure(job_id=report.job_id, path=path, reason=reason))
+        deployment.bump_version(session)
+    report.failures.extend(failures)
+    report.images_added += images_added
+    report.faces_added += len(added_faces)
+    if added_faces:
+        ids = np.array([face_id for face_id, _ in added_faces], dtype=np.int64)
+        vectors = np.stack([np.frombuffer(vector, dtype=np.float32) for _, vector in added_faces])
+        deployment.index.add(ids, vectors)
+
+
+def _failure_reason(result: FileResult) -> str | None:
+    if result.faces is None:
+        return result.error or "unreadable"
+    if not result.faces.faces:
+        return "no face found"
+    if all(face.embedding is None for face in result.faces.faces):
+        reasons = "; ".join(f"face {f.index}: {f.not_embedded_reason}" for f in result.faces.faces)
+        return f"no face large enough to embed ({reasons})"
+    return None
+
+
+def _store_image(
+    session: Session, source_id: int, job_id: int, item: IngestItem, faces: ImageFaces
+) -> list[tuple[int, bytes]]:
+    info = faces.image
+    if session.scalars(select(GalleryImage.id).where(GalleryImage.sha256 == info.sha256)).first() is not None:
+        return []  # the file changed into one the gallery has, between hashing and reading
+    subject = _subject(session, item)
+    image = GalleryImage(
+        sha256=info.sha256, source_id=source_id, subject_id=subject.id if subject else None, ingest_job_id=job_id,
+        source_url=item.source_url, page_url=item.page_url, collected_at=item.collected_at,
+        original_filename=item.path.name, image_format=info.format, width=info.width, height=info.height,
+    )  # fmt: skip
+    session.add(image)
+    session.flush()
+    embedded = [(face, face.embedding) for face in faces.faces if face.embedding is not None]
+    stored = []
+    for face, embedding in embedded:
+        row = _face_row(image, face, embedding, info.sha256, subject if len(embedded) == 1 else None)
+        session.add(row)
+        session.flush()
+        stored.append((row.id, row.embedding))
+    return stored
+
+
+def _face_row(
+    image: GalleryImage, face: DetectedFace, embedding: Embedding, sha256: str, subject: Subject | None
+) -> Face:
+    return Face(
+        image_id=image.id, subject_id=subject.id if subject else None, face_index=face.index,
+        box_left=face.box.left, box_top=face.box.top, box_right=face.box.right, box_bottom=face.box.bottom,
+        landmarks=[list(point) for point in face.landmarks],
+        detector=face.detector.value if face.detector else "person", detector_score=face.detector_score,
+        quality_score=face.quality.score, quality=face.quality.to_dict(),
+        embedding=np.asarray(embedding.vector, dtype=np.float32).tobytes(),
+        model_key=embedding.model.key, thumbnail=thumbnail_relpath(sha256, face.index),
+    )  # fmt: skip
+
+
+def _subject(session: Session, item: IngestItem) -> Subject | None:
+    if not item.subject_external_id:
+        return None
+    subject = session.scalars(select(Subject).where(Subject.external_id == item.subject_external_id)).one_or_none()
+    if subject is None:
+        subject = Subject(external_id=item.subject_external_id, display_name=item.subject_name)
+        session.add(subject)
+        session.flush()
+    return subject
+
+
+def thumbnail_relpath(sha256: str, face_index: int) -> str:
+    return f"thumbnails/{sha256[:2]}/{sha256}-face{face_index}.jpg"
+
+
+def _write_thumbnails(deployment: Deployment, result: FileResult) -> None:
+    if result.faces is None:
+        return
+    for face, jpeg in zip(result.faces.faces, result.thumbnails, strict=False):
+        if face.embedding is None:
+            continue
+        target = deployment.data_dir / thumbnail_relpath(result.faces.image.sha256, face.index)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_suffix(".tmp")
+        temporary.write_bytes(jpeg)
+        os.replace(temporary, target)
