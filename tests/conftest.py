@@ -4,12 +4,16 @@ tests that need it skip with the reason when it is absent, and fail instead when
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from faceledger.config import Settings
 from faceledger.engine.pipeline import FaceEngine
+from faceledger.services.deployment import Deployment, init_deployment
+from faceledger.types import IndexBackend
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -42,3 +46,48 @@ def settings() -> Settings:
 @pytest.fixture(scope="session")
 def engine(settings: Settings) -> FaceEngine:
     return FaceEngine(settings).load()
+
+
+def _postgres_admin_url() -> str | None:
+    return os.environ.get("FACELEDGER_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None for the embedded SQLite default; a fresh PostgreSQL database per test when one is configured."""
+    if request.param == "sqlite":
+        yield None
+        return
+    admin_url = _postgres_admin_url()
+    if not admin_url:
+        reason = "FACELEDGER_TEST_POSTGRES_URL is not set (.ci/run starts PostgreSQL and sets it)"
+        if os.environ.get("FACELEDGER_REQUIRE_TEST_DATA"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from sqlalchemy import create_engine, make_url
+
+    name = f"faceledger_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture
+def make_deployment(tmp_path: Path, database_url: str | None) -> Iterator[Callable[..., Deployment]]:
+    opened: list[Deployment] = []
+
+    def make(backend: IndexBackend = IndexBackend.FAISS, **overrides: object) -> Deployment:
+        settings = Settings(workers=2, database_url=database_url, **overrides)  # type: ignore[arg-type]
+        deployment = init_deployment(settings, tmp_path / f"data-{len(opened)}", backend)
+        opened.append(deployment)
+        return deployment
+
+    yield make
+    for deployment in opened:
+        deployment.close()

@@ -54,5 +54,5 @@ def test_no_face_is_a_clear_error(service: AnalysisService, samples: Path, tmp_p
 
     blank = tmp_path / "wall.png"
     Image.new("RGB", (300, 300), (200, 190, 180)).save(blank)
-    with pytest.raises(NoFaceFound, match=r"wall.png: no face found \(hog detector"):
+    with pytest.raises(NoFaceFound, match=r"wall.png: no face found \(tried the hog then cnn detector\)"):
         service.compare(blank, samples / OBAMA[0])

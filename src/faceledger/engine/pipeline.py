@@ -46,6 +46,11 @@ class FaceEngine:
         """Detect every face, then landmarks, quality and (when large enough) an embedding for each."""
         chosen = detector or self.settings.detector
         located, used = locate_faces(self.runtime, image.pixels, self.settings, chosen)
+        if not located and detector is None and chosen is Detector.HOG and self.settings.cnn_fallback:
+            # HOG misses turned, dark or small faces that the CNN finds; it costs ~20x, so only on a miss.
+            chosen = Detector.CNN
+            located, used = locate_faces(self.runtime, image.pixels, self.settings, chosen)
+            used = {**used, "fallback_from": Detector.HOG.value}
         faces = tuple(
             self._describe(image, spot, number, chosen, embed) for number, spot in enumerate(located, start=1)
         )

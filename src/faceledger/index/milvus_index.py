@@ -24,6 +24,8 @@ class MilvusIndex:
 
     def __init__(self, uri: str, folder: Path | None = None, *, index_type: str = "FLAT") -> None:
         self._folder = folder
+        if "://" not in uri:  # a local file: Milvus Lite, which wants its folder to exist
+            Path(uri).parent.mkdir(parents=True, exist_ok=True)
         try:
             self._client = MilvusClient(uri)
             if not self._client.has_collection(COLLECTION):

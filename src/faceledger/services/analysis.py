@@ -132,9 +132,8 @@ class AnalysisService:
         name = faces.image.name
         if not faces.faces:
             used = faces.detector_settings
-            raise NoFaceFound(
-                f"{name}: no face found ({used['detector']} detector, upsample {used['upsample']}); try --detector cnn"
-            )
+            tried = f"{used['fallback_from']} then {used['detector']}" if "fallback_from" in used else used["detector"]
+            raise NoFaceFound(f"{name}: no face found (tried the {tried} detector)")
         if number is not None:
             if not 1 <= number <= len(faces.faces):
                 raise InvalidInput(f"{name}: there is no face {number}; {len(faces.faces)} found")

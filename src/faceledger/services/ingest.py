@@ -227,9 +227,10 @@ def _store_image(
     session.add(image)
     session.flush()
     embedded = [(face, face.embedding) for face in faces.faces if face.embedding is not None]
+    subject_face = _subject_face([face for face, _ in embedded])
     stored = []
     for face, embedding in embedded:
-        row = _face_row(image, face, embedding, info.sha256, subject if len(embedded) == 1 else None)
+        row = _face_row(image, face, embedding, info.sha256, subject if face is subject_face else None)
         session.add(row)
         session.flush()
         stored.append((row.id, row.embedding))
@@ -248,6 +249,15 @@ def _face_row(
         embedding=np.asarray(embedding.vector, dtype=np.float32).tobytes(),
         model_key=embedding.model.key, thumbnail=thumbnail_relpath(sha256, face.index),
     )  # fmt: skip
+
+
+def _subject_face(faces: list[DetectedFace]) -> DetectedFace | None:
+    """Which face a subject named for the whole image is: the only one, or one clearly the largest
+    (1.5x the area of the next, as in a portrait with bystanders); otherwise none, rather than a guess."""
+    ranked = sorted(faces, key=lambda face: face.box.area, reverse=True)
+    if len(ranked) == 1 or (ranked and ranked[0].box.area >= 1.5 * ranked[1].box.area):
+        return ranked[0]
+    return None
 
 
 def _subject(session: Session, item: IngestItem) -> Subject | None:

@@ -1,0 +1,83 @@
+"""Every backend against the exact oracle, on real LFW embeddings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceledger.config import Settings
+from faceledger.eval.calibration_build import embed_images
+from faceledger.eval.lfw import LfwImage
+from faceledger.index.base import VectorIndex
+from faceledger.index.exact import ExactIndex
+from faceledger.index.faiss_index import FaissIndex
+from faceledger.index.milvus_index import MilvusIndex
+
+pytestmark = pytest.mark.needs_data
+
+Factory = Callable[[Path], VectorIndex]
+BACKENDS: dict[str, Factory] = {
+    "exact": ExactIndex,
+    "faiss-flat": FaissIndex,
+    "faiss-ivf": lambda folder: FaissIndex(folder, ivf_min_faces=200, nprobe=64),
+    "milvus-lite": lambda folder: MilvusIndex(str(folder / "milvus.db"), folder),
+}
+
+
+@pytest.fixture(scope="module")
+def real_embeddings(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    images = [LfwImage(p.parent.name, int(p.stem.rsplit("_", 1)[1]))
+              for p in sorted((data_dir / "lfw").glob("*/*.jpg"))[:900]]  # fmt: skip
+    found = embed_images(images, data_dir, Settings(), workers=2)
+    vectors = np.stack(list(found.values())).astype(np.float32)
+    return np.arange(1000, 1000 + len(vectors), dtype=np.int64), vectors
+
+
+@pytest.mark.parametrize("name", sorted(BACKENDS))
+def test_recall_at_10_against_the_oracle(
+    name: str, real_embeddings: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    ids, vectors = real_embeddings
+    gallery, queries = slice(100, None), vectors[:100] + 0.0
+    oracle, index = ExactIndex(), BACKENDS[name](tmp_path)
+    oracle.add(ids[gallery], vectors[gallery])
+    index.add(ids[gallery], vectors[gallery])
+    assert index.count() == oracle.count()
+    expected, got = oracle.search(queries, 10), index.search(queries, 10)
+    recall = np.mean([len(set(e) & set(g)) / 10 for e, g in zip(expected.ids, got.ids, strict=True)])
+    assert recall >= 0.99, f"{name} recall@10 {recall:.3f}"
+    assert np.allclose(got.distances[:, 0], expected.distances[:, 0], atol=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(BACKENDS))
+def test_remove_save_and_reload(name: str, real_embeddings: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
+    ids, vectors = real_embeddings[0][:300], real_embeddings[1][:300]
+    index = BACKENDS[name](tmp_path)
+    index.add(ids, vectors)
+    index.add(ids[:10], vectors[:10])  # adding known ids again changes nothing
+    assert index.count() == 300
+    assert index.remove(ids[:50]) == 50
+    hits = index.search(vectors[:50], 5)
+    assert not set(hits.ids.ravel().tolist()) & set(ids[:50].tolist()), "a removed face came back"
+    index.save(gallery_version=7)
+    reopened = BACKENDS[name](tmp_path)
+    assert reopened.count() == 250 and reopened.saved_version() == 7
+    assert sorted(reopened.ids().tolist()) == sorted(ids[50:].tolist())
+    again = reopened.search(vectors[60:61], 1)
+    assert again.ids[0, 0] == ids[60] and again.distances[0, 0] < 1e-3
+
+
+def test_empty_index_and_bad_input(tmp_path: Path) -> None:
+    from faceledger.errors import InvalidInput
+
+    for name, factory in BACKENDS.items():
+        index = factory(tmp_path / name)
+        hits = index.search(np.zeros((2, 128), dtype=np.float32), 3)
+        assert (hits.ids == -1).all(), name
+        with pytest.raises(InvalidInput):
+            index.add(np.array([1, 1]), np.zeros((2, 128), dtype=np.float32))
+        with pytest.raises(InvalidInput):
+            index.add(np.array([1]), np.zeros((1, 64), dtype=np.float32))

@@ -1,0 +1,79 @@
+"""kill -9 an ingest at several points, rerun it, and get exactly what a clean ingest gets."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.lfwdata import copy_with_manifest, people_with_several
+
+pytestmark = [pytest.mark.needs_data, pytest.mark.slow]
+
+
+def faceledger(*args: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "faceledger", *args], env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def images_committed(data_dir: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{data_dir / 'faceledger.db'}?mode=ro", uri=True, timeout=5) as connection:
+            return int(connection.execute("SELECT count(*) FROM gallery_images").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def gallery_contents(data_dir: Path) -> tuple[list[tuple[str, int]], int, int]:
+    with sqlite3.connect(data_dir / "faceledger.db") as connection:
+        images = connection.execute(
+            "SELECT i.sha256, count(f.id) FROM gallery_images i LEFT JOIN faces f ON f.image_id = i.id "
+            "GROUP BY i.sha256 ORDER BY i.sha256"
+        ).fetchall()
+        faces = connection.execute("SELECT count(*) FROM faces").fetchone()[0]
+    thumbnails = sum(1 for _ in (data_dir / "thumbnails").rglob("*.jpg"))
+    return images, faces, thumbnails
+
+
+def run_to_end(args: list[str], env: dict[str, str]) -> None:
+    process = faceledger(*args, env=env)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr.decode()
+
+
+@pytest.mark.parametrize("kill_after_images", [0, 8, 40])
+def test_kill_and_rerun_equals_a_clean_ingest(data_dir: Path, tmp_path: Path, kill_after_images: int) -> None:
+    inputs = tmp_path / "in"
+    copy_with_manifest(people_with_several(data_dir, 64), inputs)
+    env = {**os.environ, "FACELEDGER_INGEST_BATCH_IMAGES": "8", "FACELEDGER_WORKERS": "2"}
+    env.pop("FACELEDGER_DATABASE_URL", None)
+    clean, crashed = tmp_path / "clean", tmp_path / "crashed"
+    for folder in (clean, crashed):
+        run_to_end(["init", "--data-dir", str(folder)], env)
+    ingest_args = ["gallery", "ingest", str(inputs / "manifest.csv"), "--source", "lfw", "--legal-basis", "test"]
+    run_to_end([*ingest_args, "--data-dir", str(clean)], env)
+
+    process = faceledger(*ingest_args, "--data-dir", str(crashed), env=env)
+    deadline = time.monotonic() + 120
+    while images_committed(crashed) < kill_after_images and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if kill_after_images == 0:
+        time.sleep(1.5)  # inside start-up and the first batch, before any commit
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    interrupted = images_committed(crashed)
+    assert interrupted < 64, "the kill came too late to test anything"
+
+    run_to_end([*ingest_args, "--data-dir", str(crashed)], env)
+    assert gallery_contents(crashed) == gallery_contents(clean)
+    check = subprocess.run([sys.executable, "-m", "faceledger", "index", "check", "--data-dir", str(crashed)],
+                           env=env, capture_output=True, text=True, check=False)  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
