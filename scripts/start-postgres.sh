@@ -2,6 +2,7 @@
 # Start the machine's PostgreSQL (installing it with apt-get if absent) and print a URL for the tests.
 # The tests create and drop a database of their own per test; this role may create databases.
 set -euo pipefail
+exec 3>&1 1>&2  # everything but the URL goes to stderr
 if ! command -v pg_ctlcluster >/dev/null; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >&2
 fi
@@ -13,4 +14,4 @@ su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname='faceledger'\"
   su postgres -c "psql -qc \"CREATE ROLE faceledger LOGIN CREATEDB PASSWORD 'faceledger'\"" >&2
 su postgres -c "psql -qtAc \"SELECT 1 FROM pg_database WHERE datname='faceledger'\"" | grep -q 1 ||
   su postgres -c "createdb -O faceledger faceledger" >&2
-echo "postgresql+psycopg://faceledger:faceledger@127.0.0.1:5432/faceledger"
+echo "postgresql+psycopg://faceledger:faceledger@127.0.0.1:5432/faceledger" >&3

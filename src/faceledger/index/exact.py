@@ -11,6 +11,9 @@ import numpy as np
 from faceledger.index.base import DIM, Hits, Ids, IndexBackend, Vectors, check_queries, check_vectors, empty_hits
 
 
+_EXACT_MARGIN = 64  # candidates re-ranked in float64 beyond k: far more than float32 rounding can reorder
+
+
 class ExactIndex:
     backend = IndexBackend.EXACT
 
@@ -19,6 +22,7 @@ class ExactIndex:
         self._ids: Ids = np.empty(0, dtype=np.int64)
         self._vectors: Vectors = np.empty((0, DIM), dtype=np.float32)
         self._version: int | None = None
+        self._norms: np.ndarray | None = None  # |v|^2, cached until the contents change
         if folder is not None and (folder / "exact.npz").is_file():
             with np.load(folder / "exact.npz") as data:
                 self._ids, self._vectors = data["ids"], data["vectors"]
@@ -29,11 +33,13 @@ class ExactIndex:
         fresh = ~np.isin(ids, self._ids)
         self._ids = np.concatenate([self._ids, ids[fresh]])
         self._vectors = np.concatenate([self._vectors, vectors[fresh]])
+        self._norms = None
 
     def remove(self, ids: Ids) -> int:
         keep = ~np.isin(self._ids, np.asarray(ids, dtype=np.int64))
         removed = int((~keep).sum())
         self._ids, self._vectors = self._ids[keep], self._vectors[keep]
+        self._norms = None
         return removed
 
     def search(self, queries: Vectors, k: int) -> Hits:
@@ -41,17 +47,18 @@ class ExactIndex:
         hits = empty_hits(len(queries), k)
         if not len(self._ids):
             return hits
-        # |q - v|^2 = |q|^2 + |v|^2 - 2 q.v, in float64 so that near-identical faces keep their order
-        v = self._vectors.astype(np.float64)
-        q = queries.astype(np.float64)
-        squared = (q * q).sum(1)[:, None] + (v * v).sum(1)[None, :] - 2 * q @ v.T
-        distances = np.sqrt(np.maximum(squared, 0))
-        take = min(k, len(self._ids))
-        nearest = np.argpartition(distances, take - 1, axis=1)[:, :take]
-        for row in range(len(q)):
-            order = nearest[row][np.argsort(distances[row, nearest[row]], kind="stable")]
-            hits.ids[row, :take] = self._ids[order]
-            hits.distances[row, :take] = distances[row, order]
+        # Rank in float32 by |v|^2 - 2 q.v (one matrix product), then order a margin of candidates by
+        # their float64 distance, so near-identical faces keep their true order.
+        if self._norms is None:
+            self._norms = (self._vectors.astype(np.float64) ** 2).sum(1).astype(np.float32)
+        scores = self._norms[None, :] - 2 * (queries @ self._vectors.T)
+        take = min(len(self._ids), k + _EXACT_MARGIN)
+        nearest = np.argpartition(scores, take - 1, axis=1)[:, :take]
+        for row, query in enumerate(queries.astype(np.float64)):
+            distances = np.linalg.norm(self._vectors[nearest[row]].astype(np.float64) - query, axis=1)
+            order = np.argsort(distances, kind="stable")[:k]
+            hits.ids[row, : len(order)] = self._ids[nearest[row][order]]
+            hits.distances[row, : len(order)] = distances[order]
         return hits
 
     def ids(self) -> Ids:
