@@ -10,7 +10,6 @@ import numpy as np
 
 from faceledger.index.base import DIM, Hits, Ids, IndexBackend, Vectors, check_queries, check_vectors, empty_hits
 
-
 _EXACT_MARGIN = 64  # candidates re-ranked in float64 beyond k: far more than float32 rounding can reorder
 
 
