@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     # --- embedding: dlib's ResNet is trained on 150 px chips; below ~40 px the chip is mostly blur
     min_embed_face_px: int = Field(default=40, ge=1)
     embed_jitters: int = Field(default=0, ge=0, le=100)
+    embed_flip: bool = False  # average the descriptor with the mirrored chip's
+    chip_padding: float = Field(default=0.25, ge=0.0, le=1.0)  # dlib's training padding
     # numpy's BLAS runs dlib's ResNet in ~18 ms per face against dlib-bin's ~80 ms, equal within 4e-7.
     descriptor_runtime: DescriptorRuntime = DescriptorRuntime.NUMPY
 

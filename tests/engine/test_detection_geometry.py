@@ -45,7 +45,7 @@ class FakeRuntime:
 
     detect_cnn = detect_hog
 
-    def align(self, image: RGBImage, box: RawDetection) -> Alignment:
+    def align(self, image: RGBImage, box: RawDetection, padding: float = 0.25) -> Alignment:
         raise NotImplementedError
 
     def describe(self, chip: RGBImage, jitters: int) -> FloatVector:

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from faceledger import __version__
 from faceledger.cli import render
 from faceledger.cli.errors import fail, one_line, reports_errors
+from faceledger.cli.evaluate import eval_app
 from faceledger.cli.gallery import gallery_app, index_app, init
 from faceledger.cli.options import DetectorOption, JsonOption, WorkersOption, emit_json, make_settings
 from faceledger.engine.models import RECOGNITION_MODEL_LICENCE, recognition_model_identity, runtime_versions
@@ -29,6 +30,7 @@ app = typer.Typer(
 app.command("init")(init)
 app.add_typer(gallery_app, name="gallery")
 app.add_typer(index_app, name="index")
+app.add_typer(eval_app, name="eval")
 
 
 @app.command()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from faceledger.config import Settings
 from faceledger.engine.detection import Located, locate_faces, rotate, to_original
 from faceledger.engine.image_input import ImageLimits, LoadedImage, load_image
@@ -69,7 +71,7 @@ class FaceEngine:
     def _describe(self, image: LoadedImage, spot: Located, number: int, detector: Detector | None, embed: bool) -> Face:
         height, width = image.pixels.shape[:2]
         turned = rotate(image.pixels, spot.quarter_turns)
-        aligned = self.runtime.align(turned, spot.detection)
+        aligned = self.runtime.align(turned, spot.detection, self.settings.chip_padding)
         landmarks = tuple(to_original(x, y, spot.quarter_turns, width, height) for x, y in aligned.landmarks)
         score = spot.detection.score
         quality = assess_quality(spot.box, detector, score, landmarks, aligned.chip, self.settings)
@@ -79,6 +81,11 @@ class FaceEngine:
             reason = f"face {size} px wide; an embedding needs at least {self.settings.min_embed_face_px}"
         elif embed:
             vector = self.runtime.describe(aligned.chip, self.settings.embed_jitters)
+            if self.settings.embed_flip:  # average with the mirror image: a measured pipeline option
+                mirrored = np.ascontiguousarray(aligned.chip[:, ::-1])
+                vector = ((vector + self.runtime.describe(mirrored, self.settings.embed_jitters)) / 2).astype(
+                    np.float32
+                )
             embedding = Embedding(vector=vector, model=self.model)
         return Face(
             index=number,

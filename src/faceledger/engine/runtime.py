@@ -43,7 +43,7 @@ class FaceRuntime(Protocol):
 
     def detect_cnn(self, image: RGBImage, upsample: int, min_score: float) -> list[RawDetection]: ...
 
-    def align(self, image: RGBImage, box: RawDetection) -> Alignment: ...
+    def align(self, image: RGBImage, box: RawDetection, padding: float = CHIP_PADDING) -> Alignment: ...
 
     def describe(self, chip: RGBImage, jitters: int) -> FloatVector: ...
 
@@ -81,10 +81,10 @@ class DlibRuntime:
         found = [_raw(hit.rect, hit.confidence) for hit in hits]
         return [d for d in found if d.score >= min_score]
 
-    def align(self, image: RGBImage, box: RawDetection) -> Alignment:
+    def align(self, image: RGBImage, box: RawDetection, padding: float = CHIP_PADDING) -> Alignment:
         rect = self._dlib.rectangle(box.left, box.top, box.right, box.bottom)
         shape = self._shape_predictor(image, rect)
-        chip = self._dlib.get_face_chip(image, shape, size=CHIP_SIZE_PX, padding=CHIP_PADDING)
+        chip = self._dlib.get_face_chip(image, shape, size=CHIP_SIZE_PX, padding=padding)
         points = tuple((float(p.x), float(p.y)) for p in shape.parts())
         return Alignment(landmarks=points, chip=np.ascontiguousarray(chip, dtype=np.uint8))
 

@@ -19,8 +19,8 @@ from faceledger.config import Settings
 from faceledger.engine.calibration import CalibrationTable
 from faceledger.engine.distance import euclidean, pairwise_euclidean
 from faceledger.engine.models import recognition_model_identity
-from faceledger.engine.parallel import analyse_files
-from faceledger.eval.lfw import LfwImage, Pair, central_face, images_of, read_pairs
+from faceledger.eval.embeddings import EmbeddingCache, embed_lfw
+from faceledger.eval.lfw import LfwImage, Pair, images_of, read_pairs
 from faceledger.types import ModelIdentity
 
 GRID = tuple(round(0.005 * i, 3) for i in range(0, 301))  # 0.000 .. 1.500
@@ -29,16 +29,8 @@ GRID = tuple(round(0.005 * i, 3) for i in range(0, 301))  # 0.000 .. 1.500
 def embed_images(
     images: Sequence[LfwImage], data_dir: Path, settings: Settings, workers: int | None = None
 ) -> dict[LfwImage, npt.NDArray[np.float32]]:
-    """Embeddings of the central face of each image; images with no usable face are left out."""
-    paths = [image.path(data_dir) for image in images]
-    found: dict[LfwImage, npt.NDArray[np.float32]] = {}
-    for image, result in zip(images, analyse_files(paths, settings, workers=workers), strict=True):
-        if result.faces is None:
-            continue
-        face = central_face(result.faces.faces, result.faces.image.width, result.faces.image.height)
-        if face is not None and face.embedding is not None:
-            found[image] = face.embedding.vector
-    return found
+    """Embeddings of the central face of each image (uncached); images with no usable face are left out."""
+    return embed_lfw(images, data_dir, settings, EmbeddingCache(None), workers=workers)
 
 
 def build_table(

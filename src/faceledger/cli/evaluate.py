@@ -1,0 +1,83 @@
+"""`faceledger eval ...`: measure the system on real faces, and advise on thresholds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from faceledger.cli.errors import reports_errors
+from faceledger.cli.options import JsonOption, WorkersOption, emit_json, make_settings
+from faceledger.engine.calibration import load_calibration
+from faceledger.errors import InvalidInput
+from faceledger.eval.embeddings import EmbeddingCache, default_cache_path
+from faceledger.eval.report import run_lfw, threshold_advice, write_report
+
+eval_app = typer.Typer(help="Measure accuracy on real faces; advise on thresholds.", no_args_is_help=True)
+
+
+@eval_app.command("lfw")
+@reports_errors
+def lfw_command(
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Folder with lfw/, pairs.txt, lfw_labels/ (default: ../shared/data).")
+    ] = None,
+    folds: Annotated[int, typer.Option("--folds", min=1, max=10, help="How many of View 2's folds to score.")] = 10,
+    out: Annotated[Path, typer.Option("--out", help="Where the report and plots go.")] = Path("eval-report"),
+    no_identification: Annotated[bool, typer.Option("--no-identification", help="Verification only.")] = False,
+    cache: Annotated[Path | None, typer.Option("--cache", help="Embedding cache file.")] = None,
+    workers: WorkersOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """LFW verification (10-fold), identification and per-group error rates, with a report and plots."""
+    data = data or Path(os.environ.get("FACELEDGER_TEST_DATA", "../shared/data"))
+    if not (data / "pairs.txt").is_file():
+        raise InvalidInput(f"{data}: no pairs.txt here; point --data at the LFW data folder")
+    settings = make_settings(workers=workers)
+    embedding_cache = EmbeddingCache(cache or default_cache_path())
+    try:
+        full = not no_identification
+        evaluation = run_lfw(data, settings, folds=list(range(1, folds + 1)), cache=embedding_cache,
+                             workers=workers, identification=full, groups=full)  # fmt: skip
+    finally:
+        embedding_cache.close()
+    written = write_report(evaluation, out)
+    summary = evaluation.summary()
+    if as_json:
+        emit_json({**summary, "report": {name: str(path) for name, path in written.items()}})
+        return
+    v = summary["verification"]
+    typer.echo(f"verification: accuracy {v['mean_accuracy']:.4f} ± {v['std_accuracy']:.4f} over {folds} fold(s)")
+    for far, row in v["tar_at_far"].items():
+        typer.echo(f"  TAR at FAR {far}: {row['tar']:.4f}")
+    if summary["identification"]:
+        ident = summary["identification"]
+        typer.echo(f"identification: rank-1 {ident['rank1']:.4f}, rank-5 {ident['rank5']:.4f}, "
+                   f"FNIR at FPIR 1%: {ident['fnir_at_fpir']['0.01']['fnir']:.4f}")  # fmt: skip
+    typer.echo(f"report: {written['html']}")
+
+
+@eval_app.command("threshold")
+@reports_errors
+def threshold_command(
+    gallery_size: Annotated[int, typer.Option("--gallery-size", min=1, help="Faces in the gallery.")],
+    fpir: Annotated[
+        float, typer.Option("--fpir", help="Acceptable share of strangers who get any false candidate, e.g. 0.01.")
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """The distance threshold that keeps false candidates at a target rate for a gallery of a given size."""
+    if not 0 < fpir < 1:
+        raise InvalidInput("--fpir must be between 0 and 1, e.g. 0.01")
+    advice = threshold_advice(load_calibration(), gallery_size, fpir)
+    if as_json:
+        emit_json(advice)
+        return
+    typer.echo(
+        f"gallery {gallery_size:,} faces, target FPIR {fpir:g}: each comparison may falsely match at most "
+        f"{advice['required_fmr']:.2e}; use distance <= {advice['threshold']:.3f} (then "
+        f"{100 * advice['false_non_match_rate_at_threshold']:.1f}% of same-person pairs fall above it)"
+    )
+    typer.echo(advice["note"])

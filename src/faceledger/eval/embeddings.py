@@ -1,0 +1,112 @@
+"""Embeddings for evaluation, cached per model, pipeline and image content so that reruns are fast.
+
+The cache is an SQLite file outside the project (default ~/.cache/faceledger/eval-embeddings.db); a key is
+(model key + pipeline settings, image sha256). "No usable face" is cached too, as NULL."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from faceledger.config import Settings
+from faceledger.engine.models import recognition_model_identity
+from faceledger.engine.parallel import FileResult, analyse_files
+from faceledger.eval.lfw import LfwImage, central_face
+
+Vector = npt.NDArray[np.float32]
+_PIPELINE_FIELDS = (
+    "detector", "hog_upsample", "hog_upsample_max_pixels", "hog_min_score", "cnn_fallback", "cnn_upsample",
+    "cnn_min_score", "embed_flip", "embed_jitters", "chip_padding", "min_embed_face_px",
+)  # fmt: skip
+
+
+def default_cache_path() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "faceledger" / "eval-embeddings.db"
+
+
+def pipeline_key(settings: Settings) -> str:
+    """Everything that changes an embedding: the model's identity and the pipeline's settings."""
+    values = {name: str(getattr(settings, name)) for name in _PIPELINE_FIELDS}
+    digest = hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
+    return f"{recognition_model_identity().key}|{digest}"
+
+
+class EmbeddingCache:
+    def __init__(self, path: Path | None) -> None:
+        self._connection: sqlite3.Connection | None = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._connection = sqlite3.connect(path)
+            self._connection.execute(
+                "CREATE TABLE IF NOT EXISTS embeddings (pipeline TEXT, sha256 TEXT, vector BLOB, "
+                "PRIMARY KEY (pipeline, sha256))"
+            )
+
+    def get(self, pipeline: str, digests: Sequence[str]) -> dict[str, Vector | None]:
+        if self._connection is None:
+            return {}
+        found: dict[str, Vector | None] = {}
+        for start in range(0, len(digests), 500):
+            chunk = list(digests[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self._connection.execute(
+                f"SELECT sha256, vector FROM embeddings WHERE pipeline = ? AND sha256 IN ({marks})",  # noqa: S608
+                [pipeline, *chunk],
+            )
+            for digest, blob in rows:
+                found[digest] = None if blob is None else np.frombuffer(blob, dtype=np.float32).copy()
+        return found
+
+    def put(self, pipeline: str, items: dict[str, Vector | None]) -> None:
+        if self._connection is None:
+            return
+        with self._connection:
+            self._connection.executemany(
+                "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)",
+                [(pipeline, d, None if v is None else np.asarray(v, np.float32).tobytes()) for d, v in items.items()],
+            )
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def embed_lfw(
+    images: Sequence[LfwImage],
+    data_dir: Path,
+    settings: Settings,
+    cache: EmbeddingCache,
+    *,
+    workers: int | None = None,
+    on_result: Callable[[FileResult], None] | None = None,
+) -> dict[LfwImage, Vector]:
+    """The central face's embedding of each image; images with no usable face are left out."""
+    pipeline = pipeline_key(settings)
+    digests = {image: _sha256(image.path(data_dir)) for image in images}
+    cached = cache.get(pipeline, list(digests.values()))
+    missing = [image for image in images if digests[image] not in cached]
+    fresh: dict[str, Vector | None] = {}
+    paths = [image.path(data_dir) for image in missing]
+    for image, result in zip(
+        missing, analyse_files(paths, settings, workers=workers, on_result=on_result), strict=True
+    ):
+        vector = None
+        if result.faces is not None:
+            face = central_face(result.faces.faces, result.faces.image.width, result.faces.image.height)
+            vector = face.embedding.vector if face is not None and face.embedding is not None else None
+        fresh[digests[image]] = vector
+    cache.put(pipeline, fresh)
+    everything = {**cached, **fresh}
+    return {image: vector for image in images if (vector := everything[digests[image]]) is not None}

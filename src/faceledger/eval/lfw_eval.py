@@ -1,0 +1,215 @@
+"""LFW evaluation: verification (View 2, 10 folds), identification (closed and open set) and error
+rates per demographic group at the operating threshold."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from faceledger.engine.distance import euclidean
+from faceledger.eval.lfw import LfwImage, Pair
+from faceledger.eval.metrics import (
+    Rate,
+    equal_error_rate,
+    fnir_at_fpir,
+    fpir_at,
+    kfold_accuracy,
+    rank_k,
+    roc,
+    tar_at_far,
+)
+from faceledger.index.exact import ExactIndex
+
+Embeddings = dict[LfwImage, np.ndarray]
+FARS = (1e-1, 1e-2, 1e-3)
+FPIRS = (1e-2, 1e-3)
+
+
+@dataclass
+class Verification:
+    folds: list[tuple[float, float]]
+    pairs_used: int
+    pairs_without_face: int
+    tar_at_far: dict[str, tuple[float, float]]
+    eer: float
+    roc_far: np.ndarray = field(repr=False)
+    roc_tar: np.ndarray = field(repr=False)
+
+    @property
+    def mean_accuracy(self) -> float:
+        return float(np.mean([accuracy for _, accuracy in self.folds]))
+
+    @property
+    def std_accuracy(self) -> float:
+        return float(np.std([accuracy for _, accuracy in self.folds]))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mean_accuracy": round(self.mean_accuracy, 4), "std_accuracy": round(self.std_accuracy, 4),
+            "folds": [{"threshold": round(t, 4), "accuracy": round(a, 4)} for t, a in self.folds],
+            "pairs_used": self.pairs_used, "pairs_without_face": self.pairs_without_face,
+            "tar_at_far": {k: {"tar": round(t, 4), "threshold": round(th, 4)}
+                           for k, (t, th) in self.tar_at_far.items()},
+            "eer": round(self.eer, 4),
+        }  # fmt: skip
+
+
+def verify(pairs: Sequence[Pair], embeddings: Embeddings) -> Verification:
+    """Pairs whose images have no usable face count as errors at every threshold: they are scored at
+    distance 10 (never a match), so a missed face is a false non-match, not a pair quietly dropped."""
+    distances, same, folds = [], [], []
+    missing = 0
+    for pair in pairs:
+        a, b = embeddings.get(pair.first), embeddings.get(pair.second)
+        if a is None or b is None:
+            missing += 1
+        distances.append(euclidean(a, b) if a is not None and b is not None else 10.0)
+        same.append(pair.same_person)
+        folds.append(pair.fold)
+    _, far, tar = roc(distances, same)
+    return Verification(
+        folds=kfold_accuracy(distances, same, folds),
+        pairs_used=len(pairs) - missing,
+        pairs_without_face=missing,
+        tar_at_far={f"{target:g}": tar_at_far(distances, same, target) for target in FARS},
+        eer=equal_error_rate(distances, same),
+        roc_far=far,
+        roc_tar=tar,
+    )
+
+
+@dataclass
+class Identification:
+    gallery_size: int
+    mated_probes: int
+    nonmated_probes: int
+    rank1: float
+    rank5: float
+    fnir_at_fpir: dict[str, tuple[float, float]]
+    fpir_at_threshold: float
+    fpir_by_gallery_size: list[tuple[int, float]]
+    det_fpir: np.ndarray = field(repr=False)
+    det_fnir: np.ndarray = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "gallery_size": self.gallery_size, "mated_probes": self.mated_probes,
+            "nonmated_probes": self.nonmated_probes, "rank1": round(self.rank1, 4), "rank5": round(self.rank5, 4),
+            "fnir_at_fpir": {k: {"fnir": round(f, 4), "threshold": round(t, 4)}
+                             for k, (f, t) in self.fnir_at_fpir.items()},
+            "fpir_at_operating_threshold": round(self.fpir_at_threshold, 4),
+            "fpir_by_gallery_size": [{"gallery_size": n, "fpir": round(f, 4)} for n, f in self.fpir_by_gallery_size],
+        }  # fmt: skip
+
+
+def identify(embeddings: Embeddings, threshold: float, seed: int = 0) -> Identification:
+    """Gallery: the first usable image of each person with 2+; their other images are mated probes.
+    People with one image: alternately distractors in the gallery and non-mated probes."""
+    by_person: dict[str, list[LfwImage]] = defaultdict(list)
+    for image in sorted(embeddings, key=lambda i: (i.person, i.number)):
+        by_person[image.person].append(image)
+    gallery: list[LfwImage] = []
+    mated: list[LfwImage] = []
+    nonmated: list[LfwImage] = []
+    singles = 0
+    for images in by_person.values():
+        if len(images) >= 2:
+            gallery.append(images[0])
+            mated.extend(images[1:])
+        else:
+            (nonmated if singles % 2 else gallery).append(images[0])
+            singles += 1
+    index = ExactIndex()
+    index.add(np.arange(len(gallery)), np.stack([embeddings[g] for g in gallery]))
+    people = np.array([g.person for g in gallery])
+    mated_hits = index.search(np.stack([embeddings[p] for p in mated]), 20)
+    ranks = np.array([_mate_rank(row, people, probe.person) for row, probe in zip(mated_hits.ids, mated, strict=True)])
+    mated_top = mated_hits.distances[:, 0]
+    mated_found = people[mated_hits.ids[:, 0]] == np.array([p.person for p in mated])
+    nonmated_top = index.search(np.stack([embeddings[p] for p in nonmated]), 1).distances[:, 0]
+    det_thresholds = np.linspace(0.3, 0.8, 101)
+    det_fpir = np.array([fpir_at(nonmated_top, t) for t in det_thresholds])
+    det_fnir = np.array([np.mean(~(mated_found & (mated_top <= t))) for t in det_thresholds])
+    return Identification(
+        gallery_size=len(gallery), mated_probes=len(mated), nonmated_probes=len(nonmated),
+        rank1=rank_k(ranks, 1), rank5=rank_k(ranks, 5),
+        fnir_at_fpir={f"{t:g}": fnir_at_fpir(mated_top, mated_found, nonmated_top, t) for t in FPIRS},
+        fpir_at_threshold=fpir_at(nonmated_top, threshold),
+        fpir_by_gallery_size=_fpir_by_size(gallery, embeddings, nonmated, threshold, seed),
+        det_fpir=det_fpir, det_fnir=det_fnir,
+    )  # fmt: skip
+
+
+def _mate_rank(row: np.ndarray, people: np.ndarray, person: str) -> int:
+    found = np.flatnonzero(people[row[row >= 0]] == person)
+    return int(found[0]) + 1 if len(found) else 10**9
+
+
+def _fpir_by_size(
+    gallery: list[LfwImage], embeddings: Embeddings, nonmated: list[LfwImage], threshold: float, seed: int
+) -> list[tuple[int, float]]:
+    """FPIR grows with the gallery: each stranger has more chances to land under the threshold."""
+    rng = np.random.default_rng(seed)
+    vectors = np.stack([embeddings[g] for g in gallery])
+    probes = np.stack([embeddings[p] for p in nonmated])
+    sizes = sorted({max(10, len(gallery) * share // 100) for share in (5, 10, 25, 50, 100)})
+    results = []
+    for size in sizes:
+        chosen = rng.permutation(len(gallery))[:size]
+        index = ExactIndex()
+        index.add(np.arange(size), vectors[chosen])
+        results.append((size, fpir_at(index.search(probes, 1).distances[:, 0], threshold)))
+    return results
+
+
+@dataclass(frozen=True)
+class GroupRates:
+    attribute: str
+    group: str
+    images: int
+    people: int
+    false_match: Rate
+    false_non_match: Rate
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"attribute": self.attribute, "group": self.group, "images": self.images, "people": self.people,
+                "fmr": self.false_match.to_dict(), "fnmr": self.false_non_match.to_dict()}  # fmt: skip
+
+
+def group_rates(
+    embeddings: Embeddings, labels: dict[LfwImage, str], attribute: str, threshold: float, per_person: int = 10
+) -> list[GroupRates]:
+    """FMR over impostor pairs within a group and FNMR over genuine pairs within it, at the threshold.
+    At most `per_person` images per person, so that a few much-photographed people do not dominate."""
+    groups: dict[str, list[LfwImage]] = defaultdict(list)
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for image in sorted(embeddings, key=lambda i: (i.person, i.number)):
+        group = labels.get(image)
+        if group is not None and counts[(group, image.person)] < per_person:
+            counts[(group, image.person)] += 1
+            groups[group].append(image)
+    return [_rates(attribute, group, images, embeddings, threshold) for group, images in sorted(groups.items())]
+
+
+def _rates(attribute: str, group: str, images: list[LfwImage], embeddings: Embeddings, threshold: float) -> GroupRates:
+    vectors = np.stack([embeddings[i] for i in images]).astype(np.float32)
+    people = np.array([i.person for i in images])
+    false_matches = impostors = false_non_matches = genuines = 0
+    norms = (vectors.astype(np.float64) ** 2).sum(1)
+    for start in range(0, len(images), 2000):
+        block = vectors[start : start + 2000].astype(np.float64)
+        squared = norms[start : start + 2000, None] + norms[None, :] - 2 * block @ vectors.T.astype(np.float64)
+        distances = np.sqrt(np.maximum(squared, 0))
+        rows = np.arange(start, start + len(block))[:, None]
+        upper = np.arange(len(images))[None, :] > rows  # each pair once
+        same = people[start : start + len(block), None] == people[None, :]
+        impostors += int((upper & ~same).sum())
+        false_matches += int((upper & ~same & (distances <= threshold)).sum())
+        genuines += int((upper & same).sum())
+        false_non_matches += int((upper & same & (distances > threshold)).sum())
+    return GroupRates(attribute, group, len(images), len(set(people)), Rate(false_matches, impostors),
+                      Rate(false_non_matches, genuines))  # fmt: skip

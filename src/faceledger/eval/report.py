@@ -1,0 +1,222 @@
+"""Run the LFW evaluation and write its report: JSON summary, PNG plots, Markdown and self-contained HTML."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on a server
+import matplotlib.pyplot as plt
+
+from faceledger.config import Settings
+from faceledger.engine.calibration import CalibrationTable
+from faceledger.eval.embeddings import EmbeddingCache, embed_lfw
+from faceledger.eval.lfw import LfwImage, images_of, read_pairs
+from faceledger.eval.lfw_eval import GroupRates, Identification, Verification, group_rates, identify, verify
+from faceledger.eval.lfw_labels import gender_labels, race_labels
+
+MIN_GROUP_IMPOSTORS = 1000  # below this a group's FMR is too thin to rank groups by
+
+
+@dataclass
+class LfwEvaluation:
+    settings: Settings
+    verification: Verification
+    identification: Identification | None
+    groups: list[GroupRates]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "operating_threshold": self.settings.match_threshold,
+            "verification": self.verification.to_dict(),
+            "identification": self.identification.to_dict() if self.identification else None,
+            "groups": [g.to_dict() for g in self.groups],
+            "group_fmr_worst_best_ratio": worst_best_ratio(self.groups),
+            "notes": [
+                "Demographic labels are evaluation labels only; faceledger never infers them.",
+                "Pair counts within a group are not independent (images share people); intervals are Wilson 95%.",
+                "A pair whose image has no usable face counts as a non-match at every threshold.",
+            ],
+        }
+
+
+def worst_best_ratio(groups: list[GroupRates]) -> dict[str, Any]:
+    ratios = {}
+    for attribute in sorted({g.attribute for g in groups}):
+        usable = [g for g in groups if g.attribute == attribute and g.false_match.trials >= MIN_GROUP_IMPOSTORS]
+        rates = [(g.false_match.value, g.group) for g in usable if g.false_match.value > 0]
+        if len(rates) >= 2:
+            (best, best_group), (worst, worst_group) = min(rates), max(rates)
+            ratios[attribute] = {"worst": worst_group, "best": best_group, "ratio": round(worst / best, 2)}
+    return ratios
+
+
+def run_lfw(
+    data_dir: Path, settings: Settings, *, folds: list[int], cache: EmbeddingCache, workers: int | None = None,
+    identification: bool = True, groups: bool = True,
+) -> LfwEvaluation:  # fmt: skip
+    pairs = [p for p in read_pairs(data_dir / "pairs.txt") if p.fold + 1 in folds]
+    wanted: list[LfwImage] = images_of(pairs)
+    if identification or groups:
+        wanted += [LfwImage(f.name, int(p.stem.rsplit("_", 1)[1]))
+                   for f in sorted((data_dir / "lfw").iterdir()) for p in sorted(f.glob("*.jpg"))]  # fmt: skip
+    embeddings = embed_lfw(list(dict.fromkeys(wanted)), data_dir, settings, cache, workers=workers)
+    threshold = settings.match_threshold
+    found_groups: list[GroupRates] = []
+    if groups:
+        found_groups += group_rates(embeddings, gender_labels(data_dir), "gender", threshold)
+        races = race_labels(data_dir)
+        by_race = {image: races[image.person] for image in embeddings if image.person in races}
+        found_groups += group_rates(embeddings, by_race, "race", threshold)
+    return LfwEvaluation(
+        settings, verify(pairs, embeddings), identify(embeddings, threshold) if identification else None, found_groups
+    )
+
+
+def threshold_advice(table: CalibrationTable, gallery_size: int, fpir: float) -> dict[str, Any]:
+    """The distance threshold at which a stranger's chance of any false candidate in a gallery of N is FPIR:
+    FPIR = 1 - (1 - FMR)^N, so FMR = 1 - (1 - FPIR)^(1/N) (about FPIR / N)."""
+    fmr = -math.expm1(math.log1p(-fpir) / gallery_size)
+    resolvable = 3 / table.impostor_pairs
+    threshold = table.distance_for_false_match_rate(fmr)
+    return {
+        "gallery_size": gallery_size, "target_fpir": fpir, "required_fmr": fmr, "threshold": threshold,
+        "false_non_match_rate_at_threshold": round(table.false_non_match_rate(threshold), 4),
+        "supported": fmr >= resolvable,
+        "note": (f"The table rests on {table.impostor_pairs:,} impostor pairs: it resolves false-match rates down to "
+                 f"about {resolvable:.1e}." + ("" if fmr >= resolvable else
+                 " The required rate is below that, so this threshold is a lower bound on safety, not a measurement.")),
+    }  # fmt: skip
+
+
+def write_report(evaluation: LfwEvaluation, out: Path) -> dict[str, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    summary = evaluation.summary()
+    plots = _plots(evaluation, out)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    markdown = _markdown(summary, plots)
+    (out / "report.md").write_text(markdown)
+    (out / "report.html").write_text(_html(markdown, plots))
+    return {"summary": out / "summary.json", "markdown": out / "report.md", "html": out / "report.html", **plots}
+
+
+def _plots(evaluation: LfwEvaluation, out: Path) -> dict[str, Path]:
+    plots: dict[str, Path] = {}
+    figure, axes = plt.subplots(figsize=(6, 4))
+    axes.semilogx(evaluation.verification.roc_far, evaluation.verification.roc_tar)
+    axes.set(xlabel="false accept rate", ylabel="true accept rate", title="LFW View 2 verification ROC")
+    axes.grid(True, which="both", alpha=0.3)
+    plots["roc"] = _save(figure, out / "roc.png")
+    if evaluation.identification is not None:
+        ident = evaluation.identification
+        figure, axes = plt.subplots(figsize=(6, 4))
+        axes.loglog(ident.det_fpir + 1e-5, ident.det_fnir + 1e-5)
+        axes.set(xlabel="FPIR", ylabel="FNIR", title="Open-set identification DET")
+        axes.grid(True, which="both", alpha=0.3)
+        plots["det"] = _save(figure, out / "det.png")
+        figure, axes = plt.subplots(figsize=(6, 4))
+        sizes, fpirs = zip(*ident.fpir_by_gallery_size, strict=True)
+        axes.plot(sizes, fpirs, marker="o")
+        axes.set(xlabel="gallery size", ylabel=f"FPIR at distance {evaluation.settings.match_threshold}",
+                 title="How false positives grow with the gallery")  # fmt: skip
+        axes.grid(True, alpha=0.3)
+        plots["fpir_by_gallery_size"] = _save(figure, out / "fpir_by_gallery_size.png")
+    if evaluation.groups:
+        figure, axes = plt.subplots(figsize=(7, 4))
+        labels = [f"{g.attribute}: {g.group}" for g in evaluation.groups]
+        values = [g.false_match.value for g in evaluation.groups]
+        errors = [[v - g.false_match.interval[0] for v, g in zip(values, evaluation.groups, strict=True)],
+                  [g.false_match.interval[1] - v for v, g in zip(values, evaluation.groups, strict=True)]]  # fmt: skip
+        axes.bar(range(len(values)), values, yerr=errors, capsize=3)
+        axes.set_xticks(range(len(values)), labels, rotation=30, ha="right")
+        axes.set(ylabel="false-match rate (95% CI)", title=f"FMR by group at {evaluation.settings.match_threshold}")
+        figure.tight_layout()
+        plots["groups"] = _save(figure, out / "groups.png")
+    return plots
+
+
+def _save(figure: Any, path: Path) -> Path:
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def _markdown(summary: dict[str, Any], plots: dict[str, Path]) -> str:
+    v = summary["verification"]
+    lines = [
+        "# faceledger on LFW", "",
+        f"Operating threshold (distance): {summary['operating_threshold']}", "",
+        "## Verification (View 2, threshold chosen on the other folds)", "",
+        f"- Accuracy: {v['mean_accuracy']:.4f} ± {v['std_accuracy']:.4f} over {len(v['folds'])} fold(s); "
+        f"{v['pairs_used']} pairs scored, {v['pairs_without_face']} without a usable face (counted as errors)",
+        *[f"- TAR at FAR {k}: {x['tar']:.4f} (distance {x['threshold']:.3f})" for k, x in v["tar_at_far"].items()],
+        f"- EER: {v['eer']:.4f}", "",
+    ]  # fmt: skip
+    ident = summary["identification"]
+    if ident:
+        lines += [
+            "## Identification", "",
+            f"- Gallery {ident['gallery_size']}, mated probes {ident['mated_probes']}, "
+            f"non-mated probes {ident['nonmated_probes']}",
+            f"- Rank-1 {ident['rank1']:.4f}, rank-5 {ident['rank5']:.4f}",
+            *[f"- FNIR at FPIR {k}: {x['fnir']:.4f} (distance {x['threshold']:.3f})"
+              for k, x in ident["fnir_at_fpir"].items()],
+            f"- FPIR at the operating threshold: {ident['fpir_at_operating_threshold']:.4f}", "",
+        ]  # fmt: skip
+    if summary["groups"]:
+        header = "| attribute | group | people | images | FMR (95% CI) | FNMR (95% CI) |"
+        lines += ["## Error rates by group (evaluation labels only)", "", header, "|---|---|---|---|---|---|"]
+        for g in summary["groups"]:
+            lines.append(f"| {g['attribute']} | {g['group']} | {g['people']} | {g['images']} | "
+                         f"{_rate(g['fmr'])} | {_rate(g['fnmr'])} |")  # fmt: skip
+        lines += ["", f"Worst/best FMR ratio: {json.dumps(summary['group_fmr_worst_best_ratio'])}", ""]
+    lines += [f"- {note}" for note in summary["notes"]]
+    lines += ["", *[f"![{name}]({path.name})" for name, path in plots.items()], ""]
+    return "\n".join(lines)
+
+
+def _rate(rate: dict[str, Any]) -> str:
+    return f"{rate['rate']:.2e} ({rate['low_95']:.1e}-{rate['high_95']:.1e}; {rate['errors']:,}/{rate['trials']:,})"
+
+
+def _html(markdown: str, plots: dict[str, Path]) -> str:
+    """A self-contained page: the plots are embedded, nothing is fetched from anywhere."""
+    body: list[str] = []
+    in_table = False
+    for line in markdown.splitlines():
+        if line.startswith("|") and not line.startswith("|---"):
+            if not in_table:
+                body.append("<table>")
+                in_table = True
+            body.append("<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in line.strip("|").split("|")))
+            continue
+        if in_table and not line.startswith("|"):
+            body.append("</table>")
+            in_table = False
+        body.append(_html_line(line, plots))
+    style = "body{font-family:sans-serif;max-width:60em;margin:auto}td{border:1px solid #ccc;padding:2px 6px}"
+    return f"<!doctype html><meta charset=utf-8><title>faceledger on LFW</title><style>{style}</style>" + "\n".join(
+        body
+    )
+
+
+def _html_line(line: str, plots: dict[str, Path]) -> str:
+    if line.startswith("!["):
+        name = line[2 : line.index("]")]
+        data = base64.b64encode(plots[name].read_bytes()).decode()
+        return f'<img alt="{html.escape(name)}" style="max-width:100%" src="data:image/png;base64,{data}">'
+    if line.startswith("# "):
+        return f"<h1>{html.escape(line[2:])}</h1>"
+    if line.startswith("## "):
+        return f"<h2>{html.escape(line[3:])}</h2>"
+    if line.startswith("- "):
+        return f"<li>{html.escape(line[2:])}</li>"
+    return f"<p>{html.escape(line)}</p>" if line and not line.startswith("|---") else ""
