@@ -12,6 +12,7 @@ from faceledger.cli.errors import reports_errors
 from faceledger.cli.options import JsonOption, WorkersOption, emit_json, make_settings
 from faceledger.engine.calibration import load_calibration
 from faceledger.errors import InvalidInput
+from faceledger.eval.choices import measure_choices
 from faceledger.eval.embeddings import EmbeddingCache, default_cache_path
 from faceledger.eval.report import run_lfw, threshold_advice, write_report
 
@@ -57,6 +58,31 @@ def lfw_command(
         typer.echo(f"identification: rank-1 {ident['rank1']:.4f}, rank-5 {ident['rank5']:.4f}, "
                    f"FNIR at FPIR 1%: {ident['fnir_at_fpir']['0.01']['fnir']:.4f}")  # fmt: skip
     typer.echo(f"report: {written['html']}")
+
+
+@eval_app.command("choices")
+@reports_errors
+def choices_command(
+    data: Annotated[Path | None, typer.Option("--data", help="Folder with lfw/ and the View 1 pairs files.")] = None,
+    cache: Annotated[Path | None, typer.Option("--cache", help="Embedding cache file.")] = None,
+    workers: WorkersOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Pipeline options (flip, padding, upsampling, CNN fallback) measured on LFW View 1 only."""
+    data = data or Path(os.environ.get("FACELEDGER_TEST_DATA", "../shared/data"))
+    embedding_cache = EmbeddingCache(cache or default_cache_path())
+    try:
+        rows = measure_choices(data, make_settings(workers=workers), embedding_cache, workers)
+    finally:
+        embedding_cache.close()
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        typer.echo(
+            f"{row['variant']:<42} DevTest accuracy {row['devtest_accuracy']:.4f}  "
+            f"TAR@FAR 0.01 {row['devtest_tar_at_far_0.01']:.4f}  no face {row['images_without_face']}"
+        )
 
 
 @eval_app.command("threshold")

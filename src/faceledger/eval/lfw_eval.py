@@ -18,6 +18,7 @@ from faceledger.eval.metrics import (
     fnir_at_fpir,
     fpir_at,
     kfold_accuracy,
+    people_bootstrap_interval,
     rank_k,
     roc,
     tar_at_far,
@@ -156,7 +157,7 @@ def _fpir_by_size(
     rng = np.random.default_rng(seed)
     vectors = np.stack([embeddings[g] for g in gallery])
     probes = np.stack([embeddings[p] for p in nonmated])
-    sizes = sorted({max(10, len(gallery) * share // 100) for share in (5, 10, 25, 50, 100)})
+    sizes = sorted({min(len(gallery), max(10, len(gallery) * share // 100)) for share in (5, 10, 25, 50, 100)})
     results = []
     for size in sizes:
         chosen = rng.permutation(len(gallery))[:size]
@@ -196,20 +197,28 @@ def group_rates(
 
 
 def _rates(attribute: str, group: str, images: list[LfwImage], embeddings: Embeddings, threshold: float) -> GroupRates:
-    vectors = np.stack([embeddings[i] for i in images]).astype(np.float32)
-    people = np.array([i.person for i in images])
-    false_matches = impostors = false_non_matches = genuines = 0
-    norms = (vectors.astype(np.float64) ** 2).sum(1)
+    """Counts per pair of people, so that the interval can resample people (pairs sharing a person are
+    not independent: a per-pair interval would be far too narrow for a group of a dozen people)."""
+    vectors = np.stack([embeddings[i] for i in images]).astype(np.float64)
+    names = sorted({i.person for i in images})
+    owner = np.array([names.index(i.person) for i in images])
+    matches = np.zeros((len(names), len(names)))
+    pairs = np.zeros((len(names), len(names)))
+    norms = (vectors**2).sum(1)
     for start in range(0, len(images), 2000):
-        block = vectors[start : start + 2000].astype(np.float64)
-        squared = norms[start : start + 2000, None] + norms[None, :] - 2 * block @ vectors.T.astype(np.float64)
-        distances = np.sqrt(np.maximum(squared, 0))
-        rows = np.arange(start, start + len(block))[:, None]
-        upper = np.arange(len(images))[None, :] > rows  # each pair once
-        same = people[start : start + len(block), None] == people[None, :]
-        impostors += int((upper & ~same).sum())
-        false_matches += int((upper & ~same & (distances <= threshold)).sum())
-        genuines += int((upper & same).sum())
-        false_non_matches += int((upper & same & (distances > threshold)).sum())
-    return GroupRates(attribute, group, len(images), len(set(people)), Rate(false_matches, impostors),
-                      Rate(false_non_matches, genuines))  # fmt: skip
+        block = vectors[start : start + 2000]
+        distances = np.sqrt(np.maximum(norms[start : start + 2000, None] + norms[None, :] - 2 * block @ vectors.T, 0))
+        rows, cols = np.nonzero(np.arange(len(images))[None, :] > np.arange(start, start + len(block))[:, None])
+        a, b = owner[start + rows], owner[cols]
+        np.add.at(pairs, (a, b), 1)
+        np.add.at(matches, (a, b), distances[rows, cols] <= threshold)
+    pairs, matches = pairs + pairs.T - np.diag(np.diag(pairs)), matches + matches.T - np.diag(np.diag(matches))
+    off = ~np.eye(len(names), dtype=bool)
+    impostors, false_matches = int(pairs[off].sum() / 2), int(matches[off].sum() / 2)
+    genuines = int(np.diag(pairs).sum())
+    false_non_matches = genuines - int(np.diag(matches).sum())
+    impostor_interval = people_bootstrap_interval(np.where(off, matches, 0), np.where(off, pairs, 0), reps=200)
+    genuine_interval = people_bootstrap_interval(np.diag(pairs - matches), np.diag(pairs), reps=200, diagonal=True)
+    return GroupRates(attribute, group, len(images), len(names),
+                      Rate(false_matches, impostors, impostor_interval),
+                      Rate(false_non_matches, genuines, genuine_interval))  # fmt: skip

@@ -22,6 +22,7 @@ class Rate:
 
     errors: int
     trials: int
+    clustered_interval: tuple[float, float] | None = None  # from resampling people, when pairs share people
 
     @property
     def value(self) -> float:
@@ -29,7 +30,12 @@ class Rate:
 
     @property
     def interval(self) -> tuple[float, float]:
-        return wilson_interval(self.errors, self.trials)
+        """The wider of the per-pair (Wilson) and the people-resampled interval: resampling alone says
+        nothing when no error was seen, Wilson alone is too narrow when pairs share people."""
+        low, high = wilson_interval(self.errors, self.trials)
+        if self.clustered_interval is None or math.isnan(self.clustered_interval[0]):
+            return low, high
+        return min(low, self.clustered_interval[0]), max(high, self.clustered_interval[1])
 
     def to_dict(self) -> dict[str, float | int]:
         low, high = self.interval
@@ -131,3 +137,26 @@ def fnir_at_fpir(mated_top: npt.ArrayLike, mated_found: npt.ArrayLike, nonmated_
 def fpir_at(nonmated_top: npt.ArrayLike, threshold: float) -> float:
     values = np.asarray(nonmated_top, dtype=np.float64)
     return float(np.mean(values <= threshold)) if len(values) else float("nan")
+
+
+def people_bootstrap_interval(
+    errors: npt.ArrayLike, trials: npt.ArrayLike, reps: int = 400, seed: int = 0, *, diagonal: bool = False
+) -> tuple[float, float]:
+    """95% interval of a rate over pairs of people, resampling people rather than pairs: pairs that
+    share a person are not independent, and a per-pair interval would be too narrow.
+    `errors[i, j]` and `trials[i, j]` count the pairs between person i and person j; with `diagonal`,
+    they are vectors of per-person counts (genuine pairs)."""
+    e = np.asarray(errors, dtype=np.float64)
+    t = np.asarray(trials, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    rates: list[float] = []
+    for _ in range(reps):
+        chosen = rng.integers(0, len(e), len(e))
+        total = t[chosen].sum() if diagonal else t[np.ix_(chosen, chosen)].sum()
+        if total:
+            found = e[chosen].sum() if diagonal else e[np.ix_(chosen, chosen)].sum()
+            rates.append(found / total)
+    if not rates:
+        return (float("nan"), float("nan"))
+    low, high = np.percentile(rates, [2.5, 97.5])
+    return float(low), float(high)

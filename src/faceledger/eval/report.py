@@ -22,7 +22,7 @@ from faceledger.eval.lfw import LfwImage, images_of, read_pairs
 from faceledger.eval.lfw_eval import GroupRates, Identification, Verification, group_rates, identify, verify
 from faceledger.eval.lfw_labels import gender_labels, race_labels
 
-MIN_GROUP_IMPOSTORS = 1000  # below this a group's FMR is too thin to rank groups by
+MIN_GROUP_PEOPLE = 20  # below this a group is too thin to rank groups by (its interval says how thin)
 
 
 @dataclass
@@ -41,7 +41,8 @@ class LfwEvaluation:
             "group_fmr_worst_best_ratio": worst_best_ratio(self.groups),
             "notes": [
                 "Demographic labels are evaluation labels only; faceledger never infers them.",
-                "Pair counts within a group are not independent (images share people); intervals are Wilson 95%.",
+                "Pairs within a group share people, so intervals (95%) come from resampling people, not pairs.",
+                f"Groups of fewer than {MIN_GROUP_PEOPLE} people are listed but left out of the worst/best ratio.",
                 "A pair whose image has no usable face counts as a non-match at every threshold.",
             ],
         }
@@ -50,7 +51,7 @@ class LfwEvaluation:
 def worst_best_ratio(groups: list[GroupRates]) -> dict[str, Any]:
     ratios = {}
     for attribute in sorted({g.attribute for g in groups}):
-        usable = [g for g in groups if g.attribute == attribute and g.false_match.trials >= MIN_GROUP_IMPOSTORS]
+        usable = [g for g in groups if g.attribute == attribute and g.people >= MIN_GROUP_PEOPLE]
         rates = [(g.false_match.value, g.group) for g in usable if g.false_match.value > 0]
         if len(rates) >= 2:
             (best, best_group), (worst, worst_group) = min(rates), max(rates)
