@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn
 
 from faceledger.cli.errors import reports_errors
 from faceledger.cli.options import JsonOption, WorkersOption, emit_json, make_settings
@@ -38,10 +40,15 @@ def lfw_command(
         raise InvalidInput(f"{data}: no pairs.txt here; point --data at the LFW data folder")
     settings = make_settings(workers=workers)
     embedding_cache = EmbeddingCache(cache or default_cache_path())
+    console = Console(stderr=True)
     try:
         full = not no_identification
-        evaluation = run_lfw(data, settings, folds=list(range(1, folds + 1)), cache=embedding_cache,
-                             workers=workers, identification=full, groups=full)  # fmt: skip
+        with Progress(TextColumn("embedding LFW images not yet cached"), BarColumn(), TextColumn("{task.completed}"),
+                      console=console, transient=True, disable=not console.is_terminal) as progress:  # fmt: skip
+            task = progress.add_task("embed", total=None)
+            evaluation = run_lfw(data, settings, folds=list(range(1, folds + 1)), cache=embedding_cache,
+                                 workers=workers, identification=full, groups=full,
+                                 on_result=lambda _: progress.advance(task))  # fmt: skip
     finally:
         embedding_cache.close()
     written = write_report(evaluation, out)

@@ -6,6 +6,7 @@ import base64
 import html
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import matplotlib.pyplot as plt
 
 from faceledger.config import Settings
 from faceledger.engine.calibration import CalibrationTable
+from faceledger.engine.parallel import FileResult
 from faceledger.eval.embeddings import EmbeddingCache, embed_lfw
 from faceledger.eval.lfw import LfwImage, images_of, read_pairs
 from faceledger.eval.lfw_eval import GroupRates, Identification, Verification, group_rates, identify, verify
@@ -61,14 +63,14 @@ def worst_best_ratio(groups: list[GroupRates]) -> dict[str, Any]:
 
 def run_lfw(
     data_dir: Path, settings: Settings, *, folds: list[int], cache: EmbeddingCache, workers: int | None = None,
-    identification: bool = True, groups: bool = True,
+    identification: bool = True, groups: bool = True, on_result: Callable[[FileResult], None] | None = None,
 ) -> LfwEvaluation:  # fmt: skip
     pairs = [p for p in read_pairs(data_dir / "pairs.txt") if p.fold + 1 in folds]
     wanted: list[LfwImage] = images_of(pairs)
     if identification or groups:
         wanted += [LfwImage(f.name, int(p.stem.rsplit("_", 1)[1]))
                    for f in sorted((data_dir / "lfw").iterdir()) for p in sorted(f.glob("*.jpg"))]  # fmt: skip
-    embeddings = embed_lfw(list(dict.fromkeys(wanted)), data_dir, settings, cache, workers=workers)
+    embeddings = embed_lfw(list(dict.fromkeys(wanted)), data_dir, settings, cache, workers=workers, on_result=on_result)
     threshold = settings.match_threshold
     found_groups: list[GroupRates] = []
     if groups:
