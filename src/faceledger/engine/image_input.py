@@ -44,6 +44,15 @@ class LoadedImage:
     info: ImageInfo
 
 
+def file_sha256(path: Path) -> str:
+    """The content hash of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def sniff_format(head: bytes) -> str | None:
     """The image format the bytes really hold, from their magic numbers; None if not a supported one."""
     if head.startswith(b"\xff\xd8\xff"):

@@ -3,12 +3,12 @@ who they are: every embedding is stamped with the model's name, version and weig
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+from faceledger.engine.image_input import file_sha256
 from faceledger.errors import EngineUnavailable
 from faceledger.types import ModelIdentity
 
@@ -53,11 +53,7 @@ def model_files() -> ModelFiles:
 
 @lru_cache(maxsize=8)
 def sha256_of_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(path)
 
 
 @lru_cache(maxsize=1)

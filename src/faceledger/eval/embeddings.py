@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faceledger.config import Settings
+from faceledger.engine.image_input import file_sha256
 from faceledger.engine.models import recognition_model_identity
 from faceledger.engine.parallel import FileResult, analyse_files
 from faceledger.eval.lfw import LfwImage, central_face
@@ -79,10 +80,6 @@ class EmbeddingCache:
             self._connection.close()
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def embed_lfw(
     images: Sequence[LfwImage],
     data_dir: Path,
@@ -94,7 +91,7 @@ def embed_lfw(
 ) -> dict[LfwImage, Vector]:
     """The central face's embedding of each image; images with no usable face are left out."""
     pipeline = pipeline_key(settings)
-    digests = {image: _sha256(image.path(data_dir)) for image in images}
+    digests = {image: file_sha256(image.path(data_dir)) for image in images}
     cached = cache.get(pipeline, list(digests.values()))
     missing = [image for image in images if digests[image] not in cached]
     fresh: dict[str, Vector | None] = {}

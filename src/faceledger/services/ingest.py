@@ -7,7 +7,6 @@ the commits and is saved at the end; after a kill, opening the deployment brings
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from faceledger.engine.image_input import file_sha256
 from faceledger.engine.parallel import FileResult, analyse_files
 from faceledger.errors import Conflict, InvalidInput
 from faceledger.services.deployment import Deployment
@@ -136,14 +136,6 @@ def _finish_job(deployment: Deployment, report: IngestReport) -> None:
                 faces_added=report.faces_added, failures=len(report.failures),
             )
         )  # fmt: skip
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _triage(deployment: Deployment, items: list[IngestItem], report: IngestReport) -> list[IngestItem]:
