@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     database_url: str | None = None
     index_backend: IndexBackend | None = None  # None: what the data directory was created with
     milvus_uri: str | None = None  # None: Milvus Lite in the data directory
-    faiss_nprobe: int = Field(default=64, ge=1)
+    faiss_nprobe: int | None = Field(default=None, ge=1)  # None: an eighth of the IVF lists
     faiss_ivf_min_faces: int = Field(default=50_000, ge=100)
     index_sync_on_open: bool = True  # bring a lagging index level when a deployment opens
     search_top_k: int = Field(default=10, ge=1, le=100)
