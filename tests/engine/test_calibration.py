@@ -83,3 +83,12 @@ def test_shipped_table_belongs_to_the_installed_model() -> None:
     assert table.false_match(0.6).rate < 0.02
     assert table.false_non_match_rate(0.6) < 0.03
     assert dataclasses.asdict(table)["dataset"].startswith("LFW View 1 training")
+
+
+def test_few_observed_pairs_report_a_bound() -> None:
+    estimate = small_table().false_match(0.4)  # 1 of 1000: too few for "about 1 in 1,000"
+    assert estimate.observed == 1
+    assert estimate.describe().startswith("fewer than 1 in ")
+    assert "only 1 of 1,000 impostor pairs did" in estimate.describe()
+    assert estimate.one_in() < 1000
+    assert small_table().false_match(0.6).describe().startswith("about 1 in 10 ")

@@ -18,6 +18,7 @@ from faceledger.types import ModelIdentity
 
 DEFAULT_TABLE = "calibration_dlib_resnet_v1_lfw_view1.json"
 _Z_95_ONE_SIDED = 1.6449
+_FEW_OBSERVED = 10
 
 
 @dataclass(frozen=True)
@@ -35,18 +36,24 @@ class FalseMatchEstimate:
         """One-sided 95% Wilson upper bound: honest when few or no impostor pairs were this close."""
         return wilson_upper(self.observed, self.impostor_pairs)
 
+    @property
+    def too_few_to_estimate(self) -> bool:
+        """Under ~10 observed pairs a point estimate is noise: say the bound instead."""
+        return self.observed < _FEW_OBSERVED
+
     def one_in(self) -> int:
         """Strangers per false match (two significant digits): from the point estimate, or the bound
-        when none were seen. More digits would claim a precision the pairs cannot give."""
-        rate = self.rate if self.observed else self.upper_95
+        when too few were seen. More digits would claim a precision the pairs cannot give."""
+        rate = self.upper_95 if self.too_few_to_estimate else self.rate
         return round_significant(max(1, round(1 / rate)))
 
     def describe(self) -> str:
         total = f"{self.impostor_pairs:,}"
-        if self.observed == 0:
+        if self.too_few_to_estimate:
+            seen = "none" if self.observed == 0 else f"only {self.observed}"
             return (
                 f"fewer than 1 in {self.one_in():,} strangers score this close "
-                f"(none of {total} impostor pairs did; 95% bound)"
+                f"({seen} of {total} impostor pairs did; 95% bound)"
             )
         return f"about 1 in {self.one_in():,} strangers score this close ({self.observed:,} of {total} impostor pairs)"
 
