@@ -17,7 +17,6 @@ from faceledger.services.deployment import (
     init_deployment,
     open_deployment,
     rebuild_index,
-    sync_index,
 )
 from faceledger.services.gallery_admin import gallery_stats, remove_from_gallery
 from faceledger.services.gallery_search import search_gallery
@@ -183,4 +182,4 @@ def index_rebuild(data_dir: DataDirOption = None) -> None:
     typer.echo(f"index rebuilt: {count} faces")
 
 
-__all__ = ["gallery_app", "index_app", "init", "sync_index"]
+__all__ = ["gallery_app", "index_app", "init"]

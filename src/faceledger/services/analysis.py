@@ -7,16 +7,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from faceledger.config import Settings
 from faceledger.engine.calibration import CalibrationTable, FalseMatchEstimate, load_calibration
 from faceledger.engine.distance import embedding_distance
 from faceledger.engine.parallel import FileResult, analyse_file, analyse_files
-
-__all__ = ["AnalysisService", "ChosenFace", "Comparison", "FileResult", "save_chips"]
 from faceledger.engine.pipeline import FaceEngine
 from faceledger.errors import InvalidInput, NoFaceFound
 from faceledger.policy.comparison import LEAD_DISCLAIMER, assess_distance, relation_to_threshold
 from faceledger.types import Detector, Embedding, Face, ImageFaces, Likelihood
+
+__all__ = ["AnalysisService", "ChosenFace", "Comparison", "FileResult", "save_chips"]
 
 
 @dataclass(frozen=True)
@@ -152,8 +154,6 @@ class AnalysisService:
 
 def save_chips(faces: ImageFaces, out_dir: Path) -> list[Path]:
     """Write each face's aligned 150 px chip as PNG, named by the image's stem and content hash."""
-    from PIL import Image
-
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
