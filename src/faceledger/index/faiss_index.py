@@ -1,10 +1,11 @@
-"""FAISS: exact (flat) while the gallery is small, then IVF-Flat, trained on the gallery itself.
+"""FAISS: exact (flat) while the gallery is small, then IVF with 8-bit codes and exact re-ranking.
 
-Why IVF-Flat and not HNSW (FAISS's or usearch's): galleries change, and opt-outs must really delete.
-IVF removes ids natively and adds incrementally; FAISS's HNSW cannot remove, usearch's can but built
-2-3x slower than FAISS HNSW for equal or worse recall here (DEPENDENCY-NOTES). IVF-Flat keeps the raw
-vector, so it costs 8 bytes per face beyond the embedding, and its distances are exact for what it finds.
-bench/search_latency.py measures all of them side by side."""
+Why IVF and not HNSW (FAISS's or usearch's): galleries change, and opt-outs must really delete. IVF
+removes ids natively and adds incrementally; FAISS's HNSW cannot remove, usearch's can but built 2-3x
+slower than FAISS HNSW for equal or worse recall here (DEPENDENCY-NOTES). The nearest strangers of a
+face lie in every direction, so IVF must probe many lists; 8-bit codes make each probe a quarter of the
+memory traffic, and the best candidates are then re-ranked with the exact vectors, kept beside the codes
+by id. Cost: ~144 bytes per face beyond the embedding. bench/search_latency.py measures the choices."""
 
 from __future__ import annotations
 
@@ -22,8 +23,10 @@ from faceledger.index.base import DIM, Hits, Ids, IndexBackend, Vectors, check_q
 # Untyped on purpose: faiss's bundled stubs describe its SWIG layer wrongly (remove_ids takes arrays).
 faiss: Any = importlib.import_module("faiss")
 
-INDEX_FILE = "faiss.index"
+INDEX_FILE = "faiss.index"  # exact vectors by id: the flat index, and the re-ranking store
+CODES_FILE = "faiss.ivf.index"  # IVF with 8-bit codes, once the gallery is large enough
 META_FILE = "faiss.json"
+_RERANK_AT_LEAST = 40  # candidates taken from the codes and re-ranked exactly
 
 
 def nlist_for(count: int) -> int:
@@ -34,10 +37,9 @@ def nlist_for(count: int) -> int:
 
 
 def probes_for(nlist: int) -> int:
-    """An eighth of the lists. Face embeddings' nearest strangers lie in every direction, so recall@10 needs
-    wide probing: at 1M faces (4,096 lists) 64 probes found 83% of the exact top 10, 512 found 98.8% in
-    4.2 ms p99 (bench/search_latency.py)."""
-    return max(32, nlist // 8)
+    """Three sixteenths of the lists: at 1M faces (4,096 lists) 768 probes over 8-bit codes, re-ranked,
+    found 99.9% of the exact top 10 in 4.6 ms p99; 64 probes over raw vectors found 82%."""
+    return max(32, nlist * 3 // 16)
 
 
 class FaissIndex:
@@ -49,96 +51,110 @@ class FaissIndex:
         self._nprobe = nprobe
         self._version: int | None = None
         self._trained_size = 0
-        self._index: Any = faiss.IndexIDMap2(faiss.IndexFlatL2(DIM))
+        self._exact: Any = faiss.IndexIDMap2(faiss.IndexFlatL2(DIM))
+        self._codes: Any = None
         if folder is not None and (folder / INDEX_FILE).is_file() and (folder / META_FILE).is_file():
-            self._index = faiss.read_index(str(folder / INDEX_FILE))
             meta = json.loads((folder / META_FILE).read_text())
+            self._exact = faiss.read_index(str(folder / INDEX_FILE))
+            if meta.get("kind") == "ivf" and (folder / CODES_FILE).is_file():
+                self._codes = faiss.read_index(str(folder / CODES_FILE))
             self._version, self._trained_size = meta["gallery_version"], meta["trained_size"]
+            if self._codes is None and self._trained_size:
+                self._retrain()  # the codes file was lost: rebuild it from the exact vectors
 
     @property
     def kind(self) -> str:
-        return "ivf" if self._ivf() is not None else "flat"
-
-    def _ivf(self) -> Any:
-        try:
-            return faiss.extract_index_ivf(self._index)
-        except RuntimeError:
-            return None
+        return "ivf" if self._codes is not None else "flat"
 
     def add(self, ids: Ids, vectors: Vectors) -> None:
         ids, vectors = check_vectors(ids, vectors)
         fresh = ~np.isin(ids, self.ids())
         if fresh.any():
-            self._index.add_with_ids(vectors[fresh], ids[fresh])
+            self._exact.add_with_ids(vectors[fresh], ids[fresh])
+            if self._codes is not None:
+                self._codes.add_with_ids(vectors[fresh], ids[fresh])
         count = self.count()
         grown = self._trained_size and count > 4 * self._trained_size
-        if (self._ivf() is None and count >= self._ivf_min_faces) or grown:
+        if (self._codes is None and count >= self._ivf_min_faces) or grown:
             self._retrain()
 
     def _retrain(self) -> None:
-        ids, vectors = self._contents()
+        ids, vectors = self.ids(), self._vectors()
         nlist = nlist_for(len(ids))
-        index = faiss.IndexIVFFlat(faiss.IndexFlatL2(DIM), DIM, nlist, faiss.METRIC_L2)
+        codes = faiss.index_factory(DIM, f"IVF{nlist},SQ8")
         sample = np.random.default_rng(0).permutation(len(ids))[: 64 * nlist]
-        index.train(vectors[sample])
-        index.add_with_ids(vectors, ids)
-        self._index, self._trained_size = index, len(ids)
+        codes.train(vectors[sample])
+        codes.add_with_ids(vectors, ids)
+        self._codes, self._trained_size = codes, len(ids)
 
-    def _contents(self) -> tuple[Ids, Vectors]:
-        ivf = self._ivf()
-        if ivf is None:
-            flat = faiss.downcast_index(self._index.index)
-            vectors = flat.reconstruct_n(0, self._index.ntotal) if self._index.ntotal else np.empty((0, DIM))
-            return self.ids(), np.asarray(vectors, dtype=np.float32)
-        lists = ivf.invlists
-        all_ids, all_vectors = [], []
-        for number in range(ivf.nlist):
-            size = lists.list_size(number)
-            if size:
-                all_ids.append(faiss.rev_swig_ptr(lists.get_ids(number), size).copy())
-                codes = faiss.rev_swig_ptr(lists.get_codes(number), size * DIM * 4).copy()
-                all_vectors.append(codes.view(np.float32).reshape(size, DIM))
-        if not all_ids:
-            return np.empty(0, dtype=np.int64), np.empty((0, DIM), dtype=np.float32)
-        return np.concatenate(all_ids).astype(np.int64), np.concatenate(all_vectors)
+    def _vectors(self) -> Vectors:
+        flat = faiss.downcast_index(self._exact.index)
+        if not self._exact.ntotal:
+            return np.empty((0, DIM), dtype=np.float32)
+        return np.asarray(flat.reconstruct_n(0, self._exact.ntotal), dtype=np.float32)
 
     def remove(self, ids: Ids) -> int:
         before = self.count()
         if len(ids):
-            self._index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64))
+            selected = np.ascontiguousarray(ids, dtype=np.int64)
+            self._exact.remove_ids(selected)
+            if self._codes is not None:
+                self._codes.remove_ids(selected)
         return before - self.count()
 
     def search(self, queries: Vectors, k: int) -> Hits:
         queries = check_queries(queries, k)
         if not self.count():
             return empty_hits(len(queries), k)
-        ivf = self._ivf()
-        if ivf is not None:
-            ivf.nprobe = min(self._nprobe or probes_for(ivf.nlist), ivf.nlist)
-        squared, ids = self._index.search(queries, k)
-        distances = np.sqrt(np.maximum(squared, 0)).astype(np.float32)
-        distances[ids < 0] = np.inf
-        return Hits(ids.astype(np.int64), distances)
+        if self._codes is None:
+            squared, ids = self._exact.search(queries, k)
+            return _hits(squared, ids)
+        ivf = faiss.extract_index_ivf(self._codes)
+        ivf.nprobe = min(self._nprobe or probes_for(ivf.nlist), ivf.nlist)
+        _, candidates = self._codes.search(queries, max(4 * k, _RERANK_AT_LEAST))
+        hits = empty_hits(len(queries), k)
+        for row, query in enumerate(queries):
+            found = candidates[row][candidates[row] >= 0]
+            if not len(found):
+                continue
+            vectors = np.stack([self._exact.reconstruct(int(i)) for i in found])
+            distances = np.linalg.norm(vectors - query, axis=1)
+            order = np.argsort(distances, kind="stable")[:k]
+            hits.ids[row, : len(order)] = found[order]
+            hits.distances[row, : len(order)] = distances[order]
+        return hits
 
     def ids(self) -> Ids:
-        if self._ivf() is None:
-            ids: Ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
-            return ids
-        return self._contents()[0]
+        ids: Ids = faiss.vector_to_array(self._exact.id_map).astype(np.int64)
+        return ids
 
     def count(self) -> int:
-        return int(self._index.ntotal)
+        return int(self._exact.ntotal)
 
     def save(self, gallery_version: int) -> None:
         if self._folder is None:
             return
         self._folder.mkdir(parents=True, exist_ok=True)
-        temporary = self._folder / (INDEX_FILE + ".tmp")
-        faiss.write_index(self._index, str(temporary))
-        os.replace(temporary, self._folder / INDEX_FILE)  # a reader sees the old file or the new, never half
+        _write(self._exact, self._folder / INDEX_FILE)
+        if self._codes is not None:
+            _write(self._codes, self._folder / CODES_FILE)
+        elif (self._folder / CODES_FILE).exists():
+            (self._folder / CODES_FILE).unlink()
         meta = {"gallery_version": gallery_version, "trained_size": self._trained_size, "kind": self.kind}
         (self._folder / META_FILE).write_text(json.dumps(meta))
         self._version = gallery_version
 
     def saved_version(self) -> int | None:
         return self._version
+
+
+def _write(index: Any, path: Path) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    faiss.write_index(index, str(temporary))
+    os.replace(temporary, path)  # a reader sees the old file or the new, never half of one
+
+
+def _hits(squared: np.ndarray, ids: np.ndarray) -> Hits:
+    distances = np.sqrt(np.maximum(squared, 0)).astype(np.float32)
+    distances[ids < 0] = np.inf
+    return Hits(ids.astype(np.int64), distances)
