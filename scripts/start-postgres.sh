@@ -7,8 +7,9 @@ if ! command -v pg_ctlcluster >/dev/null; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >&2
 fi
 version=$(ls /usr/lib/postgresql | sort -n | tail -1)
-if ! pg_lsclusters -h | grep -q "^$version main"; then pg_createcluster "$version" main >&2; fi
-pg_ctlcluster "$version" main start 2>/dev/null || true
+if ! pg_lsclusters -h | grep -q "^$version main"; then pg_createcluster "$version" main >&2 3>&-; fi
+# 3>&-: the server must not inherit the descriptor that carries the URL, or $(...) waits for it forever.
+pg_ctlcluster "$version" main start 2>/dev/null 3>&- || true
 for _ in $(seq 30); do pg_isready -q && break; sleep 1; done
 su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname='faceledger'\"" | grep -q 1 ||
   su postgres -c "psql -qc \"CREATE ROLE faceledger LOGIN CREATEDB PASSWORD 'faceledger'\"" >&2
