@@ -8,6 +8,11 @@ if ! command -v pg_ctlcluster >/dev/null; then
 fi
 version=$(ls /usr/lib/postgresql | sort -n | tail -1)
 if ! pg_lsclusters -h | grep -q "^$version main"; then pg_createcluster "$version" main >&2 3>&-; fi
+# A server killed with its session leaves lock files whose PID another process may now hold; a cluster
+# that is down has no live server, so its locks are stale.
+if pg_lsclusters -h | grep -q "^$version main .* down "; then
+  rm -f /var/run/postgresql/.s.PGSQL.*.lock "/var/lib/postgresql/$version/main/postmaster.pid"
+fi
 # 3>&-: the server must not inherit the descriptor that carries the URL, or $(...) waits for it forever.
 pg_ctlcluster "$version" main start 2>/dev/null 3>&- || true
 for _ in $(seq 30); do pg_isready -q && break; sleep 1; done
