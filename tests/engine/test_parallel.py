@@ -29,4 +29,5 @@ def test_two_workers_give_the_same_results_as_one(samples: Path, tmp_path: Path)
         assert [f.box for f in one.faces.faces] == [f.box for f in many.faces.faces]
         for a, b in zip(one.faces.faces, many.faces.faces, strict=True):
             assert a.embedding is not None and b.embedding is not None
-            assert np.array_equal(a.embedding.vector, b.embedding.vector)
+            # Equal to float32 rounding: BLAS may sum in another order with another thread count per process.
+            np.testing.assert_allclose(a.embedding.vector, b.embedding.vector, rtol=0, atol=1e-5)
