@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The demo: find faces and compare them on real public-domain photos.
+# The demo: find and compare faces on real public-domain photos, then the governed workflow end to end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FL=.venv/bin/faceledger
@@ -20,15 +20,52 @@ if [ -d "$DATA/samples" ]; then
   $FL compare "$S/wh_obama_2012_portrait.jpg" "$S/wh_biden_2010_blue_room.jpg"
   say "William Shepherd: NASA portrait and the middle of the Expedition 1 crew photo"
   $FL compare "$S/nasa_portrait_william_shepherd.jpg" "$S/nasa_iss_expedition1_crew.jpg" --face-b 2
-  say "A gallery with provenance: every sample photo but one, then a search with the one left out"
+  say "A gallery with provenance: every sample photo but one"
   work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+  export FACELEDGER_DATA_DIR="$work/data"
   mkdir "$work/photos"
   for f in "$S"/*.jpg; do [ "$(basename "$f")" = wh_obama_2009_congress.jpg ] || cp "$f" "$work/photos/"; done
-  $FL init --data-dir "$work/data"
-  $FL gallery ingest "$work/photos" --source "US government public-domain photos" \
-    --legal-basis "public domain (17 U.S.C. 105); demonstration only" --data-dir "$work/data"
-  $FL gallery search "$S/wh_obama_2009_congress.jpg" --top-k 3 --data-dir "$work/data"
-  $FL gallery stats --data-dir "$work/data"
+  token() { .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["token"])'; }
+  ADMIN=$($FL init --admin chair --department OPCR --json | token)
+  echo "created $work/data; the first admin's token is printed once by 'faceledger init'"
+  as() { local who=$1; shift; FACELEDGER_TOKEN="${TOKENS[$who]}" $FL "$@"; }
+  declare -A TOKENS=([chair]=$ADMIN)
+  for spec in curator:curator supervisor:supervisor analyst:analyst reviewer1:reviewer reviewer2:reviewer auditor:auditor; do
+    TOKENS[${spec%%:*}]=$(as chair user add "${spec%%:*}" --role "${spec#*:}" --department OPCR \
+      --certified-until 2099-12-31 --json | token)
+  done
+  as chair user list
+  as curator gallery ingest "$work/photos" --source "US government public-domain photos" \
+    --legal-basis "public domain (17 U.S.C. 105); demonstration only"
+  PROBE="$S/wh_obama_2009_congress.jpg"
+  ATTEST="photo attached to complaint C-1 of the person who filed it"
+  say "No search before the council's authorisation (refused, and the refusal is ledgered)"
+  as analyst search "$PROBE" --case C-1 --purpose "$ATTEST" || echo "(exit code $?)"
+  say "The council grants a time-boxed pilot; a supervisor opens a case and assigns people"
+  as chair authority grant --reference "Council resolution 2026-14" --purpose misconduct-complaint \
+    --start 2026-01-01 --end 2099-12-31 --max-candidates 3
+  as supervisor case open C-1 --purpose misconduct-complaint --offence-type complaint-identification
+  as supervisor case assign C-1 --user analyst --user reviewer1 --user reviewer2
+  say "A governed search: candidates are leads, never identifications"
+  RESULT=$(as analyst search "$PROBE" --case C-1 --purpose "$ATTEST" --json)
+  echo "$RESULT" | .venv/bin/python -c 'import json,sys; r=json.load(sys.stdin); print(r["notice"])
+for c in r["candidates"]:
+    print("  candidate %s: distance %.3f (%s); %s" % (c["candidate_id"], c["distance"], c["false_match"], c["provenance"]["original_filename"]))'
+  TOP=$(echo "$RESULT" | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["candidates"][0]["candidate_id"])')
+  say "Two independent reviews (blind), a supervisor's sign-off, corroboration, export"
+  as analyst review "$TOP" --decision possible || echo "(exit code $?: the searcher may not review)"
+  as reviewer1 candidate show "$TOP"
+  as reviewer1 review "$TOP" --decision possible --note "same ears and hairline"
+  as reviewer2 review "$TOP" --decision possible
+  as supervisor lead signoff "$TOP"
+  as supervisor lead corroborate "$TOP" --evidence "the complainant confirmed the photo is of themself"
+  as supervisor lead export "$TOP" --out "$work/lead.json"
+  say "The kill switch: after a halt every search is refused"
+  as supervisor authority halt --reason "council vote to pause the pilot"
+  as analyst search "$PROBE" --case C-1 --purpose "$ATTEST" || echo "(exit code $?)"
+  say "The ledger: every action and every refusal, hash-chained"
+  as auditor ledger show --limit 100 | tail -n 12
+  as auditor ledger verify
 else
   say "No $DATA/samples here: using the public-domain faces shipped in matplotlib and scikit-image"
   read -r HOPPER ASTRONAUT < <(.venv/bin/python -c 'import matplotlib.cbook as c, skimage.data as d, os

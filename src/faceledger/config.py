@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     thumbnail_px: int = Field(default=160, ge=32, le=512)
     ingest_batch_images: int = Field(default=32, ge=1, le=1000)
 
+    # --- governance: the published retention schedule and the opt-out match distance
+    retention_results_days: int = Field(default=90, ge=0)  # probes and results, counted from a case's closing
+    optout_threshold: float = Field(default=0.6, gt=0)  # a gallery face this close to an opt-out photo goes
+    ledger_checkpoint_every: int = Field(default=100, ge=1)  # entries between signed checkpoints
+
     # --- parallelism
     workers: int = Field(default_factory=_default_workers, ge=1)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -20,7 +21,7 @@ pytestmark = [pytest.mark.needs_data, pytest.mark.slow]
 def faceledger(*args: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "faceledger", *args], env=env, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
 
 
@@ -43,10 +44,11 @@ def gallery_contents(data_dir: Path) -> tuple[list[tuple[str, int]], int, int]:
     return images, faces, thumbnails
 
 
-def run_to_end(args: list[str], env: dict[str, str]) -> None:
+def run_to_end(args: list[str], env: dict[str, str]) -> bytes:
     process = faceledger(*args, env=env)
-    _, stderr = process.communicate(timeout=300)
+    stdout, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, stderr.decode()
+    return stdout
 
 
 @pytest.mark.parametrize("kill_after_images", [0, 8, 40])
@@ -56,12 +58,12 @@ def test_kill_and_rerun_equals_a_clean_ingest(data_dir: Path, tmp_path: Path, ki
     env = {**os.environ, "FACELEDGER_INGEST_BATCH_IMAGES": "8", "FACELEDGER_WORKERS": "2"}
     env.pop("FACELEDGER_DATABASE_URL", None)
     clean, crashed = tmp_path / "clean", tmp_path / "crashed"
-    for folder in (clean, crashed):
-        run_to_end(["init", "--data-dir", str(folder)], env)
+    tokens = {folder: json.loads(run_to_end(["init", "--data-dir", str(folder), "--json"], env))["token"]
+              for folder in (clean, crashed)}  # fmt: skip
     ingest_args = ["gallery", "ingest", str(inputs / "manifest.csv"), "--source", "lfw", "--legal-basis", "test"]
-    run_to_end([*ingest_args, "--data-dir", str(clean)], env)
+    run_to_end([*ingest_args, "--data-dir", str(clean), "--token", tokens[clean]], env)
 
-    process = faceledger(*ingest_args, "--data-dir", str(crashed), env=env)
+    process = faceledger(*ingest_args, "--data-dir", str(crashed), "--token", tokens[crashed], env=env)
     deadline = time.monotonic() + 120
     while images_committed(crashed) < kill_after_images and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -72,8 +74,18 @@ def test_kill_and_rerun_equals_a_clean_ingest(data_dir: Path, tmp_path: Path, ki
     interrupted = images_committed(crashed)
     assert interrupted < 64, "the kill came too late to test anything"
 
-    run_to_end([*ingest_args, "--data-dir", str(crashed)], env)
+    run_to_end([*ingest_args, "--data-dir", str(crashed), "--token", tokens[crashed]], env)
     assert gallery_contents(crashed) == gallery_contents(clean)
-    check = subprocess.run([sys.executable, "-m", "faceledger", "index", "check", "--data-dir", str(crashed)],
-                           env=env, capture_output=True, text=True, check=False)  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "faceledger",
+        "index",
+        "check",
+        "--data-dir",
+        str(crashed),
+        "--token",
+        tokens[crashed],
+    ]
+    check = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stdout + check.stderr

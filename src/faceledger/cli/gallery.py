@@ -10,17 +10,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from faceledger.cli.errors import reports_errors
-from faceledger.cli.options import DataDirOption, DetectorOption, JsonOption, WorkersOption, emit_json, make_settings
-from faceledger.services.deployment import (
-    data_dir_from,
-    index_drift,
-    init_deployment,
-    open_deployment,
-    rebuild_index,
-)
-from faceledger.services.gallery_admin import gallery_stats, remove_from_gallery
-from faceledger.services.gallery_search import search_gallery
-from faceledger.services.ingest import IngestReport, SourceSpec, ingest
+from faceledger.cli.options import DataDirOption, JsonOption, WorkersOption, emit_json, make_settings
+from faceledger.cli.session import TokenOption, acting
+from faceledger.policy.governance import ActorView
+from faceledger.services.curation import governed_ingest, governed_rebuild, governed_remove, governed_stats
+from faceledger.services.deployment import Deployment, data_dir_from, index_drift
+from faceledger.services.ingest import IngestReport, SourceSpec
+from faceledger.services.setup import create_deployment
 from faceledger.types import IndexBackend
 
 gallery_app = typer.Typer(help="The gallery: ingest with provenance, search, remove completely.", no_args_is_help=True)
@@ -33,13 +29,22 @@ def init(
     index_backend: Annotated[IndexBackend, typer.Option("--index-backend", help="Vector index backend.")] = (
         IndexBackend.FAISS
     ),
+    admin: Annotated[str, typer.Option("--admin", help="User name of the first admin.")] = "admin",
+    department: Annotated[str, typer.Option("--department", help="The first admin's department.")] = "Administration",
+    as_json: JsonOption = False,
 ) -> None:
-    """Create a deployment's data directory: database (migrated), index, thumbnails, config."""
+    """Create a deployment: database, index, ledger and its signing key, and the first admin's token (shown once)."""
     settings = make_settings()
     folder = data_dir_from(settings, data_dir)
-    deployment = init_deployment(settings, folder, index_backend)
+    deployment, issued = create_deployment(settings, folder, index_backend, admin=admin, department=department)
     deployment.close()
+    if as_json:
+        emit_json({"data_dir": str(folder), "index_backend": index_backend.value, "admin": issued.username,
+                   "token": issued.token})  # fmt: skip
+        return
     typer.echo(f"created {folder} ({index_backend.value} index)")
+    typer.echo(f"first admin: {issued.username}; API token (shown once, store it now):")
+    typer.echo(issued.token)
 
 
 @gallery_app.command("ingest")
@@ -54,10 +59,18 @@ def ingest_command(
     contact: Annotated[str, typer.Option("--contact", help="Who answers for the source.")] = "",
     workers: WorkersOption = None,
     data_dir: DataDirOption = None,
+    token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Add images to the gallery: deduplicated, incremental, resumable after a kill."""
-    deployment = open_deployment(make_settings(workers=workers), data_dir)
+    """Add images to the gallery (curators): deduplicated, incremental, resumable after a kill; ledgered."""
+    with acting(data_dir, token, workers=workers) as (deployment, actor):
+        report = _ingest_with_progress(deployment, actor, path, workers, source, legal_basis, collection_method,
+                                       contact)  # fmt: skip
+    _print_ingest(report, as_json)
+
+
+def _ingest_with_progress(deployment: Deployment, actor: ActorView, path: Path, workers: int | None, source: str,
+                          legal_basis: str | None, collection_method: str, contact: str) -> IngestReport:  # fmt: skip
     spec = SourceSpec(source, legal_basis, collection_method, contact)
     console = Console(stderr=True)
     columns = (TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
@@ -69,8 +82,10 @@ def ingest_command(
             status = f"{report.images_added} added, {len(report.failures)} failed"
             progress.update(task, completed=done, total=total, status=status)
 
-        report = ingest(deployment, path, spec, workers=workers, on_progress=tick)
-    deployment.close()
+        return governed_ingest(deployment, actor, path, spec, workers=workers, on_progress=tick)
+
+
+def _print_ingest(report: IngestReport, as_json: bool) -> None:
     if as_json:
         emit_json(report.to_dict())
         return
@@ -85,34 +100,6 @@ def ingest_command(
         typer.echo(f"  ... and {len(report.failures) - 20} more (see --json)")
 
 
-@gallery_app.command("search")
-@reports_errors
-def search_command(
-    probe: Annotated[Path, typer.Argument(help="The probe image.")],
-    top_k: Annotated[int | None, typer.Option("--top-k", min=1, max=100, help="Candidates per probe face.")] = None,
-    detector: DetectorOption = None,
-    data_dir: DataDirOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Search the gallery with every face in a probe image (curators and tests; no governance yet)."""
-    deployment = open_deployment(make_settings(), data_dir)
-    result = search_gallery(deployment, probe, top_k=top_k, detector=detector)
-    deployment.close()
-    if as_json:
-        emit_json(result.to_dict())
-        return
-    typer.echo(f"{result.probe.name}: {len(result.results)} face(s) searched against {result.gallery_faces} faces")
-    typer.echo("Candidates are investigative leads, never identifications.")
-    for probe_result in result.results:
-        typer.echo(f"probe face {probe_result.face.index}:")
-        for c in probe_result.candidates:
-            who = f" subject {c.subject_external_id}" if c.subject_external_id else ""
-            typer.echo(
-                f"  {c.rank:>2}. distance {c.distance:.3f} ({c.likelihood.value}; {c.false_match.describe()})"
-                f"{who}\n      source {c.source}: {c.source_url or c.original_filename}; thumbnail {c.thumbnail}"
-            )
-
-
 @gallery_app.command("remove")
 @reports_errors
 def remove_command(
@@ -121,12 +108,12 @@ def remove_command(
     source: Annotated[str | None, typer.Option("--source", help="Every image of a source, and the source.")] = None,
     subject: Annotated[str | None, typer.Option("--subject", help="Every image of a subject (external id).")] = None,
     data_dir: DataDirOption = None,
+    token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Remove images completely: rows, index entries, thumbnails."""
-    deployment = open_deployment(make_settings(), data_dir)
-    removal = remove_from_gallery(deployment, image_id=image, sha256=sha256, source=source, subject=subject)
-    deployment.close()
+    """Remove images completely (curators): rows, index entries, thumbnails; ledgered."""
+    with acting(data_dir, token) as (deployment, actor):
+        removal = governed_remove(deployment, actor, image_id=image, sha256=sha256, source=source, subject=subject)
     if as_json:
         emit_json(removal.to_dict())
     else:
@@ -136,11 +123,10 @@ def remove_command(
 
 @gallery_app.command("stats")
 @reports_errors
-def stats_command(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
+def stats_command(data_dir: DataDirOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
     """Images, faces, sources, failures, and the index's backend and drift."""
-    deployment = open_deployment(make_settings(), data_dir)
-    stats = gallery_stats(deployment)
-    deployment.close()
+    with acting(data_dir, token) as (deployment, actor):
+        stats = governed_stats(deployment, actor)
     if as_json:
         emit_json(stats)
         return
@@ -155,11 +141,11 @@ def stats_command(data_dir: DataDirOption = None, as_json: JsonOption = False) -
 
 @index_app.command("check")
 @reports_errors
-def index_check(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
+def index_check(data_dir: DataDirOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
     """Compare the index with the database (the source of truth); exit 1 on drift."""
-    deployment = open_deployment(make_settings(index_sync_on_open=False), data_dir)
-    drift, _, _ = index_drift(deployment)
-    deployment.close()
+    with acting(data_dir, token, index_sync_on_open=False) as (deployment, actor):
+        governed_stats(deployment, actor)
+        drift, _, _ = index_drift(deployment)
     if as_json:
         emit_json(drift.to_dict())
     else:
@@ -173,12 +159,11 @@ def index_check(data_dir: DataDirOption = None, as_json: JsonOption = False) -> 
 
 @index_app.command("rebuild")
 @reports_errors
-def index_rebuild(data_dir: DataDirOption = None) -> None:
-    """Rebuild the index from the database."""
-    deployment = open_deployment(make_settings(index_sync_on_open=False), data_dir)
-    rebuild_index(deployment)
-    count = deployment.index.count()
-    deployment.close()
+def index_rebuild(data_dir: DataDirOption = None, token: TokenOption = None) -> None:
+    """Rebuild the index from the database (curators)."""
+    with acting(data_dir, token, index_sync_on_open=False) as (deployment, actor):
+        governed_rebuild(deployment, actor)
+        count = deployment.index.count()
     typer.echo(f"index rebuilt: {count} faces")
 
 

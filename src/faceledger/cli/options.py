@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from faceledger.config import Settings
+from faceledger.errors import InvalidInput
 from faceledger.types import Detector
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of text.")]
@@ -28,3 +30,10 @@ def make_settings(**overrides: Any) -> Settings:
 
 def emit_json(data: object) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def parse_date(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidInput(f"{option} must be a date as YYYY-MM-DD; got {text!r}") from exc

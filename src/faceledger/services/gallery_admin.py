@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from faceledger.errors import InvalidInput, NotFound
 from faceledger.services.deployment import Deployment, index_drift
 from faceledger.store.db import checkpoint, transaction
+from faceledger.store.governance_models import Candidate
 from faceledger.store.models import Face, GalleryImage, IngestFailure, IngestJob, Source, Subject
 
 
@@ -53,14 +54,42 @@ def remove_from_gallery(
         deployment.bump_version(session)
     deployment.index.remove(np.array([row[0] for row in faces], dtype=np.int64))
     deployment.save_index()
-    removed_thumbnails = 0
-    for _, relative in faces:
+    removed_thumbnails = _unlink_thumbnails(deployment, [row[1] for row in faces])
+    checkpoint(deployment.engine)
+    return Removal(f"{kind} {value}", len(image_ids), len(faces), removed_thumbnails)
+
+
+def remove_faces(deployment: Deployment, face_ids: list[int], *, scrub_candidates: bool) -> Removal:
+    """Delete single faces completely (an opt-out); an image left with no face goes too. With
+    `scrub_candidates`, earlier search results keep their scores but lose the face's provenance."""
+    if not face_ids:
+        return Removal("faces", 0, 0, 0)
+    with transaction(deployment.sessions) as session:
+        faces = session.execute(select(Face.id, Face.thumbnail, Face.image_id).where(Face.id.in_(face_ids))).all()
+        image_ids = {row[2] for row in faces}
+        if scrub_candidates:
+            session.execute(update(Candidate).where(Candidate.face_id.in_(face_ids))
+                            .values(face_id=None, provenance={"removed": "opt-out"}))  # fmt: skip
+        session.execute(delete(Face).where(Face.id.in_(face_ids)))
+        emptied = [image_id for image_id in image_ids
+                   if session.scalar(select(func.count()).where(Face.image_id == image_id)) == 0]  # fmt: skip
+        session.execute(delete(GalleryImage).where(GalleryImage.id.in_(emptied)))
+        deployment.bump_version(session)
+    deployment.index.remove(np.array([row[0] for row in faces], dtype=np.int64))
+    deployment.save_index()
+    removed = _unlink_thumbnails(deployment, [row[1] for row in faces])
+    checkpoint(deployment.engine)
+    return Removal("faces", len(emptied), len(faces), removed)
+
+
+def _unlink_thumbnails(deployment: Deployment, relatives: list[str]) -> int:
+    removed = 0
+    for relative in relatives:
         path = deployment.data_dir / relative
         if path.is_file():
             path.unlink()
-            removed_thumbnails += 1
-    checkpoint(deployment.engine)
-    return Removal(f"{kind} {value}", len(image_ids), len(faces), removed_thumbnails)
+            removed += 1
+    return removed
 
 
 def _images_query(kind: str, value: object) -> Select[GalleryImage]:

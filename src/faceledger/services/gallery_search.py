@@ -5,6 +5,7 @@ out never appears even if the index lags, and distances are recomputed from the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -93,11 +94,14 @@ def search_gallery(
     if not embedded:
         raise NoFaceFound(f"{faces.image.name}: no face found that can be searched")
     k = top_k or deployment.settings.search_top_k
-    results = tuple(ProbeResult(face, _candidates(deployment, face, k)) for face in embedded)
+    results = tuple(ProbeResult(face, rank_candidates(deployment, face, k)) for face in embedded)
     return GallerySearch(faces.image, results, deployment.index.count(), deployment.settings.match_threshold)
 
 
-def _candidates(deployment: Deployment, probe: ProbeFace, k: int) -> tuple[Candidate, ...]:
+def rank_candidates(
+    deployment: Deployment, probe: ProbeFace, k: int, *, exclude: Callable[[np.ndarray], bool] | None = None
+) -> tuple[Candidate, ...]:
+    """The k gallery faces nearest the probe, nearest first; `exclude` drops faces by their embedding."""
     if probe.embedding is None:
         return ()
     vector = probe.embedding.vector
@@ -110,7 +114,9 @@ def _candidates(deployment: Deployment, probe: ProbeFace, k: int) -> tuple[Candi
             select(Face).where(Face.id.in_(ids), Face.model_key == probe.embedding.model.key)
             .options(joinedload(Face.image).joinedload(GalleryImage.source), joinedload(Face.subject))
         ).unique().all()  # fmt: skip
-    scored = sorted(((euclidean(vector, np.frombuffer(row.embedding, dtype=np.float32)), row) for row in rows),
+    vectors = {row.id: np.frombuffer(row.embedding, dtype=np.float32) for row in rows}
+    kept = [row for row in rows if exclude is None or not exclude(vectors[row.id])]
+    scored = sorted(((euclidean(vector, vectors[row.id]), row) for row in kept),
                     key=lambda pair: (pair[0], pair[1].id))[:k]  # fmt: skip
     settings, table = deployment.settings, deployment.calibration
     return tuple(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from faceledger.engine.image_input import file_sha256
 from faceledger.engine.parallel import FileResult, analyse_files
 from faceledger.errors import Conflict, InvalidInput
+from faceledger.services.blocklist import Blocklist, load_blocklist
 from faceledger.services.deployment import Deployment
 from faceledger.services.ingest_inputs import IngestItem, read_inputs
 from faceledger.store.db import checkpoint, transaction
@@ -48,6 +49,7 @@ class IngestReport:
     images_known: int = 0
     duplicates_in_input: int = 0
     faces_added: int = 0
+    faces_skipped_optout: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -71,6 +73,7 @@ def ingest(
     source_id = ensure_source(deployment, spec)
     report = IngestReport(job_id=_start_job(deployment, source_id, path), source=spec.name, files_seen=len(items))
     pending = _triage(deployment, items, report)
+    blocklist = load_blocklist(deployment)
     batch: list[tuple[IngestItem, FileResult]] = []
     last_save = time.monotonic()
     results = analyse_files(
@@ -82,7 +85,7 @@ def ingest(
     for done, (item, result) in enumerate(zip(pending, results, strict=True), start=1):
         batch.append((item, result))
         if len(batch) >= deployment.settings.ingest_batch_images or done == len(pending):
-            _commit_batch(deployment, report, source_id, batch)
+            _commit_batch(deployment, report, source_id, _keep_out(batch, blocklist, report))
             batch = []
             if time.monotonic() - last_save > _INDEX_SAVE_EVERY_S:
                 deployment.save_index()
@@ -162,6 +165,30 @@ def _triage(deployment: Deployment, items: list[IngestItem], report: IngestRepor
             seen.add(digest)
             pending.append(item)
     return pending
+
+
+def _keep_out(
+    batch: list[tuple[IngestItem, FileResult]], blocklist: Blocklist, report: IngestReport
+) -> list[tuple[IngestItem, FileResult]]:
+    """Drop faces of people who opted out (their thumbnails too); an image left with none fails as such."""
+    if not len(blocklist):
+        return batch
+    kept = []
+    for item, result in batch:
+        if result.faces is None:
+            kept.append((item, result))
+            continue
+        pairs = list(zip(result.faces.faces, result.thumbnails, strict=False))
+        allowed = [(f, t) for f, t in pairs if f.embedding is None or not blocklist.matches(f.embedding.vector)]
+        report.faces_skipped_optout += len(pairs) - len(allowed)
+        if len(allowed) == len(pairs):
+            kept.append((item, result))
+        elif not any(face.embedding is not None for face, _ in allowed):
+            kept.append((item, replace(result, faces=None, thumbnails=(), error="skipped: matches an opt-out request")))
+        else:
+            faces = replace(result.faces, faces=tuple(face for face, _ in allowed))
+            kept.append((item, replace(result, faces=faces, thumbnails=tuple(t for _, t in allowed))))
+    return kept
 
 
 def _commit_batch(

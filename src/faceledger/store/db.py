@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from faceledger.errors import InvalidInput
 
 SQLITE_FILENAME = "faceledger.db"
+BEGIN_OPTION = "faceledger_sqlite_begin"
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -25,6 +26,7 @@ def make_engine(url: str) -> Engine:
         if url.startswith("sqlite"):
             engine = create_engine(url, connect_args={"timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "begin", _sqlite_begin)
             return engine
         return create_engine(url, pool_pre_ping=True)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
@@ -32,6 +34,7 @@ def make_engine(url: str) -> Engine:
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    connection.isolation_level = None  # pysqlite's own BEGIN handling off: SQLAlchemy's "begin" event decides
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")  # a committed batch survives a power cut, not just a kill
@@ -40,6 +43,13 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    """Write transactions take SQLite's write lock at BEGIN: one that reads and then writes (policy checks,
+    then the ledger) would otherwise fail with a busy snapshot whenever another writer got in between."""
+    mode = connection.get_execution_options().get(BEGIN_OPTION, "")
+    connection.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
 def redact(url: str) -> str:
@@ -60,6 +70,7 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: committed whole, or rolled back whole."""
     with factory() as session, session.begin():
+        session.connection(execution_options={BEGIN_OPTION: "IMMEDIATE"})
         yield session
 
 

@@ -1,0 +1,163 @@
+"""The council's authorisation and the kill switch: grant, halt, resume, status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from faceledger.errors import InvalidInput, NotFound
+from faceledger.policy.governance import Action, ActorView, AuthorityState, Context, blocked_terms
+from faceledger.services.deployment import Deployment
+from faceledger.services.guard import (
+    append,
+    authority_state,
+    authority_view,
+    current_authorisation,
+    governed,
+    record_refusal,
+    today,
+)
+from faceledger.store.governance_models import Authorisation
+
+MAX_CANDIDATES_CEILING = 50
+
+
+@dataclass(frozen=True)
+class AuthorityStatus:
+    state: AuthorityState
+    reference: str = ""
+    purposes: tuple[str, ...] = ()
+    offence_types: tuple[str, ...] = ()
+    starts_on: date | None = None
+    ends_on: date | None = None
+    max_candidates: int = 0
+    halt_reason: str = ""
+
+    @property
+    def days_left(self) -> int | None:
+        if self.ends_on is None or self.state is not AuthorityState.ACTIVE:
+            return None
+        return (self.ends_on - today()).days
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state.value, "reference": self.reference, "purposes": list(self.purposes),
+            "offence_types": list(self.offence_types), "max_candidates": self.max_candidates,
+            "starts_on": self.starts_on.isoformat() if self.starts_on else None,
+            "ends_on": self.ends_on.isoformat() if self.ends_on else None, "days_left": self.days_left,
+            "halt_reason": self.halt_reason,
+        }  # fmt: skip
+
+
+def _status(grant: Authorisation | None) -> AuthorityStatus:
+    if grant is None:
+        return AuthorityStatus(AuthorityState.NONE)
+    return AuthorityStatus(authority_state(grant, today()), grant.reference, tuple(grant.purposes),
+                           tuple(grant.offence_types), grant.starts_on, grant.ends_on, grant.max_candidates,
+                           grant.halt_reason)  # fmt: skip
+
+
+def slug(text: str) -> str:
+    """Purposes and offence types are short names compared exactly: lower case, hyphens for spaces."""
+    return "-".join(text.strip().lower().replace("_", " ").split())
+
+
+def status(deployment: Deployment, actor: ActorView) -> AuthorityStatus:
+    def work(session: Session, _: Context) -> AuthorityStatus:
+        return _status(current_authorisation(session))
+
+    return governed(deployment, actor, Action.VIEW_AUTHORITY, lambda _: Context(today()), work)
+
+
+def grant(
+    deployment: Deployment,
+    actor: ActorView,
+    *,
+    reference: str,
+    purposes: list[str],
+    offence_types: list[str],
+    starts_on: date,
+    ends_on: date,
+    max_candidates: int,
+) -> AuthorityStatus:
+    """Record the council's grant; it replaces the one before it."""
+    allowed = sorted({slug(p) for p in purposes if p.strip()})
+    offences = sorted({slug(o) for o in offence_types if o.strip()})
+    problems = _grant_problems(reference, allowed, starts_on, ends_on, max_candidates)
+    if problems:
+        raise InvalidInput("; ".join(problems))
+    blocked = [f"{p}: {hit}" for p in allowed for hit in blocked_terms(p)]
+    details = {"reference": reference, "purposes": allowed, "offence_types": offences,
+               "starts_on": starts_on.isoformat(), "ends_on": ends_on.isoformat(),
+               "max_candidates": max_candidates}  # fmt: skip
+    if blocked:
+        raise record_refusal(
+            deployment,
+            actor,
+            Action.GRANT_AUTHORITY,
+            [f"no grant can allow a blocked purpose ({b})" for b in blocked],
+            details=details,
+        )
+
+    def work(session: Session, _: Context) -> AuthorityStatus:
+        row = Authorisation(reference=reference.strip(), purposes=allowed, offence_types=offences,
+                            starts_on=starts_on, ends_on=ends_on, max_candidates=max_candidates,
+                            granted_by=actor.id)  # fmt: skip
+        session.add(row)
+        session.flush()
+        append(session, actor, Action.GRANT_AUTHORITY, subjects={"authorisation": row.id}, details=details)
+        return _status(row)
+
+    return governed(deployment, actor, Action.GRANT_AUTHORITY, lambda _: Context(today()), work, details=details)
+
+
+def _grant_problems(reference: str, purposes: list[str], starts_on: date, ends_on: date, cap: int) -> list[str]:
+    problems = []
+    if not reference.strip():
+        problems.append("the grant needs the council's reference (--reference), e.g. a resolution number")
+    if not purposes:
+        problems.append("the grant needs at least one allowed purpose (--purpose)")
+    if ends_on < starts_on:
+        problems.append(f"the grant ends ({ends_on}) before it starts ({starts_on})")
+    if not 1 <= cap <= MAX_CANDIDATES_CEILING:
+        problems.append(f"max candidates must be 1-{MAX_CANDIDATES_CEILING}; got {cap}")
+    return problems
+
+
+def _in_force(session: Session) -> Authorisation:
+    row = current_authorisation(session, lock=True)
+    if row is None:  # pragma: no cover - policy refuses halting or resuming nothing
+        raise NotFound("no authorisation has been granted")
+    return row
+
+
+def halt(deployment: Deployment, actor: ActorView, reason: str) -> AuthorityStatus:
+    """The kill switch: from this commit on, every search, review, sign-off and export is refused."""
+
+    def context(session: Session) -> Context:
+        return Context(today(), authority_view(session, lock=True), reason=reason)
+
+    def work(session: Session, _: Context) -> AuthorityStatus:
+        row = _in_force(session)
+        row.halted, row.halt_reason = True, reason.strip()
+        append(session, actor, Action.HALT_AUTHORITY, subjects={"authorisation": row.id}, details={"reason": reason})
+        return _status(row)
+
+    return governed(deployment, actor, Action.HALT_AUTHORITY, context, work, details={"reason": reason})
+
+
+def resume(deployment: Deployment, actor: ActorView, reason: str = "") -> AuthorityStatus:
+    def context(session: Session) -> Context:
+        return Context(today(), authority_view(session, lock=True))
+
+    def work(session: Session, _: Context) -> AuthorityStatus:
+        row = _in_force(session)
+        row.halted, row.halt_reason = False, ""
+        append(session, actor, Action.RESUME_AUTHORITY, subjects={"authorisation": row.id},
+               details={"reason": reason})  # fmt: skip
+        return _status(row)
+
+    return governed(deployment, actor, Action.RESUME_AUTHORITY, context, work)

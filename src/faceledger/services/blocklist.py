@@ -1,0 +1,33 @@
+"""The opt-out blocklist: faces of people who asked to be removed, kept so they stay out of the gallery
+(ingestion skips them) and out of every result (search drops them)."""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy import select
+
+from faceledger.services.deployment import Deployment
+from faceledger.store.governance_models import OptOutEmbedding
+
+
+class Blocklist:
+    def __init__(self, vectors: np.ndarray, threshold: float) -> None:
+        self.vectors = vectors.reshape(-1, 128) if vectors.size else np.zeros((0, 128), dtype=np.float32)
+        self.threshold = threshold
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    def matches(self, vector: np.ndarray) -> bool:
+        if not len(self.vectors):
+            return False
+        distances = np.linalg.norm(self.vectors - np.asarray(vector, dtype=np.float32)[None, :], axis=1)
+        return bool(distances.min() <= self.threshold)
+
+
+def load_blocklist(deployment: Deployment, model_key: str | None = None) -> Blocklist:
+    key = model_key or deployment.model_key
+    with deployment.sessions() as session:
+        rows = session.scalars(select(OptOutEmbedding.embedding).where(OptOutEmbedding.model_key == key)).all()
+    vectors = np.stack([np.frombuffer(row, dtype=np.float32) for row in rows]) if rows else np.zeros((0, 128))
+    return Blocklist(vectors.astype(np.float32), deployment.settings.optout_threshold)

@@ -1,0 +1,71 @@
+"""Gallery changes as governed actions: only curators and admins ingest or remove, and every change is
+on the ledger (what was asked, what was added or removed, the gallery version after it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from faceledger.policy.governance import Action, ActorView, Context
+from faceledger.services.deployment import Deployment, rebuild_index
+from faceledger.services.gallery_admin import Removal, gallery_stats, remove_from_gallery
+from faceledger.services.guard import append, governed, no_context
+from faceledger.services.ingest import IngestReport, ProgressCallback, SourceSpec, ingest
+from faceledger.store.db import transaction
+
+
+def _allowed(deployment: Deployment, actor: ActorView, action: Action, details: dict[str, Any]) -> None:
+    governed(deployment, actor, action, no_context, lambda _s, _c: None, details=details)
+
+
+def _record(deployment: Deployment, actor: ActorView, verb: str, details: dict[str, Any]) -> None:
+    with transaction(deployment.sessions) as session:
+        append(session, actor, verb, details={**details, "gallery_version": deployment.gallery_version(session)})
+
+
+def governed_ingest(
+    deployment: Deployment,
+    actor: ActorView,
+    path: Path,
+    spec: SourceSpec,
+    *,
+    workers: int | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> IngestReport:
+    asked = {"input": str(path), "source": spec.name, "legal_basis": spec.legal_basis}
+
+    def start(session: Session, _: Context) -> None:
+        append(session, actor, "gallery_ingest_start", details=asked)  # a killed run is on the ledger too
+
+    governed(deployment, actor, Action.CURATE_GALLERY, no_context, start, details=asked)
+    report = ingest(deployment, path, spec, workers=workers, on_progress=on_progress)
+    _record(deployment, actor, "gallery_ingest", {
+        **asked, "job": report.job_id, "files_seen": report.files_seen, "images_added": report.images_added,
+        "faces_added": report.faces_added, "images_known": report.images_known, "failures": len(report.failures),
+        "faces_skipped_optout": report.faces_skipped_optout,
+    })  # fmt: skip
+    return report
+
+
+def governed_remove(deployment: Deployment, actor: ActorView, **which: Any) -> Removal:
+    asked = {key: value for key, value in which.items() if value is not None}
+    _allowed(deployment, actor, Action.CURATE_GALLERY, asked)
+    removal = remove_from_gallery(deployment, **which)
+    _record(deployment, actor, "gallery_remove", {**asked, **removal.to_dict()})
+    return removal
+
+
+def governed_rebuild(deployment: Deployment, actor: ActorView) -> None:
+    _allowed(deployment, actor, Action.CURATE_GALLERY, {"index": "rebuild"})
+    drift = rebuild_index(deployment)
+    _record(deployment, actor, "index_rebuild", {"faces": deployment.index.count(), "drift_before": drift.to_dict()})
+
+
+def governed_stats(deployment: Deployment, actor: ActorView) -> dict[str, Any]:
+    def work(_session: Session, _: Context) -> None:
+        return None
+
+    governed(deployment, actor, Action.VIEW_GALLERY, no_context, work)
+    return gallery_stats(deployment)

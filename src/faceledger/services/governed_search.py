@@ -1,0 +1,246 @@
+"""Governed search: an assigned, certified analyst searches one probe face within an open case, for an
+allowed purpose, with a written attestation, under an active authorisation.
+
+Order: policy (refused before the probe is even decoded), then the probe quality gate (a supervisor may
+record an override), then the gallery search, then one transaction that checks policy again (a halt may
+have landed meanwhile) and stores the search, its candidates and its ledger entry together. Refused
+probes are kept as a hash on the ledger and nowhere else."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from faceledger.engine.image_input import file_sha256
+from faceledger.engine.thumbnails import face_thumbnail
+from faceledger.errors import InvalidInput, NoFaceFound, NotFound
+from faceledger.policy.comparison import LEAD_DISCLAIMER
+from faceledger.policy.governance import Action, ActorView, Context
+from faceledger.services.blocklist import load_blocklist
+from faceledger.services.deployment import Deployment
+from faceledger.services.gallery_search import Candidate as RankedCandidate
+from faceledger.services.gallery_search import rank_candidates
+from faceledger.services.guard import (
+    append,
+    authority_view,
+    case_id_or_refuse,
+    case_view,
+    current_authorisation,
+    governed,
+    record_refusal,
+    today,
+)
+from faceledger.store.governance_models import Candidate, Case, QualityOverride, Search
+from faceledger.types import Detector
+from faceledger.types import Face as ProbeFace
+
+LEAD_NOTICE = "Investigative lead — not an identification. " + LEAD_DISCLAIMER
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    case: str
+    attestation: str
+    probe: Path
+    face: int | None = None  # 1-based face number in the probe; None: the largest searchable face
+    detector: Detector | None = None
+    origin: dict[str, Any] = field(default_factory=dict)  # e.g. a video's hash and the chosen frame time
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    search_id: int
+    case_number: str
+    outcome: str
+    probe_sha256: str
+    probe_face: dict[str, Any]
+    threshold: float
+    max_candidates: int
+    gallery_faces: int
+    candidates: tuple[dict[str, Any], ...]
+    ledger_seq: int
+    notice: str = LEAD_NOTICE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "candidates": list(self.candidates)}
+
+
+def _probe_sha256(path: Path) -> str:
+    try:
+        return file_sha256(path)
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+
+
+def governed_search(deployment: Deployment, actor: ActorView, request: SearchRequest) -> SearchOutcome:
+    digest = _probe_sha256(request.probe)
+    details: dict[str, Any] = {"probe_sha256": digest, "attestation": request.attestation, **request.origin}
+    case_id = case_id_or_refuse(deployment, actor, Action.SEARCH, request.case, details,
+                                attestation=request.attestation)  # fmt: skip
+
+    def context(session: Session) -> Context:
+        case = session.get(Case, case_id, populate_existing=True)
+        view = case_view(case) if case is not None else None
+        return Context(today(), authority_view(session, lock=True), case=view, attestation=request.attestation)
+
+    def limits(session: Session, _: Context) -> int:
+        row = current_authorisation(session)
+        return row.max_candidates if row is not None else 0
+
+    refuse = {"case_id": case_id, "subjects": {"case": case_id}, "details": details}
+    cap = governed(deployment, actor, Action.SEARCH, context, limits, **refuse)  # type: ignore[arg-type]
+    face = _choose_face(deployment, actor, request, refuse)
+    details["face"] = {"index": face.index, "box": face.box.to_dict(), "quality_score": round(face.quality.score, 3)}
+    override_id = _quality_gate(deployment, actor, face, case_id, digest, refuse)
+    blocklist = load_blocklist(deployment)
+    ranked = rank_candidates(deployment, face, cap, exclude=blocklist.matches)
+    threshold = deployment.settings.match_threshold
+    leads = [c for c in ranked if c.distance <= threshold]
+    thumbnail = _save_probe_thumbnail(deployment, request.probe, face, digest)
+
+    def store(session: Session, _: Context) -> SearchOutcome:
+        return _store(session, deployment, actor, request, case_id, digest, face, override_id, cap, leads,
+                      thumbnail, details)  # fmt: skip
+
+    return governed(deployment, actor, Action.SEARCH, context, store, **refuse)  # type: ignore[arg-type]
+
+
+def _choose_face(deployment: Deployment, actor: ActorView, request: SearchRequest, refuse: dict[str, Any]) -> ProbeFace:
+    engine = deployment.face_engine
+    faces = engine.analyse(engine.load_image(request.probe), request.detector)
+    searchable = [face for face in faces.faces if face.embedding is not None]
+    if request.face is not None:
+        chosen = [face for face in faces.faces if face.index == request.face]
+        if not chosen:
+            raise InvalidInput(f"{request.probe.name} has {len(faces.faces)} face(s); there is no face {request.face}")
+        if chosen[0].embedding is None:
+            raise record_refusal(deployment, actor, Action.SEARCH,
+                                 [f"face {request.face} cannot be searched: {chosen[0].not_embedded_reason}"],
+                                 **refuse)  # fmt: skip
+        return chosen[0]
+    if not searchable:
+        reason = f"{request.probe.name}: no face found that can be searched"
+        record_refusal(deployment, actor, Action.SEARCH, [reason], **refuse)
+        raise NoFaceFound(reason)
+    return max(searchable, key=lambda face: face.box.area)
+
+
+def _quality_gate(
+    deployment: Deployment, actor: ActorView, face: ProbeFace, case_id: int, digest: str, refuse: dict[str, Any]
+) -> int | None:
+    if face.quality.acceptable:
+        return None
+    with deployment.sessions() as session:
+        override = session.scalars(select(QualityOverride.id).where(
+            QualityOverride.case_id == case_id, QualityOverride.probe_sha256 == digest)).first()  # fmt: skip
+    if override is not None:
+        return int(override)
+    reasons = [f"probe quality too low: {problem}" for problem in face.quality.problems]
+    reasons.append("a supervisor may record an override with a reason (faceledger quality-override)")
+    raise record_refusal(deployment, actor, Action.SEARCH, reasons, **refuse)
+
+
+def _save_probe_thumbnail(deployment: Deployment, probe: Path, face: ProbeFace, digest: str) -> str:
+    """The probe face as reviewers see it; named by content, so a repeat search reuses the file."""
+    relative = f"probes/{digest[:2]}/{digest}-face{face.index}.jpg"
+    target = deployment.data_dir / relative
+    if not target.exists():
+        pixels = deployment.face_engine.load_image(probe).pixels
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_suffix(".tmp")
+        temporary.write_bytes(face_thumbnail(pixels, face.box, deployment.settings.thumbnail_px))
+        os.replace(temporary, target)
+    return relative
+
+
+def _store(
+    session: Session,
+    deployment: Deployment,
+    actor: ActorView,
+    request: SearchRequest,
+    case_id: int,
+    digest: str,
+    face: ProbeFace,
+    override_id: int | None,
+    cap: int,
+    leads: list[RankedCandidate],
+    thumbnail: str,
+    details: dict[str, Any],
+) -> SearchOutcome:
+    case = session.get(Case, case_id)
+    if case is None:  # pragma: no cover - cases are never deleted
+        raise NotFound(f"case {case_id} disappeared")
+    outcome = "candidates" if leads else "no_candidates"
+    search = Search(
+        case_id=case_id, user_id=actor.id, attestation=request.attestation.strip(), probe_sha256=digest,
+        probe_name=request.probe.name, probe_face={**details["face"], "origin": request.origin},
+        probe_thumbnail=thumbnail, quality_override_id=override_id,
+        gallery_version=deployment.gallery_version(session), gallery_faces=deployment.index.count(),
+        model_key=deployment.model_key, threshold=deployment.settings.match_threshold, max_candidates=cap,
+        outcome=outcome,
+    )  # fmt: skip
+    session.add(search)
+    session.flush()
+    rows = [Candidate(search_id=search.id, face_id=c.face_id, rank=c.rank, distance=c.distance,
+                      false_match_rate=c.false_match.rate, false_match_text=c.false_match.describe(),
+                      likelihood=c.likelihood.value, provenance=_provenance(c)) for c in leads]  # fmt: skip
+    session.add_all(rows)
+    session.flush()
+    shown = [{"candidate_id": row.id, "face_id": row.face_id, "rank": row.rank, "distance": round(row.distance, 4),
+              "false_match_rate": row.false_match_rate} for row in rows]  # fmt: skip
+    entry = append(session, actor, Action.SEARCH, case_id=case_id, subjects={"case": case_id, "search": search.id},
+                   details={**details, "gallery_version": search.gallery_version, "gallery_faces": search.gallery_faces,
+                            "model": search.model_key, "threshold": search.threshold, "max_candidates": cap,
+                            "quality_override": override_id, "outcome": outcome, "candidates": shown})  # fmt: skip
+    return SearchOutcome(
+        search.id,
+        case.number,
+        outcome,
+        digest,
+        search.probe_face,
+        search.threshold,
+        cap,
+        search.gallery_faces,
+        tuple(candidate_dict(deployment, row) for row in rows),
+        entry.seq,
+    )
+
+
+def _provenance(candidate: RankedCandidate) -> dict[str, Any]:
+    data = candidate.to_dict()
+    return {"thumbnail": data["thumbnail"], "image_sha256": data["image_sha256"], **data["provenance"],
+            "subject": data["subject"]}  # fmt: skip
+
+
+def candidate_dict(deployment: Deployment, row: Candidate) -> dict[str, Any]:
+    return {"candidate_id": row.id, "rank": row.rank, "face_id": row.face_id, "distance": round(row.distance, 4),
+            "likelihood": row.likelihood, "false_match_rate": row.false_match_rate,
+            "false_match": row.false_match_text, "provenance": row.provenance, "notice": LEAD_NOTICE}  # fmt: skip
+
+
+def record_override(deployment: Deployment, actor: ActorView, case: str, probe: Path, reason: str) -> int:
+    """A supervisor lets one low-quality probe be searched in one case, with a reason on the ledger."""
+    digest = _probe_sha256(probe)
+    case_id = case_id_or_refuse(deployment, actor, Action.OVERRIDE_QUALITY, case, {"probe_sha256": digest},
+                                reason=reason)  # fmt: skip
+
+    def context(session: Session) -> Context:
+        row = session.get(Case, case_id, populate_existing=True)
+        view = case_view(row) if row is not None else None
+        return Context(today(), authority_view(session, lock=True), case=view, reason=reason)
+
+    def work(session: Session, _: Context) -> int:
+        override = QualityOverride(case_id=case_id, probe_sha256=digest, supervisor_id=actor.id, reason=reason.strip())
+        session.add(override)
+        session.flush()
+        append(session, actor, Action.OVERRIDE_QUALITY, case_id=case_id, subjects={"case": case_id,
+               "override": override.id}, details={"probe_sha256": digest, "reason": reason})  # fmt: skip
+        return override.id
+
+    return governed(deployment, actor, Action.OVERRIDE_QUALITY, context, work, case_id=case_id,
+                    subjects={"case": case_id}, details={"probe_sha256": digest, "reason": reason})  # fmt: skip

@@ -1,0 +1,194 @@
+"""Every governed action goes through here: build the policy context inside the action's own transaction,
+ask policy, do the work and ledger it in that same transaction; or record the refusal and raise.
+
+A refusal is written in a transaction of its own after the action's has ended, so that it stays on the
+ledger although the action left nothing behind."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from faceledger.errors import NotFound, PolicyDenied
+from faceledger.policy.governance import (
+    Action,
+    ActorView,
+    AuthorityState,
+    AuthorityView,
+    CaseView,
+    Context,
+    Role,
+    decide,
+)
+from faceledger.services.deployment import Deployment
+from faceledger.services.ledger_key import checkpoint_if_due
+from faceledger.store import ledger
+from faceledger.store.db import transaction
+from faceledger.store.governance_models import Authorisation, Case, Department, User
+
+T = TypeVar("T")
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+def actor_view(user: User) -> ActorView:
+    roles = frozenset(Role(role) for role in user.roles)
+    return ActorView(user.id, user.username, roles, user.department_id, user.certified_until, user.disabled)
+
+
+def as_ledger_actor(actor: ActorView | None) -> ledger.Actor:
+    return ledger.Actor(actor.id, actor.name) if actor else ledger.Actor(None, "unauthenticated")
+
+
+def current_authorisation(session: Session, *, lock: bool = False) -> Authorisation | None:
+    query = select(Authorisation).order_by(Authorisation.id.desc()).limit(1)
+    return session.scalars(query.with_for_update() if lock else query).first()
+
+
+def authority_state(grant: Authorisation | None, on: date) -> AuthorityState:
+    if grant is None:
+        return AuthorityState.NONE
+    if grant.halted:
+        return AuthorityState.HALTED
+    if on < grant.starts_on:
+        return AuthorityState.NOT_STARTED
+    if on > grant.ends_on:
+        return AuthorityState.EXPIRED
+    return AuthorityState.ACTIVE
+
+
+def authority_view(session: Session, *, lock: bool = False) -> AuthorityView:
+    """The authorisation in force; locked on PostgreSQL so a halt cannot slip between check and action."""
+    grant = current_authorisation(session, lock=lock)
+    if grant is None:
+        return AuthorityView(AuthorityState.NONE)
+    state = authority_state(grant, today())
+    return AuthorityView(state, frozenset(grant.purposes), frozenset(grant.offence_types))
+
+
+def case_view(case: Case) -> CaseView:
+    assigned = frozenset(a.user_id for a in case.assignments)
+    return CaseView(case.id, case.department_id, case.status == "open", case.purpose, case.offence_type, assigned)
+
+
+def find_case(session: Session, reference: str, actor: ActorView) -> Case:
+    """A case by number within the actor's department, or by '#id' for overseers."""
+    if reference.startswith("#") and reference[1:].isdigit():
+        case = session.get(Case, int(reference[1:]))
+    else:
+        case = session.scalars(select(Case).where(Case.number == reference,
+                                                  Case.department_id == actor.department_id)).first()  # fmt: skip
+    if case is None:
+        raise NotFound(f"no case {reference!r} in your department")
+    return case
+
+
+def case_id_or_refuse(
+    deployment: Deployment,
+    actor: ActorView,
+    action: Action,
+    reference: str,
+    details: Mapping[str, Any],
+    **context_fields: Any,
+) -> int:
+    """The case's id; an unknown case is a refusal like any other, ledgered with everything else wrong."""
+    with deployment.sessions() as session:
+        case = _case_or_none(session, reference, actor)
+        if case is not None:
+            return case.id
+        authority = authority_view(session)
+    missing = f"no case {reference!r} in {actor.name}'s department"
+    context = Context(today(), authority, **context_fields)
+    reasons = [r for r in decide(actor, action, context).reasons if r != "a case is needed"]
+    raise record_refusal(deployment, actor, action, [*reasons, missing], details={"case": reference, **details})
+
+
+def _case_or_none(session: Session, reference: str, actor: ActorView) -> Case | None:
+    try:
+        return find_case(session, reference, actor)
+    except NotFound:
+        return None
+
+
+def find_user(session: Session, username: str) -> User:
+    user = session.scalars(select(User).where(User.username == username)).first()
+    if user is None:
+        raise NotFound(f"no user named {username!r}")
+    return user
+
+
+def find_department(session: Session, name: str, *, create: bool = False) -> Department:
+    department = session.scalars(select(Department).where(Department.name == name)).first()
+    if department is None:
+        if not create:
+            raise NotFound(f"no department named {name!r}")
+        department = Department(name=name)
+        session.add(department)
+        session.flush()
+    return department
+
+
+def refreshed(session: Session, actor: ActorView) -> ActorView:
+    """The actor as stored now: a user disabled or decertified since authenticating is seen at once."""
+    user = session.get(User, actor.id)
+    return actor_view(user) if user is not None else actor
+
+
+def record_refusal(
+    deployment: Deployment,
+    actor: ActorView | None,
+    action: Action | str,
+    reasons: list[str] | tuple[str, ...],
+    *,
+    case_id: int | None = None,
+    subjects: Mapping[str, Any] | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> PolicyDenied:
+    """Ledger a refusal in its own transaction and return the error to raise."""
+    name = action.value if isinstance(action, Action) else action
+    with transaction(deployment.sessions) as session:
+        entry = ledger.append(session, as_ledger_actor(actor), name, outcome=ledger.REFUSED, case_id=case_id,
+                              subjects=subjects, details=details, reasons=list(reasons))  # fmt: skip
+    checkpoint_if_due(deployment)
+    verb = name.replace("_", " ")
+    return PolicyDenied(f"{verb} refused: {'; '.join(reasons)} (ledger entry {entry.seq})")
+
+
+def governed(
+    deployment: Deployment,
+    actor: ActorView,
+    action: Action,
+    context_of: Callable[[Session], Context],
+    work: Callable[[Session, Context], T],
+    *,
+    case_id: int | None = None,
+    subjects: Mapping[str, Any] | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> T:
+    """Decide and act in one transaction; a refusal is ledgered and raised as PolicyDenied."""
+    with transaction(deployment.sessions) as session:
+        current = refreshed(session, actor)
+        context = context_of(session)
+        decision = decide(current, action, context)
+        if decision.allowed:
+            result = work(session, context)
+    if decision.allowed:
+        checkpoint_if_due(deployment)
+        return result
+    raise record_refusal(deployment, actor, action, decision.reasons, case_id=case_id, subjects=subjects,
+                         details=details)  # fmt: skip
+
+
+def no_context(_: Session) -> Context:
+    return Context(today())
+
+
+def append(session: Session, actor: ActorView, action: Action | str, **fields: Any) -> ledger.LedgerEntry:
+    name = action.value if isinstance(action, Action) else action
+    return ledger.append(session, as_ledger_actor(actor), name, **fields)

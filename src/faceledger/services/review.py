@@ -1,0 +1,188 @@
+"""Two-person review: blind, independent reviews of each candidate; a supervisor's sign-off makes a
+confirmed lead; corroborating evidence must be recorded before the lead can be exported.
+
+Blind means a reviewer is shown no other review of a candidate until their own is in."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from faceledger.errors import InvalidInput, NotFound
+from faceledger.policy.governance import Action, ActorView, Context, ReviewDecision, Role
+from faceledger.services.deployment import Deployment
+from faceledger.services.governed_search import LEAD_NOTICE, candidate_dict
+from faceledger.services.guard import append, authority_view, case_view, governed, today
+from faceledger.store.governance_models import Candidate, Case, Lead, Review, Search
+
+OVERSEERS = frozenset({Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN})
+
+
+def lead_state(candidate: Candidate) -> str:
+    decisions = [ReviewDecision(r.decision) for r in candidate.reviews]
+    if ReviewDecision.NOT in decisions:
+        return "rejected"
+    if candidate.lead is not None:
+        if candidate.lead.exported_at is not None:
+            return "exported"
+        return "corroborated" if candidate.lead.corroboration else "confirmed"
+    possible = {r.reviewer_id for r in candidate.reviews if r.decision == ReviewDecision.POSSIBLE}
+    return "awaiting_signoff" if len(possible) >= 2 else "awaiting_review"
+
+
+@dataclass(frozen=True)
+class CandidateView:
+    candidate: dict[str, Any]
+    case_number: str
+    search_id: int
+    probe_thumbnail: str | None
+    state: str
+    reviews: tuple[dict[str, Any], ...] | None  # None: hidden until the viewer's own review is in
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "reviews": list(self.reviews) if self.reviews is not None else "hidden until you "
+                "have reviewed this candidate"}  # fmt: skip
+
+
+def _load(session: Session, candidate_id: int) -> Candidate:
+    candidate = session.get(Candidate, candidate_id, populate_existing=True)
+    if candidate is None:
+        raise NotFound(f"no candidate {candidate_id}")
+    return candidate
+
+
+def _context(candidate_id: int, **fields: Any) -> Any:
+    def build(session: Session) -> Context:
+        candidate = _load(session, candidate_id)
+        reviews = tuple((r.reviewer_id, ReviewDecision(r.decision)) for r in candidate.reviews)
+        lead = candidate.lead
+        return Context(today(), authority_view(session, lock=True), case=case_view(candidate.search.case),
+                       searcher_id=candidate.search.user_id, reviews=reviews, signed_off=lead is not None,
+                       corroborated=bool(lead and lead.corroboration), **fields)  # fmt: skip
+
+    return build
+
+
+def _case_of(deployment: Deployment, candidate_id: int) -> int:
+    with deployment.sessions() as session:
+        return _load(session, candidate_id).search.case_id
+
+
+def view(deployment: Deployment, actor: ActorView, candidate_id: int) -> CandidateView:
+    case_id = _case_of(deployment, candidate_id)
+
+    def work(session: Session, _: Context) -> CandidateView:
+        candidate = _load(session, candidate_id)
+        own = any(r.reviewer_id == actor.id for r in candidate.reviews)
+        visible = own or bool(actor.roles & OVERSEERS)
+        reviews = tuple({"reviewer_id": r.reviewer_id, "decision": r.decision, "note": r.note,
+                         "at": r.created_at.isoformat()} for r in candidate.reviews) if visible else None  # fmt: skip
+        search = candidate.search
+        return CandidateView(candidate_dict(deployment, candidate), search.case.number, search.id,
+                             search.probe_thumbnail, lead_state(candidate), reviews)  # fmt: skip
+
+    return governed(deployment, actor, Action.VIEW_CASE, _context(candidate_id), work, case_id=case_id,
+                    subjects={"candidate": candidate_id})  # fmt: skip
+
+
+def review(deployment: Deployment, actor: ActorView, candidate_id: int, decision: str, note: str = "") -> str:
+    try:
+        chosen = ReviewDecision(decision)
+    except ValueError as exc:
+        raise InvalidInput(f"decision must be possible, not or inconclusive; got {decision!r}") from exc
+    case_id = _case_of(deployment, candidate_id)
+
+    def work(session: Session, _: Context) -> str:
+        session.add(Review(candidate_id=candidate_id, reviewer_id=actor.id, decision=chosen.value, note=note))
+        session.flush()
+        candidate = _load(session, candidate_id)
+        state = lead_state(candidate)
+        append(session, actor, Action.REVIEW, case_id=case_id, subjects={"candidate": candidate_id},
+               details={"decision": chosen.value, "state": state})  # fmt: skip
+        return state
+
+    return governed(deployment, actor, Action.REVIEW, _context(candidate_id), work, case_id=case_id,
+                    subjects={"candidate": candidate_id}, details={"decision": chosen.value})  # fmt: skip
+
+
+def sign_off(deployment: Deployment, actor: ActorView, candidate_id: int, note: str = "") -> str:
+    case_id = _case_of(deployment, candidate_id)
+
+    def work(session: Session, _: Context) -> str:
+        session.add(Lead(candidate_id=candidate_id, supervisor_id=actor.id, signoff_note=note))
+        session.flush()
+        append(session, actor, Action.SIGN_OFF, case_id=case_id, subjects={"candidate": candidate_id},
+               details={"note": note})  # fmt: skip
+        return lead_state(_load(session, candidate_id))
+
+    return governed(deployment, actor, Action.SIGN_OFF, _context(candidate_id), work, case_id=case_id,
+                    subjects={"candidate": candidate_id})  # fmt: skip
+
+
+def corroborate(deployment: Deployment, actor: ActorView, candidate_id: int, evidence: str) -> str:
+    case_id = _case_of(deployment, candidate_id)
+
+    def work(session: Session, _: Context) -> str:
+        lead = _load(session, candidate_id).lead
+        if lead is None:
+            raise InvalidInput(f"candidate {candidate_id} is not a confirmed lead; it cannot be corroborated yet")
+        lead.corroboration, lead.corroborated_by, lead.corroborated_at = evidence.strip(), actor.id, datetime.now(UTC)
+        append(session, actor, Action.CORROBORATE, case_id=case_id, subjects={"candidate": candidate_id},
+               details={"evidence": evidence})  # fmt: skip
+        return lead_state(_load(session, candidate_id))
+
+    return governed(deployment, actor, Action.CORROBORATE, _context(candidate_id, reason=evidence), work,
+                    case_id=case_id, subjects={"candidate": candidate_id})  # fmt: skip
+
+
+def export(deployment: Deployment, actor: ActorView, candidate_id: int, out: Path) -> Path:
+    """Write the confirmed, corroborated lead as a JSON record: scores, provenance, reviews, sign-off."""
+    case_id = _case_of(deployment, candidate_id)
+
+    def work(session: Session, _: Context) -> Path:
+        candidate = _load(session, candidate_id)
+        lead = candidate.lead
+        if lead is None:  # pragma: no cover - policy refuses export of an unsigned lead
+            raise InvalidInput("not a lead")
+        lead.exported_at = datetime.now(UTC)
+        search = candidate.search
+        sign = {"supervisor_id": lead.supervisor_id, "at": lead.signed_at.isoformat(), "note": lead.signoff_note}
+        record = {
+            "notice": LEAD_NOTICE, "case": search.case.number, "search_id": search.id,
+            "searched_at": search.created_at.isoformat(), "attestation": search.attestation,
+            "probe_sha256": search.probe_sha256, "gallery_version": search.gallery_version,
+            "model": search.model_key, "threshold": search.threshold,
+            "candidate": candidate_dict(deployment, candidate),
+            "reviews": [{"reviewer_id": r.reviewer_id, "decision": r.decision, "note": r.note,
+                         "at": r.created_at.isoformat()} for r in candidate.reviews],
+            "sign_off": sign,
+            "corroboration": {"evidence": lead.corroboration, "by": lead.corroborated_by,
+                              "at": lead.corroborated_at.isoformat() if lead.corroborated_at else None},
+        }  # fmt: skip
+        entry = append(session, actor, Action.EXPORT, case_id=case_id, subjects={"candidate": candidate_id},
+                       details={"file": out.name})  # fmt: skip
+        record["ledger_seq"] = entry.seq
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+        return out
+
+    return governed(deployment, actor, Action.EXPORT, _context(candidate_id), work, case_id=case_id,
+                    subjects={"candidate": candidate_id})  # fmt: skip
+
+
+def review_queue(deployment: Deployment, actor: ActorView) -> list[dict[str, Any]]:
+    """Candidates in the actor's department awaiting review that the actor may still review."""
+    with deployment.sessions() as session:
+        rows = session.scalars(select(Candidate).join(Search).join(Case).where(
+            Case.department_id == actor.department_id, Case.status == "open", Search.user_id != actor.id
+        ).order_by(Candidate.id)).unique().all()  # fmt: skip
+        return [{"candidate_id": c.id, "case": c.search.case.number, "rank": c.rank,
+                 "distance": round(c.distance, 4), "false_match": c.false_match_text}
+                for c in rows if lead_state(c) == "awaiting_review"
+                and all(r.reviewer_id != actor.id for r in c.reviews)]  # fmt: skip

@@ -1,0 +1,71 @@
+"""A small office for governance tests: one deployment, one user per role, a grant and an open case."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from faceledger.policy.governance import ActorView
+from faceledger.services import accounts, authority, cases
+from faceledger.services.deployment import Deployment
+from faceledger.services.guard import today
+from faceledger.services.ledger_key import create_key
+from faceledger.store import ledger
+
+DEPARTMENT = "Office of Police Conduct Review"
+PURPOSE = "misconduct-complaint"
+ATTESTATION = "complainant's photo of the officer named in complaint C-1"
+
+
+@dataclass
+class Office:
+    deployment: Deployment
+    admin: ActorView
+    tokens: dict[str, str] = field(default_factory=dict)
+    people: dict[str, ActorView] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> ActorView:
+        try:
+            person: ActorView = self.__dict__["people"][name]
+        except KeyError as exc:
+            raise AttributeError(name) from exc
+        return person
+
+    def add(self, username: str, *roles: str, department: str = DEPARTMENT, certified: bool = True) -> ActorView:
+        until = today() + timedelta(days=365) if certified else None
+        issued = accounts.add_user(self.deployment, self.admin, username, roles=list(roles), department=department,
+                                   certified_until=until)  # fmt: skip
+        self.tokens[username] = issued.token
+        self.people[username] = accounts.authenticate_token(self.deployment, issued.token)
+        return self.people[username]
+
+    def grant(self, *, purposes: tuple[str, ...] = (PURPOSE,), starts: date | None = None,
+              ends: date | None = None, max_candidates: int = 5) -> None:  # fmt: skip
+        authority.grant(self.deployment, self.admin, reference="Council resolution 2026-14", purposes=list(purposes),
+                        offence_types=[], starts_on=starts or today() - timedelta(days=1),
+                        ends_on=ends or today() + timedelta(days=180), max_candidates=max_candidates)  # fmt: skip
+
+    def open_case(self, number: str = "C-1", *assignees: str) -> None:
+        cases.open_case(self.deployment, self.supervisor, number, purpose=PURPOSE, offence_type="assault")
+        cases.assign(self.deployment, self.supervisor, number, list(assignees or ("analyst", "reviewer1", "reviewer2")))
+
+    def entries(self, **filters: object) -> list[ledger.LedgerEntry]:
+        with self.deployment.sessions() as session:
+            return ledger.entries(session, limit=100_000, **filters)  # type: ignore[arg-type]
+
+
+def make_office(deployment: Deployment, *, grant: bool = True, case: bool = True) -> Office:
+    """Admin, curator, supervisor, analyst, two reviewers, an auditor; a grant and case C-1 if asked."""
+    create_key(deployment.data_dir)
+    admin_token = accounts.bootstrap_admin(deployment, "admin", DEPARTMENT)
+    office = Office(deployment, accounts.authenticate_token(deployment, admin_token.token))
+    office.tokens["admin"] = admin_token.token
+    office.people["admin"] = office.admin
+    for username, role in (("curator", "curator"), ("supervisor", "supervisor"), ("analyst", "analyst"),
+                           ("reviewer1", "reviewer"), ("reviewer2", "reviewer"), ("auditor", "auditor")):  # fmt: skip
+        office.add(username, role)
+    if grant:
+        office.grant()
+        if case:
+            office.open_case()
+    return office
