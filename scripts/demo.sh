@@ -21,7 +21,7 @@ if [ -d "$DATA/samples" ]; then
   say "William Shepherd: NASA portrait and the middle of the Expedition 1 crew photo"
   $FL compare "$S/nasa_portrait_william_shepherd.jpg" "$S/nasa_iss_expedition1_crew.jpg" --face-b 2
   say "A gallery with provenance: every sample photo but one"
-  work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+  work=$PWD/demo; rm -rf "$work"; mkdir -p "$work"   # kept after the demo, for `faceledger serve`
   export FACELEDGER_DATA_DIR="$work/data"
   mkdir "$work/photos"
   for f in "$S"/*.jpg; do [ "$(basename "$f")" = wh_obama_2009_congress.jpg ] || cp "$f" "$work/photos/"; done
@@ -60,12 +60,30 @@ for c in r["candidates"]:
   as supervisor lead signoff "$TOP"
   as supervisor lead corroborate "$TOP" --evidence "the complainant confirmed the photo is of themself"
   as supervisor lead export "$TOP" --out "$work/lead.json"
+  if [ -f "$DATA/video/video_01.mp4" ]; then
+    say "Video: one track per face to choose from (CC BY 2.0 footage; the credit stays on every output)"
+    CREDIT='Video: (c) 2012 Aaron "tango" Tang, CC BY 2.0, https://www.flickr.com/photos/hahatango/7484510910'
+    $FL video faces "$DATA/video/video_01.mp4" --out "$work/video" --attribution "$CREDIT"
+    say "A search with the frame a person chose; the face is small, so a supervisor records an override first"
+    as supervisor video override "$DATA/video/video_01.mp4" --case C-1 --track 1 --reason "the only footage of the incident"
+    as analyst video search "$DATA/video/video_01.mp4" --case C-1 --track 1 --purpose "$ATTEST"
+    as analyst video search "$DATA/video/video_01.mp4" --case C-1 --all-tracks --purpose "$ATTEST" \
+      || echo "(exit code $?: searching every face of a video needs the grant's permission and a warrant)"
+  fi
   say "The kill switch: after a halt every search is refused"
   as supervisor authority halt --reason "council vote to pause the pilot"
   as analyst search "$PROBE" --case C-1 --purpose "$ATTEST" || echo "(exit code $?)"
   say "The ledger: every action and every refusal, hash-chained"
   as auditor ledger show --limit 100 | tail -n 12
   as auditor ledger verify
+  as chair authority resume --reason "demo: open for the web UI"
+  for user in supervisor analyst reviewer1 reviewer2 auditor curator; do
+    echo "demo-password-$user" | as chair user password "$user" >/dev/null
+  done
+  say "The web UI and the REST API on this demo deployment"
+  echo "Run:   .venv/bin/faceledger serve --data-dir demo/data"
+  echo "Open:  http://127.0.0.1:8000/ui/  (API docs: http://127.0.0.1:8000/docs)"
+  echo "Sign in as supervisor, analyst, reviewer1, reviewer2, auditor or curator; password demo-password-<name>."
 else
   say "No $DATA/samples here: using the public-domain faces shipped in matplotlib and scikit-image"
   read -r HOPPER ASTRONAUT < <(.venv/bin/python -c 'import matplotlib.cbook as c, skimage.data as d, os

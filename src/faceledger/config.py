@@ -79,6 +79,16 @@ class Settings(BaseSettings):
     optout_threshold: float = Field(default=0.6, gt=0)  # a gallery face this close to an opt-out photo goes
     ledger_checkpoint_every: int = Field(default=100, ge=1)  # entries between signed checkpoints
 
+    # --- video probes: checked before any frame is decoded
+    video_max_bytes: int = Field(default=500 * 1024 * 1024, gt=0)
+    video_max_seconds: float = Field(default=600.0, gt=0)
+    video_max_frame_pixels: int = Field(default=3840 * 2160, gt=0)
+    video_max_samples: int = Field(default=2000, ge=1)
+    # Faces in footage are small: look harder (HOG on the frame at 4x) and embed faces from 24 px, so that
+    # they can be tracked; the quality gate still refuses to search a poor one without an override.
+    video_hog_upsample: int = Field(default=2, ge=0, le=3)
+    video_min_embed_face_px: int = Field(default=24, ge=1)
+
     # --- parallelism
     workers: int = Field(default_factory=_default_workers, ge=1)
 

@@ -38,3 +38,15 @@ class ModelMismatch(FaceledgerError):
 
 class EngineUnavailable(FaceledgerError):
     """A face model could not be loaded (missing package or damaged weights file)."""
+
+
+class NotAuthenticated(PolicyDenied):
+    """No credentials, or credentials that are unknown, revoked or belong to a disabled user."""
+
+
+class TooLarge(InvalidInput):
+    """An upload is over the size or pixel limit."""
+
+
+class UnsupportedMedia(InvalidInput):
+    """An upload is not an image (judged by its content, not its name)."""

@@ -16,11 +16,13 @@ from faceledger.cli.casework import candidate_app, case_app, lead_app, quality_o
 from faceledger.cli.errors import fail, one_line, reports_errors
 from faceledger.cli.evaluate import eval_app
 from faceledger.cli.gallery import gallery_app, index_app, init
-from faceledger.cli.options import DetectorOption, JsonOption, WorkersOption, emit_json, make_settings
+from faceledger.cli.options import DataDirOption, DetectorOption, JsonOption, WorkersOption, emit_json, make_settings
 from faceledger.cli.oversight import ledger_app, optout_app, retention_app
 from faceledger.cli.people import authority_app, user_app
+from faceledger.cli.video import video_app
 from faceledger.engine.models import RECOGNITION_MODEL_LICENCE, recognition_model_identity, runtime_versions
 from faceledger.services.analysis import AnalysisService, FileResult, save_chips
+from faceledger.services.deployment import data_dir_from, open_deployment
 
 app = typer.Typer(
     name="faceledger",
@@ -42,6 +44,7 @@ app.add_typer(lead_app, name="lead")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(retention_app, name="retention")
 app.add_typer(optout_app, name="optout")
+app.add_typer(video_app, name="video")
 app.add_typer(gallery_app, name="gallery")
 app.add_typer(index_app, name="index")
 app.add_typer(eval_app, name="eval")
@@ -116,6 +119,25 @@ def version(as_json: JsonOption = False) -> None:
     typer.echo(f"model {model.name} v{model.version}, weights sha256 {model.weights_sha256}")
     typer.echo(f"licence {RECOGNITION_MODEL_LICENCE}")
     typer.echo("runtime " + ", ".join(f"{k} {v}" for k, v in runtime.items()))
+
+
+@app.command()
+@reports_errors
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Serve the REST API (docs at /docs) and the web UI (at /ui/) for a deployment."""
+    import uvicorn
+
+    from faceledger.api.app import create_app
+
+    settings = make_settings()
+    folder = data_dir_from(settings, data_dir)
+    open_deployment(settings, folder).close()  # a missing or damaged data directory fails here, in one line
+    typer.echo(f"faceledger: serving {folder} at http://{host}:{port}/ui/ (API docs at /docs)", err=True)
+    uvicorn.run(create_app(settings, folder), host=host, port=port, log_level="warning")
 
 
 def _with_progress(run: Any, total: int) -> list[FileResult]:

@@ -105,10 +105,7 @@ def case_list(data_dir: DataDirOption = None, token: TokenOption = None, as_json
         typer.echo(f"{case.number} ({case.department}): {case.status}, {case.purpose}, {case.searches} searches")
 
 
-def _print_search(result: SearchOutcome, as_json: bool) -> None:
-    if as_json:
-        emit_json(result.to_dict())
-        return
+def print_search(result: SearchOutcome) -> None:
     typer.echo(f"search {result.search_id} in case {result.case_number}: probe face {result.probe_face['index']}, "
                f"{result.gallery_faces} gallery faces, threshold {result.threshold}")  # fmt: skip
     typer.echo(result.notice)
@@ -140,7 +137,10 @@ def search(
     request = SearchRequest(case, purpose, probe, face, detector)
     with acting(data_dir, token) as (deployment, actor):
         result = governed_search(deployment, actor, request)
-    _print_search(result, as_json)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        print_search(result)
 
 
 @reports_errors

@@ -142,6 +142,10 @@ def authority_grant(
         list[str] | None, typer.Option("--offence-type", help="Allowed offence or complaint type (repeat; none: any).")
     ] = None,
     max_candidates: Annotated[int, typer.Option("--max-candidates", help="Candidates shown per search.")] = 5,
+    allow_bulk_video: Annotated[
+        bool,
+        typer.Option("--allow-bulk-video", help="Allow searching every face of a video, with a warrant reference."),
+    ] = False,
     data_dir: DataDirOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
@@ -150,7 +154,8 @@ def authority_grant(
     with acting(data_dir, token) as (deployment, actor):
         state = authority.grant(deployment, actor, reference=reference, purposes=purpose,
                                 offence_types=offence_type or [], starts_on=parse_date(start, "--start"),
-                                ends_on=parse_date(end, "--end"), max_candidates=max_candidates)  # fmt: skip
+                                ends_on=parse_date(end, "--end"), max_candidates=max_candidates,
+                                allows_bulk_video=allow_bulk_video)  # fmt: skip
     _print_status(state, as_json)
 
 

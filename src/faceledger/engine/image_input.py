@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
-from faceledger.errors import InvalidInput, NotFound
+from faceledger.errors import InvalidInput, NotFound, TooLarge, UnsupportedMedia
 from faceledger.types import ImageInfo, RGBImage
 
 SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
@@ -79,7 +79,7 @@ def load_image(path: Path, limits: ImageLimits) -> LoadedImage:
         raise InvalidInput(f"{name}: not a regular file")
     size = path.stat().st_size
     if size > limits.max_bytes:
-        raise InvalidInput(f"{name}: file is {size:,} bytes; the limit is {limits.max_bytes:,}")
+        raise TooLarge(f"{name}: file is {size:,} bytes; the limit is {limits.max_bytes:,}")
     try:
         with path.open("rb") as handle:
             data = handle.read(limits.max_bytes + 1)
@@ -93,10 +93,10 @@ def decode_image(data: bytes, name: str, limits: ImageLimits) -> LoadedImage:
     if not data:
         raise InvalidInput(f"{name}: file is empty")
     if len(data) > limits.max_bytes:
-        raise InvalidInput(f"{name}: file is larger than the limit of {limits.max_bytes:,} bytes")
+        raise TooLarge(f"{name}: file is larger than the limit of {limits.max_bytes:,} bytes")
     fmt = sniff_format(data[:16])
     if fmt is None:
-        raise InvalidInput(f"{name}: not a supported image (expected one of {', '.join(SUPPORTED_FORMATS)})")
+        raise UnsupportedMedia(f"{name}: not a supported image (expected one of {', '.join(SUPPORTED_FORMATS)})")
     claimed = _EXTENSION_FORMATS.get(Path(name).suffix.lower())
     if claimed is not None and claimed != fmt:
         raise InvalidInput(f"{name}: the name says {claimed} but the content is {fmt}")
@@ -150,14 +150,14 @@ def _open_checked(data: bytes, fmt: str, name: str, limits: ImageLimits) -> Imag
     try:
         image = Image.open(io.BytesIO(data), formats=[fmt])
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InvalidInput(f"{name}: refused as a decompression bomb ({exc})") from exc
+        raise TooLarge(f"{name}: refused as a decompression bomb ({exc})") from exc
     except Exception as exc:  # header damage surfaces as many exception types
         raise InvalidInput(f"{name}: the {fmt} header is damaged ({_describe(exc)})") from exc
     width, height = image.size
     if width <= 0 or height <= 0:
         raise InvalidInput(f"{name}: the image has zero size ({width}x{height})")
     if width * height > limits.max_pixels:
-        raise InvalidInput(
+        raise TooLarge(
             f"{name}: refused as a possible decompression bomb: {width}x{height} = "
             f"{width * height:,} pixels; the limit is {limits.max_pixels:,}"
         )

@@ -123,6 +123,7 @@ class AuthorityView:
     state: AuthorityState
     purposes: frozenset[str] = frozenset()
     offence_types: frozenset[str] = frozenset()  # empty: any offence type
+    allows_bulk_video: bool = False
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,8 @@ class Context:
     reviews: tuple[tuple[int, ReviewDecision], ...] = ()  # REVIEW, SIGN_OFF: (reviewer id, decision)
     signed_off: bool = False  # SIGN_OFF, CORROBORATE, EXPORT
     corroborated: bool = False  # EXPORT
+    bulk_video: bool = False  # SEARCH of every face in a video, not one a person chose
+    warrant: str | None = None  # SEARCH with bulk_video: the warrant or exigency reference
 
 
 @dataclass(frozen=True)
@@ -232,7 +235,7 @@ def purpose_reasons(purpose: str, offence_type: str, authority: AuthorityView) -
 
 def _action_reasons(actor: ActorView, action: Action, context: Context) -> list[str]:
     if action is Action.SEARCH:
-        return attestation_reasons(context.attestation or "")
+        return attestation_reasons(context.attestation or "") + _bulk_video_reasons(context)
     if action in (Action.HALT_AUTHORITY, Action.OVERRIDE_QUALITY, Action.CORROBORATE):
         return [] if (context.reason or "").strip() else [f"{action.value.replace('_', ' ')} needs a written reason"]
     if action is Action.REVIEW:
@@ -251,6 +254,19 @@ def attestation_reasons(attestation: str) -> list[str]:
         return [f"the purpose attestation must say why this search is needed ({MIN_ATTESTATION_CHARS} characters "
                 f"at least; got {len(text)})"]  # fmt: skip
     return [f"the attestation names a blocked purpose: {hit}" for hit in blocked_terms(text)]
+
+
+def _bulk_video_reasons(context: Context) -> list[str]:
+    """Searching a whole video, or every track at once, is automated identification, not a still a person
+    chose (RCW 43.386.080): only where the grant allows it and a warrant or exigency is on record."""
+    if not context.bulk_video:
+        return []
+    reasons = []
+    if not context.authority.allows_bulk_video:
+        reasons.append("the authorisation does not allow searching every face of a video; choose one frame")
+    if not (context.warrant or "").strip():
+        reasons.append("searching every face of a video needs a warrant or exigency reference")
+    return reasons
 
 
 def _review_reasons(actor: ActorView, context: Context) -> list[str]:

@@ -16,7 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 
-from faceledger.errors import Conflict, InvalidInput, PolicyDenied
+from faceledger.errors import Conflict, InvalidInput
 from faceledger.policy.governance import Action, ActorView, Role
 from faceledger.services.deployment import Deployment
 from faceledger.services.guard import (
@@ -206,8 +206,8 @@ def list_users(deployment: Deployment, actor: ActorView) -> list[UserPublic]:
 
 def authenticate_token(deployment: Deployment, token: str | None) -> ActorView:
     """The user a bearer token belongs to; unknown, revoked or disabled is refused and ledgered."""
-    if not token:
-        raise PolicyDenied("no API token: set FACELEDGER_TOKEN or pass --token")
+    if not token or not token.strip():
+        raise record_refusal(deployment, None, "authenticate", ["no API token: set FACELEDGER_TOKEN or pass --token"])
     digest = token_digest(token.strip())
     with deployment.sessions() as session:
         row = session.execute(select(ApiToken, User).join(User, ApiToken.user_id == User.id)

@@ -82,6 +82,7 @@ def grant(
     starts_on: date,
     ends_on: date,
     max_candidates: int,
+    allows_bulk_video: bool = False,
 ) -> AuthorityStatus:
     """Record the council's grant; it replaces the one before it."""
     allowed = sorted({slug(p) for p in purposes if p.strip()})
@@ -92,7 +93,7 @@ def grant(
     blocked = [f"{p}: {hit}" for p in allowed for hit in blocked_terms(p)]
     details = {"reference": reference, "purposes": allowed, "offence_types": offences,
                "starts_on": starts_on.isoformat(), "ends_on": ends_on.isoformat(),
-               "max_candidates": max_candidates}  # fmt: skip
+               "max_candidates": max_candidates, "allows_bulk_video": allows_bulk_video}  # fmt: skip
     if blocked:
         raise record_refusal(
             deployment,
@@ -105,7 +106,7 @@ def grant(
     def work(session: Session, _: Context) -> AuthorityStatus:
         row = Authorisation(reference=reference.strip(), purposes=allowed, offence_types=offences,
                             starts_on=starts_on, ends_on=ends_on, max_candidates=max_candidates,
-                            granted_by=actor.id)  # fmt: skip
+                            allows_bulk_video=allows_bulk_video, granted_by=actor.id)  # fmt: skip
         session.add(row)
         session.flush()
         append(session, actor, Action.GRANT_AUTHORITY, subjects={"authorisation": row.id}, details=details)

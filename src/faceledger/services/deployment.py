@@ -175,6 +175,15 @@ def sync_index(deployment: Deployment, *, force: bool = False) -> Drift:
     return drift
 
 
+def refresh_index(deployment: Deployment) -> None:
+    """Catch up with gallery changes another process committed (a CLI ingest beside a running server):
+    one version query when nothing changed, a diff by ids when something did."""
+    with deployment.sessions() as session:
+        version = deployment.gallery_version(session)
+    if deployment.index.saved_version() != version:
+        sync_index(deployment, force=True)
+
+
 def add_faces_to_index(deployment: Deployment, face_ids: np.ndarray) -> None:
     if not len(face_ids):
         return

@@ -22,7 +22,7 @@ from faceledger.errors import InvalidInput, NoFaceFound, NotFound
 from faceledger.policy.comparison import LEAD_DISCLAIMER
 from faceledger.policy.governance import Action, ActorView, Context
 from faceledger.services.blocklist import load_blocklist
-from faceledger.services.deployment import Deployment
+from faceledger.services.deployment import Deployment, refresh_index
 from faceledger.services.gallery_search import Candidate as RankedCandidate
 from faceledger.services.gallery_search import rank_candidates
 from faceledger.services.guard import (
@@ -36,7 +36,7 @@ from faceledger.services.guard import (
     today,
 )
 from faceledger.store.governance_models import Candidate, Case, QualityOverride, Search
-from faceledger.types import Detector
+from faceledger.types import Box, Detector
 from faceledger.types import Face as ProbeFace
 
 LEAD_NOTICE = "Investigative lead — not an identification. " + LEAD_DISCLAIMER
@@ -50,6 +50,9 @@ class SearchRequest:
     face: int | None = None  # 1-based face number in the probe; None: the largest searchable face
     detector: Detector | None = None
     origin: dict[str, Any] = field(default_factory=dict)  # e.g. a video's hash and the chosen frame time
+    box: Box | None = None  # a face a person chose on a video frame: described there, no detection run
+    bulk_video: bool = False  # one of every face of a video, not a frame a person chose
+    warrant: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,8 @@ def governed_search(deployment: Deployment, actor: ActorView, request: SearchReq
     def context(session: Session) -> Context:
         case = session.get(Case, case_id, populate_existing=True)
         view = case_view(case) if case is not None else None
-        return Context(today(), authority_view(session, lock=True), case=view, attestation=request.attestation)
+        return Context(today(), authority_view(session, lock=True), case=view, attestation=request.attestation,
+                       bulk_video=request.bulk_video, warrant=request.warrant)  # fmt: skip
 
     def limits(session: Session, _: Context) -> int:
         row = current_authorisation(session)
@@ -97,6 +101,7 @@ def governed_search(deployment: Deployment, actor: ActorView, request: SearchReq
     face = _choose_face(deployment, actor, request, refuse)
     details["face"] = {"index": face.index, "box": face.box.to_dict(), "quality_score": round(face.quality.score, 3)}
     override_id = _quality_gate(deployment, actor, face, case_id, digest, refuse)
+    refresh_index(deployment)
     blocklist = load_blocklist(deployment)
     ranked = rank_candidates(deployment, face, cap, exclude=blocklist.matches)
     threshold = deployment.settings.match_threshold
@@ -112,6 +117,13 @@ def governed_search(deployment: Deployment, actor: ActorView, request: SearchReq
 
 def _choose_face(deployment: Deployment, actor: ActorView, request: SearchRequest, refuse: dict[str, Any]) -> ProbeFace:
     engine = deployment.face_engine
+    if request.box is not None:
+        chosen_face = engine.analyse_box(engine.load_image(request.probe), request.box)
+        if chosen_face.embedding is None:
+            raise record_refusal(deployment, actor, Action.SEARCH,
+                                 [f"the chosen face cannot be searched: {chosen_face.not_embedded_reason}"],
+                                 **refuse)  # fmt: skip
+        return chosen_face
     faces = engine.analyse(engine.load_image(request.probe), request.detector)
     searchable = [face for face in faces.faces if face.embedding is not None]
     if request.face is not None:
@@ -141,7 +153,10 @@ def _quality_gate(
     if override is not None:
         return int(override)
     reasons = [f"probe quality too low: {problem}" for problem in face.quality.problems]
-    reasons.append("a supervisor may record an override with a reason (faceledger quality-override)")
+    reasons.append(
+        "a supervisor may record an override with a reason (faceledger quality-override; for a video "
+        "frame, faceledger video override)"
+    )
     raise record_refusal(deployment, actor, Action.SEARCH, reasons, **refuse)
 
 

@@ -13,8 +13,9 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from faceledger.errors import NotFound, PolicyDenied
+from faceledger.errors import NotAuthenticated, NotFound, PolicyDenied
 from faceledger.policy.governance import (
+    ROLES_FOR,
     Action,
     ActorView,
     AuthorityState,
@@ -69,7 +70,7 @@ def authority_view(session: Session, *, lock: bool = False) -> AuthorityView:
     if grant is None:
         return AuthorityView(AuthorityState.NONE)
     state = authority_state(grant, today())
-    return AuthorityView(state, frozenset(grant.purposes), frozenset(grant.offence_types))
+    return AuthorityView(state, frozenset(grant.purposes), frozenset(grant.offence_types), grant.allows_bulk_video)
 
 
 def case_view(case: Case) -> CaseView:
@@ -157,7 +158,8 @@ def record_refusal(
                               subjects=subjects, details=details, reasons=list(reasons))  # fmt: skip
     checkpoint_if_due(deployment)
     verb = name.replace("_", " ")
-    return PolicyDenied(f"{verb} refused: {'; '.join(reasons)} (ledger entry {entry.seq})")
+    kind = NotAuthenticated if name == "authenticate" else PolicyDenied
+    return kind(f"{verb} refused: {'; '.join(reasons)} (ledger entry {entry.seq})")
 
 
 def governed(
@@ -183,6 +185,22 @@ def governed(
         return result
     raise record_refusal(deployment, actor, action, decision.reasons, case_id=case_id, subjects=subjects,
                          details=details)  # fmt: skip
+
+
+def require_role(deployment: Deployment, actor: ActorView, action: Action) -> None:
+    """Only the role part of a rule, for reads that need no case or authorisation (lists, queues)."""
+    allowed = ROLES_FOR[action]
+    if not actor.roles & allowed:
+        verb = action.value.replace("_", " ")
+        raise record_refusal(
+            deployment,
+            actor,
+            action,
+            [
+                f"{verb} needs the role {' or '.join(sorted(allowed))}; "
+                f"{actor.name} has {', '.join(sorted(actor.roles))}"
+            ],
+        )
 
 
 def no_context(_: Session) -> Context:

@@ -19,7 +19,7 @@ from faceledger.engine.distance import euclidean
 from faceledger.engine.image_input import file_sha256
 from faceledger.errors import InvalidInput, NoFaceFound, NotFound
 from faceledger.policy.governance import Action, ActorView, Context
-from faceledger.services.deployment import Deployment
+from faceledger.services.deployment import Deployment, refresh_index
 from faceledger.services.gallery_admin import remove_faces
 from faceledger.services.guard import append, governed, no_context
 from faceledger.store.db import transaction
@@ -72,6 +72,7 @@ def submit(deployment: Deployment, actor: ActorView, photo: Path, contact: str) 
                                     embedding=np.asarray(vector, dtype=np.float32).tobytes()))  # fmt: skip
         append(session, actor, "optout_submit", subjects={"optout": request.id}, details={"photo_sha256": digest})
         request_id = request.id
+    refresh_index(deployment)
     matches = _matching_faces(deployment, vector, person.embedding.model.key)
     removal = remove_faces(deployment, matches, scrub_candidates=True)
     with transaction(deployment.sessions) as session:

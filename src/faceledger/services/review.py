@@ -18,7 +18,7 @@ from faceledger.errors import InvalidInput, NotFound
 from faceledger.policy.governance import Action, ActorView, Context, ReviewDecision, Role
 from faceledger.services.deployment import Deployment
 from faceledger.services.governed_search import LEAD_NOTICE, candidate_dict
-from faceledger.services.guard import append, authority_view, case_view, governed, today
+from faceledger.services.guard import append, authority_view, case_view, governed, require_role, today
 from faceledger.store.governance_models import Candidate, Case, Lead, Review, Search
 
 OVERSEERS = frozenset({Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN})
@@ -178,6 +178,7 @@ def export(deployment: Deployment, actor: ActorView, candidate_id: int, out: Pat
 
 def review_queue(deployment: Deployment, actor: ActorView) -> list[dict[str, Any]]:
     """Candidates in the actor's department awaiting review that the actor may still review."""
+    require_role(deployment, actor, Action.REVIEW)
     with deployment.sessions() as session:
         rows = session.scalars(select(Candidate).join(Search).join(Case).where(
             Case.department_id == actor.department_id, Case.status == "open", Search.user_id != actor.id

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -71,6 +72,8 @@ class Authorisation(Base):
     starts_on: Mapped[date] = mapped_column(Date)
     ends_on: Mapped[date] = mapped_column(Date)
     max_candidates: Mapped[int] = mapped_column(Integer)
+    # Searching every face of a video (rather than one a person chose) needs this and a warrant reference.
+    allows_bulk_video: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     halted: Mapped[bool] = mapped_column(Boolean, default=False)
     halt_reason: Mapped[str] = mapped_column(Text, default="")
     granted_by: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
@@ -210,3 +213,16 @@ class OptOutEmbedding(Base):
     request_id: Mapped[int] = mapped_column(ForeignKey("optout_requests.id", ondelete="CASCADE"), index=True)
     embedding: Mapped[bytes] = mapped_column(LargeBinary)
     model_key: Mapped[str] = mapped_column(String(120), index=True)
+
+
+class WebSession(Base):
+    """A browser sign-in: the cookie holds a random value, stored here as SHA-256, with its CSRF token."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

@@ -1,0 +1,87 @@
+"""`create_app(settings)`: the JSON API, the pages, health and readiness, and Prometheus metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from sqlalchemy import text
+
+from faceledger import __version__
+from faceledger.api import errors, routes_casework, routes_oversight, routes_people, web, web_casework, web_video
+from faceledger.api.deps import PUBLIC, AppState, DeploymentDep, rule
+from faceledger.api.pages import mount_static
+from faceledger.config import Settings
+from faceledger.services.deployment import open_deployment
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("faceledger_http_requests", "HTTP requests", ["route", "status"],
+                                registry=self.registry)  # fmt: skip
+        self.searches = Counter("faceledger_searches", "Governed searches by outcome", ["outcome"],
+                                registry=self.registry)  # fmt: skip
+        self.search_seconds = Histogram("faceledger_search_seconds", "Governed search latency", registry=self.registry)
+        self.refusals = Counter("faceledger_refusals", "Requests refused (401 or 403)", registry=self.registry)
+        self.ingest_done = Gauge("faceledger_ingest_images_done", "Images analysed by the running ingest job",
+                                 registry=self.registry)  # fmt: skip
+        self.ingest_total = Gauge("faceledger_ingest_images_total", "Images the running ingest job will analyse",
+                                  registry=self.registry)  # fmt: skip
+
+
+def create_app(settings: Settings, data_dir: Path | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        deployment = open_deployment(settings, data_dir)
+        app.state.faceledger = AppState(deployment)
+        try:
+            yield
+        finally:
+            deployment.close()
+
+    about = "Accountable face search. Candidates are investigative leads, never identifications."
+    app = FastAPI(title="faceledger", version=__version__, lifespan=lifespan, description=about,
+                  responses=errors.ERROR_RESPONSES)  # fmt: skip
+    metrics = Metrics()
+    app.state.metrics = metrics
+    errors.install(app)
+
+    @app.middleware("http")
+    async def count(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.monotonic()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.requests.labels(path, str(response.status_code)).inc()
+        if response.status_code in (401, 403):
+            metrics.refusals.inc()
+        if path == "/api/v1/searches" and request.method == "POST":
+            metrics.search_seconds.observe(time.monotonic() - started)
+            metrics.searches.labels("done" if response.status_code == 201 else "refused").inc()
+        return response
+
+    @app.get("/health", tags=["service"], **rule(PUBLIC))
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/ready", tags=["service"], **rule(PUBLIC))
+    def ready(deployment: DeploymentDep) -> dict[str, Any]:
+        with deployment.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return {"status": "ready", "gallery_faces": deployment.index.count()}
+
+    @app.get("/metrics", tags=["service"], include_in_schema=False, **rule(PUBLIC))
+    def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    for router in (routes_people.router, routes_casework.router, routes_oversight.router, web.router,
+                   web_casework.router, web_video.router):  # fmt: skip
+        app.include_router(router)
+    mount_static(app)
+    return app

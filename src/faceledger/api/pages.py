@@ -1,0 +1,74 @@
+"""What every page shares: templates, sign-in redirects, CSRF checks, rendering with the authorisation
+banner, and refusals shown on the page with their HTTP status."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from faceledger.api.deps import PUBLIC, Caller, caller, deployment, rule
+from faceledger.api.errors import status_for
+from faceledger.errors import FaceledgerError, NotAuthenticated, PolicyDenied
+from faceledger.policy.governance import Role
+from faceledger.services import authority
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+
+
+class SignInNeeded(Exception):
+    """A page asked for by someone not signed in: they are sent to the sign-in page."""
+
+
+def mount_static(app: FastAPI) -> None:
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.exception_handler(SignInNeeded)
+    async def to_login(_: Request, __: SignInNeeded) -> Response:
+        return RedirectResponse("/ui/login", status_code=303)
+
+    @app.get("/", include_in_schema=False, **rule(PUBLIC))
+    def root() -> Response:
+        return RedirectResponse("/ui/", status_code=303)
+
+
+def signed_in(request: Request) -> Caller:
+    try:
+        return caller(request)
+    except NotAuthenticated as exc:
+        raise SignInNeeded from exc
+
+
+def check_csrf(found: Caller, token: str) -> None:
+    if not found.csrf_token or not secrets.compare_digest(found.csrf_token.encode(), token.encode()):
+        raise PolicyDenied("the form's CSRF token is missing or wrong; reload the page and try again")
+
+
+def render(
+    request: Request, found: Caller | None, name: str, title: str, http_status: int = 200, **context: Any
+) -> Response:
+    extra: dict[str, Any] = {"title": title, "actor": None}
+    if found is not None:
+        extra.update(actor=found.actor, roles=", ".join(sorted(found.actor.roles)), csrf_token=found.csrf_token,
+                     authority=authority.status(deployment(request), found.actor))  # fmt: skip
+    return templates.TemplateResponse(request, name, {**extra, **context}, status_code=http_status)
+
+
+def attempt(request: Request, found: Caller, action: Callable[[], Response], name: str, title: str,
+            **context: Any) -> Response:  # fmt: skip
+    """Run a page action; a refusal or bad input is shown on the page, with its HTTP status."""
+    try:
+        return action()
+    except FaceledgerError as exc:
+        return render(request, found, name, title, http_status=status_for(exc), error=str(exc), **context)
+
+
+def has(found: Caller, *roles: Role) -> bool:
+    return bool(found.actor.roles & set(roles))

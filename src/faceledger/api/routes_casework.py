@@ -1,0 +1,161 @@
+"""Cases, governed search by upload, candidates, reviews and leads."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse
+
+from faceledger.api.deps import CurrentActor, DeploymentDep, RowId, rule, state
+from faceledger.api.schemas import Assignment, CaseCreate, Corroboration, Note, ReviewCreate
+from faceledger.api.uploads import saved_upload
+from faceledger.engine.video_faces import analyse_video
+from faceledger.policy.governance import Action
+from faceledger.services import casefile, cases, review, video_search
+from faceledger.services.governed_search import SearchRequest, governed_search
+
+router = APIRouter(prefix="/api/v1")
+
+
+@router.get("/cases", tags=["cases"], **rule(Action.VIEW_CASE))
+def list_cases(actor: CurrentActor, deployment: DeploymentDep) -> list[dict[str, Any]]:
+    return [case.to_dict() for case in cases.list_cases(deployment, actor)]
+
+
+@router.post("/cases", tags=["cases"], status_code=201, **rule(Action.OPEN_CASE))
+def open_case(body: CaseCreate, actor: CurrentActor, deployment: DeploymentDep) -> dict[str, Any]:
+    return cases.open_case(deployment, actor, body.number, purpose=body.purpose, offence_type=body.offence_type,
+                           description=body.description).to_dict()  # fmt: skip
+
+
+@router.get("/cases/{number}", tags=["cases"], **rule(Action.VIEW_CASE))
+def show_case(number: str, actor: CurrentActor, deployment: DeploymentDep) -> dict[str, Any]:
+    return cases.show(deployment, actor, number).to_dict()
+
+
+@router.post("/cases/{number}/assignments", tags=["cases"], **rule(Action.ASSIGN_CASE))
+def assign(number: str, body: Assignment, actor: CurrentActor, deployment: DeploymentDep) -> dict[str, Any]:
+    return cases.assign(deployment, actor, number, body.users).to_dict()
+
+
+@router.post("/cases/{number}/close", tags=["cases"], **rule(Action.CLOSE_CASE))
+def close(number: str, actor: CurrentActor, deployment: DeploymentDep, body: Note | None = None) -> dict[str, Any]:
+    return cases.close(deployment, actor, number, body.note if body else "").to_dict()
+
+
+@router.post("/probes/faces", tags=["search"], **rule(Action.SEARCH))
+def probe_faces(request: Request, probe: Annotated[UploadFile, File()], deployment: DeploymentDep) -> dict[str, Any]:
+    """The faces in a probe photo (boxes and quality), so a person can choose which one to search.
+    Nothing is searched or stored."""
+    with saved_upload(probe, deployment.settings, field="probe") as path, state(request).engine_lock:
+        engine = deployment.face_engine
+        loaded = engine.load_image(path)
+        faces = engine.analyse(loaded, embed=False)
+    return {"width": loaded.info.width, "height": loaded.info.height,
+            "faces": [face.to_dict() for face in faces.faces]}  # fmt: skip
+
+
+@router.post("/searches", tags=["search"], status_code=201, **rule(Action.SEARCH))
+def search(
+    request: Request,
+    probe: Annotated[UploadFile, File(description="The probe photo.")],
+    case: Annotated[str, Form(min_length=1, max_length=100)],
+    attestation: Annotated[str, Form(max_length=5000, description="Why this search is needed.")],
+    actor: CurrentActor,
+    deployment: DeploymentDep,
+    face: Annotated[int | None, Form(ge=1, le=1000)] = None,
+) -> dict[str, Any]:
+    """A governed search for one probe face. Candidates are investigative leads, never identifications."""
+    with saved_upload(probe, deployment.settings, field="probe") as path, state(request).engine_lock:
+        return governed_search(deployment, actor, SearchRequest(case, attestation, path, face)).to_dict()
+
+
+@router.get("/searches/{search_id}", tags=["search"], **rule(Action.VIEW_CASE))
+def show_search(search_id: RowId, actor: CurrentActor, deployment: DeploymentDep) -> dict[str, Any]:
+    return casefile.search_view(deployment, actor, search_id)
+
+
+@router.get("/searches/{search_id}/probe.jpg", tags=["search"], response_class=FileResponse,
+            **rule(Action.VIEW_CASE))  # fmt: skip
+def probe_image(search_id: RowId, actor: CurrentActor, deployment: DeploymentDep) -> FileResponse:
+    return FileResponse(casefile.probe_image(deployment, actor, search_id), media_type="image/jpeg")
+
+
+@router.get("/review-queue", tags=["review"], **rule(Action.REVIEW))
+def queue(actor: CurrentActor, deployment: DeploymentDep) -> list[dict[str, Any]]:
+    return review.review_queue(deployment, actor)
+
+
+@router.get("/candidates/{candidate_id}", tags=["review"], **rule(Action.VIEW_CASE))
+def candidate(candidate_id: RowId, actor: CurrentActor, deployment: DeploymentDep) -> dict[str, Any]:
+    """One candidate; other reviewers' decisions stay hidden until yours is in."""
+    return review.view(deployment, actor, candidate_id).to_dict()
+
+
+@router.get("/candidates/{candidate_id}/face.jpg", tags=["review"], response_class=FileResponse,
+            **rule(Action.VIEW_CASE))  # fmt: skip
+def candidate_image(candidate_id: RowId, actor: CurrentActor, deployment: DeploymentDep) -> FileResponse:
+    return FileResponse(casefile.candidate_image(deployment, actor, candidate_id), media_type="image/jpeg")
+
+
+@router.post("/candidates/{candidate_id}/reviews", tags=["review"], status_code=201, **rule(Action.REVIEW))
+def add_review(
+    candidate_id: RowId, body: ReviewCreate, actor: CurrentActor, deployment: DeploymentDep
+) -> dict[str, Any]:
+    return {"state": review.review(deployment, actor, candidate_id, body.decision, body.note)}
+
+
+@router.post("/candidates/{candidate_id}/signoff", tags=["leads"], **rule(Action.SIGN_OFF))
+def sign_off(
+    candidate_id: RowId, actor: CurrentActor, deployment: DeploymentDep, body: Note | None = None
+) -> dict[str, Any]:
+    return {"state": review.sign_off(deployment, actor, candidate_id, body.note if body else "")}
+
+
+@router.post("/candidates/{candidate_id}/corroboration", tags=["leads"], **rule(Action.CORROBORATE))
+def corroborate(
+    candidate_id: RowId, body: Corroboration, actor: CurrentActor, deployment: DeploymentDep
+) -> dict[str, Any]:
+    return {"state": review.corroborate(deployment, actor, candidate_id, body.evidence)}
+
+
+@router.post("/candidates/{candidate_id}/export", tags=["leads"], **rule(Action.EXPORT))
+def export(candidate_id: RowId, actor: CurrentActor, deployment: DeploymentDep) -> dict[str, Any]:
+    """The confirmed, corroborated lead's full record."""
+    with tempfile.TemporaryDirectory() as folder:
+        written = review.export(deployment, actor, candidate_id, Path(folder) / "lead.json")
+        record: dict[str, Any] = json.loads(written.read_text())
+    return record
+
+
+@router.post("/video/tracks", tags=["video"], **rule(Action.SEARCH))
+def video_tracks(
+    request: Request,
+    video: Annotated[UploadFile, File(description="The footage.")],
+    deployment: DeploymentDep,
+    every_s: Annotated[float, Form(ge=0.1, le=10)] = 0.5,
+) -> dict[str, Any]:
+    """One track per face, with its best frame, for a person to choose from. Nothing is searched or stored."""
+    with saved_upload(video, deployment.settings, field="video", video=True) as path, state(request).engine_lock:
+        return analyse_video(path, deployment.settings, every_s=every_s).to_dict()
+
+
+@router.post("/video/searches", tags=["video"], status_code=201, **rule(Action.SEARCH))
+def video_search_track(
+    request: Request,
+    video: Annotated[UploadFile, File(description="The footage.")],
+    case: Annotated[str, Form(min_length=1, max_length=100)],
+    attestation: Annotated[str, Form(max_length=5000)],
+    track: Annotated[int, Form(ge=1, le=100_000, description="The chosen track (from /video/tracks).")],
+    actor: CurrentActor,
+    deployment: DeploymentDep,
+    every_s: Annotated[float, Form(ge=0.1, le=10)] = 0.5,
+) -> dict[str, Any]:
+    """A governed search of the best face of the track a person chose; ledgered with the video's hash,
+    the frame's time and who chose it."""
+    with saved_upload(video, deployment.settings, field="video", video=True) as path, state(request).engine_lock:
+        return video_search.search_track(deployment, actor, case, attestation, path, track, every_s).to_dict()

@@ -1,0 +1,143 @@
+"""The gallery, the ledger, opt-out, retention and the measured accuracy."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from sqlalchemy import select
+
+from faceledger.api.deps import MAX_ID, PUBLIC, CurrentActor, DeploymentDep, RowId, rule, state
+from faceledger.api.schemas import IngestCreate
+from faceledger.api.uploads import saved_upload
+from faceledger.errors import FaceledgerError, InvalidInput
+from faceledger.policy.governance import Action
+from faceledger.services import audit_ledger, optout, retention
+from faceledger.services.curation import governed_ingest, governed_remove, governed_stats
+from faceledger.services.ingest import IngestReport, SourceSpec
+from faceledger.store.models import IngestJob
+
+router = APIRouter(prefix="/api/v1")
+log = logging.getLogger(__name__)
+
+
+@router.get("/gallery", tags=["gallery"], **rule(Action.VIEW_GALLERY))
+def gallery(actor: CurrentActor, deployment: DeploymentDep) -> dict[str, Any]:
+    """Images, faces, sources with their legal basis, and the index's state."""
+    return governed_stats(deployment, actor)
+
+
+@router.get("/gallery/jobs", tags=["gallery"], **rule(Action.VIEW_GALLERY))
+def jobs(request: Request, actor: CurrentActor, deployment: DeploymentDep) -> list[dict[str, Any]]:
+    """Ingest jobs, newest first, with live progress for those still running here."""
+    governed_stats(deployment, actor)
+    live = state(request).progress
+    with deployment.sessions() as session:
+        rows = session.scalars(select(IngestJob).order_by(IngestJob.id.desc()).limit(50)).all()
+        return [{"job": row.id, "input": row.input_path, "status": row.status, "started_at": row.started_at.isoformat(),
+                 "images_added": row.images_added, "failures": row.failures, "progress": live.get(row.id)}
+                for row in rows]  # fmt: skip
+
+
+@router.post("/gallery/jobs", tags=["gallery"], status_code=202, **rule(Action.CURATE_GALLERY))
+def start_ingest(
+    body: IngestCreate, request: Request, actor: CurrentActor, deployment: DeploymentDep
+) -> dict[str, Any]:
+    """Ingest a folder or manifest that is on the server, in the background; follow it at /gallery/jobs."""
+    path = Path(body.path)
+    try:
+        found = path.exists()
+    except OSError:  # a name the filesystem cannot hold (ENAMETOOLONG) is a 422, not a 500
+        found = False
+    if not found:
+        raise InvalidInput(f"{body.path} does not exist on the server")
+    live = state(request).progress
+    metrics = request.app.state.metrics
+
+    def tick(done: int, total: int, report: IngestReport) -> None:
+        metrics.ingest_done.set(done)
+        metrics.ingest_total.set(total)
+        live[report.job_id] = {"done": done, "total": total, "added": report.images_added,
+                               "failed": len(report.failures)}  # fmt: skip
+
+    def run() -> None:
+        spec = SourceSpec(body.source, body.legal_basis, body.collection_method, body.contact)
+        try:
+            governed_ingest(deployment, actor, path, spec, on_progress=tick)
+        except FaceledgerError as exc:  # the job row and the ledger say what happened
+            live[-1] = {"error": str(exc)}
+        except Exception as exc:  # a thread's error would otherwise vanish; the job shows as interrupted
+            log.exception("ingest of %s failed", path)
+            live[-1] = {"error": f"internal error: {type(exc).__name__}"}
+
+    threading.Thread(target=run, name="ingest", daemon=True).start()
+    return {"started": True, "input": body.path}
+
+
+@router.delete("/gallery/images/{sha256}", tags=["gallery"], **rule(Action.CURATE_GALLERY))
+def remove_image(sha256: str, actor: CurrentActor, deployment: DeploymentDep) -> dict[str, Any]:
+    """Remove an image completely: rows, index entries, thumbnails."""
+    return governed_remove(deployment, actor, sha256=sha256).to_dict()
+
+
+@router.get("/ledger", tags=["ledger"], **rule(Action.VIEW_LEDGER))
+def ledger_entries(
+    actor: CurrentActor,
+    deployment: DeploymentDep,
+    since: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    action: Annotated[str | None, Query(max_length=60)] = None,
+    outcome: Annotated[str | None, Query(pattern="^(done|refused)$")] = None,
+    case_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> list[dict[str, Any]]:
+    return audit_ledger.show(deployment, actor, since=since, limit=limit, action=action, outcome=outcome,
+                             case_id=case_id)  # fmt: skip
+
+
+@router.post("/ledger/verify", tags=["ledger"], **rule(Action.VIEW_LEDGER))
+def verify(actor: CurrentActor, deployment: DeploymentDep) -> dict[str, Any]:
+    """Recompute the chain and check signed checkpoints; names the first bad entry."""
+    return audit_ledger.verify(deployment, actor).to_dict()
+
+
+@router.post("/optouts", tags=["opt-out"], status_code=201, **rule(Action.OPT_OUT))
+def submit_optout(
+    photo: Annotated[UploadFile, File()],
+    contact: Annotated[str, Form(min_length=1, max_length=500)],
+    actor: CurrentActor,
+    deployment: DeploymentDep,
+    request: Request,
+) -> dict[str, Any]:
+    with saved_upload(photo, deployment.settings, field="photo") as path, state(request).engine_lock:
+        return optout.submit(deployment, actor, path, contact).to_dict()
+
+
+@router.get("/optouts/{request_id}", tags=["opt-out"], **rule(Action.OPT_OUT))
+def optout_status(request_id: RowId, actor: CurrentActor, deployment: DeploymentDep) -> dict[str, Any]:
+    return optout.status(deployment, actor, request_id).to_dict()
+
+
+@router.get("/retention", tags=["retention"], **rule(PUBLIC))
+def retention_schedule(deployment: DeploymentDep) -> dict[str, str]:
+    """The published retention schedule."""
+    return retention.schedule(deployment.settings)
+
+
+@router.post("/retention/run", tags=["retention"], **rule(Action.RUN_RETENTION))
+def retention_run(actor: CurrentActor, deployment: DeploymentDep) -> dict[str, Any]:
+    return retention.run(deployment, actor)
+
+
+@router.get("/accuracy", tags=["accuracy"], **rule(PUBLIC))
+def accuracy(deployment: DeploymentDep) -> dict[str, Any]:
+    """What a distance means here: the calibration measured on real faces, at the deployed threshold."""
+    table = deployment.calibration
+    threshold = deployment.settings.match_threshold
+    at = table.false_match(threshold)
+    return {"model": deployment.config["model"], "threshold": threshold, "false_match_at_threshold": at.to_dict(),
+            "false_non_match_rate_at_threshold": table.false_non_match_rate(threshold),
+            "measured_on": table.dataset, "method": table.method, "impostor_pairs": table.impostor_pairs,
+            "genuine_pairs": table.genuine_pairs}  # fmt: skip

@@ -1,0 +1,185 @@
+"""Server-rendered pages for people: sign-in with session cookies, the dashboard with the authorisation
+banner, the gallery, opt-out intake and the auditor's ledger. Every form carries a CSRF token; every
+page works without JavaScript and with the keyboard. Casework pages are in `web_casework`."""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from faceledger.api.deps import PUBLIC, SESSION_COOKIE, SIGNED_IN, Caller, deployment, page_rule, state
+from faceledger.api.pages import attempt, check_csrf, has, render, signed_in
+from faceledger.api.routes_oversight import jobs, start_ingest
+from faceledger.api.schemas import IngestCreate
+from faceledger.api.uploads import saved_upload
+from faceledger.errors import FaceledgerError, PolicyDenied
+from faceledger.policy.governance import Action, Role
+from faceledger.services import audit_ledger, authority, cases, optout
+from faceledger.services.curation import governed_remove, governed_stats
+from faceledger.services.web_sessions import SESSION_HOURS, sign_in, sign_out
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+LOGIN_CSRF_COOKIE = "faceledger_login_csrf"
+
+
+@router.get("/login", response_class=HTMLResponse, **page_rule(PUBLIC))
+def login_page(request: Request) -> Response:
+    token = secrets.token_urlsafe(24)
+    response = render(request, None, "login.html", "Sign in", login_csrf=token)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", path="/ui/login")
+    return response
+
+
+@router.post("/login", **page_rule(PUBLIC))
+def login(request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()],
+          csrf_token: Annotated[str, Form()]) -> Response:  # fmt: skip
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not secrets.compare_digest(expected.encode(), csrf_token.encode()):
+        return render(request, None, "login.html", "Sign in", 403, error="The form expired; try again.",
+                      login_csrf=expected)  # fmt: skip
+    try:
+        opened = sign_in(deployment(request), username, password)
+    except FaceledgerError:
+        return render(request, None, "login.html", "Sign in", 401, error="Wrong user name or password.",
+                      login_csrf=expected)  # fmt: skip
+    response = RedirectResponse("/ui/", status_code=303)
+    response.set_cookie(SESSION_COOKIE, opened.token, max_age=SESSION_HOURS * 3600, httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https", path="/")  # fmt: skip
+    return response
+
+
+@router.post("/logout", **page_rule(SIGNED_IN))
+def logout(request: Request, csrf_token: Annotated[str, Form()]) -> Response:
+    found = signed_in(request)
+    check_csrf(found, csrf_token)
+    sign_out(deployment(request), request.cookies.get(SESSION_COOKIE, ""))
+    response = RedirectResponse("/ui/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/", response_class=HTMLResponse, **page_rule(SIGNED_IN))
+def dashboard(request: Request) -> Response:
+    found = signed_in(request)
+    mine = cases.list_cases(deployment(request), found.actor) if has(found, *Role) else []
+    return render(request, found, "dashboard.html", "Dashboard", cases=mine,
+                  can_halt=has(found, Role.ADMIN, Role.SUPERVISOR))  # fmt: skip
+
+
+@router.post("/authority/halt", **page_rule(Action.HALT_AUTHORITY))
+def halt(request: Request, reason: Annotated[str, Form()], csrf_token: Annotated[str, Form()]) -> Response:
+    found = signed_in(request)
+    check_csrf(found, csrf_token)
+
+    def act() -> Response:
+        authority.halt(deployment(request), found.actor, reason)
+        return RedirectResponse("/ui/", status_code=303)
+
+    return attempt(request, found, act, "dashboard.html", "Dashboard", cases=[], can_halt=True)
+
+
+def _gallery_context(request: Request, found: Caller) -> dict[str, Any]:
+    found_deployment = deployment(request)
+    stats = governed_stats(found_deployment, found.actor)
+    listed = jobs(request, found.actor, found_deployment)
+    running = any(job["status"] == "running" for job in listed)
+    return {"stats": stats, "jobs": listed, "running": running, "is_curator": has(found, Role.CURATOR, Role.ADMIN)}
+
+
+@router.get("/gallery", response_class=HTMLResponse, **page_rule(Action.VIEW_GALLERY))
+def gallery(request: Request) -> Response:
+    found = signed_in(request)
+
+    def act() -> Response:
+        return render(request, found, "gallery.html", "Gallery", **_gallery_context(request, found))
+
+    return attempt(request, found, act, "error.html", "Gallery")
+
+
+@router.post("/gallery/ingest", **page_rule(Action.CURATE_GALLERY))
+def ingest(request: Request, path: Annotated[str, Form()], source: Annotated[str, Form()],
+           csrf_token: Annotated[str, Form()], legal_basis: Annotated[str, Form()] = "") -> Response:  # fmt: skip
+    found = signed_in(request)
+    check_csrf(found, csrf_token)
+
+    def act() -> Response:
+        body = IngestCreate(path=path, source=source, legal_basis=legal_basis or None)
+        start_ingest(body, request, found.actor, deployment(request))
+        return RedirectResponse("/ui/gallery", status_code=303)
+
+    return attempt(request, found, act, "error.html", "Gallery")
+
+
+@router.post("/gallery/remove", **page_rule(Action.CURATE_GALLERY))
+def remove(request: Request, sha256: Annotated[str, Form()], csrf_token: Annotated[str, Form()]) -> Response:
+    found = signed_in(request)
+    check_csrf(found, csrf_token)
+
+    def act() -> Response:
+        removal = governed_remove(deployment(request), found.actor, sha256=sha256.strip().lower())
+        return render(request, found, "gallery.html", "Gallery", message=f"Removed {removal.images} image(s) and "
+                      f"{removal.faces} face(s) completely.", **_gallery_context(request, found))  # fmt: skip
+
+    return attempt(request, found, act, "error.html", "Gallery")
+
+
+@router.get("/optout", response_class=HTMLResponse, **page_rule(Action.OPT_OUT))
+def optout_page(request: Request) -> Response:
+    found = signed_in(request)
+    number = request.query_params.get("request")
+
+    def act() -> Response:
+        status = optout.status(deployment(request), found.actor, int(number)) if number else None
+        if status is None and not has(found, Role.CURATOR, Role.ADMIN):
+            raise PolicyDenied("opt-out intake needs the role curator or admin")
+        return render(request, found, "optout.html", "Opt-out", status=status)
+
+    return attempt(request, found, act, "optout.html", "Opt-out", status=None)
+
+
+@router.post("/optout", **page_rule(Action.OPT_OUT))
+def optout_submit(request: Request, photo: Annotated[UploadFile, File()], contact: Annotated[str, Form()],
+                  csrf_token: Annotated[str, Form()]) -> Response:  # fmt: skip
+    found = signed_in(request)
+    check_csrf(found, csrf_token)
+
+    def act() -> Response:
+        found_deployment = deployment(request)
+        with saved_upload(photo, found_deployment.settings, field="photo") as path, state(request).engine_lock:
+            status = optout.submit(found_deployment, found.actor, path, contact)
+        return render(request, found, "optout.html", "Opt-out", status=status, message="Done: the person's faces "
+                      "were removed and future ingests skip them.")  # fmt: skip
+
+    return attempt(request, found, act, "optout.html", "Opt-out", status=None)
+
+
+def _ledger_page(request: Request, found: Caller, verification: Any = None) -> Response:
+    filters = {"action": request.query_params.get("action") or None,
+               "outcome": request.query_params.get("outcome") or None}  # fmt: skip
+    found_deployment = deployment(request)
+    entries = audit_ledger.show(found_deployment, found.actor, limit=200, **filters)
+    everything = audit_ledger.show(found_deployment, found.actor, limit=100_000)
+    usage = Counter(f"{e['action']} ({e['outcome']})" for e in everything).most_common(12)
+    return render(request, found, "ledger.html", "Ledger", entries=list(reversed(entries)), filters=filters,
+                  usage=usage, usage_max=max((c for _, c in usage), default=1), verification=verification)  # fmt: skip
+
+
+@router.get("/ledger", response_class=HTMLResponse, **page_rule(Action.VIEW_LEDGER))
+def ledger_page(request: Request) -> Response:
+    found = signed_in(request)
+    return attempt(request, found, lambda: _ledger_page(request, found), "error.html", "Ledger")
+
+
+@router.post("/ledger/verify", **page_rule(Action.VIEW_LEDGER))
+def ledger_verify(request: Request, csrf_token: Annotated[str, Form()]) -> Response:
+    found = signed_in(request)
+    check_csrf(found, csrf_token)
+
+    def act() -> Response:
+        return _ledger_page(request, found, audit_ledger.verify(deployment(request), found.actor))
+
+    return attempt(request, found, act, "error.html", "Ledger")

@@ -1,0 +1,243 @@
+"""Casework pages: cases, a new search (upload, see the faces found, choose one, attest), the candidate
+lineup, blind review, sign-off and corroboration, and the review queue."""
+
+from __future__ import annotations
+
+import base64
+import io
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from PIL import Image, ImageDraw
+
+from faceledger.api.deps import Caller, RowId, deployment, page_rule, state
+from faceledger.api.pages import attempt, check_csrf, has, render, signed_in
+from faceledger.api.uploads import saved_upload
+from faceledger.errors import NotFound
+from faceledger.policy.governance import Action, Role
+from faceledger.services import casefile, cases, review
+from faceledger.services.governed_search import SearchRequest, governed_search
+from faceledger.types import ImageFaces, RGBImage
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+UPLOAD_TTL_S = 15 * 60  # a probe waiting for its face to be chosen is kept no longer than this
+
+
+def _preview(pixels: RGBImage, faces: ImageFaces) -> str:
+    """The probe with each face outlined and numbered, as a PNG data URI body."""
+    image = Image.fromarray(pixels)
+    image.thumbnail((800, 800))
+    scale = image.width / pixels.shape[1]
+    draw = ImageDraw.Draw(image)
+    for face in faces.faces:
+        box = [v * scale for v in (face.box.left, face.box.top, face.box.right, face.box.bottom)]
+        draw.rectangle(box, outline=(255, 200, 0), width=3)
+        draw.text((box[0] + 4, box[1] + 2), str(face.index), fill=(255, 200, 0))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def expire_uploads(uploads: dict[str, tuple[Path, float]]) -> None:
+    for key, (path, created) in list(uploads.items()):
+        if time.time() - created > UPLOAD_TTL_S:
+            shutil.rmtree(path.parent, ignore_errors=True)
+            uploads.pop(key, None)
+
+
+@router.get("/cases", response_class=HTMLResponse, **page_rule(Action.VIEW_CASE))
+def case_list(request: Request) -> Response:
+    found = signed_in(request)
+    listed = cases.list_cases(deployment(request), found.actor)
+    return render(request, found, "cases.html", "Cases", cases=listed, is_supervisor=has(found, Role.SUPERVISOR))
+
+
+@router.post("/cases", **page_rule(Action.OPEN_CASE))
+def case_open(request: Request, number: Annotated[str, Form()], purpose: Annotated[str, Form()],
+              offence_type: Annotated[str, Form()], csrf_token: Annotated[str, Form()],
+              description: Annotated[str, Form()] = "") -> Response:  # fmt: skip
+    found = signed_in(request)
+    check_csrf(found, csrf_token)
+
+    def act() -> Response:
+        cases.open_case(deployment(request), found.actor, number, purpose=purpose, offence_type=offence_type,
+                        description=description)  # fmt: skip
+        return RedirectResponse(f"/ui/cases/{number}", status_code=303)
+
+    listed = cases.list_cases(deployment(request), found.actor)
+    return attempt(request, found, act, "cases.html", "Cases", cases=listed, is_supervisor=True)
+
+
+def _case_page(request: Request, found: Caller, number: str, **extra: Any) -> Response:
+    found_deployment = deployment(request)
+    case = cases.show(found_deployment, found.actor, number)
+    searches = casefile.case_searches(found_deployment, found.actor, number)
+    return render(request, found, "case.html", f"Case {case.number}", case=case, searches=searches,
+                  is_supervisor=has(found, Role.SUPERVISOR), **extra)  # fmt: skip
+
+
+@router.get("/cases/{number}", response_class=HTMLResponse, **page_rule(Action.VIEW_CASE))
+def case_page(request: Request, number: str) -> Response:
+    found = signed_in(request)
+    return attempt(request, found, lambda: _case_page(request, found, number), "error.html", "Case")
+
+
+@router.post("/cases/{number}/assign", **page_rule(Action.ASSIGN_CASE))
+def case_assign(request: Request, number: str, user: Annotated[str, Form()],
+                csrf_token: Annotated[str, Form()]) -> Response:  # fmt: skip
+    found = signed_in(request)
+    check_csrf(found, csrf_token)
+
+    def act() -> Response:
+        cases.assign(deployment(request), found.actor, number, [user.strip()])
+        return RedirectResponse(f"/ui/cases/{number}", status_code=303)
+
+    return attempt(request, found, act, "error.html", "Case")
+
+
+@router.post("/cases/{number}/close", **page_rule(Action.CLOSE_CASE))
+def case_close(request: Request, number: str, csrf_token: Annotated[str, Form()],
+               reason: Annotated[str, Form()] = "") -> Response:  # fmt: skip
+    found = signed_in(request)
+    check_csrf(found, csrf_token)
+
+    def act() -> Response:
+        cases.close(deployment(request), found.actor, number, reason)
+        return RedirectResponse(f"/ui/cases/{number}", status_code=303)
+
+    return attempt(request, found, act, "error.html", "Case")
+
+
+def open_cases(request: Request, found: Caller) -> list[Any]:
+    return [c for c in cases.list_cases(deployment(request), found.actor) if c.status == "open"]
+
+
+def _search_page(request: Request, found: Caller, **extra: Any) -> Response:
+    return render(request, found, "search.html", "New search", cases=open_cases(request, found),
+                  **{"upload": None, **extra})  # fmt: skip
+
+
+@router.get("/search", response_class=HTMLResponse, **page_rule(Action.SEARCH))
+def search_page(request: Request) -> Response:
+    return _search_page(request, signed_in(request))
+
+
+@router.post("/search/faces", **page_rule(Action.SEARCH))
+def search_faces(request: Request, probe: Annotated[UploadFile, File()], case: Annotated[str, Form()],
+                 csrf_token: Annotated[str, Form()]) -> Response:  # fmt: skip
+    """Step one: the faces in the probe, drawn on it, to choose from. Nothing is searched yet."""
+    found = signed_in(request)
+    check_csrf(found, csrf_token)
+    uploads = state(request).uploads
+    expire_uploads(uploads)
+
+    def act() -> Response:
+        found_deployment = deployment(request)
+        with saved_upload(probe, found_deployment.settings, field="probe") as path, state(request).engine_lock:
+            engine = found_deployment.face_engine
+            loaded = engine.load_image(path)
+            faces = engine.analyse(loaded, embed=False)
+            kept = Path(tempfile.mkdtemp(prefix="faceledger-probe-")) / path.name
+            shutil.copyfile(path, kept)
+        key = uuid.uuid4().hex
+        uploads[key] = (kept, time.time())
+        shown = {"id": key, "case": case, "preview": _preview(loaded.pixels, faces),
+                 "faces": [face.to_dict() | {"quality": {"score": face.quality.score,
+                                                         "problems": face.quality.problems}}
+                           for face in faces.faces]}  # fmt: skip
+        return _search_page(request, found, upload=shown)
+
+    return attempt(request, found, act, "search.html", "New search", cases=open_cases(request, found), upload=None)
+
+
+@router.post("/search", **page_rule(Action.SEARCH))
+def search(request: Request, upload: Annotated[str, Form()], case: Annotated[str, Form()],
+           attestation: Annotated[str, Form()], csrf_token: Annotated[str, Form()],
+           face: Annotated[int | None, Form()] = None) -> Response:  # fmt: skip
+    """Step two: the governed search of the chosen face; the probe file is deleted whatever happens."""
+    found = signed_in(request)
+    check_csrf(found, csrf_token)
+    kept = state(request).uploads.pop(upload, None)
+
+    def act() -> Response:
+        if kept is None:
+            raise NotFound("that upload has expired; upload the probe again")
+        try:
+            with state(request).engine_lock:
+                result = governed_search(deployment(request), found.actor,
+                                         SearchRequest(case, attestation, kept[0], face))  # fmt: skip
+        finally:
+            shutil.rmtree(kept[0].parent, ignore_errors=True)
+        return RedirectResponse(f"/ui/searches/{result.search_id}", status_code=303)
+
+    return attempt(request, found, act, "search.html", "New search", cases=open_cases(request, found), upload=None)
+
+
+@router.get("/searches/{search_id}", response_class=HTMLResponse, **page_rule(Action.VIEW_CASE))
+def lineup(request: Request, search_id: RowId) -> Response:
+    found = signed_in(request)
+
+    def act() -> Response:
+        shown = casefile.search_view(deployment(request), found.actor, search_id)
+        return render(request, found, "lineup.html", f"Search {search_id}: candidate lineup", search=shown)
+
+    return attempt(request, found, act, "error.html", "Search")
+
+
+def _candidate_page(request: Request, found: Caller, candidate_id: int, **extra: Any) -> Response:
+    view = review.view(deployment(request), found.actor, candidate_id)
+    return render(request, found, "candidate.html", f"Candidate {candidate_id}", view=view,
+                  is_reviewer=has(found, Role.REVIEWER), is_supervisor=has(found, Role.SUPERVISOR),
+                  can_corroborate=has(found, Role.SUPERVISOR, Role.ANALYST) and view.state == "confirmed",
+                  **extra)  # fmt: skip
+
+
+@router.get("/candidates/{candidate_id}", response_class=HTMLResponse, **page_rule(Action.VIEW_CASE))
+def candidate_page(request: Request, candidate_id: RowId) -> Response:
+    found = signed_in(request)
+    return attempt(request, found, lambda: _candidate_page(request, found, candidate_id), "error.html", "Candidate")
+
+
+def _candidate_action(request: Request, candidate_id: int, csrf_token: str, act: Any) -> Response:
+    found = signed_in(request)
+    check_csrf(found, csrf_token)
+
+    def run() -> Response:
+        act(found)
+        return RedirectResponse(f"/ui/candidates/{candidate_id}", status_code=303)
+
+    return attempt(request, found, run, "error.html", "Candidate")
+
+
+@router.post("/candidates/{candidate_id}/review", **page_rule(Action.REVIEW))
+def candidate_review(request: Request, candidate_id: RowId, decision: Annotated[str, Form()],
+                     csrf_token: Annotated[str, Form()], note: Annotated[str, Form()] = "") -> Response:  # fmt: skip
+    return _candidate_action(request, candidate_id, csrf_token, lambda found: review.review(
+        deployment(request), found.actor, candidate_id, decision, note))  # fmt: skip
+
+
+@router.post("/candidates/{candidate_id}/signoff", **page_rule(Action.SIGN_OFF))
+def candidate_signoff(request: Request, candidate_id: RowId, csrf_token: Annotated[str, Form()],
+                      note: Annotated[str, Form()] = "") -> Response:  # fmt: skip
+    return _candidate_action(request, candidate_id, csrf_token, lambda found: review.sign_off(
+        deployment(request), found.actor, candidate_id, note))  # fmt: skip
+
+
+@router.post("/candidates/{candidate_id}/corroborate", **page_rule(Action.CORROBORATE))
+def candidate_corroborate(request: Request, candidate_id: RowId, evidence: Annotated[str, Form()],
+                          csrf_token: Annotated[str, Form()]) -> Response:  # fmt: skip
+    return _candidate_action(request, candidate_id, csrf_token, lambda found: review.corroborate(
+        deployment(request), found.actor, candidate_id, evidence))  # fmt: skip
+
+
+@router.get("/queue", response_class=HTMLResponse, **page_rule(Action.REVIEW))
+def queue(request: Request) -> Response:
+    found = signed_in(request)
+    return render(request, found, "queue.html", "Review queue", queue=review.review_queue(deployment(request),
+                                                                                           found.actor))  # fmt: skip

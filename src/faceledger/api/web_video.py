@@ -1,0 +1,94 @@
+"""The video page: upload, see one track per face as a contact sheet, choose one, then the lineup."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from faceledger.api.deps import deployment, page_rule, state
+from faceledger.api.pages import attempt, check_csrf, render, signed_in
+from faceledger.api.uploads import saved_upload
+from faceledger.api.web_casework import expire_uploads, open_cases
+from faceledger.engine.contact_sheet import contact_sheet
+from faceledger.engine.video_faces import analyse_video
+from faceledger.errors import NotFound
+from faceledger.policy.governance import Action
+from faceledger.services import video_search
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+@router.get("/video", response_class=HTMLResponse, **page_rule(Action.SEARCH))
+def video_page(request: Request) -> Response:
+    found = signed_in(request)
+    return render(request, found, "video.html", "Search from video", cases=open_cases(request, found), analysed=None)
+
+
+@router.post("/video/tracks", **page_rule(Action.SEARCH))
+def video_tracks(
+    request: Request,
+    video: Annotated[UploadFile, File()],
+    case: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()],
+    every_s: Annotated[float, Form(ge=0.1, le=10)] = 0.5,
+    attribution: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """Step one: tracks and their best faces, to choose from. Nothing is searched yet."""
+    found = signed_in(request)
+    check_csrf(found, csrf_token)
+    uploads = state(request).uploads
+    expire_uploads(uploads)
+
+    def act() -> Response:
+        found_deployment = deployment(request)
+        with saved_upload(video, found_deployment.settings, field="video", video=True) as path:
+            with state(request).engine_lock:
+                result = analyse_video(path, found_deployment.settings, every_s=every_s, attribution=attribution)
+            kept = Path(tempfile.mkdtemp(prefix="faceledger-video-")) / path.name
+            shutil.copyfile(path, kept)
+        key = uuid.uuid4().hex
+        uploads[key] = (kept, time.time())
+        analysed = {"id": key, "case": case, "every_s": every_s, "tracks": result.to_dict()["tracks"],
+                    "sheet": base64.b64encode(contact_sheet(result)).decode()}  # fmt: skip
+        return render(request, found, "video.html", "Search from video", cases=[], analysed=analysed)
+
+    return attempt(request, found, act, "video.html", "Search from video", cases=open_cases(request, found),
+                   analysed=None)  # fmt: skip
+
+
+@router.post("/video/search", **page_rule(Action.SEARCH))
+def video_search_page(
+    request: Request,
+    upload: Annotated[str, Form()],
+    case: Annotated[str, Form()],
+    track: Annotated[int, Form(ge=1)],
+    attestation: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()],
+    every_s: Annotated[float, Form()] = 0.5,
+) -> Response:
+    """Step two: the governed search of the chosen track's best face; the video is deleted whatever happens."""
+    found = signed_in(request)
+    check_csrf(found, csrf_token)
+    kept = state(request).uploads.pop(upload, None)
+
+    def act() -> Response:
+        if kept is None:
+            raise NotFound("that upload has expired; upload the video again")
+        try:
+            with state(request).engine_lock:
+                result = video_search.search_track(deployment(request), found.actor, case, attestation, kept[0],
+                                                   track, every_s)  # fmt: skip
+        finally:
+            shutil.rmtree(kept[0].parent, ignore_errors=True)
+        return RedirectResponse(f"/ui/searches/{result.search_id}", status_code=303)
+
+    return attempt(request, found, act, "video.html", "Search from video", cases=open_cases(request, found),
+                   analysed=None)  # fmt: skip

@@ -1,0 +1,96 @@
+"""Faces across a video: sample frames, analyse them on all cores, link faces into tracks, keep each
+track's best face for a person to choose from.
+
+Sampled frames are written as PNG into a private temporary folder so that the same process pool as
+image analysis can work on them (a frame is ~1 MB decoded; PNG keeps it exact); the folder is gone
+when the analysis returns."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from faceledger.config import Settings
+from faceledger.engine.parallel import analyse_files
+from faceledger.engine.thumbnails import face_thumbnail
+from faceledger.engine.tracking import Track, Tracker
+from faceledger.engine.video import VideoInfo, VideoLimits, probe_video, sample_frames
+from faceledger.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class VideoFaces:
+    info: VideoInfo
+    every_s: float
+    frames_sampled: int
+    faces_seen: int
+    too_small: int  # faces found but too small to embed, so in no track
+    tracks: tuple[Track, ...]
+    crops: dict[int, bytes]  # track number -> JPEG of its best face
+    attribution: str = ""
+
+    def track_dict(self, track: Track) -> dict[str, Any]:
+        best = track.best
+        return {"track": track.number, "first_s": round(track.first_s, 3), "last_s": round(track.last_s, 3),
+                "sightings": len(track.sightings), "best_s": round(best.time_s, 3), "best_face": best.face.index,
+                "box": best.face.box.to_dict(), "quality": round(best.face.quality.score, 3),
+                "quality_problems": best.face.quality.problems}  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"video": self.info.to_dict(), "every_s": self.every_s, "frames_sampled": self.frames_sampled,
+                "faces_seen": self.faces_seen, "too_small_to_track": self.too_small,
+                "tracks": [self.track_dict(t) for t in self.tracks], "attribution": self.attribution}  # fmt: skip
+
+
+def video_limits(settings: Settings) -> VideoLimits:
+    return VideoLimits(settings.video_max_bytes, settings.video_max_seconds, settings.video_max_frame_pixels)
+
+
+def analyse_video(
+    path: Path,
+    settings: Settings,
+    *,
+    every_s: float = 0.5,
+    workers: int | None = None,
+    attribution: str = "",
+    on_frame: Callable[[int, int], None] | None = None,
+) -> VideoFaces:
+    info = probe_video(path, video_limits(settings))
+    settings = settings.model_copy(update={
+        "hog_upsample": max(settings.hog_upsample, settings.video_hog_upsample),
+        "hog_upsample_max_pixels": max(settings.hog_upsample_max_pixels, info.width * info.height * 16),
+        "min_embed_face_px": min(settings.min_embed_face_px, settings.video_min_embed_face_px)})  # fmt: skip
+    expected = int(info.duration_s / every_s) + 1
+    if expected > settings.video_max_samples:
+        raise InvalidInput(f"{info.name}: sampling every {every_s} s gives {expected} frames; the limit is "
+                           f"{settings.video_max_samples} (sample less often)")  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="faceledger-frames-") as folder:
+        times: list[float] = []
+        for number, (time_s, pixels) in enumerate(sample_frames(path, info, every_s)):
+            Image.fromarray(pixels).save(Path(folder) / f"frame-{number:05d}.png", compress_level=1)
+            times.append(time_s)
+        files = [Path(folder) / f"frame-{n:05d}.png" for n in range(len(times))]
+        results = analyse_files(files, settings, workers=workers)
+        tracker, seen, small = Tracker(), 0, 0
+        for done, (time_s, result) in enumerate(zip(times, results, strict=True), start=1):
+            faces = list(result.faces.faces) if result.faces is not None else []
+            seen += len(faces)
+            small += sum(face.embedding is None for face in faces)
+            tracker.add(time_s, faces)
+            if on_frame is not None:
+                on_frame(done, len(files))
+        tracks = tuple(tracker.tracks())
+        crops = {t.number: _crop(files[times.index(t.best.time_s)], t, settings.thumbnail_px) for t in tracks}
+    return VideoFaces(info, every_s, len(times), seen, small, tracks, crops, attribution)
+
+
+def _crop(frame: Path, track: Track, size_px: int) -> bytes:
+    with Image.open(frame) as image:
+        pixels = np.asarray(image.convert("RGB"))
+    return face_thumbnail(pixels, track.best.face.box, size_px)

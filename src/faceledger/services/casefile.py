@@ -1,0 +1,92 @@
+"""Reading a case's searches: one search with its candidates, and the face images reviewers compare, each
+behind the same case-access rule as the rest of the case."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from faceledger.errors import NotFound
+from faceledger.policy.governance import Action, ActorView, Context
+from faceledger.services.deployment import Deployment
+from faceledger.services.governed_search import LEAD_NOTICE, candidate_dict
+from faceledger.services.guard import authority_view, case_view, find_case, governed, today
+from faceledger.services.review import lead_state
+from faceledger.store.governance_models import Candidate, Case, Search, User
+from faceledger.store.models import Face
+
+
+def _search(session: Session, search_id: int) -> Search:
+    search = session.get(Search, search_id)
+    if search is None:
+        raise NotFound(f"no search {search_id}")
+    return search
+
+
+def _viewing(deployment: Deployment, actor: ActorView, case_id: int, work: Any) -> Any:
+    def context(session: Session) -> Context:
+        case = session.get(Case, case_id, populate_existing=True)
+        return Context(today(), authority_view(session), case=case_view(case) if case else None)
+
+    return governed(deployment, actor, Action.VIEW_CASE, context, work, case_id=case_id)
+
+
+def search_view(deployment: Deployment, actor: ActorView, search_id: int) -> dict[str, Any]:
+    with deployment.sessions() as session:
+        case_id = _search(session, search_id).case_id
+
+    def work(session: Session, _: Context) -> dict[str, Any]:
+        search = _search(session, search_id)
+        return {
+            "search_id": search.id, "case": search.case.number, "outcome": search.outcome,
+            "searched_at": search.created_at.isoformat(), "attestation": search.attestation,
+            "probe_sha256": search.probe_sha256, "probe_face": search.probe_face, "threshold": search.threshold,
+            "gallery_faces": search.gallery_faces, "purged": search.purged_at is not None, "notice": LEAD_NOTICE,
+            "candidates": [{**candidate_dict(deployment, c), "state": lead_state(c)} for c in search.candidates],
+        }  # fmt: skip
+
+    result: dict[str, Any] = _viewing(deployment, actor, case_id, work)
+    return result
+
+
+def probe_image(deployment: Deployment, actor: ActorView, search_id: int) -> Path:
+    with deployment.sessions() as session:
+        search = _search(session, search_id)
+        case_id, relative = search.case_id, search.probe_thumbnail
+
+    path: Path = _viewing(deployment, actor, case_id, lambda _s, _c: deployment.data_dir / (relative or "-"))
+    if not relative or not path.is_file():
+        raise NotFound(f"search {search_id} has no stored probe face (purged or never kept)")
+    return path
+
+
+def candidate_image(deployment: Deployment, actor: ActorView, candidate_id: int) -> Path:
+    with deployment.sessions() as session:
+        candidate = session.get(Candidate, candidate_id)
+        if candidate is None:
+            raise NotFound(f"no candidate {candidate_id}")
+        case_id = candidate.search.case_id
+        relative = session.scalars(select(Face.thumbnail).where(Face.id == candidate.face_id)).first()
+
+    path: Path = _viewing(deployment, actor, case_id, lambda _s, _c: deployment.data_dir / (relative or "-"))
+    if not relative or not path.is_file():
+        raise NotFound(f"candidate {candidate_id}'s gallery face was removed")
+    return path
+
+
+def case_searches(deployment: Deployment, actor: ActorView, reference: str) -> list[dict[str, Any]]:
+    """A case's searches, for the case page (the same access rule as the case)."""
+    with deployment.sessions() as session:
+        case_id = find_case(session, reference, actor).id
+
+    def work(session: Session, _: Context) -> list[dict[str, Any]]:
+        rows = session.execute(select(Search, User.username).join(User, Search.user_id == User.id)
+                               .where(Search.case_id == case_id).order_by(Search.id)).all()  # fmt: skip
+        return [{"id": s.id, "user": name, "at": s.created_at.isoformat()[:19], "outcome": s.outcome}
+                for s, name in rows]  # fmt: skip
+
+    result: list[dict[str, Any]] = _viewing(deployment, actor, case_id, work)
+    return result

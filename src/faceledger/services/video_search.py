@@ -1,0 +1,117 @@
+"""Governed search from video: the probe is one frame a person chose (a track's best frame, or a time),
+never the footage as a whole. The ledger records the video's hash, the frame's time, and who chose it
+and how. Searching every track at once is refused unless the authorisation allows it and a warrant or
+exigency reference is recorded (RCW 43.386.080; Detroit 307.5)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from faceledger.engine.video import frame_at, probe_video
+from faceledger.engine.video_faces import VideoFaces, analyse_video, video_limits
+from faceledger.errors import InvalidInput, NotFound
+from faceledger.policy.governance import ActorView
+from faceledger.services.deployment import Deployment
+from faceledger.services.governed_search import SearchOutcome, SearchRequest, governed_search, record_override
+from faceledger.types import Box
+
+
+def _search_frame(
+    deployment: Deployment,
+    actor: ActorView,
+    case: str,
+    attestation: str,
+    video: Path,
+    time_s: float,
+    origin: dict[str, Any],
+    *,
+    box: Box | None = None,
+    face: int | None = None,
+    warrant: str | None = None,
+) -> SearchOutcome:
+    with tempfile.TemporaryDirectory(prefix="faceledger-frame-") as folder:
+        still = _still(video, time_s, Path(folder))
+        frame_time = float(still.stem.rsplit("-", 1)[1].rstrip("s"))
+        origin = {**origin, "frame_time_s": round(frame_time, 3), "chosen_by": actor.name}
+        request = SearchRequest(case, attestation, still, face, origin=origin, box=box,
+                                bulk_video=warrant is not None, warrant=warrant)  # fmt: skip
+        return governed_search(deployment, actor, request)
+
+
+def _tracks(deployment: Deployment, video: Path, every_s: float) -> VideoFaces:
+    return analyse_video(video, deployment.settings, every_s=every_s)
+
+
+def search_track(
+    deployment: Deployment, actor: ActorView, case: str, attestation: str, video: Path, track: int, every_s: float = 0.5
+) -> SearchOutcome:
+    """Search the best face of one track, as the searcher chose it from the contact sheet."""
+    found = _tracks(deployment, video, every_s)
+    chosen = next((t for t in found.tracks if t.number == track), None)
+    if chosen is None:
+        raise NotFound(f"{video.name} has {len(found.tracks)} track(s) at every {every_s} s; there is no track {track}")
+    best = chosen.best
+    origin = {"video_sha256": found.info.sha256, "video_name": found.info.name, "every_s": every_s,
+              "chosen_as": f"the best frame of track {track}"}  # fmt: skip
+    return _search_frame(deployment, actor, case, attestation, video, best.time_s, origin, box=best.face.box)
+
+
+def search_time(
+    deployment: Deployment,
+    actor: ActorView,
+    case: str,
+    attestation: str,
+    video: Path,
+    at_s: float,
+    face: int | None = None,
+) -> SearchOutcome:
+    """Search a face in the frame shown at `at_s`, a time the searcher chose."""
+    info = probe_video(video, video_limits(deployment.settings))
+    if not 0 <= at_s <= info.duration_s:
+        raise InvalidInput(f"{info.name} is {info.duration_s:.2f} s long; {at_s} s is outside it")
+    origin = {"video_sha256": info.sha256, "video_name": info.name, "chosen_as": f"the frame at {at_s} s"}
+    return _search_frame(deployment, actor, case, attestation, video, at_s, origin, face=face)
+
+
+def search_every_track(
+    deployment: Deployment,
+    actor: ActorView,
+    case: str,
+    attestation: str,
+    video: Path,
+    warrant: str,
+    every_s: float = 0.5,
+) -> list[SearchOutcome]:
+    """Every track's best face: refused (and ledgered) unless the grant allows it and a warrant is given."""
+    found = _tracks(deployment, video, every_s)
+    outcomes = []
+    for track in found.tracks:
+        origin = {"video_sha256": found.info.sha256, "video_name": found.info.name, "every_s": every_s,
+                  "chosen_as": f"every track (track {track.number}), under warrant {warrant!r}"}  # fmt: skip
+        outcomes.append(_search_frame(deployment, actor, case, attestation, video, track.best.time_s, origin,
+                                      box=track.best.face.box, warrant=warrant))  # fmt: skip
+    return outcomes
+
+
+def _still(video: Path, time_s: float, folder: Path) -> Path:
+    """The frame at `time_s` as PNG: the same bytes every time, so an override made for it matches it."""
+    frame_time, pixels = frame_at(video, time_s)
+    still = folder / f"{video.stem}-{frame_time:.3f}s.png"
+    Image.fromarray(pixels).save(still)
+    return still
+
+
+def override_track(
+    deployment: Deployment, actor: ActorView, case: str, video: Path, track: int, reason: str, every_s: float = 0.5
+) -> int:
+    """A supervisor lets one track's low-quality best frame be searched in one case."""
+    found = _tracks(deployment, video, every_s)
+    chosen = next((t for t in found.tracks if t.number == track), None)
+    if chosen is None:
+        raise NotFound(f"{video.name} has {len(found.tracks)} track(s) at every {every_s} s; there is no track {track}")
+    with tempfile.TemporaryDirectory(prefix="faceledger-frame-") as folder:
+        return record_override(deployment, actor, case, _still(video, chosen.best.time_s, Path(folder)), reason)
