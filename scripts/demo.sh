@@ -73,6 +73,11 @@ for c in r["candidates"]:
   say "The kill switch: after a halt every search is refused"
   as supervisor authority halt --reason "council vote to pause the pilot"
   as analyst search "$PROBE" --case C-1 --purpose "$ATTEST" || echo "(exit code $?)"
+  say "Oversight: the accountability report, this week's usage, the anomaly audit, the case's disclosure"
+  as auditor report accountability --out "$work/reports"
+  as auditor report usage --week "$(date -u +%G-W%V)" --out "$work/reports"
+  as auditor audit anomalies
+  as auditor case disclose C-1 --out "$work/reports/C-1-disclosure.zip"
   say "The ledger: every action and every refusal, hash-chained"
   as auditor ledger show --limit 100 | tail -n 12
   as auditor ledger verify

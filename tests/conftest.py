@@ -4,9 +4,11 @@ tests that need it skip with the reason when it is absent, and fail instead when
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,9 +75,22 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
     try:
         yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _drop_database(admin, name)
         admin.dispose()
+
+
+def _drop_database(admin: Any, name: str) -> None:
+    """Drop a test database. An autovacuum worker (the server's own role, which FORCE may not end) can be
+    busy in it for a moment after heavy writes, so try a few times before leaving it behind."""
+    from sqlalchemy.exc import DBAPIError
+
+    for attempt in range(10):
+        try:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except DBAPIError:
+            time.sleep(0.5 * (attempt + 1))
 
 
 @pytest.fixture

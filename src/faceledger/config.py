@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     # --- governance: the published retention schedule and the opt-out match distance
     retention_results_days: int = Field(default=90, ge=0)  # probes and results, counted from a case's closing
     optout_threshold: float = Field(default=0.6, gt=0)  # a gallery face this close to an opt-out photo goes
+    feedback_contact: str = "the oversight office"  # printed in the accountability report: how to give feedback
     ledger_checkpoint_every: int = Field(default=100, ge=1)  # entries between signed checkpoints
 
     # --- video probes: checked before any frame is decoded

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -53,7 +54,7 @@ def served(data_dir: Path, tmp_path: Path) -> Iterator[tuple[str, Office, list[t
     people = people_with_several(data_dir, 6)
     governed_ingest(office.deployment, office.curator, copy_with_manifest(people, tmp_path / "gallery"),
                     SourceSpec("lfw", "research test data"))  # fmt: skip
-    for user in ("analyst", "reviewer1", "reviewer2", "supervisor"):
+    for user in ("analyst", "reviewer1", "reviewer2", "supervisor", "auditor"):
         accounts.set_password(office.deployment, office.admin, user, PASSWORD)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(office.deployment.settings, office.deployment.data_dir),
@@ -68,6 +69,16 @@ def served(data_dir: Path, tmp_path: Path) -> Iterator[tuple[str, Office, list[t
     server.should_exit = True
     thread.join(timeout=10)
     deployment.close()
+
+
+def signed_in_page(browser: Any, base: str, user: str) -> Any:
+    """A new browser context (its own cookies), signed in as `user` on the login page."""
+    page = browser.new_context().new_page()
+    page.goto(f"{base}/ui/login")
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    return page
 
 
 def _passes_quality(office: Office, image: Path) -> bool:
@@ -88,11 +99,7 @@ def test_the_workflow_in_a_browser(served: tuple[str, Office, list[tuple[str, li
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
 
         def session(user: str) -> Page:
-            page = browser.new_context().new_page()
-            page.goto(f"{base}/ui/")
-            page.get_by_label("User name").fill(user)
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Sign in").click()
+            page: Page = signed_in_page(browser, base, user)
             expect(page.locator("#authority-banner")).to_contain_text("Authorisation active")
             return page
 
@@ -172,11 +179,7 @@ def test_a_video_search_in_a_browser(
     video_search.override_track(office.deployment, office.supervisor, "V-1", video, 1, "the only footage")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_context().new_page()
-        page.goto(f"{base}/ui/login")
-        page.get_by_label("User name").fill("analyst")
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        page = signed_in_page(browser, base, "analyst")
         page.goto(f"{base}/ui/video")
         page.get_by_label("Case").select_option("V-1")
         page.get_by_label("Video", exact=True).set_input_files(str(video))
@@ -191,3 +194,27 @@ def test_a_video_search_in_a_browser(
         browser.close()
     entry = office.entries(action="search", outcome="done")[-1]
     assert '"video_name":"video_01.mp4"' in entry.details and '"chosen_by":"analyst"' in entry.details
+
+
+def test_reports_open_in_a_browser_with_their_charts(
+    served: tuple[str, Office, list[tuple[str, list[Path]]]], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    base, _, _ = served
+    loaded = "[...document.images].every(image => image.complete && image.naturalWidth > 0)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = signed_in_page(browser, base, "auditor")
+        page.goto(f"{base}/ui/reports")
+        page.get_by_role("button", name="Open the accountability report").click()
+        expect(page.get_by_role("heading", name="Accountability report")).to_be_visible()
+        expect(page.locator("img")).to_have_count(3)
+        page.wait_for_function(loaded)
+        page.screenshot(path=tmp_path / "accountability.png", full_page=True)
+        page.goto(f"{base}/ui/reports")
+        page.get_by_role("button", name="Open the usage report").click()
+        expect(page.locator("img")).to_have_count(6)
+        page.wait_for_function(loaded)
+        page.screenshot(path=tmp_path / "usage.png", full_page=True)
+        browser.close()

@@ -13,7 +13,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from sqlalchemy import text
 
 from faceledger import __version__
-from faceledger.api import errors, routes_casework, routes_oversight, routes_people, web, web_casework, web_video
+from faceledger.api import (
+    errors,
+    routes_casework,
+    routes_oversight,
+    routes_people,
+    web,
+    web_casework,
+    web_reports,
+    web_video,
+)
 from faceledger.api.deps import PUBLIC, AppState, DeploymentDep, rule
 from faceledger.api.pages import mount_static
 from faceledger.config import Settings
@@ -81,7 +90,7 @@ def create_app(settings: Settings, data_dir: Path | None = None) -> FastAPI:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     for router in (routes_people.router, routes_casework.router, routes_oversight.router, web.router,
-                   web_casework.router, web_video.router):  # fmt: skip
+                   web_casework.router, web_video.router, web_reports.router):  # fmt: skip
         app.include_router(router)
     mount_static(app)
     return app

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import tempfile
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,7 +17,7 @@ from faceledger.api.schemas import IngestCreate
 from faceledger.api.uploads import saved_upload
 from faceledger.errors import FaceledgerError, InvalidInput
 from faceledger.policy.governance import Action
-from faceledger.services import audit_ledger, optout, retention
+from faceledger.services import audit_ledger, optout, reports, retention
 from faceledger.services.curation import governed_ingest, governed_remove, governed_stats
 from faceledger.services.ingest import IngestReport, SourceSpec
 from faceledger.store.models import IngestJob
@@ -141,3 +143,25 @@ def accuracy(deployment: DeploymentDep) -> dict[str, Any]:
             "false_non_match_rate_at_threshold": table.false_non_match_rate(threshold),
             "measured_on": table.dataset, "method": table.method, "impostor_pairs": table.impostor_pairs,
             "genuine_pairs": table.genuine_pairs}  # fmt: skip
+
+
+@router.get("/reports/usage", tags=["reports"], **rule(Action.VIEW_LEDGER))
+def usage_report(
+    actor: CurrentActor, deployment: DeploymentDep, week: Annotated[str, Query(pattern=r"^\d{4}-W\d{2}$")]
+) -> dict[str, Any]:
+    """Searches in one ISO week by purpose, offence type, department and user; outcomes; refusals."""
+    with tempfile.TemporaryDirectory() as folder:
+        written = reports.usage_report(deployment, actor, week, Path(folder))
+        data: dict[str, Any] = json.loads(written.json.read_text())
+    return data
+
+
+@router.get("/reports/accountability", tags=["reports"], **rule(Action.VIEW_LEDGER))
+def accountability_report(
+    actor: CurrentActor, deployment: DeploymentDep, days: Annotated[int, Query(ge=1, le=3660)] = 365
+) -> dict[str, Any]:
+    """The accountability report's facts (the HTML is at /ui/reports/accountability)."""
+    with tempfile.TemporaryDirectory() as folder:
+        written = reports.accountability(deployment, actor, Path(folder), days=days)
+        data: dict[str, Any] = json.loads(written.json.read_text())
+    return data

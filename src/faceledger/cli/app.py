@@ -12,13 +12,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from faceledger import __version__
 from faceledger.cli import render
+from faceledger.cli.audit import audit_app
 from faceledger.cli.casework import candidate_app, case_app, lead_app, quality_override, review_command, search
+from faceledger.cli.disclose import disclose
 from faceledger.cli.errors import fail, one_line, reports_errors
 from faceledger.cli.evaluate import eval_app
 from faceledger.cli.gallery import gallery_app, index_app, init
 from faceledger.cli.options import DataDirOption, DetectorOption, JsonOption, WorkersOption, emit_json, make_settings
 from faceledger.cli.oversight import ledger_app, optout_app, retention_app
 from faceledger.cli.people import authority_app, user_app
+from faceledger.cli.reports import report_app
 from faceledger.cli.video import video_app
 from faceledger.engine.models import RECOGNITION_MODEL_LICENCE, recognition_model_identity, runtime_versions
 from faceledger.services.analysis import AnalysisService, FileResult, save_chips
@@ -35,6 +38,7 @@ app = typer.Typer(
 app.command("init")(init)
 app.add_typer(user_app, name="user")
 app.add_typer(authority_app, name="authority")
+case_app.command("disclose")(disclose)
 app.add_typer(case_app, name="case")
 app.command("search")(search)
 app.command("quality-override")(quality_override)
@@ -45,6 +49,8 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(retention_app, name="retention")
 app.add_typer(optout_app, name="optout")
 app.add_typer(video_app, name="video")
+app.add_typer(report_app, name="report")
+app.add_typer(audit_app, name="audit")
 app.add_typer(gallery_app, name="gallery")
 app.add_typer(index_app, name="index")
 app.add_typer(eval_app, name="eval")

@@ -1,0 +1,68 @@
+"""Auditors' report pages: the accountability report, the weekly usage report, and the anomaly audit."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from faceledger.api.deps import deployment, page_rule
+from faceledger.api.pages import attempt, render, signed_in
+from faceledger.policy.governance import Action
+from faceledger.services import reports
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+def this_week() -> str:
+    year, week, _ = datetime.now(UTC).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _anomalies(request: Request, actor: Any) -> list[dict[str, Any]] | None:
+    if not request.query_params.get("anomalies"):
+        return None
+    try:
+        from faceledger.services.anomalies import find_anomalies
+    except ImportError:  # pragma: no cover - arrives with the anomaly audit
+        return []
+    return [finding.to_dict() for finding in find_anomalies(deployment(request), actor)]
+
+
+@router.get("/reports", response_class=HTMLResponse, **page_rule(Action.VIEW_LEDGER))
+def reports_page(request: Request) -> Response:
+    found = signed_in(request)
+
+    def act() -> Response:
+        return render(request, found, "reports.html", "Reports", this_week=this_week(),
+                      anomalies=_anomalies(request, found.actor))  # fmt: skip
+
+    return attempt(request, found, act, "error.html", "Reports")
+
+
+@router.get("/reports/accountability", response_class=HTMLResponse, **page_rule(Action.VIEW_LEDGER))
+def accountability(request: Request, days: Annotated[int, Query(ge=1, le=3660)] = 365) -> Response:
+    found = signed_in(request)
+
+    def act() -> Response:
+        with tempfile.TemporaryDirectory() as folder:
+            written = reports.accountability(deployment(request), found.actor, Path(folder), days=days)
+            return HTMLResponse(written.html.read_text())
+
+    return attempt(request, found, act, "error.html", "Accountability report")
+
+
+@router.get("/reports/usage", response_class=HTMLResponse, **page_rule(Action.VIEW_LEDGER))
+def usage(request: Request, week: Annotated[str, Query(max_length=10)] = "") -> Response:
+    found = signed_in(request)
+
+    def act() -> Response:
+        with tempfile.TemporaryDirectory() as folder:
+            written = reports.usage_report(deployment(request), found.actor, week or this_week(), Path(folder))
+            return HTMLResponse(written.html.read_text())
+
+    return attempt(request, found, act, "error.html", "Usage report")

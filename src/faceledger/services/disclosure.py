@@ -1,0 +1,309 @@
+"""Disclosure of a whole case to the defence (RCW 43.386.070): every search in it, with candidates, without
+and refused, and the ledger entries that prove it, in one zip a defence expert can check without us.
+
+Everything is read in the one transaction that decides access, so the archive is a consistent snapshot;
+the disclosure is ledgered in that transaction too (with the archive's SHA-256), and the file only takes
+its final name once that entry has committed: a disclosure never leaves the office unrecorded."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from faceledger.engine.image_input import file_sha256
+from faceledger.errors import NotFound
+from faceledger.policy.governance import Action, ActorView, Context
+from faceledger.services.deployment import Deployment
+from faceledger.services.governed_search import LEAD_NOTICE, candidate_dict
+from faceledger.services.guard import (
+    append,
+    authority_view,
+    case_id_or_refuse,
+    case_view,
+    governed,
+    require_role,
+    today,
+)
+from faceledger.services.ledger_key import read_key
+from faceledger.services.review import lead_state
+from faceledger.store import ledger
+from faceledger.store.governance_models import Candidate, Case, QualityOverride, Search, User
+from faceledger.store.models import Face
+
+HASHED_FIELDS = ("seq", "at", "actor_id", "actor", "action", "case_id", "outcome", "subjects", "details", "reasons",
+                 "prev_hash")  # fmt: skip
+README = """Disclosure of case {number} ({department}), made {at} by {actor} with faceledger.
+
+{notice} Every candidate here is a lead to corroborate with other evidence.
+
+This archive lists every face-recognition search made in this case: those that returned candidates, those
+that returned none, and those the system refused. Making it was recorded on the system's ledger (action
+"case_disclose") with the SHA-256 of this archive.
+
+case.json          the case: purpose, offence type, status, who opened it, who was assigned and when.
+searches.json      every search, in ledger order. "status" is "done" (outcome "candidates" or "no_candidates")
+                   or "refused" (with the reasons). A done search gives the searcher, the written attestation,
+                   the probe's SHA-256, face box and quality score, any supervisor's quality override, the
+                   gallery version and size, the model, the distance threshold, and each candidate shown:
+                   rank, distance, estimated false-match rate, likelihood, provenance, every reviewer's
+                   decision and note, and any supervisor sign-off, corroboration and export. A search purged
+                   under the retention schedule has "purged": true; its candidates are then given as the
+                   ledger recorded them. "ledger_seq" points to the search's entry in ledger.jsonl.
+ledger.jsonl       every ledger entry about this case, one JSON object a line, in sequence order.
+verification.json  the whole ledger verified when this archive was made, and every entry of ledger.jsonl
+                   rehashed.
+images/            probe-<search id>.jpg (the face searched) and candidate-<candidate id>.jpg (the gallery
+                   face shown). An image no longer held is listed in searches.json as "absent", with why.
+
+Checking ledger.jsonl yourself
+Each line holds an entry's fields exactly as stored. "subjects", "details" and "reasons" are strings: the
+canonical JSON text that was hashed (parse them again to read them). An entry's "hash" is the SHA-256, as
+64 lowercase hex digits, of the UTF-8 bytes of the canonical JSON of an object with exactly these 11 keys:
+    {fields}
+"hash" itself is not hashed. Canonical JSON: keys sorted, no whitespace (separators "," and ":"), non-ASCII
+characters written as themselves (not as \\u escapes), integers as integers, null where actor_id or case_id
+is empty. "prev_hash" is the hash of the entry before it in the whole ledger (64 zeros before the first).
+Entries of other cases lie between these, so the links can only be followed on the full ledger:
+verification.json gives the system's result for that, checked against its signed checkpoints. In Python:
+
+  import hashlib, json
+  FIELDS = {field_tuple}
+  for line in open("ledger.jsonl", encoding="utf-8"):
+      e = json.loads(line)
+      text = json.dumps({{k: e[k] for k in FIELDS}}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+      assert hashlib.sha256(text.encode("utf-8")).hexdigest() == e["hash"], e["seq"]
+"""
+
+
+@dataclass(frozen=True)
+class DisclosureSummary:
+    path: Path
+    sha256: str
+    searches: int  # done searches, from the database
+    refused: int  # refused searches, from the ledger
+    candidates: int
+    ledger_entries: int
+    verified: bool  # the whole chain verifies and every excerpt entry's hash recomputes
+    first_bad_seq: int | None = None
+    problem: str = ""
+    ledger_seq: int = 0  # the disclosure's own ledger entry
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "path": str(self.path)}
+
+
+@dataclass
+class _Bundle:
+    texts: dict[str, str] = field(default_factory=dict)
+    images: dict[str, bytes] = field(default_factory=dict)
+
+
+def disclose_case(deployment: Deployment, actor: ActorView, case_reference: str, out: Path) -> DisclosureSummary:
+    asked = {"purpose": "case_disclose", "file": out.name}
+    # The package carries the ledger excerpt: those who read the ledger assemble it, within the case rule.
+    require_role(deployment, actor, Action.VIEW_LEDGER)
+    case_id = case_id_or_refuse(deployment, actor, Action.VIEW_CASE, case_reference, asked)
+    written: list[Path] = []
+
+    def context(session: Session) -> Context:
+        case = session.get(Case, case_id, populate_existing=True)
+        return Context(today(), authority_view(session), case=case_view(case) if case else None)
+
+    def work(session: Session, _: Context) -> DisclosureSummary:
+        bundle, summary = _collect(session, deployment, actor, case_id)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        written.append(_write_zip(out, bundle))
+        summary = replace(summary, path=out, sha256=file_sha256(written[0]))
+        counts = {k: v for k, v in summary.to_dict().items() if k not in ("path", "ledger_seq", "problem")}
+        entry = append(session, actor, "case_disclose", case_id=case_id, subjects={"case": case_id},
+                       details={"file": out.name, **counts})  # fmt: skip
+        return replace(summary, ledger_seq=entry.seq)
+
+    try:
+        summary = governed(deployment, actor, Action.VIEW_CASE, context, work, case_id=case_id,
+                           subjects={"case": case_id}, details=asked)  # fmt: skip
+        os.replace(written[0], out)
+    finally:
+        for path in written:  # left only when the transaction failed after the zip was written
+            path.unlink(missing_ok=True)
+    return summary
+
+
+def _collect(session: Session, deployment: Deployment, actor: ActorView, case_id: int
+             ) -> tuple[_Bundle, DisclosureSummary]:  # fmt: skip
+    case = session.get(Case, case_id)
+    if case is None:  # pragma: no cover - cases are never deleted, and policy has just seen this one
+        raise NotFound(f"case {case_id} disappeared")
+    key = read_key(deployment)
+    # Verifying first locks the ledger head: every write that could change what follows (a search, a review,
+    # a purge) appends to the ledger, so it waits, and the reads below form one snapshot on PostgreSQL too.
+    verification = ledger.verify(session, key)
+    excerpt = ledger.entries(session, limit=1_000_000_000, case_id=case_id)  # all of the case's entries
+    names = dict(session.execute(select(User.id, User.username)).all())
+    bad = [e.seq for e in excerpt if ledger.entry_hash(_raw(e)) != e.hash]
+    bundle = _Bundle()
+    searches = _done_searches(session, deployment, case_id, names, excerpt, bundle)
+    refused = [_refused(e) for e in excerpt if e.action == Action.SEARCH.value and e.outcome == ledger.REFUSED]
+    listed = sorted(searches + refused, key=lambda s: (s["ledger_seq"] is None, s["ledger_seq"] or 0))
+    candidates = sum(len(s["candidates"]) for s in searches)
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    first_bad = verification.first_bad_seq if not verification.ok else (bad[0] if bad else None)
+    problem = verification.problem or (f"entry {bad[0]} of the excerpt does not match its hash" if bad else "")
+    summary = DisclosureSummary(Path(), "", len(searches), len(refused), candidates, len(excerpt),
+                                verification.ok and not bad, first_bad, problem)  # fmt: skip
+    bundle.texts = {
+        "README.txt": README.format(number=case.number, department=case.department.name, at=at, actor=actor.name,
+                                    notice=LEAD_NOTICE, fields=", ".join(HASHED_FIELDS),
+                                    field_tuple=json.dumps(HASHED_FIELDS)),
+        "case.json": _json(_case(case, names, at, actor, summary)),
+        "searches.json": _json({"notice": LEAD_NOTICE, "case": case.number, "searches": listed}),
+        "ledger.jsonl": "".join(json.dumps({**_raw(e), "hash": e.hash}, ensure_ascii=False) + "\n" for e in excerpt),
+        "verification.json": _json({
+            "checked_at": at, "verified": summary.verified, "chain": verification.to_dict(),
+            "checkpoint_key": "present" if key else "absent: checkpoint signatures not checked",
+            "excerpt": {"entries": len(excerpt), "hashes_recompute": not bad, "mismatched_seqs": bad}}),
+    }  # fmt: skip
+    return bundle, summary
+
+
+def _raw(entry: ledger.LedgerEntry) -> dict[str, Any]:
+    """The fields exactly as hashed: subjects, details and reasons stay the canonical text that was hashed."""
+    return {name: getattr(entry, name) for name in HASHED_FIELDS}
+
+
+def _loads(text: str) -> Any:
+    """A stored JSON field, or the raw text where a tampered row no longer parses (verification names it)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _case(case: Case, names: dict[int, str], at: str, actor: ActorView, summary: DisclosureSummary) -> dict[str, Any]:
+    return {
+        "notice": LEAD_NOTICE, "disclosed_at": at, "disclosed_by": actor.name,
+        "case": {"id": case.id, "number": case.number, "department": case.department.name, "purpose": case.purpose,
+                 "offence_type": case.offence_type, "description": case.description, "status": case.status,
+                 "opened_by": names.get(case.opened_by), "opened_at": case.opened_at.isoformat(),
+                 "closed_at": _iso(case.closed_at)},
+        "assignments": [{"user": names.get(a.user_id), "assigned_by": names.get(a.assigned_by),
+                         "assigned_at": a.assigned_at.isoformat()}
+                        for a in sorted(case.assignments, key=lambda a: (a.assigned_at, a.user_id))],
+        "counts": {"searches_done": summary.searches, "searches_refused": summary.refused,
+                   "candidates": summary.candidates, "ledger_entries": summary.ledger_entries},
+    }  # fmt: skip
+
+
+def _done_searches(session: Session, deployment: Deployment, case_id: int, names: dict[int, str],
+                   excerpt: list[ledger.LedgerEntry], bundle: _Bundle) -> list[dict[str, Any]]:  # fmt: skip
+    ledgered: dict[Any, ledger.LedgerEntry] = {}
+    for item in excerpt:
+        subjects = _loads(item.subjects)
+        if item.action == Action.SEARCH.value and item.outcome == ledger.DONE and isinstance(subjects, dict):
+            ledgered[subjects.get("search")] = item
+    overrides = {o.id: o for o in session.scalars(select(QualityOverride).where(QualityOverride.case_id == case_id))}
+    rows = session.scalars(select(Search).where(Search.case_id == case_id).order_by(Search.id)
+                           .options(selectinload(Search.candidates))).unique().all()  # fmt: skip
+    face_ids = [c.face_id for s in rows for c in s.candidates if c.face_id is not None]
+    thumbnails = dict(session.execute(select(Face.id, Face.thumbnail).where(Face.id.in_(face_ids))).all())
+    found = []
+    for search in rows:
+        entry = ledgered.get(search.id)
+        override = overrides.get(search.quality_override_id or -1)
+        quality = override and {"id": override.id, "supervisor": names.get(override.supervisor_id),
+                                "reason": override.reason, "at": override.created_at.isoformat()}  # fmt: skip
+        probe_absent = (f"purged under the retention schedule on {_iso(search.purged_at)}" if search.purged_at
+                        else "no probe face was kept")  # fmt: skip
+        found.append({
+            "status": "done", "search_id": search.id, "ledger_seq": entry.seq if entry else None,
+            "searched_at": search.created_at.isoformat(), "searcher": names.get(search.user_id),
+            "attestation": search.attestation, "probe_name": search.probe_name, "probe_sha256": search.probe_sha256,
+            "probe_face": search.probe_face,
+            "quality_override": quality,
+            "gallery_version": search.gallery_version, "gallery_faces": search.gallery_faces,
+            "model": search.model_key, "threshold": search.threshold, "max_candidates": search.max_candidates,
+            "outcome": search.outcome, "purged": search.purged_at is not None, "purged_at": _iso(search.purged_at),
+            "probe_image": _image(deployment, bundle, f"probe-{search.id}", search.probe_thumbnail, probe_absent),
+            "candidates": [_candidate(deployment, c, names, thumbnails, bundle) for c in search.candidates],
+        })  # fmt: skip
+        if search.purged_at is not None:  # the rows went with the purge; the ledger kept what was shown
+            ledgered_details = _loads(entry.details) if entry else {}
+            shown = ledgered_details.get("candidates", []) if isinstance(ledgered_details, dict) else []
+            found[-1]["candidates"] = [{**c, "image": {"absent": probe_absent}} for c in shown]
+            found[-1]["candidates_from"] = "ledger (purged from the database under the retention schedule)"
+    return found
+
+
+def _candidate(deployment: Deployment, row: Candidate, names: dict[int, str], thumbnails: dict[int, str],
+               bundle: _Bundle) -> dict[str, Any]:  # fmt: skip
+    absent = ("the gallery face was removed after the search (curation, withdrawn source or opt-out); its scores "
+              "and provenance above are as recorded at the search")  # fmt: skip
+    lead = row.lead
+    return {
+        **candidate_dict(deployment, row), "state": lead_state(row),
+        "image": _image(deployment, bundle, f"candidate-{row.id}", thumbnails.get(row.face_id or -1), absent),
+        "reviews": [{"reviewer": names.get(r.reviewer_id), "decision": r.decision, "note": r.note,
+                     "at": r.created_at.isoformat()} for r in sorted(row.reviews, key=lambda r: r.id)],
+        "lead": None if lead is None else {
+            "signed_off_by": names.get(lead.supervisor_id), "signed_at": lead.signed_at.isoformat(),
+            "note": lead.signoff_note, "corroboration": lead.corroboration,
+            "corroborated_by": names.get(lead.corroborated_by or -1), "corroborated_at": _iso(lead.corroborated_at),
+            "exported_at": _iso(lead.exported_at)},
+    }  # fmt: skip
+
+
+def _image(deployment: Deployment, bundle: _Bundle, stem: str, relative: str | None, absent: str) -> dict[str, Any]:
+    """Read now, in the transaction that listed it: a purge deleting the file before the zip is written
+    cannot leave a listed image out of the archive."""
+    if not relative:
+        return {"absent": absent}
+    try:
+        data = (deployment.data_dir / relative).read_bytes()
+    except OSError:
+        return {"absent": "the image file is missing from the data directory"}
+    name = f"images/{stem}.jpg"
+    bundle.images[name] = data
+    return {"file": name}
+
+
+def _refused(entry: ledger.LedgerEntry) -> dict[str, Any]:
+    details = _loads(entry.details)
+    known = details if isinstance(details, dict) else {}
+    return {"status": "refused", "outcome": "refused", "ledger_seq": entry.seq, "at": entry.at,
+            "searcher": entry.actor, "attestation": known.get("attestation"),
+            "probe_sha256": known.get("probe_sha256"), "probe_face": known.get("face"),
+            "reasons": _loads(entry.reasons), "details": details, "candidates": []}  # fmt: skip
+
+
+def _write_zip(out: Path, bundle: _Bundle) -> Path:
+    """Into a temporary file beside `out`, so the final rename is atomic and nobody sees half an archive."""
+    handle, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
+            for arcname, text in bundle.texts.items():
+                archive.writestr(arcname, text.encode())
+            for arcname, data in sorted(bundle.images.items()):
+                archive.writestr(arcname, data, compress_type=zipfile.ZIP_STORED)  # JPEG is compressed already
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return temporary
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

@@ -1,0 +1,162 @@
+"""The reports the council, the oversight office and the public read: the accountability report (RCW
+43.386.020's contents) and the weekly usage report (as Detroit publishes). Self-contained HTML with
+charts inline, plus JSON and CSV; reading them needs the auditor's rights, and writing one is ledgered."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from faceledger import __version__
+from faceledger.engine.models import RECOGNITION_MODEL_LICENCE, recognition_model_identity
+from faceledger.errors import InvalidInput
+from faceledger.policy.governance import BLOCKED_PURPOSES, Action, ActorView, Context
+from faceledger.services import report_templates
+from faceledger.services.authority import status as authority_status
+from faceledger.services.deployment import Deployment
+from faceledger.services.gallery_admin import gallery_stats
+from faceledger.services.guard import append, governed, no_context
+from faceledger.services.retention import schedule
+from faceledger.services.usage import Usage, iso_week, usage
+from faceledger.store.governance_models import OptOutRequest
+
+_ENV = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
+
+
+@dataclass(frozen=True)
+class Written:
+    html: Path
+    json: Path
+    csv: Path | None = None
+
+
+def chart(counts: Counter[str], title: str) -> str:
+    """A horizontal bar chart as a base64 PNG (an empty breakdown says so instead)."""
+    items = counts.most_common(12)[::-1]
+    figure = Figure(figsize=(7, 0.45 * max(len(items), 2) + 1))  # no pyplot: no global state, no GUI backend
+    axes = figure.subplots()
+    if items:
+        axes.barh([label[:60] for label, _ in items], [count for _, count in items], color="#1d3557")
+    else:
+        axes.text(0.5, 0.5, "none in this period", ha="center", va="center", transform=axes.transAxes)
+        axes.set_axis_off()
+    axes.set_title(title)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _accuracy(deployment: Deployment, evaluation: dict[str, Any] | None) -> dict[str, Any]:
+    table, threshold, gallery = deployment.calibration, deployment.settings.match_threshold, deployment.index.count()
+    fmr = table.false_match(threshold)
+    return {"threshold": threshold, "fmr": fmr.describe(), "fmr_rate": fmr.rate,
+            "fnmr": table.false_non_match_rate(threshold), "dataset": table.dataset,
+            "impostor_pairs": table.impostor_pairs,
+            "genuine_pairs": table.genuine_pairs, "gallery_faces": gallery,
+            "expected_false_candidates": gallery * fmr.rate, "evaluation": evaluation}  # fmt: skip
+
+
+def load_evaluation(path: Path | None) -> dict[str, Any] | None:
+    """The summary that `faceledger eval lfw --out DIR` writes (DIR or DIR/summary.json)."""
+    if path is None:
+        return None
+    file = path / "summary.json" if path.is_dir() else path
+    try:
+        data: dict[str, Any] = json.loads(file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"{file}: not an evaluation summary ({exc})") from exc
+    if "verification" not in data:
+        raise InvalidInput(f"{file}: not an evaluation summary (no verification section)")
+    return data
+
+
+def accountability(
+    deployment: Deployment, actor: ActorView, out: Path, *, days: int = 365, evaluation: Path | None = None
+) -> Written:
+    end = datetime.now(UTC)
+    start = end - timedelta(days=days)
+    measured = load_evaluation(evaluation)
+    # Read before the report's own transaction: each takes a session of its own.
+    grant, gallery, accuracy = (
+        authority_status(deployment, actor).to_dict(),
+        gallery_stats(deployment),
+        _accuracy(deployment, measured),
+    )
+
+    def work(session: Session, _: Context) -> dict[str, Any]:
+        period = usage(session, start, end)
+        facts = {
+            "generated_at": end.isoformat(timespec="seconds"), "version": __version__,
+            "model": recognition_model_identity().to_dict(), "licence": RECOGNITION_MODEL_LICENCE,
+            "authority": grant, "gallery": gallery,
+            "blocked_purposes": sorted(BLOCKED_PURPOSES), "retention": schedule(deployment.settings),
+            "optouts": _optouts(session), "accuracy": accuracy, "usage": period.to_dict(),
+            "violations": _violations(session), "feedback": deployment.settings.feedback_contact,
+        }  # fmt: skip
+        append(session, actor, "report_accountability", details={"file": str(out), "days": days})
+        return {"facts": facts, "period": period}
+
+    found = governed(deployment, actor, Action.VIEW_LEDGER, no_context, work)
+    facts, period = found["facts"], found["period"]
+    charts = {"Searches by day": chart(period.by_day, "Searches by day"),
+              "Outcomes": chart(period.outcomes, "Search outcomes"),
+              "Refusals by reason": chart(period.refusals, "Refusals by reason")}  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    html = _ENV.from_string(report_templates.ACCOUNTABILITY).render(f=facts, charts=charts, days=days)
+    (out / "accountability.html").write_text(html)
+    (out / "accountability.json").write_text(json.dumps(facts, indent=2, default=str) + "\n")
+    return Written(out / "accountability.html", out / "accountability.json")
+
+
+def _optouts(session: Session) -> dict[str, int]:
+    rows = session.execute(select(OptOutRequest.status, func.count()).group_by(OptOutRequest.status)).all()
+    return {status: int(count) for status, count in rows}
+
+
+def _violations(session: Session) -> list[dict[str, Any]]:
+    try:
+        from faceledger.store.oversight_models import Violation
+    except ImportError:  # pragma: no cover - the violations table arrives with the anomaly audit
+        return []
+    return [{"kind": v.kind, "summary": v.summary, "actor": v.actor, "ledger_seqs": v.ledger_seqs,
+             "recorded_at": v.recorded_at.isoformat()} for v in session.scalars(select(Violation))]  # fmt: skip
+
+
+def usage_report(deployment: Deployment, actor: ActorView, week: str, out: Path) -> Written:
+    start, end = iso_week(week)
+
+    def work(session: Session, _: Context) -> Usage:
+        found = usage(session, start, end)
+        append(session, actor, "report_usage", details={"week": week, "file": str(out)})
+        return found
+
+    period = governed(deployment, actor, Action.VIEW_LEDGER, no_context, work)
+    charts = {name: chart(counts, f"Searches by {name}" if name != "refusal reason" else "Refusals by reason")
+              for name, counts in period.breakdowns().items()}  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"usage-{week}"
+    html = _ENV.from_string(report_templates.USAGE).render(u=period.to_dict(), week=week, charts=charts)
+    (out / f"{stem}.html").write_text(html)
+    (out / f"{stem}.json").write_text(json.dumps(period.to_dict(), indent=2) + "\n")
+    with (out / f"{stem}.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["week", "breakdown", "value", "count"])
+        for name, counts in period.breakdowns().items():
+            for value, count in counts.most_common():
+                writer.writerow([week, name, value, count])
+    return Written(out / f"{stem}.html", out / f"{stem}.json", out / f"{stem}.csv")
