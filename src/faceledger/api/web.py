@@ -16,7 +16,7 @@ from faceledger.api.pages import attempt, check_csrf, has, render, signed_in
 from faceledger.api.routes_oversight import jobs, start_ingest
 from faceledger.api.schemas import IngestCreate
 from faceledger.api.uploads import saved_upload
-from faceledger.errors import FaceledgerError, PolicyDenied
+from faceledger.errors import FaceledgerError, InvalidInput, PolicyDenied
 from faceledger.policy.governance import Action, Role
 from faceledger.services import audit_ledger, authority, cases, optout
 from faceledger.services.curation import governed_remove, governed_stats
@@ -133,6 +133,8 @@ def optout_page(request: Request) -> Response:
     number = request.query_params.get("request")
 
     def act() -> Response:
+        if number and not (number.isdigit() and len(number) < 18):
+            raise InvalidInput(f"an opt-out request number is a whole number; got {number[:40]!r}")
         status = optout.status(deployment(request), found.actor, int(number)) if number else None
         if status is None and not has(found, Role.CURATOR, Role.ADMIN):
             raise PolicyDenied("opt-out intake needs the role curator or admin")
