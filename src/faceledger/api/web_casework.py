@@ -9,6 +9,8 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -42,6 +44,18 @@ def _preview(pixels: RGBImage, faces: ImageFaces) -> str:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return base64.b64encode(buffer.getvalue()).decode()
+
+
+@contextmanager
+def claimed_upload(request: Request, key: str, what: str) -> Iterator[Path]:
+    """A file kept between the two steps of a search, taken once and deleted whatever happens."""
+    kept = state(request).uploads.pop(key, None)
+    if kept is None:
+        raise NotFound(f"that upload has expired; upload the {what} again")
+    try:
+        yield kept[0]
+    finally:
+        shutil.rmtree(kept[0].parent, ignore_errors=True)
 
 
 def expire_uploads(uploads: dict[str, tuple[Path, float]]) -> None:
@@ -163,17 +177,10 @@ def search(request: Request, upload: Annotated[str, Form()], case: Annotated[str
     """Step two: the governed search of the chosen face; the probe file is deleted whatever happens."""
     found = signed_in(request)
     check_csrf(found, csrf_token)
-    kept = state(request).uploads.pop(upload, None)
 
     def act() -> Response:
-        if kept is None:
-            raise NotFound("that upload has expired; upload the probe again")
-        try:
-            with state(request).engine_lock:
-                result = governed_search(deployment(request), found.actor,
-                                         SearchRequest(case, attestation, kept[0], face))  # fmt: skip
-        finally:
-            shutil.rmtree(kept[0].parent, ignore_errors=True)
+        with claimed_upload(request, upload, "probe") as probe, state(request).engine_lock:
+            result = governed_search(deployment(request), found.actor, SearchRequest(case, attestation, probe, face))
         return RedirectResponse(f"/ui/searches/{result.search_id}", status_code=303)
 
     return attempt(request, found, act, "search.html", "New search", cases=open_cases(request, found), upload=None)

@@ -16,10 +16,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from faceledger.api.deps import deployment, page_rule, state
 from faceledger.api.pages import attempt, check_csrf, render, signed_in
 from faceledger.api.uploads import saved_upload
-from faceledger.api.web_casework import expire_uploads, open_cases
+from faceledger.api.web_casework import claimed_upload, expire_uploads, open_cases
 from faceledger.engine.contact_sheet import contact_sheet
 from faceledger.engine.video_faces import analyse_video
-from faceledger.errors import NotFound
 from faceledger.policy.governance import Action
 from faceledger.services import video_search
 
@@ -77,17 +76,11 @@ def video_search_page(
     """Step two: the governed search of the chosen track's best face; the video is deleted whatever happens."""
     found = signed_in(request)
     check_csrf(found, csrf_token)
-    kept = state(request).uploads.pop(upload, None)
 
     def act() -> Response:
-        if kept is None:
-            raise NotFound("that upload has expired; upload the video again")
-        try:
-            with state(request).engine_lock:
-                result = video_search.search_track(deployment(request), found.actor, case, attestation, kept[0],
-                                                   track, every_s)  # fmt: skip
-        finally:
-            shutil.rmtree(kept[0].parent, ignore_errors=True)
+        with claimed_upload(request, upload, "video") as video, state(request).engine_lock:
+            result = video_search.search_track(deployment(request), found.actor, case, attestation, video, track,
+                                               every_s)  # fmt: skip
         return RedirectResponse(f"/ui/searches/{result.search_id}", status_code=303)
 
     return attempt(request, found, act, "video.html", "Search from video", cases=open_cases(request, found),
