@@ -9,7 +9,6 @@ from faceledger.policy.governance import ActorView
 from faceledger.services import accounts, authority, cases
 from faceledger.services.deployment import Deployment
 from faceledger.services.guard import today
-from faceledger.services.ledger_key import create_key
 from faceledger.store import ledger
 
 DEPARTMENT = "Office of Police Conduct Review"
@@ -56,7 +55,6 @@ class Office:
 
 def make_office(deployment: Deployment, *, grant: bool = True, case: bool = True) -> Office:
     """Admin, curator, supervisor, analyst, two reviewers, an auditor; a grant and case C-1 if asked."""
-    create_key(deployment.data_dir)
     admin_token = accounts.bootstrap_admin(deployment, "admin", DEPARTMENT)
     office = Office(deployment, accounts.authenticate_token(deployment, admin_token.token))
     office.tokens["admin"] = admin_token.token

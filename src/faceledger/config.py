@@ -64,6 +64,9 @@ class Settings(BaseSettings):
 
     # --- deployment: a data directory (database, index, thumbnails); PostgreSQL by URL for deployments
     data_dir: Path | None = None
+    # Secret keys (ledger checkpoints, encryption at rest) live outside the data directory; None: the
+    # sibling folder `<data dir>.keys`. See store/keys.py.
+    keys_dir: Path | None = None
     database_url: str | None = None
     index_backend: IndexBackend | None = None  # None: what the data directory was created with
     milvus_uri: str | None = None  # None: Milvus Lite in the data directory

@@ -32,6 +32,10 @@ class LedgerTampered(FaceledgerError):
     """The ledger's hash chain does not verify."""
 
 
+class KeyProblem(FaceledgerError):
+    """A secret key is missing, damaged, readable by others, or kept inside the data directory."""
+
+
 class ModelMismatch(FaceledgerError):
     """Embeddings or calibration tables of different models were about to be mixed."""
 

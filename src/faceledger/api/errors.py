@@ -28,6 +28,7 @@ STATUS: dict[type[errors.FaceledgerError], int] = {
     errors.NoFaceFound: 422,
     errors.InvalidInput: 422,
     errors.EngineUnavailable: 503,
+    errors.KeyProblem: 503,
 }
 CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 409: "conflict",
          413: "too_large", 415: "unsupported_media_type", 422: "invalid_input", 500: "internal_error",

@@ -24,6 +24,7 @@ EXIT_CODES: dict[type[errors.FaceledgerError], int] = {
     errors.LedgerTampered: 8,
     errors.ModelMismatch: 9,
     errors.EngineUnavailable: 10,
+    errors.KeyProblem: 11,
 }
 GENERIC_EXIT_CODE = 1
 INTERRUPTED_EXIT_CODE = 130

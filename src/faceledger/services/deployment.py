@@ -23,6 +23,7 @@ from faceledger.errors import Conflict, InvalidInput, NotFound
 from faceledger.index.base import VectorIndex
 from faceledger.index.factory import open_index
 from faceledger.store import db
+from faceledger.store.keys import KeyFiles
 from faceledger.store.migrate import upgrade
 from faceledger.store.models import Face, GalleryState
 from faceledger.types import IndexBackend
@@ -46,6 +47,11 @@ class Deployment:
     @property
     def thumbnails_dir(self) -> Path:
         return self.data_dir / "thumbnails"
+
+    @property
+    def keys(self) -> KeyFiles:
+        """The deployment's secret keys, kept outside its data directory."""
+        return KeyFiles.for_deployment(self.settings.keys_dir, self.data_dir)
 
     @property
     def face_engine(self) -> FaceEngine:
@@ -94,6 +100,7 @@ def init_deployment(settings: Settings, data_dir: Path, backend: IndexBackend) -
         raise Conflict(f"{data_dir} is already a faceledger data directory")
     if data_dir.exists() and any(data_dir.iterdir()):
         raise InvalidInput(f"{data_dir} exists and is not empty; choose a new or empty folder")
+    KeyFiles.for_deployment(settings.keys_dir, data_dir).check_location()
     data_dir.mkdir(parents=True, exist_ok=True)
     config = {
         "format": FORMAT_VERSION,
@@ -102,6 +109,7 @@ def init_deployment(settings: Settings, data_dir: Path, backend: IndexBackend) -
         "model": recognition_model_identity().to_dict(),
     }
     deployment = _connect(settings, data_dir, config)
+    deployment.keys.create()
     (data_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     deployment.save_index()
     return deployment

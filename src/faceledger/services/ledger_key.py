@@ -1,11 +1,7 @@
-"""The key that signs ledger checkpoints. It lives in the data directory, not in the database, so
-someone who can rewrite the database cannot re-sign a rewritten chain."""
+"""The key that signs ledger checkpoints. It lives in the deployment's keys folder, outside the data
+directory and the database, so someone who can rewrite the database cannot re-sign a rewritten chain."""
 
 from __future__ import annotations
-
-import os
-import secrets
-from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -13,21 +9,9 @@ from faceledger.services.deployment import Deployment
 from faceledger.store import ledger
 from faceledger.store.db import transaction
 
-KEY_FILE = "ledger.key"
-
-
-def create_key(data_dir: Path) -> None:
-    path = data_dir / KEY_FILE
-    if path.exists():
-        return
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(secrets.token_hex(32) + "\n")
-
 
 def read_key(deployment: Deployment) -> bytes | None:
-    path = deployment.data_dir / KEY_FILE
-    return bytes.fromhex(path.read_text().strip()) if path.is_file() else None
+    return deployment.keys.ledger_key()
 
 
 def checkpoint_if_due(deployment: Deployment) -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 from faceledger.config import Settings
 from faceledger.services.accounts import IssuedToken, bootstrap_admin
 from faceledger.services.deployment import Deployment, init_deployment
-from faceledger.services.ledger_key import create_key
 from faceledger.store import ledger
 from faceledger.store.db import transaction
 from faceledger.types import IndexBackend
@@ -19,7 +18,6 @@ def create_deployment(
     """Data directory, database, index, signing key, the first admin (whose token is shown once), and
     the ledger's first entry."""
     deployment = init_deployment(settings, data_dir, backend)
-    create_key(data_dir)
     with transaction(deployment.sessions) as session:
         ledger.append(session, ledger.SYSTEM, "deployment_init",
                       details={"index_backend": backend.value, "model": deployment.config["model"]})  # fmt: skip
