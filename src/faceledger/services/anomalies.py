@@ -21,6 +21,7 @@ from faceledger.errors import Conflict, InvalidInput
 from faceledger.policy.governance import Action, ActorView, Context, ReviewDecision
 from faceledger.services.deployment import Deployment
 from faceledger.services.guard import append, governed, no_context
+from faceledger.services.scope import ledger_clause, visible_violations
 from faceledger.store import ledger
 from faceledger.store.governance_models import Case, CaseAssignment, User
 from faceledger.store.oversight_models import Violation
@@ -257,13 +258,17 @@ def find_anomalies(deployment: Deployment, actor: ActorView, *, since: datetime 
                    until: datetime | None = None, caseload_ratio: float = 10.0, burst_per_hour: int = 20,
                    hours: tuple[int, int] = (7, 19)) -> list[Finding]:  # fmt: skip
     """Findings over done searches and reviews ledgered in [since, until); each cites only entries in it.
-    The scan itself is ledgered, so who looked, and what they were shown, is on the record too."""
+    The scan itself is ledgered, so who looked, and what they were shown, is on the record too. A supervisor's
+    scan reads only their own department's entries (services/scope.py)."""
     limits = Limits(caseload_ratio, burst_per_hour, hours)
     window = {"since": _utc(since), "until": _utc(until)}
     E = ledger.LedgerEntry
 
     def work(session: Session, _: Context) -> list[Finding]:
         query = select(E).where(E.action.in_([Action.SEARCH.value, Action.REVIEW.value]), E.outcome == ledger.DONE)
+        visible = ledger_clause(actor)  # a supervisor's scan reads only their department's entries
+        if visible is not None:
+            query = query.where(visible)
         if window["since"]:
             query = query.where(E.at >= window["since"])
         if window["until"]:
@@ -302,13 +307,14 @@ def record_violation(deployment: Deployment, actor: ActorView, finding: Finding,
 
 
 def list_violations(deployment: Deployment, actor: ActorView) -> list[dict[str, Any]]:
-    """Recorded violations, oldest first (auditors, supervisors, admins)."""
+    """Recorded violations, oldest first (auditors, admins; a supervisor those of their department)."""
 
     def work(session: Session, _: Context) -> list[dict[str, Any]]:
-        rows = session.execute(select(Violation, User.username).join(User, User.id == Violation.recorded_by)
-                               .order_by(Violation.id))  # fmt: skip
+        rows = visible_violations(session, actor)  # a supervisor: those citing only their department's entries
+        recorders = select(User.id, User.username).where(User.id.in_({v.recorded_by for v in rows}))
+        names: dict[int, str] = {user_id: name for user_id, name in session.execute(recorders)}
         return [{"id": v.id, "kind": v.kind, "summary": v.summary, "ledger_seqs": list(v.ledger_seqs),
-                 "actor": v.actor, "recorded_by": name, "recorded_at": v.recorded_at.isoformat(), "note": v.note}
-                for v, name in rows]  # fmt: skip
+                 "actor": v.actor, "recorded_by": names.get(v.recorded_by, "?"),
+                 "recorded_at": v.recorded_at.isoformat(), "note": v.note} for v in rows]  # fmt: skip
 
     return governed(deployment, actor, Action.VIEW_LEDGER, no_context, work)

@@ -1,4 +1,5 @@
-"""The ledger as the auditor sees it: verify the chain (and the signed checkpoints), browse entries, sign."""
+"""The ledger as the auditor sees it: verify the chain (and the signed checkpoints), browse entries, sign.
+Verification covers the whole chain for everyone; the entries shown are scoped to what the reader may see."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from faceledger.policy.governance import Action, ActorView, Context
 from faceledger.services.deployment import Deployment
 from faceledger.services.guard import append, governed, no_context
 from faceledger.services.ledger_key import read_key
+from faceledger.services.scope import ledger_clause
 from faceledger.store import ledger
 
 
@@ -23,8 +25,11 @@ def verify(deployment: Deployment, actor: ActorView) -> ledger.Verification:
 
 
 def show(deployment: Deployment, actor: ActorView, **filters: Any) -> list[dict[str, Any]]:
+    """Entries in order; a supervisor sees only their own department's (scope.py), an auditor all."""
+
     def work(session: Session, _: Context) -> list[dict[str, Any]]:
-        return [entry.to_dict() for entry in ledger.entries(session, **filters)]
+        visible = ledger_clause(actor)
+        return [entry.to_dict() for entry in ledger.entries(session, **filters, visible=visible)]
 
     return governed(deployment, actor, Action.VIEW_LEDGER, no_context, work)
 

@@ -1,11 +1,11 @@
 """The reports the council, the oversight office and the public read: the accountability report (RCW
 43.386.020's contents) and the weekly usage report (as Detroit publishes). Self-contained HTML with
-charts inline, plus JSON and CSV; reading them needs the auditor's rights, and writing one is ledgered."""
+charts inline, plus JSON and CSV; reading them needs the auditor's rights, and writing one is ledgered.
+A supervisor's reports count only their own department's part of the ledger (services/scope.py)."""
 
 from __future__ import annotations
 
 import base64
-import csv
 import io
 import json
 from collections import Counter
@@ -30,6 +30,8 @@ from faceledger.services.deployment import Deployment
 from faceledger.services.gallery_admin import gallery_stats
 from faceledger.services.guard import append, governed, no_context
 from faceledger.services.retention import schedule
+from faceledger.services.scope import ledger_clause, visible_violations
+from faceledger.services.spreadsheet import write_csv
 from faceledger.services.usage import Usage, iso_week, usage
 from faceledger.store.governance_models import OptOutRequest
 
@@ -99,14 +101,14 @@ def accountability(
     )
 
     def work(session: Session, _: Context) -> dict[str, Any]:
-        period = usage(session, start, end)
+        period = usage(session, start, end, ledger_clause(actor))
         facts = {
             "generated_at": end.isoformat(timespec="seconds"), "version": __version__,
             "model": recognition_model_identity().to_dict(), "licence": RECOGNITION_MODEL_LICENCE,
             "authority": grant, "gallery": gallery,
             "blocked_purposes": sorted(BLOCKED_PURPOSES), "retention": schedule(deployment.settings),
             "optouts": _optouts(session), "accuracy": accuracy, "usage": period.to_dict(),
-            "violations": _violations(session), "feedback": deployment.settings.feedback_contact,
+            "violations": _violations(session, actor), "feedback": deployment.settings.feedback_contact,
         }  # fmt: skip
         append(session, actor, "report_accountability", details={"file": str(out), "days": days})
         return {"facts": facts, "period": period}
@@ -128,20 +130,16 @@ def _optouts(session: Session) -> dict[str, int]:
     return {status: int(count) for status, count in rows}
 
 
-def _violations(session: Session) -> list[dict[str, Any]]:
-    try:
-        from faceledger.store.oversight_models import Violation
-    except ImportError:  # pragma: no cover - the violations table arrives with the anomaly audit
-        return []
+def _violations(session: Session, actor: ActorView) -> list[dict[str, Any]]:
     return [{"kind": v.kind, "summary": v.summary, "actor": v.actor, "ledger_seqs": v.ledger_seqs,
-             "recorded_at": v.recorded_at.isoformat()} for v in session.scalars(select(Violation))]  # fmt: skip
+             "recorded_at": v.recorded_at.isoformat()} for v in visible_violations(session, actor)]  # fmt: skip
 
 
 def usage_report(deployment: Deployment, actor: ActorView, week: str, out: Path) -> Written:
     start, end = iso_week(week)
 
     def work(session: Session, _: Context) -> Usage:
-        found = usage(session, start, end)
+        found = usage(session, start, end, ledger_clause(actor))
         append(session, actor, "report_usage", details={"week": week, "file": str(out)})
         return found
 
@@ -153,10 +151,7 @@ def usage_report(deployment: Deployment, actor: ActorView, week: str, out: Path)
     html = _ENV.from_string(report_templates.USAGE).render(u=period.to_dict(), week=week, charts=charts)
     (out / f"{stem}.html").write_text(html)
     (out / f"{stem}.json").write_text(json.dumps(period.to_dict(), indent=2) + "\n")
-    with (out / f"{stem}.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["week", "breakdown", "value", "count"])
-        for name, counts in period.breakdowns().items():
-            for value, count in counts.most_common():
-                writer.writerow([week, name, value, count])
+    rows = ([week, name, value, count] for name, counts in period.breakdowns().items()
+            for value, count in counts.most_common())  # fmt: skip
+    write_csv(out / f"{stem}.csv", ["week", "breakdown", "value", "count"], rows)
     return Written(out / f"{stem}.html", out / f"{stem}.json", out / f"{stem}.csv")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from faceledger.errors import InvalidInput
@@ -59,10 +59,12 @@ def iso_week(text: str) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=7)
 
 
-def usage(session: Session, start: datetime, end: datetime) -> Usage:
-    """Searches done or refused in [start, end), as the ledger records them."""
+def usage(session: Session, start: datetime, end: datetime, visible: ColumnElement[bool] | None = None) -> Usage:
+    """Searches done or refused in [start, end), as the ledger records them; only `visible` entries (a
+    supervisor's department, services/scope.py) when given."""
     found = Usage(start, end)
-    in_period = (LedgerEntry.action == "search", LedgerEntry.at >= _iso(start), LedgerEntry.at < _iso(end))
+    in_period = (LedgerEntry.action == "search", LedgerEntry.at >= _iso(start), LedgerEntry.at < _iso(end),
+                 *(() if visible is None else (visible,)))  # fmt: skip
     entries = session.scalars(select(LedgerEntry).where(*in_period).order_by(LedgerEntry.seq)).all()
     cases = {case.id: case for case in session.scalars(select(Case))}
     departments = {d.id: d.name for d in session.scalars(select(Department))}

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, Text, select
+from sqlalchemy import ColumnElement, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from faceledger.errors import InvalidInput
@@ -217,8 +217,11 @@ def _check_checkpoint(checkpoint: LedgerCheckpoint, hashes: dict[int, str], key:
 
 
 def entries(session: Session, *, since: int = 0, limit: int = 100, action: str | None = None,
-            case_id: int | None = None, outcome: str | None = None) -> list[LedgerEntry]:  # fmt: skip
+            case_id: int | None = None, outcome: str | None = None,
+            visible: ColumnElement[bool] | None = None) -> list[LedgerEntry]:  # fmt: skip
     query = select(LedgerEntry).where(LedgerEntry.seq > since)
+    if visible is not None:  # the part of the ledger the reader may see (services/scope.py)
+        query = query.where(visible)
     if action:
         query = query.where(LedgerEntry.action == action)
     if case_id is not None:

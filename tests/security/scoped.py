@@ -1,0 +1,35 @@
+"""Two departments on one deployment, for the scoping and existence-oracle tests: the office's own (A, with
+case C-1) and department B with its own supervisor, analyst and case B-1. No face data needed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faceledger.policy.governance import ActorView
+from faceledger.services import cases
+from faceledger.store import ledger
+from faceledger.store.db import transaction
+from tests.office import PURPOSE, Office
+
+OTHER = "Internal Affairs B"
+
+
+def add_department_b(office: Office) -> None:
+    office.add("supervisor_b", "supervisor", department=OTHER)
+    office.add("analyst_b", "analyst", department=OTHER)
+    cases.open_case(office.deployment, office.supervisor_b, "B-1", purpose=PURPOSE, offence_type="theft")
+    cases.assign(office.deployment, office.supervisor_b, "B-1", ["analyst_b"])
+
+
+def case_id(office: Office, number: str) -> int:
+    return next(c.id for c in cases.list_cases(office.deployment, office.auditor) if c.number == number)
+
+
+def ledger_search(office: Office, actor: ActorView, case: int, *, outcome: str = ledger.DONE,
+                  reasons: list[str] | None = None, probe: str = "ab" * 32) -> int:  # fmt: skip
+    """A search entry as governed_search writes it (the face work is not what these tests are about)."""
+    details: dict[str, Any] = {"probe_sha256": probe, "attestation": "synthetic", "candidates": []}
+    with transaction(office.deployment.sessions) as session:
+        entry = ledger.append(session, ledger.Actor(actor.id, actor.name), "search", outcome=outcome, case_id=case,
+                              subjects={"case": case}, details=details, reasons=reasons)  # fmt: skip
+        return entry.seq
