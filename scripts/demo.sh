@@ -25,14 +25,15 @@ if [ -d "$DATA/samples" ]; then
   export FACELEDGER_DATA_DIR="$work/data"
   mkdir "$work/photos"
   for f in "$S"/*.jpg; do [ "$(basename "$f")" = wh_obama_2009_congress.jpg ] || cp "$f" "$work/photos/"; done
-  token() { .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["token"])'; }
-  ADMIN=$($FL init --admin chair --department OPCR --json | token)
-  echo "created $work/data; the first admin's token is printed once by 'faceledger init'"
-  as() { local who=$1; shift; FACELEDGER_TOKEN="${TOKENS[$who]}" $FL "$@"; }
-  declare -A TOKENS=([chair]=$ADMIN)
+  # Tokens go in files only their owner can read, never on a command line (every user sees those in `ps`).
+  mkdir -m 700 "$work/tokens"
+  keep() { (umask 077; .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["token"])' >"$work/tokens/$1"); }
+  $FL init --admin chair --department OPCR --json | keep chair
+  echo "created $work/data; the first admin's token, printed once by 'faceledger init', is in $work/tokens/chair"
+  as() { local who=$1; shift; FACELEDGER_TOKEN_FILE="$work/tokens/$who" $FL "$@"; }
   for spec in curator:curator supervisor:supervisor analyst:analyst reviewer1:reviewer reviewer2:reviewer auditor:auditor; do
-    TOKENS[${spec%%:*}]=$(as chair user add "${spec%%:*}" --role "${spec#*:}" --department OPCR \
-      --certified-until 2099-12-31 --json | token)
+    as chair user add "${spec%%:*}" --role "${spec#*:}" --department OPCR \
+      --certified-until 2099-12-31 --json | keep "${spec%%:*}"
   done
   as chair user list
   as curator gallery ingest "$work/photos" --source "US government public-domain photos" \

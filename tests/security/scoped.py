@@ -33,3 +33,21 @@ def ledger_search(office: Office, actor: ActorView, case: int, *, outcome: str =
         entry = ledger.append(session, ledger.Actor(actor.id, actor.name), "search", outcome=outcome, case_id=case,
                               subjects={"case": case}, details=details, reasons=reasons)  # fmt: skip
         return entry.seq
+
+
+def stored_search(office: Office, actor: ActorView, case: int) -> tuple[int, int]:
+    """A search with one candidate in the database, as a finished search leaves them: (search id, candidate id)."""
+    from faceledger.store.governance_models import Candidate, Search
+
+    with transaction(office.deployment.sessions) as session:
+        search = Search(case_id=case, user_id=actor.id, attestation="synthetic", probe_sha256="cd" * 32,
+                        probe_name="probe.jpg", probe_face={}, probe_thumbnail=None, gallery_version=1,
+                        gallery_faces=1, model_key="m", threshold=0.5, max_candidates=5,
+                        outcome="candidates")  # fmt: skip
+        session.add(search)
+        session.flush()
+        candidate = Candidate(search_id=search.id, face_id=None, rank=1, distance=0.4, false_match_rate=0.001,
+                              false_match_text="1 in 1,000", likelihood="possible", provenance={})  # fmt: skip
+        session.add(candidate)
+        session.flush()
+        return search.id, candidate.id

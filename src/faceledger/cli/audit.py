@@ -10,7 +10,7 @@ import typer
 
 from faceledger.cli.errors import reports_errors
 from faceledger.cli.options import DataDirOption, JsonOption, emit_json, parse_date
-from faceledger.cli.session import TokenOption, acting
+from faceledger.cli.session import TokenFileOption, TokenOption, acting
 from faceledger.errors import Conflict, InvalidInput
 from faceledger.policy.governance import ActorView
 from faceledger.services import anomalies
@@ -55,12 +55,13 @@ def audit_anomalies(
     note: Annotated[str, typer.Option("--note", help="A note kept with each violation recorded.")] = "",
     data_dir: DataDirOption = None,
     token: TokenOption = None,
+    token_file: TokenFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Flag searches outside assigned cases, caseload outpaced, one probe across cases, searches out of hours,
     bursts, and repeats after 'not a match'; each finding cites its ledger entries."""  # fmt: skip
     start, end, working = _day_start(since, "--since"), _day_start(until, "--until", after=True), _hours(hours)
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         findings = anomalies.find_anomalies(deployment, actor, since=start, until=end, caseload_ratio=caseload_ratio,
                                             burst_per_hour=burst_per_hour, hours=working)  # fmt: skip
         shown = [finding.to_dict() for finding in findings]
@@ -96,9 +97,14 @@ def _print_finding(data: dict[str, Any]) -> None:
 
 @audit_app.command("violations")
 @reports_errors
-def audit_violations(data_dir: DataDirOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+def audit_violations(
+    data_dir: DataDirOption = None,
+    token: TokenOption = None,
+    token_file: TokenFileOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Violations recorded from the anomaly audit (auditors, supervisors, admins)."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         rows = anomalies.list_violations(deployment, actor)
     if as_json:
         emit_json(rows)

@@ -9,7 +9,7 @@ import typer
 
 from faceledger.cli.errors import reports_errors
 from faceledger.cli.options import DataDirOption, DetectorOption, JsonOption, emit_json
-from faceledger.cli.session import TokenOption, acting
+from faceledger.cli.session import TokenFileOption, TokenOption, acting
 from faceledger.services import cases, review
 from faceledger.services.cases import CasePublic
 from faceledger.services.governed_search import SearchOutcome, SearchRequest, governed_search, record_override
@@ -39,10 +39,11 @@ def case_open(
     description: Annotated[str, typer.Option("--description", help="What the case is about.")] = "",
     data_dir: DataDirOption = None,
     token: TokenOption = None,
+    token_file: TokenFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Open a case for an allowed purpose."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         case = cases.open_case(deployment, actor, number, purpose=purpose, offence_type=offence_type,
                                description=description)  # fmt: skip
     _print_case(case, as_json)
@@ -55,10 +56,11 @@ def case_assign(
     user: Annotated[list[str], typer.Option("--user", help="An analyst or reviewer to assign (repeat).")],
     data_dir: DataDirOption = None,
     token: TokenOption = None,
+    token_file: TokenFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Assign analysts (who may then search) and reviewers to a case."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         case = cases.assign(deployment, actor, number, user)
     _print_case(case, as_json)
 
@@ -70,10 +72,11 @@ def case_close(
     reason: Annotated[str, typer.Option("--reason", help="Why (on the ledger).")] = "",
     data_dir: DataDirOption = None,
     token: TokenOption = None,
+    token_file: TokenFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Close a case: no more searches; its results are purged on the retention schedule."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         case = cases.close(deployment, actor, number, reason)
     _print_case(case, as_json)
 
@@ -84,19 +87,25 @@ def case_show(
     number: Annotated[str, typer.Argument(help="Case number (or #id for overseers).")],
     data_dir: DataDirOption = None,
     token: TokenOption = None,
+    token_file: TokenFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """A case, who is assigned, and how many searches it has."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         case = cases.show(deployment, actor, number)
     _print_case(case, as_json)
 
 
 @case_app.command("list")
 @reports_errors
-def case_list(data_dir: DataDirOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+def case_list(
+    data_dir: DataDirOption = None,
+    token: TokenOption = None,
+    token_file: TokenFileOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Cases you may see."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         found = cases.list_cases(deployment, actor)
     if as_json:
         emit_json([case.to_dict() for case in found])
@@ -131,11 +140,12 @@ def search(
     detector: DetectorOption = None,
     data_dir: DataDirOption = None,
     token: TokenOption = None,
+    token_file: TokenFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Search the gallery for one probe face, within a case (assigned analysts). Results are leads."""
     request = SearchRequest(case, purpose, probe, face, detector)
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         result = governed_search(deployment, actor, request)
     if as_json:
         emit_json(result.to_dict())
@@ -150,9 +160,10 @@ def quality_override(
     reason: Annotated[str, typer.Option("--reason", help="Why searching it is justified anyway.")],
     data_dir: DataDirOption = None,
     token: TokenOption = None,
+    token_file: TokenFileOption = None,
 ) -> None:
     """Let one low-quality probe be searched in one case (supervisors); the reason is ledgered."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         override = record_override(deployment, actor, case, probe, reason)
     typer.echo(f"override {override} recorded")
 
@@ -160,10 +171,14 @@ def quality_override(
 @candidate_app.command("show")
 @reports_errors
 def candidate_show(
-    candidate: CandidateArg, data_dir: DataDirOption = None, token: TokenOption = None, as_json: JsonOption = False
+    candidate: CandidateArg,
+    data_dir: DataDirOption = None,
+    token: TokenOption = None,
+    token_file: TokenFileOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """One candidate: scores, provenance, state; other reviews only once yours is in."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         found = review.view(deployment, actor, candidate)
     if as_json:
         emit_json(found.to_dict())
@@ -182,9 +197,14 @@ def candidate_show(
 
 @candidate_app.command("queue")
 @reports_errors
-def candidate_queue(data_dir: DataDirOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+def candidate_queue(
+    data_dir: DataDirOption = None,
+    token: TokenOption = None,
+    token_file: TokenFileOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Candidates waiting for your review."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         queue = review.review_queue(deployment, actor)
     if as_json:
         emit_json(queue)
@@ -200,9 +220,10 @@ def review_command(
     note: Annotated[str, typer.Option("--note", help="What you saw.")] = "",
     data_dir: DataDirOption = None,
     token: TokenOption = None,
+    token_file: TokenFileOption = None,
 ) -> None:
     """Your independent review of a candidate (reviewers; never your own search)."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         state = review.review(deployment, actor, candidate, decision, note)
     typer.echo(f"review recorded; candidate {candidate} is now {state.replace('_', ' ')}")
 
@@ -214,9 +235,10 @@ def lead_signoff(
     note: Annotated[str, typer.Option("--note", help="The supervisor's note.")] = "",
     data_dir: DataDirOption = None,
     token: TokenOption = None,
+    token_file: TokenFileOption = None,
 ) -> None:
     """Confirm a lead two reviewers found possible (supervisors)."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         state = review.sign_off(deployment, actor, candidate, note)
     typer.echo(f"candidate {candidate} is now {state}: a lead to corroborate, not an identification")
 
@@ -228,9 +250,10 @@ def lead_corroborate(
     evidence: Annotated[str, typer.Option("--evidence", help="Independent evidence that supports the lead.")],
     data_dir: DataDirOption = None,
     token: TokenOption = None,
+    token_file: TokenFileOption = None,
 ) -> None:
     """Record corroborating evidence; a lead cannot be exported without it."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         state = review.corroborate(deployment, actor, candidate, evidence)
     typer.echo(f"candidate {candidate} is now {state}")
 
@@ -242,8 +265,9 @@ def lead_export(
     out: Annotated[Path, typer.Option("--out", help="JSON file to write.")],
     data_dir: DataDirOption = None,
     token: TokenOption = None,
+    token_file: TokenFileOption = None,
 ) -> None:
     """Export a confirmed, corroborated lead with its full record (supervisors)."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         written = review.export(deployment, actor, candidate, out)
     typer.echo(f"wrote {written}")

@@ -9,7 +9,7 @@ import typer
 
 from faceledger.cli.errors import EXIT_CODES, reports_errors
 from faceledger.cli.options import DataDirOption, JsonOption, emit_json
-from faceledger.cli.session import TokenOption, acting
+from faceledger.cli.session import TokenFileOption, TokenOption, acting
 from faceledger.errors import LedgerTampered
 from faceledger.services.disclosure import DisclosureSummary, disclose_case
 
@@ -20,12 +20,13 @@ def disclose(
     out: Annotated[Path, typer.Option("--out", help="The zip file to write.")],
     data_dir: DataDirOption = None,
     token: TokenOption = None,
+    token_file: TokenFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Every search in a case (with candidates, without, refused), its reviews, sign-offs, images and ledger
     entries with a verification result, as one zip (auditors, supervisors, admins). The disclosure is ledgered.
     Exit 8 when the ledger does not verify; the zip is written all the same, the failure recorded in it."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         summary = disclose_case(deployment, actor, case, out)
     if as_json:
         emit_json(summary.to_dict())

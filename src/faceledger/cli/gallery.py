@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from faceledger.cli.errors import reports_errors
 from faceledger.cli.options import DataDirOption, JsonOption, WorkersOption, emit_json, make_settings
-from faceledger.cli.session import TokenOption, acting
+from faceledger.cli.session import TokenFileOption, TokenOption, acting
 from faceledger.policy.governance import ActorView
 from faceledger.services.curation import governed_ingest, governed_rebuild, governed_remove, governed_stats
 from faceledger.services.deployment import Deployment, data_dir_from, index_drift
@@ -60,10 +60,11 @@ def ingest_command(
     workers: WorkersOption = None,
     data_dir: DataDirOption = None,
     token: TokenOption = None,
+    token_file: TokenFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Add images to the gallery (curators): deduplicated, incremental, resumable after a kill; ledgered."""
-    with acting(data_dir, token, workers=workers) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file, workers=workers) as (deployment, actor):
         report = _ingest_with_progress(deployment, actor, path, workers, source, legal_basis, collection_method,
                                        contact)  # fmt: skip
     _print_ingest(report, as_json)
@@ -109,10 +110,11 @@ def remove_command(
     subject: Annotated[str | None, typer.Option("--subject", help="Every image of a subject (external id).")] = None,
     data_dir: DataDirOption = None,
     token: TokenOption = None,
+    token_file: TokenFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Remove images completely (curators): rows, index entries, thumbnails; ledgered."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         removal = governed_remove(deployment, actor, image_id=image, sha256=sha256, source=source, subject=subject)
     if as_json:
         emit_json(removal.to_dict())
@@ -123,9 +125,14 @@ def remove_command(
 
 @gallery_app.command("stats")
 @reports_errors
-def stats_command(data_dir: DataDirOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+def stats_command(
+    data_dir: DataDirOption = None,
+    token: TokenOption = None,
+    token_file: TokenFileOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Images, faces, sources, failures, and the index's backend and drift."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         stats = governed_stats(deployment, actor)
     if as_json:
         emit_json(stats)
@@ -141,9 +148,14 @@ def stats_command(data_dir: DataDirOption = None, token: TokenOption = None, as_
 
 @index_app.command("check")
 @reports_errors
-def index_check(data_dir: DataDirOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+def index_check(
+    data_dir: DataDirOption = None,
+    token: TokenOption = None,
+    token_file: TokenFileOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Compare the index with the database (the source of truth); exit 1 on drift."""
-    with acting(data_dir, token, index_sync_on_open=False) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file, index_sync_on_open=False) as (deployment, actor):
         governed_stats(deployment, actor)
         drift, _, _ = index_drift(deployment)
     if as_json:
@@ -159,9 +171,11 @@ def index_check(data_dir: DataDirOption = None, token: TokenOption = None, as_js
 
 @index_app.command("rebuild")
 @reports_errors
-def index_rebuild(data_dir: DataDirOption = None, token: TokenOption = None) -> None:
+def index_rebuild(
+    data_dir: DataDirOption = None, token: TokenOption = None, token_file: TokenFileOption = None
+) -> None:
     """Rebuild the index from the database (curators)."""
-    with acting(data_dir, token, index_sync_on_open=False) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file, index_sync_on_open=False) as (deployment, actor):
         governed_rebuild(deployment, actor)
         count = deployment.index.count()
     typer.echo(f"index rebuilt: {count} faces")

@@ -9,7 +9,7 @@ import typer
 
 from faceledger.cli.errors import EXIT_CODES, reports_errors
 from faceledger.cli.options import DataDirOption, JsonOption, emit_json, make_settings
-from faceledger.cli.session import TokenOption, acting
+from faceledger.cli.session import TokenFileOption, TokenOption, acting
 from faceledger.errors import LedgerTampered
 from faceledger.services import audit_ledger, optout, retention
 
@@ -20,9 +20,14 @@ optout_app = typer.Typer(help="Opt-out requests: remove a person and keep them o
 
 @ledger_app.command("verify")
 @reports_errors
-def ledger_verify(data_dir: DataDirOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+def ledger_verify(
+    data_dir: DataDirOption = None,
+    token: TokenOption = None,
+    token_file: TokenFileOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Recompute the hash chain and check the signed checkpoints; name the first bad entry (exit 8)."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         result = audit_ledger.verify(deployment, actor)
     if as_json:
         emit_json(result.to_dict())
@@ -44,10 +49,11 @@ def ledger_show(
     case_id: Annotated[int | None, typer.Option("--case-id", help="Only this case (its id).")] = None,
     data_dir: DataDirOption = None,
     token: TokenOption = None,
+    token_file: TokenFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Ledger entries in order (auditors, supervisors, admins)."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         entries = audit_ledger.show(deployment, actor, since=since, limit=limit, action=action, outcome=outcome,
                                     case_id=case_id)  # fmt: skip
     if as_json:
@@ -60,9 +66,9 @@ def ledger_show(
 
 @ledger_app.command("sign")
 @reports_errors
-def ledger_sign(data_dir: DataDirOption = None, token: TokenOption = None) -> None:
+def ledger_sign(data_dir: DataDirOption = None, token: TokenOption = None, token_file: TokenFileOption = None) -> None:
     """Add a signed checkpoint of the ledger's head now."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         seq = audit_ledger.sign(deployment, actor)
     typer.echo(f"signed checkpoint at entry {seq}" if seq else "no signing key in the data directory")
 
@@ -81,9 +87,14 @@ def retention_schedule(as_json: JsonOption = False) -> None:
 
 @retention_app.command("run")
 @reports_errors
-def retention_run(data_dir: DataDirOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+def retention_run(
+    data_dir: DataDirOption = None,
+    token: TokenOption = None,
+    token_file: TokenFileOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Purge what the schedule says is due, and ledger it (admins)."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         summary = retention.run(deployment, actor)
     if as_json:
         emit_json(summary)
@@ -102,10 +113,11 @@ def optout_submit(
     contact: Annotated[str, typer.Option("--contact", help="How to tell them it is done.")],
     data_dir: DataDirOption = None,
     token: TokenOption = None,
+    token_file: TokenFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Remove a person's faces from the gallery completely and keep them out (curators, admins)."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         state = optout.submit(deployment, actor, photo, contact)
     _print_optout(state, as_json)
 
@@ -116,10 +128,11 @@ def optout_status(
     request: Annotated[int, typer.Argument(help="The request's number.")],
     data_dir: DataDirOption = None,
     token: TokenOption = None,
+    token_file: TokenFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Where a request stands, and when it was completed."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         state = optout.status(deployment, actor, request)
     _print_optout(state, as_json)
 

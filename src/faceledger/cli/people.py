@@ -9,7 +9,7 @@ import typer
 
 from faceledger.cli.errors import reports_errors
 from faceledger.cli.options import DataDirOption, JsonOption, emit_json, parse_date
-from faceledger.cli.session import TokenOption, acting
+from faceledger.cli.session import TokenFileOption, TokenOption, acting
 from faceledger.services import accounts, authority
 from faceledger.services.authority import AuthorityStatus
 
@@ -31,11 +31,12 @@ def user_add(
     display_name: Annotated[str, typer.Option("--name", help="Full name.")] = "",
     data_dir: DataDirOption = None,
     token: TokenOption = None,
+    token_file: TokenFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Add a user; their API token is printed once."""
     until = parse_date(certified_until, "--certified-until") if certified_until else None
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         issued = accounts.add_user(deployment, actor, username, roles=role, department=department,
                                    display_name=display_name, certified_until=until)  # fmt: skip
     if as_json:
@@ -46,9 +47,14 @@ def user_add(
 
 @user_app.command("list")
 @reports_errors
-def user_list(data_dir: DataDirOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+def user_list(
+    data_dir: DataDirOption = None,
+    token: TokenOption = None,
+    token_file: TokenFileOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Every user with roles, department and certification."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         users = accounts.list_users(deployment, actor)
     if as_json:
         emit_json([user.to_dict() for user in users])
@@ -66,9 +72,10 @@ def user_certify(
     until: Annotated[str, typer.Option("--until", help="Training valid until YYYY-MM-DD.")],
     data_dir: DataDirOption = None,
     token: TokenOption = None,
+    token_file: TokenFileOption = None,
 ) -> None:
     """Record a user's training: analysts and reviewers cannot work once it expires."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         user = accounts.certify(deployment, actor, username, parse_date(until, "--until"))
     typer.echo(f"{user.username} certified until {until}")
 
@@ -80,9 +87,10 @@ def user_disable(
     reason: Annotated[str, typer.Option("--reason", help="Why (on the ledger).")] = "",
     data_dir: DataDirOption = None,
     token: TokenOption = None,
+    token_file: TokenFileOption = None,
 ) -> None:
     """Disable a user: their tokens stop working at once."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         accounts.disable(deployment, actor, username, reason)
     typer.echo(f"{username} disabled")
 
@@ -94,9 +102,10 @@ def user_token(
     label: Annotated[str, typer.Option("--label", help="What the token is for.")] = "",
     data_dir: DataDirOption = None,
     token: TokenOption = None,
+    token_file: TokenFileOption = None,
 ) -> None:
     """Issue another API token for a user (shown once)."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         issued = accounts.issue_token(deployment, actor, username, label)
     typer.echo(issued.token)
 
@@ -107,10 +116,11 @@ def user_password(
     username: Annotated[str, typer.Argument(help="Login name.")],
     data_dir: DataDirOption = None,
     token: TokenOption = None,
+    token_file: TokenFileOption = None,
 ) -> None:
     """Set a password for the web UI, read from standard input (one line)."""
     password = sys.stdin.readline().rstrip("\n")
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         accounts.set_password(deployment, actor, username, password)
     typer.echo(f"password set for {username}")
 
@@ -148,10 +158,11 @@ def authority_grant(
     ] = False,
     data_dir: DataDirOption = None,
     token: TokenOption = None,
+    token_file: TokenFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Record the council's grant (admins): purposes, dates, candidate cap."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         state = authority.grant(deployment, actor, reference=reference, purposes=purpose,
                                 offence_types=offence_type or [], starts_on=parse_date(start, "--start"),
                                 ends_on=parse_date(end, "--end"), max_candidates=max_candidates,
@@ -165,9 +176,10 @@ def authority_halt(
     reason: Annotated[str, typer.Option("--reason", help="Why (on the ledger and shown to every user).")],
     data_dir: DataDirOption = None,
     token: TokenOption = None,
+    token_file: TokenFileOption = None,
 ) -> None:
     """The kill switch: every search, review and export is refused from now on."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         state = authority.halt(deployment, actor, reason)
     _print_status(state, False)
 
@@ -178,17 +190,23 @@ def authority_resume(
     reason: Annotated[str, typer.Option("--reason", help="Why (on the ledger).")] = "",
     data_dir: DataDirOption = None,
     token: TokenOption = None,
+    token_file: TokenFileOption = None,
 ) -> None:
     """Lift a halt (admins)."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         state = authority.resume(deployment, actor, reason)
     _print_status(state, False)
 
 
 @authority_app.command("status")
 @reports_errors
-def authority_status(data_dir: DataDirOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
+def authority_status(
+    data_dir: DataDirOption = None,
+    token: TokenOption = None,
+    token_file: TokenFileOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Whether searching is authorised now, until when, and for what."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         state = authority.status(deployment, actor)
     _print_status(state, as_json)

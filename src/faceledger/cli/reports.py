@@ -9,7 +9,7 @@ import typer
 
 from faceledger.cli.errors import reports_errors
 from faceledger.cli.options import DataDirOption
-from faceledger.cli.session import TokenOption, acting
+from faceledger.cli.session import TokenFileOption, TokenOption, acting
 from faceledger.services import reports
 
 report_app = typer.Typer(help="Reports for the council, the oversight office and the public.", no_args_is_help=True)
@@ -26,9 +26,10 @@ def accountability(
     ] = None,
     data_dir: DataDirOption = None,
     token: TokenOption = None,
+    token_file: TokenFileOption = None,
 ) -> None:
     """The accountability report: system, data, purposes, policies, measured accuracy, usage, violations."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         written = reports.accountability(deployment, actor, out, days=days, evaluation=evaluation)
     typer.echo(f"wrote {written.html} and {written.json}")
 
@@ -40,8 +41,9 @@ def usage(
     out: OutOption = Path("reports"),
     data_dir: DataDirOption = None,
     token: TokenOption = None,
+    token_file: TokenFileOption = None,
 ) -> None:
     """Searches in one week by purpose, offence type, department and user; outcomes; refusals (HTML + CSV)."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         written = reports.usage_report(deployment, actor, week, out)
     typer.echo(f"wrote {written.html}, {written.csv} and {written.json}")

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from faceledger.cli.casework import print_search
 from faceledger.cli.errors import reports_errors
 from faceledger.cli.options import DataDirOption, JsonOption, WorkersOption, emit_json, make_settings
-from faceledger.cli.session import TokenOption, acting
+from faceledger.cli.session import TokenFileOption, TokenOption, acting
 from faceledger.engine.contact_sheet import contact_sheet
 from faceledger.engine.video_faces import analyse_video
 from faceledger.errors import InvalidInput
@@ -89,12 +89,13 @@ def search(
     every_s: EverySOption = 0.5,
     data_dir: DataDirOption = None,
     token: TokenOption = None,
+    token_file: TokenFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Search one frame you chose (--track N or --at SECONDS); the ledger records the video and the frame."""
     if sum((track is not None, at is not None, all_tracks)) != 1:
         raise InvalidInput("choose exactly one of --track N, --at SECONDS or --all-tracks")
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         if all_tracks:
             results = video_search.search_every_track(deployment, actor, case, purpose, video, warrant, every_s)
         elif track is not None:
@@ -118,8 +119,9 @@ def override(
     every_s: EverySOption = 0.5,
     data_dir: DataDirOption = None,
     token: TokenOption = None,
+    token_file: TokenFileOption = None,
 ) -> None:
     """Let one track's low-quality best face be searched in one case (supervisors); the reason is ledgered."""
-    with acting(data_dir, token) as (deployment, actor):
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         recorded = video_search.override_track(deployment, actor, case, video, track, reason, every_s)
     typer.echo(f"override {recorded} recorded")

@@ -26,12 +26,14 @@ def _search(session: Session, search_id: int) -> Search:
     return search
 
 
-def _viewing(deployment: Deployment, actor: ActorView, case_id: int, work: Any) -> Any:
+def _viewing(deployment: Deployment, actor: ActorView, case_id: int, work: Any, not_found: str) -> Any:
+    """`not_found`: what an unknown id gets; another department's id gets the same (and is ledgered)."""
+
     def context(session: Session) -> Context:
         case = session.get(Case, case_id, populate_existing=True)
         return Context(today(), authority_view(session), case=case_view(case) if case else None)
 
-    return governed(deployment, actor, Action.VIEW_CASE, context, work, case_id=case_id)
+    return governed(deployment, actor, Action.VIEW_CASE, context, work, case_id=case_id, not_found=not_found)
 
 
 def search_view(deployment: Deployment, actor: ActorView, search_id: int) -> dict[str, Any]:
@@ -48,7 +50,7 @@ def search_view(deployment: Deployment, actor: ActorView, search_id: int) -> dic
             "candidates": [{**candidate_dict(deployment, c), "state": lead_state(c)} for c in search.candidates],
         }  # fmt: skip
 
-    result: dict[str, Any] = _viewing(deployment, actor, case_id, work)
+    result: dict[str, Any] = _viewing(deployment, actor, case_id, work, f"no search {search_id}")
     return result
 
 
@@ -57,7 +59,8 @@ def probe_image(deployment: Deployment, actor: ActorView, search_id: int) -> Pat
         search = _search(session, search_id)
         case_id, relative = search.case_id, search.probe_thumbnail
 
-    path: Path = _viewing(deployment, actor, case_id, lambda _s, _c: deployment.data_dir / (relative or "-"))
+    path: Path = _viewing(deployment, actor, case_id, lambda _s, _c: deployment.data_dir / (relative or "-"),
+                          f"no search {search_id}")  # fmt: skip
     if not relative or not path.is_file():
         raise NotFound(f"search {search_id} has no stored probe face (purged or never kept)")
     return path
@@ -71,7 +74,8 @@ def candidate_image(deployment: Deployment, actor: ActorView, candidate_id: int)
         case_id = candidate.search.case_id
         relative = session.scalars(select(Face.thumbnail).where(Face.id == candidate.face_id)).first()
 
-    path: Path = _viewing(deployment, actor, case_id, lambda _s, _c: deployment.data_dir / (relative or "-"))
+    path: Path = _viewing(deployment, actor, case_id, lambda _s, _c: deployment.data_dir / (relative or "-"),
+                          f"no candidate {candidate_id}")  # fmt: skip
     if not relative or not path.is_file():
         raise NotFound(f"candidate {candidate_id}'s gallery face was removed")
     return path
@@ -88,5 +92,7 @@ def case_searches(deployment: Deployment, actor: ActorView, reference: str) -> l
         return [{"id": s.id, "user": name, "at": s.created_at.isoformat()[:19], "outcome": s.outcome}
                 for s, name in rows]  # fmt: skip
 
-    result: list[dict[str, Any]] = _viewing(deployment, actor, case_id, work)
+    result: list[dict[str, Any]] = _viewing(
+        deployment, actor, case_id, work, f"no case {reference!r} in your department"
+    )
     return result

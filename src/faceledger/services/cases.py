@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +23,11 @@ from faceledger.services.guard import (
     governed,
     today,
 )
+from faceledger.services.scope import sees_everything
 from faceledger.store.governance_models import Case, CaseAssignment, Search, User
+
+# Case numbers appear in file names (disclosures, exports), CSV cells, URLs and pages: a safe set only.
+CASE_NUMBER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")
 
 
 @dataclass(frozen=True)
@@ -56,8 +61,9 @@ def open_case(
     deployment: Deployment, actor: ActorView, number: str, *, purpose: str, offence_type: str, description: str = ""
 ) -> CasePublic:
     number = number.strip()
-    if not number or len(number) > 100:
-        raise InvalidInput("a case number must be 1-100 characters")
+    if not CASE_NUMBER.fullmatch(number):
+        raise InvalidInput(f"a case number is 1-40 letters, digits, '.', '_' or '-', starting with a letter or digit "
+                           f"(e.g. C-1 or 2026-0042); got {number[:60]!r}")  # fmt: skip
     wanted = CaseView(0, actor.department_id, True, slug(purpose), slug(offence_type))
     details = {"number": number, "purpose": wanted.purpose, "offence_type": wanted.offence_type}
 
@@ -93,7 +99,8 @@ def _case_action(
         case = session.get(Case, case_id)
         return work(session, case)
 
-    return governed(deployment, actor, action, context, act, case_id=case_id, subjects={"case": case_id})
+    return governed(deployment, actor, action, context, act, case_id=case_id, subjects={"case": case_id},
+                    not_found=f"no case {reference!r} in your department")  # fmt: skip
 
 
 def assign(deployment: Deployment, actor: ActorView, reference: str, usernames: list[str]) -> CasePublic:
@@ -143,7 +150,7 @@ def list_cases(deployment: Deployment, actor: ActorView) -> list[CasePublic]:
     """Cases the actor may see: overseers all, supervisors their department's, others their assigned ones."""
     with deployment.sessions() as session:
         query = select(Case).order_by(Case.id)
-        if not actor.roles & {Role.AUDITOR, Role.ADMIN}:
+        if not sees_everything(actor):
             query = query.where(Case.department_id == actor.department_id)
             if Role.SUPERVISOR not in actor.roles:
                 query = query.join(CaseAssignment).where(CaseAssignment.user_id == actor.id)

@@ -27,6 +27,7 @@ from faceledger.policy.governance import (
 )
 from faceledger.services.deployment import Deployment
 from faceledger.services.ledger_key import checkpoint_if_due
+from faceledger.services.scope import sees_everything
 from faceledger.store import ledger
 from faceledger.store.db import transaction
 from faceledger.store.governance_models import Authorisation, Case, Department, User
@@ -111,10 +112,12 @@ def case_id_or_refuse(
 
 
 def _case_or_none(session: Session, reference: str, actor: ActorView) -> Case | None:
+    """The case, or None where it does not exist or is another department's (refused alike)."""
     try:
-        return find_case(session, reference, actor)
+        case = find_case(session, reference, actor)
     except NotFound:
         return None
+    return None if hidden_from(actor, case.department_id) else case
 
 
 def find_user(session: Session, username: str) -> User:
@@ -172,8 +175,11 @@ def governed(
     case_id: int | None = None,
     subjects: Mapping[str, Any] | None = None,
     details: Mapping[str, Any] | None = None,
+    not_found: str | None = None,
 ) -> T:
-    """Decide and act in one transaction; a refusal is ledgered and raised as PolicyDenied."""
+    """Decide and act in one transaction; a refusal is ledgered and raised as PolicyDenied. With `not_found`
+    (what the caller says of an id that does not exist), a refusal on a case the actor may not even see is
+    ledgered and raised as that NotFound: no existence oracle for another department's ids."""
     with transaction(deployment.sessions) as session:
         current = refreshed(session, actor)
         context = context_of(session)
@@ -183,8 +189,16 @@ def governed(
     if decision.allowed:
         checkpoint_if_due(deployment)
         return result
-    raise record_refusal(deployment, actor, action, decision.reasons, case_id=case_id, subjects=subjects,
-                         details=details)  # fmt: skip
+    refusal = record_refusal(deployment, actor, action, decision.reasons, case_id=case_id, subjects=subjects,
+                             details=details)  # fmt: skip
+    if not_found is not None and context.case is not None and hidden_from(current, context.case.department_id):
+        raise NotFound(not_found) from refusal
+    raise refusal
+
+
+def hidden_from(actor: ActorView, department_id: int) -> bool:
+    """Another department's case, for someone who does not oversee every department."""
+    return department_id != actor.department_id and not sees_everything(actor)
 
 
 def require_role(deployment: Deployment, actor: ActorView, action: Action) -> None:

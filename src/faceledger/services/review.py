@@ -88,7 +88,7 @@ def view(deployment: Deployment, actor: ActorView, candidate_id: int) -> Candida
                              search.probe_thumbnail, lead_state(candidate), reviews)  # fmt: skip
 
     return governed(deployment, actor, Action.VIEW_CASE, _context(candidate_id), work, case_id=case_id,
-                    subjects={"candidate": candidate_id})  # fmt: skip
+                    subjects={"candidate": candidate_id}, not_found=f"no candidate {candidate_id}")  # fmt: skip
 
 
 def review(deployment: Deployment, actor: ActorView, candidate_id: int, decision: str, note: str = "") -> str:
@@ -108,7 +108,8 @@ def review(deployment: Deployment, actor: ActorView, candidate_id: int, decision
         return state
 
     return governed(deployment, actor, Action.REVIEW, _context(candidate_id), work, case_id=case_id,
-                    subjects={"candidate": candidate_id}, details={"decision": chosen.value})  # fmt: skip
+                    subjects={"candidate": candidate_id}, details={"decision": chosen.value},
+                    not_found=f"no candidate {candidate_id}")  # fmt: skip
 
 
 def sign_off(deployment: Deployment, actor: ActorView, candidate_id: int, note: str = "") -> str:
@@ -122,7 +123,7 @@ def sign_off(deployment: Deployment, actor: ActorView, candidate_id: int, note: 
         return lead_state(_load(session, candidate_id))
 
     return governed(deployment, actor, Action.SIGN_OFF, _context(candidate_id), work, case_id=case_id,
-                    subjects={"candidate": candidate_id})  # fmt: skip
+                    subjects={"candidate": candidate_id}, not_found=f"no candidate {candidate_id}")  # fmt: skip
 
 
 def corroborate(deployment: Deployment, actor: ActorView, candidate_id: int, evidence: str) -> str:
@@ -138,7 +139,8 @@ def corroborate(deployment: Deployment, actor: ActorView, candidate_id: int, evi
         return lead_state(_load(session, candidate_id))
 
     return governed(deployment, actor, Action.CORROBORATE, _context(candidate_id, reason=evidence), work,
-                    case_id=case_id, subjects={"candidate": candidate_id})  # fmt: skip
+                    case_id=case_id, subjects={"candidate": candidate_id},
+                    not_found=f"no candidate {candidate_id}")  # fmt: skip
 
 
 def export(deployment: Deployment, actor: ActorView, candidate_id: int, out: Path) -> Path:
@@ -173,7 +175,7 @@ def export(deployment: Deployment, actor: ActorView, candidate_id: int, out: Pat
         return out
 
     return governed(deployment, actor, Action.EXPORT, _context(candidate_id), work, case_id=case_id,
-                    subjects={"candidate": candidate_id})  # fmt: skip
+                    subjects={"candidate": candidate_id}, not_found=f"no candidate {candidate_id}")  # fmt: skip
 
 
 def review_queue(deployment: Deployment, actor: ActorView) -> list[dict[str, Any]]:
