@@ -8,12 +8,13 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from faceledger.api.app import create_app
-from faceledger.policy.governance import Role
+from faceledger.policy.governance import ActorView, Role
 from faceledger.services import anomalies, audit_ledger, reports
 from faceledger.services.deployment import Deployment
 from tests.office import Office, make_office
@@ -52,7 +53,13 @@ def test_a_supervisor_lists_only_their_own_departments_ledger(two_departments: O
 
 def test_usage_report_counts_only_the_supervisors_department(two_departments: Office, tmp_path: Path) -> None:
     office = two_departments
-    read = lambda actor: json.loads(reports.usage_report(office.deployment, actor, _week(), tmp_path).json.read_text())  # noqa: E731
+
+    def read(actor: ActorView) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(
+            reports.usage_report(office.deployment, actor, _week(), tmp_path).json.read_text()
+        )
+        return data
+
     mine, everyone = read(office.supervisor_b), read(office.auditor)
     assert everyone["searches"] == 2 and set(everyone["department"]) == {"Office of Police Conduct Review",
                                                                          "Internal Affairs B"}  # fmt: skip
@@ -65,7 +72,10 @@ def test_usage_report_counts_only_the_supervisors_department(two_departments: Of
 
 def test_findings_and_violations_are_scoped(two_departments: Office, tmp_path: Path) -> None:
     office = two_departments
-    scan = lambda actor: anomalies.find_anomalies(office.deployment, actor, caseload_ratio=0.5)  # noqa: E731
+
+    def scan(actor: ActorView) -> list[anomalies.Finding]:
+        return anomalies.find_anomalies(office.deployment, actor, caseload_ratio=0.5)
+
     seen_by_auditor = scan(office.auditor)
     assert {f.actor for f in seen_by_auditor} == {"analyst", "analyst_b"}
     assert {f.actor for f in scan(office.supervisor_b)} == {"analyst_b"}

@@ -103,7 +103,7 @@ def audit_violations(
     token_file: TokenFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Violations recorded from the anomaly audit (auditors, supervisors, admins)."""
+    """Violations recorded from the anomaly audit (auditors, admins; a supervisor: their department's)."""
     with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         rows = anomalies.list_violations(deployment, actor)
     if as_json:

@@ -52,7 +52,7 @@ def ledger_show(
     token_file: TokenFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Ledger entries in order (auditors, supervisors, admins)."""
+    """Ledger entries in order (auditors and admins: all; a supervisor: their own department's)."""
     with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         entries = audit_ledger.show(deployment, actor, since=since, limit=limit, action=action, outcome=outcome,
                                     case_id=case_id)  # fmt: skip

@@ -80,7 +80,8 @@ def case_view(case: Case) -> CaseView:
 
 
 def find_case(session: Session, reference: str, actor: ActorView) -> Case:
-    """A case by number within the actor's department, or by '#id' for overseers."""
+    """A case by number within the actor's department, or by '#id' (another department's reads as missing
+    wherever the caller passes `not_found` to governed, or uses case_id_or_refuse)."""
     if reference.startswith("#") and reference[1:].isdigit():
         case = session.get(Case, int(reference[1:]))
     else:
