@@ -145,10 +145,10 @@ def test_another_user_cannot_claim_an_upload_and_it_is_claimed_once(
     cases.assign(office.deployment, office.supervisor, "C-1", ["analyst2"])
     webflow.set_password(office, "analyst2")
     upload = webflow.step_one(client, webflow.png_bytes(5))
-    with TestClient(client.app) as other:
-        webflow.sign_in(other, "analyst2")
-        stolen = webflow.step_two(other, upload)
-        assert stolen.status_code == 404 and "expired" in stolen.text, "another user claimed the probe"
+    other = TestClient(client.app)  # another browser on the same running app (not a second start-up)
+    webflow.sign_in(other, "analyst2")
+    stolen = webflow.step_two(other, upload)
+    assert stolen.status_code == 404 and "expired" in stolen.text, "another user claimed the probe"
     first = webflow.step_two(client, upload)
     assert first.status_code == 422 and "no face found" in first.text, "its uploader still can"
     second = webflow.step_two(client, upload)

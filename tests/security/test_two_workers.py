@@ -88,7 +88,7 @@ def _kept(office: Office) -> list[str]:
     return [p.name for p in root.iterdir() if p.name.startswith("kept-")] if root.exists() else []
 
 
-def test_two_server_processes_share_uploads_and_ingest_progress(office: Office, tmp_path: Path) -> None:
+def test_a_step_one_upload_on_one_server_process_is_searched_on_another(office: Office) -> None:
     if office.deployment.engine.dialect.name != "sqlite":
         pytest.skip("the servers open the data directory's own SQLite database")
     data_dir = office.deployment.data_dir
@@ -102,24 +102,30 @@ def test_two_server_processes_share_uploads_and_ingest_progress(office: Office, 
                     f"the other server process could not find the upload: {answered.status_code}")  # fmt: skip
             assert _kept(office) == []
 
-            folder = tmp_path / "incoming"
-            folder.mkdir()
-            for number in range(4):
-                (folder / f"image-{number}.png").write_bytes(webflow.png_bytes(100 + number))
-            seen: list[Any] = []
-            curator = {"Authorization": f"Bearer {office.tokens['curator']}"}
 
-            def from_the_other_process(done: int, total: int, report: IngestReport) -> None:
-                if done == 2:  # the second batch has committed; ask a server that is not running this ingest
-                    jobs = b.get("/api/v1/gallery/jobs", headers=curator).json()
-                    seen.append(next(job for job in jobs if job["job"] == report.job_id))
+def test_a_running_ingests_progress_is_read_from_another_process(office: Office, tmp_path: Path) -> None:
+    """The ingest runs in this process; a server process (not running it) reports its progress."""
+    if office.deployment.engine.dialect.name != "sqlite":
+        pytest.skip("the servers open the data directory's own SQLite database")
+    with server(office.deployment.data_dir) as (url, _), client(url) as b:
+        folder = tmp_path / "incoming"
+        folder.mkdir()
+        for number in range(4):
+            (folder / f"image-{number}.png").write_bytes(webflow.png_bytes(100 + number))
+        seen: list[Any] = []
+        curator = {"Authorization": f"Bearer {office.tokens['curator']}"}
 
-            spec = SourceSpec("synthetic", "test data")
-            governed_ingest(office.deployment, office.curator, folder, spec, workers=1,
-                            on_progress=from_the_other_process)  # fmt: skip
-            assert seen and seen[0]["status"] == "running", seen
-            assert seen[0]["progress"] is not None and seen[0]["progress"]["done"] == 2, seen
-            assert seen[0]["progress"]["total"] == 4
+        def from_the_other_process(done: int, total: int, report: IngestReport) -> None:
+            if done == 2:  # the second batch has committed; ask a server that is not running this ingest
+                jobs = b.get("/api/v1/gallery/jobs", headers=curator).json()
+                seen.append(next(job for job in jobs if job["job"] == report.job_id))
+
+        spec = SourceSpec("synthetic", "test data")
+        governed_ingest(office.deployment, office.curator, folder, spec, workers=1,
+                        on_progress=from_the_other_process)  # fmt: skip
+        assert seen and seen[0]["status"] == "running", seen
+        assert seen[0]["progress"] is not None and seen[0]["progress"]["done"] == 2, seen
+        assert seen[0]["progress"]["total"] == 4
 
 
 def test_serve_with_two_workers_runs_two_step_searches_then_a_kill_leaves_nothing(office: Office) -> None:
