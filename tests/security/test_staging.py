@@ -184,3 +184,12 @@ def test_a_halt_landing_in_flight_leaves_no_probe_face(
     resume(deployment, office.admin, "the vote is over")
     done = governed_search(deployment, office.analyst, SearchRequest("C-1", ATTESTATION, images[0]))
     assert (deployment.data_dir / f"probes/{done.probe_sha256[:2]}").is_dir(), "a committed search keeps its face"
+
+
+def test_an_upload_named_like_the_staging_files_is_still_just_an_upload(web: tuple[Office, TestClient]) -> None:
+    office, client = web
+    for name in ("meta.json", ".lock", "claimed", "../staging/.servers"):
+        upload = webflow.step_one(client, webflow.png_bytes(6), name=name)
+        answered = webflow.step_two(client, upload)
+        assert answered.status_code == 422 and "no face found" in answered.text, (name, answered.text[:300])
+    assert _staged(office.deployment) == []

@@ -62,10 +62,10 @@ def tiny_video(path: Path, seconds: float = 1.0) -> Path:
     return path
 
 
-def step_one(client: httpx.Client, probe: bytes, case: str = "C-1") -> str:
+def step_one(client: httpx.Client, probe: bytes, case: str = "C-1", name: str = "probe.png") -> str:
     """Upload a probe to see its faces; the id of the upload kept for step two."""
     shown = client.post("/ui/search/faces", data={"case": case, "csrf_token": csrf(client)},
-                        files={"probe": ("probe.png", probe, "image/png")})  # fmt: skip
+                        files={"probe": (name, probe, "image/png")})  # fmt: skip
     assert shown.status_code == 200, shown.text[:500]
     kept = re.search(r'name="upload" value="([^"]+)"', shown.text)
     assert kept is not None, shown.text[:500]

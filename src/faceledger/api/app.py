@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
 
 from faceledger import __version__
 from faceledger.api import (
@@ -67,7 +68,7 @@ def create_app(settings: Settings, data_dir: Path | None = None) -> FastAPI:
     async def count(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.monotonic()
         if hasattr(request.app.state, "faceledger"):  # expired step-one uploads go on requests: no timer
-            staging.sweep_if_due(request.app.state.faceledger.deployment)
+            await run_in_threadpool(staging.sweep_if_due, request.app.state.faceledger.deployment)
         response = await call_next(request)
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")

@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # deployment.py sweeps staging when it opens, so it imports t
 STAGING = "staging"
 _LOCK = ".lock"
 _META = "meta.json"
+_FILE = "file"
 _WORK = "work-"
 _KEPT = "kept-"
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
@@ -103,8 +104,9 @@ def keep(deployment: Deployment, actor: ActorView, path: Path, kind: StagedKind)
     root = staging_root(deployment.data_dir)
     token = secrets.token_urlsafe(32)
     built = path.parent / f"{_KEPT}{token}"  # assembled inside the locked scratch folder, then moved whole
-    built.mkdir(mode=0o700)
-    os.replace(path, built / path.name)
+    (built / _FILE).mkdir(mode=0o700, parents=True)  # the upload's own name can be anything, even meta.json
+    built.chmod(0o700)
+    os.replace(path, built / _FILE / path.name)
     meta = {"user_id": actor.id, "kind": kind.value, "name": path.name, "created": time.time()}
     with os.fdopen(private_file(built / _META), "w") as out:
         json.dump(meta, out)
@@ -131,7 +133,7 @@ def claimed(deployment: Deployment, actor: ActorView, token: str, kind: StagedKi
             raise gone from None
         if _expired(meta, deployment.settings.staged_upload_ttl_s, time.time()):
             raise gone
-        yield folder / "claimed" / Path(str(meta["name"])).name
+        yield folder / "claimed" / _FILE / Path(str(meta["name"])).name
 
 
 def discard(deployment: Deployment, actor: ActorView, token: str) -> None:
