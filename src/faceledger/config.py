@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     # they can be tracked; the quality gate still refuses to search a poor one without an override.
     video_hog_upsample: int = Field(default=2, ge=0, le=3)
     video_min_embed_face_px: int = Field(default=24, ge=1)
+    # A step-one upload (a probe or video waiting for its face or track to be chosen) is kept no longer.
+    staged_upload_ttl_s: float = Field(default=15 * 60, gt=0, le=24 * 3600)
 
     # --- parallelism
     workers: int = Field(default_factory=_default_workers, ge=1)

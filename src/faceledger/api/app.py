@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
 
 from faceledger import __version__
 from faceledger.api import (
@@ -26,6 +27,7 @@ from faceledger.api import (
 from faceledger.api.deps import PUBLIC, AppState, DeploymentDep, rule
 from faceledger.api.pages import mount_static
 from faceledger.config import Settings
+from faceledger.services import staging
 from faceledger.services.deployment import open_deployment
 
 
@@ -50,7 +52,8 @@ def create_app(settings: Settings, data_dir: Path | None = None) -> FastAPI:
         deployment = open_deployment(settings, data_dir)
         app.state.faceledger = AppState(deployment)
         try:
-            yield
+            with staging.serving(deployment):  # the first server up drops step-one uploads left by killed ones
+                yield
         finally:
             deployment.close()
 
@@ -64,6 +67,8 @@ def create_app(settings: Settings, data_dir: Path | None = None) -> FastAPI:
     @app.middleware("http")
     async def count(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.monotonic()
+        if hasattr(request.app.state, "faceledger"):  # expired step-one uploads go on requests: no timer
+            await run_in_threadpool(staging.sweep_if_due, request.app.state.faceledger.deployment)
         response = await call_next(request)
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
@@ -94,3 +99,9 @@ def create_app(settings: Settings, data_dir: Path | None = None) -> FastAPI:
         app.include_router(router)
     mount_static(app)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app for one of several server processes (`faceledger serve --workers N`): settings, data
+    directory included, from the environment."""
+    return create_app(Settings())

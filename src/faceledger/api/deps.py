@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -33,8 +32,8 @@ class AppState:
     deployment: Deployment
     # dlib's detectors and the numpy network are used by one request at a time.
     engine_lock: threading.Lock = field(default_factory=threading.Lock)
-    progress: dict[int, dict[str, Any]] = field(default_factory=dict)  # running ingest jobs
-    uploads: dict[str, tuple[Path, float]] = field(default_factory=dict)  # probes waiting for a face choice
+    # Nothing else: request state (step-one uploads, ingest progress) lives in the data directory and the
+    # database, so that any server process can answer any request.
 
 
 def state(request: Request) -> AppState:

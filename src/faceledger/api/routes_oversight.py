@@ -34,14 +34,20 @@ def gallery(actor: CurrentActor, deployment: DeploymentDep) -> dict[str, Any]:
 
 @router.get("/gallery/jobs", tags=["gallery"], **rule(Action.VIEW_GALLERY))
 def jobs(request: Request, actor: CurrentActor, deployment: DeploymentDep) -> list[dict[str, Any]]:
-    """Ingest jobs, newest first, with live progress for those still running here."""
+    """Ingest jobs, newest first, with the progress of those still running (from the database, so any
+    server process shows it, whichever one runs the job)."""
     governed_stats(deployment, actor)
-    live = state(request).progress
     with deployment.sessions() as session:
         rows = session.scalars(select(IngestJob).order_by(IngestJob.id.desc()).limit(50)).all()
         return [{"job": row.id, "input": row.input_path, "status": row.status, "started_at": row.started_at.isoformat(),
-                 "images_added": row.images_added, "failures": row.failures, "progress": live.get(row.id)}
+                 "images_added": row.images_added, "failures": row.failures, "progress": _progress(row)}
                 for row in rows]  # fmt: skip
+
+
+def _progress(row: IngestJob) -> dict[str, int] | None:
+    if row.status != "running":
+        return None
+    return {"done": row.images_done, "total": row.images_total, "added": row.images_added, "failed": row.failures}
 
 
 @router.post("/gallery/jobs", tags=["gallery"], status_code=202, **rule(Action.CURATE_GALLERY))
@@ -56,24 +62,20 @@ def start_ingest(
         found = False
     if not found:
         raise InvalidInput(f"{body.path} does not exist on the server")
-    live = state(request).progress
     metrics = request.app.state.metrics
 
-    def tick(done: int, total: int, report: IngestReport) -> None:
+    def tick(done: int, total: int, report: IngestReport) -> None:  # this process's gauges; the job row has it all
         metrics.ingest_done.set(done)
         metrics.ingest_total.set(total)
-        live[report.job_id] = {"done": done, "total": total, "added": report.images_added,
-                               "failed": len(report.failures)}  # fmt: skip
 
     def run() -> None:
         spec = SourceSpec(body.source, body.legal_basis, body.collection_method, body.contact)
         try:
             governed_ingest(deployment, actor, path, spec, on_progress=tick)
         except FaceledgerError as exc:  # the job row and the ledger say what happened
-            live[-1] = {"error": str(exc)}
-        except Exception as exc:  # a thread's error would otherwise vanish; the job shows as interrupted
+            log.warning("ingest of %s refused or failed: %s", path, exc)
+        except Exception:  # a thread's error would otherwise vanish; the job shows as interrupted
             log.exception("ingest of %s failed", path)
-            live[-1] = {"error": f"internal error: {type(exc).__name__}"}
 
     threading.Thread(target=run, name="ingest", daemon=True).start()
     return {"started": True, "input": body.path}
@@ -113,7 +115,7 @@ def submit_optout(
     deployment: DeploymentDep,
     request: Request,
 ) -> dict[str, Any]:
-    with saved_upload(photo, deployment.settings, field="photo") as path, state(request).engine_lock:
+    with saved_upload(photo, deployment, field="photo") as path, state(request).engine_lock:
         return optout.submit(deployment, actor, path, contact).to_dict()
 
 

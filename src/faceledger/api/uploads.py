@@ -1,17 +1,20 @@
 """Uploads: the size limit is enforced while the body streams in, the pixel limit before decoding, and
-the type is judged from the bytes, never from the name or the declared content type."""
+the type is judged from the bytes, never from the name or the declared content type. The file is written
+into the deployment's staging folder (0600 in a 0700 folder), never the system's temporary folder, and is
+gone when the request ends, whatever its outcome."""
 
 from __future__ import annotations
 
-import tempfile
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from fastapi import UploadFile
 
-from faceledger.config import Settings
 from faceledger.errors import FaceledgerError, TooLarge, UnsupportedMedia
+from faceledger.services.deployment import Deployment
+from faceledger.services.staging import private_file, scratch
 
 _CHUNK = 1 << 16
 # Leading bytes of the image formats the engine reads.
@@ -31,15 +34,21 @@ def _file_name(filename: str | None) -> str:
 
 
 @contextmanager
-def saved_upload(upload: UploadFile, settings: Settings, *, field: str = "file", video: bool = False) -> Iterator[Path]:
-    """The upload in a temporary file, removed afterwards: refused as it streams once it is too big.
-    A video is checked by FFmpeg when it is opened; an image here, by its first bytes."""
+def saved_upload(
+    upload: UploadFile, deployment: Deployment, *, field: str = "file", video: bool = False
+) -> Iterator[Path]:
+    """The upload in a staging file, removed afterwards: refused as it streams once it is too big.
+    A video is checked by FFmpeg when it is opened; an image here, by its first bytes. The folder it is in
+    is the request's own scratch folder, for whatever else the request derives from the upload."""
+    settings = deployment.settings
     limit = settings.video_max_bytes if video else settings.max_image_bytes
     name = _file_name(upload.filename)
-    with tempfile.TemporaryDirectory(prefix="faceledger-upload-") as folder:
-        target = Path(folder) / name
+    with scratch(deployment.data_dir) as folder:
+        target = folder / name
+        if target.name == ".lock":
+            target = folder / "upload.lock"
         size = 0
-        with target.open("wb") as out:
+        with os.fdopen(private_file(target), "wb") as out:
             while chunk := upload.file.read(_CHUNK):
                 size += len(chunk)
                 if size > limit:

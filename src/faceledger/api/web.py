@@ -151,7 +151,7 @@ def optout_submit(request: Request, photo: Annotated[UploadFile, File()], contac
 
     def act() -> Response:
         found_deployment = deployment(request)
-        with saved_upload(photo, found_deployment.settings, field="photo") as path, state(request).engine_lock:
+        with saved_upload(photo, found_deployment, field="photo") as path, state(request).engine_lock:
             status = optout.submit(found_deployment, found.actor, path, contact)
         return render(request, found, "optout.html", "Opt-out", status=status, message="Done: the person's faces "
                       "were removed and future ingests skip them.")  # fmt: skip

@@ -5,13 +5,6 @@ from __future__ import annotations
 
 import base64
 import io
-import shutil
-import tempfile
-import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -21,14 +14,12 @@ from PIL import Image, ImageDraw
 from faceledger.api.deps import Caller, RowId, deployment, page_rule, state
 from faceledger.api.pages import attempt, check_csrf, has, render, signed_in
 from faceledger.api.uploads import saved_upload
-from faceledger.errors import NotFound
 from faceledger.policy.governance import Action, Role
-from faceledger.services import casefile, cases, review
+from faceledger.services import casefile, cases, review, staging
 from faceledger.services.governed_search import SearchRequest, governed_search
 from faceledger.types import ImageFaces, RGBImage
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
-UPLOAD_TTL_S = 15 * 60  # a probe waiting for its face to be chosen is kept no longer than this
 
 
 def _preview(pixels: RGBImage, faces: ImageFaces) -> str:
@@ -44,25 +35,6 @@ def _preview(pixels: RGBImage, faces: ImageFaces) -> str:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return base64.b64encode(buffer.getvalue()).decode()
-
-
-@contextmanager
-def claimed_upload(request: Request, key: str, what: str) -> Iterator[Path]:
-    """A file kept between the two steps of a search, taken once and deleted whatever happens."""
-    kept = state(request).uploads.pop(key, None)
-    if kept is None:
-        raise NotFound(f"that upload has expired; upload the {what} again")
-    try:
-        yield kept[0]
-    finally:
-        shutil.rmtree(kept[0].parent, ignore_errors=True)
-
-
-def expire_uploads(uploads: dict[str, tuple[Path, float]]) -> None:
-    for key, (path, created) in list(uploads.items()):
-        if time.time() - created > UPLOAD_TTL_S:
-            shutil.rmtree(path.parent, ignore_errors=True)
-            uploads.pop(key, None)
 
 
 @router.get("/cases", response_class=HTMLResponse, **page_rule(Action.VIEW_CASE))
@@ -148,19 +120,15 @@ def search_faces(request: Request, probe: Annotated[UploadFile, File()], case: A
     """Step one: the faces in the probe, drawn on it, to choose from. Nothing is searched yet."""
     found = signed_in(request)
     check_csrf(found, csrf_token)
-    uploads = state(request).uploads
-    expire_uploads(uploads)
 
     def act() -> Response:
         found_deployment = deployment(request)
-        with saved_upload(probe, found_deployment.settings, field="probe") as path, state(request).engine_lock:
+        with saved_upload(probe, found_deployment, field="probe") as path, state(request).engine_lock:
             engine = found_deployment.face_engine
             loaded = engine.load_image(path)
             faces = engine.analyse(loaded, embed=False)
-            kept = Path(tempfile.mkdtemp(prefix="faceledger-probe-")) / path.name
-            shutil.copyfile(path, kept)
-        key = uuid.uuid4().hex
-        uploads[key] = (kept, time.time())
+            # kept in staging for step two, claimable once and only by this user, from any server process
+            key = staging.keep(found_deployment, found.actor, path, staging.StagedKind.PROBE)
         shown = {"id": key, "case": case, "preview": _preview(loaded.pixels, faces),
                  "faces": [face.to_dict() | {"quality": {"score": face.quality.score,
                                                          "problems": face.quality.problems}}
@@ -179,7 +147,10 @@ def search(request: Request, upload: Annotated[str, Form()], case: Annotated[str
     check_csrf(found, csrf_token)
 
     def act() -> Response:
-        with claimed_upload(request, upload, "probe") as probe, state(request).engine_lock:
+        with (
+            staging.claimed(deployment(request), found.actor, upload, staging.StagedKind.PROBE) as probe,
+            state(request).engine_lock,
+        ):
             result = governed_search(deployment(request), found.actor, SearchRequest(case, attestation, probe, face))
         return RedirectResponse(f"/ui/searches/{result.search_id}", status_code=303)
 

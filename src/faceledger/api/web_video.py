@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import base64
-import shutil
-import tempfile
-import time
-import uuid
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -16,11 +11,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from faceledger.api.deps import deployment, page_rule, state
 from faceledger.api.pages import attempt, check_csrf, render, signed_in
 from faceledger.api.uploads import saved_upload
-from faceledger.api.web_casework import claimed_upload, expire_uploads, open_cases
+from faceledger.api.web_casework import open_cases
 from faceledger.engine.contact_sheet import contact_sheet
 from faceledger.engine.video_faces import analyse_video
 from faceledger.policy.governance import Action
-from faceledger.services import video_search
+from faceledger.services import staging, video_search
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -43,18 +38,14 @@ def video_tracks(
     """Step one: tracks and their best faces, to choose from. Nothing is searched yet."""
     found = signed_in(request)
     check_csrf(found, csrf_token)
-    uploads = state(request).uploads
-    expire_uploads(uploads)
 
     def act() -> Response:
         found_deployment = deployment(request)
-        with saved_upload(video, found_deployment.settings, field="video", video=True) as path:
-            with state(request).engine_lock:
-                result = analyse_video(path, found_deployment.settings, every_s=every_s, attribution=attribution)
-            kept = Path(tempfile.mkdtemp(prefix="faceledger-video-")) / path.name
-            shutil.copyfile(path, kept)
-        key = uuid.uuid4().hex
-        uploads[key] = (kept, time.time())
+        with saved_upload(video, found_deployment, field="video", video=True) as path:
+            with state(request).engine_lock:  # decoded frames go to the upload's own staging folder
+                result = analyse_video(path, found_deployment.settings, every_s=every_s, attribution=attribution,
+                                       work_dir=path.parent)  # fmt: skip
+            key = staging.keep(found_deployment, found.actor, path, staging.StagedKind.VIDEO)
         analysed = {"id": key, "case": case, "every_s": every_s, "tracks": result.to_dict()["tracks"],
                     "sheet": base64.b64encode(contact_sheet(result)).decode()}  # fmt: skip
         return render(request, found, "video.html", "Search from video", cases=[], analysed=analysed)
@@ -78,7 +69,10 @@ def video_search_page(
     check_csrf(found, csrf_token)
 
     def act() -> Response:
-        with claimed_upload(request, upload, "video") as video, state(request).engine_lock:
+        with (
+            staging.claimed(deployment(request), found.actor, upload, staging.StagedKind.VIDEO) as video,
+            state(request).engine_lock,
+        ):
             result = video_search.search_track(deployment(request), found.actor, case, attestation, video, track,
                                                every_s)  # fmt: skip
         return RedirectResponse(f"/ui/searches/{result.search_id}", status_code=303)

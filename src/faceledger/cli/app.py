@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -133,7 +134,9 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
     data_dir: DataDirOption = None,
-) -> None:
+    processes: Annotated[int, typer.Option("--workers", min=1, max=64, help="Server processes; they share "
+                                           "all request state through the data directory and database.")] = 1,
+) -> None:  # fmt: skip
     """Serve the REST API (docs at /docs) and the web UI (at /ui/) for a deployment."""
     import uvicorn
 
@@ -143,7 +146,12 @@ def serve(
     folder = data_dir_from(settings, data_dir)
     open_deployment(settings, folder).close()  # a missing or damaged data directory fails here, in one line
     typer.echo(f"faceledger: serving {folder} at http://{host}:{port}/ui/ (API docs at /docs)", err=True)
-    uvicorn.run(create_app(settings, folder), host=host, port=port, log_level="warning")
+    if processes == 1:
+        uvicorn.run(create_app(settings, folder), host=host, port=port, log_level="warning")
+        return
+    os.environ["FACELEDGER_DATA_DIR"] = str(folder)  # each worker process builds its app from the environment
+    uvicorn.run("faceledger.api.app:app_from_environment", factory=True, workers=processes, host=host, port=port,
+                log_level="warning")  # fmt: skip
 
 
 def _with_progress(run: Any, total: int) -> list[FileResult]:

@@ -1,12 +1,14 @@
 """Faces across a video: sample frames, analyse them on all cores, link faces into tracks, keep each
 track's best face for a person to choose from.
 
-Sampled frames are written as PNG into a private temporary folder so that the same process pool as
+Sampled frames are written as PNG (0600) into a private temporary folder so that the same process pool as
 image analysis can work on them (a frame is ~1 MB decoded; PNG keeps it exact); the folder is gone
-when the analysis returns."""
+when the analysis returns. A caller holding a probe passes `work_dir` (its staging folder) so that no
+frame is written outside the data directory."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,6 +62,7 @@ def analyse_video(
     workers: int | None = None,
     attribution: str = "",
     on_frame: Callable[[int, int], None] | None = None,
+    work_dir: Path | None = None,
 ) -> VideoFaces:
     info = probe_video(path, video_limits(settings))
     settings = settings.model_copy(update={
@@ -70,10 +73,10 @@ def analyse_video(
     if expected > settings.video_max_samples:
         raise InvalidInput(f"{info.name}: sampling every {every_s} s gives {expected} frames; the limit is "
                            f"{settings.video_max_samples} (sample less often)")  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="faceledger-frames-") as folder:
+    with tempfile.TemporaryDirectory(prefix="faceledger-frames-", dir=work_dir) as folder:
         times: list[float] = []
         for number, (time_s, pixels) in enumerate(sample_frames(path, info, every_s)):
-            Image.fromarray(pixels).save(Path(folder) / f"frame-{number:05d}.png", compress_level=1)
+            save_private_png(pixels, Path(folder) / f"frame-{number:05d}.png", compress_level=1)
             times.append(time_s)
         files = [Path(folder) / f"frame-{n:05d}.png" for n in range(len(times))]
         results = analyse_files(files, settings, workers=workers)
@@ -88,6 +91,15 @@ def analyse_video(
         tracks = tuple(tracker.tracks())
         crops = {t.number: _crop(files[times.index(t.best.time_s)], t, settings.thumbnail_px) for t in tracks}
     return VideoFaces(info, every_s, len(times), seen, small, tracks, crops, attribution)
+
+
+def save_private_png(pixels: np.ndarray, path: Path, compress_level: int | None = None) -> None:
+    """A frame only its owner can read (0600 from the start, not chmod-ed afterwards); the same bytes as
+    `Image.save(path)` gives, so a quality override recorded for a still still matches it."""
+    options = {} if compress_level is None else {"compress_level": compress_level}
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as out:
+        Image.fromarray(pixels).save(out, format="PNG", **options)
 
 
 def _crop(frame: Path, track: Track, size_px: int) -> bytes:

@@ -22,6 +22,7 @@ from faceledger.engine.pipeline import FaceEngine
 from faceledger.errors import Conflict, InvalidInput, NotFound
 from faceledger.index.base import VectorIndex
 from faceledger.index.factory import open_index
+from faceledger.services.staging import sweep as sweep_staging
 from faceledger.store import db
 from faceledger.store.keys import KeyFiles
 from faceledger.store.migrate import upgrade
@@ -125,6 +126,7 @@ def open_deployment(settings: Settings, data_dir: Path | None = None) -> Deploym
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{path} is damaged: {exc}") from exc
     deployment = _connect(settings, folder, config)
+    sweep_staging(folder, settings.staged_upload_ttl_s)  # probes a killed process left in staging
     if settings.index_sync_on_open:
         sync_index(deployment)
     return deployment

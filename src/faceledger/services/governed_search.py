@@ -4,7 +4,8 @@ allowed purpose, with a written attestation, under an active authorisation.
 Order: policy (refused before the probe is even decoded), then the probe quality gate (a supervisor may
 record an override), then the gallery search, then one transaction that checks policy again (a halt may
 have landed meanwhile) and stores the search, its candidates and its ledger entry together. Refused
-probes are kept as a hash on the ledger and nowhere else."""
+probes are kept as a hash on the ledger and nowhere else: the probe face reviewers see is made in staging
+and moved into `probes/` only once that transaction has committed (deleted if it did not)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from faceledger.services.guard import (
     record_refusal,
     today,
 )
+from faceledger.services.staging import private_file, scratch
 from faceledger.store.governance_models import Candidate, Case, QualityOverride, Search
 from faceledger.types import Box, Detector
 from faceledger.types import Face as ProbeFace
@@ -106,13 +108,17 @@ def governed_search(deployment: Deployment, actor: ActorView, request: SearchReq
     ranked = rank_candidates(deployment, face, cap, exclude=blocklist.matches)
     threshold = deployment.settings.match_threshold
     leads = [c for c in ranked if c.distance <= threshold]
-    thumbnail = _save_probe_thumbnail(deployment, request.probe, face, digest)
+    thumbnail = _probe_thumbnail_path(digest, face)
+    with scratch(deployment.data_dir) as folder:  # removed on every outcome; holds the face until the commit
+        staged = _stage_probe_thumbnail(deployment, request.probe, face, folder)
 
-    def store(session: Session, _: Context) -> SearchOutcome:
-        return _store(session, deployment, actor, request, case_id, digest, face, override_id, cap, leads,
-                      thumbnail, details)  # fmt: skip
+        def store(session: Session, _: Context) -> SearchOutcome:
+            return _store(session, deployment, actor, request, case_id, digest, face, override_id, cap, leads,
+                          thumbnail, details)  # fmt: skip
 
-    return governed(deployment, actor, Action.SEARCH, context, store, **refuse)  # type: ignore[arg-type]
+        outcome: SearchOutcome = governed(deployment, actor, Action.SEARCH, context, store, **refuse)  # type: ignore[arg-type]
+        _publish(staged, deployment.data_dir / thumbnail)  # only a committed search has a probe face on disk
+    return outcome
 
 
 def _choose_face(deployment: Deployment, actor: ActorView, request: SearchRequest, refuse: dict[str, Any]) -> ProbeFace:
@@ -160,17 +166,26 @@ def _quality_gate(
     raise record_refusal(deployment, actor, Action.SEARCH, reasons, **refuse)
 
 
-def _save_probe_thumbnail(deployment: Deployment, probe: Path, face: ProbeFace, digest: str) -> str:
+def _probe_thumbnail_path(digest: str, face: ProbeFace) -> str:
     """The probe face as reviewers see it; named by content, so a repeat search reuses the file."""
-    relative = f"probes/{digest[:2]}/{digest}-face{face.index}.jpg"
-    target = deployment.data_dir / relative
+    return f"probes/{digest[:2]}/{digest}-face{face.index}.jpg"
+
+
+def _stage_probe_thumbnail(deployment: Deployment, probe: Path, face: ProbeFace, folder: Path) -> Path:
+    """The probe face, made before the final transaction (it needs the pixels) but in staging."""
+    pixels = deployment.face_engine.load_image(probe).pixels
+    staged = folder / "probe-face.jpg"
+    with os.fdopen(private_file(staged), "wb") as out:
+        out.write(face_thumbnail(pixels, face.box, deployment.settings.thumbnail_px))
+    return staged
+
+
+def _publish(staged: Path, target: Path) -> None:
+    """Move the staged face into place (one rename on the same filesystem); an existing one is the same
+    face of the same probe, so it stays."""
     if not target.exists():
-        pixels = deployment.face_engine.load_image(probe).pixels
         target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_suffix(".tmp")
-        temporary.write_bytes(face_thumbnail(pixels, face.box, deployment.settings.thumbnail_px))
-        os.replace(temporary, target)
-    return relative
+        os.replace(staged, target)
 
 
 def _store(

@@ -73,6 +73,7 @@ def ingest(
     source_id = ensure_source(deployment, spec)
     report = IngestReport(job_id=_start_job(deployment, source_id, path), source=spec.name, files_seen=len(items))
     pending = _triage(deployment, items, report)
+    _set_progress(deployment, report.job_id, 0, len(pending))
     blocklist = load_blocklist(deployment)
     batch: list[tuple[IngestItem, FileResult]] = []
     last_save = time.monotonic()
@@ -85,7 +86,7 @@ def ingest(
     for done, (item, result) in enumerate(zip(pending, results, strict=True), start=1):
         batch.append((item, result))
         if len(batch) >= deployment.settings.ingest_batch_images or done == len(pending):
-            _commit_batch(deployment, report, source_id, _keep_out(batch, blocklist, report))
+            _commit_batch(deployment, report, source_id, _keep_out(batch, blocklist, report), (done, len(pending)))
             batch = []
             if time.monotonic() - last_save > _INDEX_SAVE_EVERY_S:
                 deployment.save_index()
@@ -191,8 +192,17 @@ def _keep_out(
     return kept
 
 
+def _set_progress(deployment: Deployment, job_id: int, done: int, total: int) -> None:
+    with transaction(deployment.sessions) as session:
+        session.execute(update(IngestJob).where(IngestJob.id == job_id).values(images_done=done, images_total=total))
+
+
 def _commit_batch(
-    deployment: Deployment, report: IngestReport, source_id: int, batch: list[tuple[IngestItem, FileResult]]
+    deployment: Deployment,
+    report: IngestReport,
+    source_id: int,
+    batch: list[tuple[IngestItem, FileResult]],
+    progress: tuple[int, int] = (0, 0),
 ) -> None:
     for _, result in batch:
         _write_thumbnails(deployment, result)
@@ -211,6 +221,10 @@ def _commit_batch(
         for path, reason in failures:
             session.add(IngestFailure(job_id=report.job_id, path=path, reason=reason))
         deployment.bump_version(session)
+        # progress goes with the batch's own commit: any process reading the job sees what is stored
+        session.execute(update(IngestJob).where(IngestJob.id == report.job_id).values(
+            images_done=progress[0], images_total=progress[1], images_added=report.images_added + images_added,
+            failures=len(report.failures) + len(failures)))  # fmt: skip
     report.failures.extend(failures)
     report.images_added += images_added
     report.faces_added += len(added_faces)

@@ -5,18 +5,16 @@ exigency reference is recorded (RCW 43.386.080; Detroit 307.5)."""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from faceledger.engine.video import frame_at, probe_video
-from faceledger.engine.video_faces import VideoFaces, analyse_video, video_limits
+from faceledger.engine.video_faces import VideoFaces, analyse_video, save_private_png, video_limits
 from faceledger.errors import InvalidInput, NotFound
 from faceledger.policy.governance import ActorView
 from faceledger.services.deployment import Deployment
 from faceledger.services.governed_search import SearchOutcome, SearchRequest, governed_search, record_override
+from faceledger.services.staging import scratch
 from faceledger.types import Box
 
 
@@ -33,8 +31,8 @@ def _search_frame(
     face: int | None = None,
     warrant: str | None = None,
 ) -> SearchOutcome:
-    with tempfile.TemporaryDirectory(prefix="faceledger-frame-") as folder:
-        still = _still(video, time_s, Path(folder))
+    with scratch(deployment.data_dir) as folder:  # the still is a probe: it stays in the data directory
+        still = _still(video, time_s, folder)
         frame_time = float(still.stem.rsplit("-", 1)[1].rstrip("s"))
         origin = {**origin, "frame_time_s": round(frame_time, 3), "chosen_by": actor.name}
         request = SearchRequest(case, attestation, still, face, origin=origin, box=box,
@@ -43,7 +41,8 @@ def _search_frame(
 
 
 def _tracks(deployment: Deployment, video: Path, every_s: float) -> VideoFaces:
-    return analyse_video(video, deployment.settings, every_s=every_s)
+    with scratch(deployment.data_dir) as folder:  # decoded frames stay in the data directory
+        return analyse_video(video, deployment.settings, every_s=every_s, work_dir=folder)
 
 
 def search_track(
@@ -101,7 +100,7 @@ def _still(video: Path, time_s: float, folder: Path) -> Path:
     """The frame at `time_s` as PNG: the same bytes every time, so an override made for it matches it."""
     frame_time, pixels = frame_at(video, time_s)
     still = folder / f"{video.stem}-{frame_time:.3f}s.png"
-    Image.fromarray(pixels).save(still)
+    save_private_png(pixels, still)
     return still
 
 
@@ -113,5 +112,5 @@ def override_track(
     chosen = next((t for t in found.tracks if t.number == track), None)
     if chosen is None:
         raise NotFound(f"{video.name} has {len(found.tracks)} track(s) at every {every_s} s; there is no track {track}")
-    with tempfile.TemporaryDirectory(prefix="faceledger-frame-") as folder:
-        return record_override(deployment, actor, case, _still(video, chosen.best.time_s, Path(folder)), reason)
+    with scratch(deployment.data_dir) as folder:
+        return record_override(deployment, actor, case, _still(video, chosen.best.time_s, folder), reason)

@@ -88,6 +88,9 @@ class IngestJob(Base):
     images_known: Mapped[int] = mapped_column(Integer, default=0)
     faces_added: Mapped[int] = mapped_column(Integer, default=0)
     failures: Mapped[int] = mapped_column(Integer, default=0)
+    # progress of a running job, updated with each committed batch, readable from any process
+    images_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    images_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class IngestFailure(Base):
