@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from faceledger.cli.errors import EXIT_CODES, reports_errors
+from faceledger.cli.errors import EXIT_CODES, LEDGER_UNVERIFIABLE_EXIT_CODE, reports_errors
 from faceledger.cli.options import DataDirOption, JsonOption, emit_json, make_settings
 from faceledger.cli.session import TokenOption, acting
 from faceledger.errors import LedgerTampered
@@ -21,17 +21,21 @@ optout_app = typer.Typer(help="Opt-out requests: remove a person and keep them o
 @ledger_app.command("verify")
 @reports_errors
 def ledger_verify(data_dir: DataDirOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
-    """Recompute the hash chain and check the signed checkpoints; name the first bad entry (exit 8)."""
+    """Recompute the hash chain, the signed checkpoints and the anchor. Exit 0: verified; 8: tampered (the
+    first bad entry is named); 20: unverifiable (no usable key or anchor, or entries no checkpoint covers)."""
     with acting(data_dir, token) as (deployment, actor):
         result = audit_ledger.verify(deployment, actor)
     if as_json:
         emit_json(result.to_dict())
     elif result.ok:
         typer.echo(f"ledger verified: {result.entries} entries, {result.checkpoints} signed checkpoints")
-    if not result.ok:
+    if result.status is audit_ledger.VerifyStatus.TAMPERED:
         typer.echo(f"faceledger: error: ledger does not verify at entry {result.first_bad_seq}: {result.problem}",
                    err=True)  # fmt: skip
         raise typer.Exit(EXIT_CODES[LedgerTampered])
+    if result.status is audit_ledger.VerifyStatus.UNVERIFIABLE:
+        typer.echo(f"faceledger: error: ledger unverifiable (not verified): {result.problem}", err=True)
+        raise typer.Exit(LEDGER_UNVERIFIABLE_EXIT_CODE)
 
 
 @ledger_app.command("show")
@@ -64,7 +68,7 @@ def ledger_sign(data_dir: DataDirOption = None, token: TokenOption = None) -> No
     """Add a signed checkpoint of the ledger's head now."""
     with acting(data_dir, token) as (deployment, actor):
         seq = audit_ledger.sign(deployment, actor)
-    typer.echo(f"signed checkpoint at entry {seq}" if seq else "no signing key in the data directory")
+    typer.echo(f"signed checkpoint at entry {seq}")
 
 
 @retention_app.command("schedule")

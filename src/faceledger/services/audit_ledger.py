@@ -9,13 +9,19 @@ from sqlalchemy.orm import Session
 from faceledger.policy.governance import Action, ActorView, Context
 from faceledger.services.deployment import Deployment
 from faceledger.services.guard import append, governed, no_context
-from faceledger.services.ledger_key import read_key
-from faceledger.store import ledger
+from faceledger.services.ledger_key import read_key, sign_head, verification_checks
+from faceledger.store import checkpoints, ledger
+
+Verification = ledger.Verification
+VerifyStatus = ledger.VerifyStatus
 
 
 def verify(deployment: Deployment, actor: ActorView) -> ledger.Verification:
+    """VERIFIED, TAMPERED or UNVERIFIABLE (a missing or unusable key or anchor, an unsigned tail)."""
+    checks = verification_checks(deployment)
+
     def work(session: Session, _: Context) -> ledger.Verification:
-        result = ledger.verify(session, read_key(deployment))
+        result = checkpoints.verify(session, checks)
         append(session, actor, "ledger_verify", details=result.to_dict())
         return result
 
@@ -29,15 +35,15 @@ def show(deployment: Deployment, actor: ActorView, **filters: Any) -> list[dict[
     return governed(deployment, actor, Action.VIEW_LEDGER, no_context, work)
 
 
-def sign(deployment: Deployment, actor: ActorView) -> int | None:
-    """A signed checkpoint of the current head, on request."""
-    key = read_key(deployment)
+def sign(deployment: Deployment, actor: ActorView) -> int:
+    """A signed checkpoint of the current head, on request: the entry it covers. KeyProblem without a key,
+    LedgerTampered (nothing signed) when the head does not verify from the previous checkpoint."""
 
-    def work(session: Session, _: Context) -> int | None:
-        if key is None:
-            return None
+    if read_key(deployment) is None:
+        sign_head(deployment)  # raises KeyProblem, naming the missing key, before anything is ledgered
+
+    def work(session: Session, _: Context) -> None:
         append(session, actor, "ledger_checkpoint")
-        made = ledger.add_checkpoint(session, key)
-        return made.seq if made else None
 
-    return governed(deployment, actor, Action.SIGN_LEDGER, no_context, work)
+    governed(deployment, actor, Action.SIGN_LEDGER, no_context, work)
+    return sign_head(deployment)
