@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from faceledger.errors import KeyProblem, LedgerTampered
 from faceledger.policy.governance import Action, ActorView, Context
 from faceledger.services.deployment import Deployment
 from faceledger.services.guard import append, governed, no_context
@@ -20,19 +21,35 @@ def verify(deployment: Deployment, actor: ActorView) -> ledger.Verification:
     """VERIFIED, TAMPERED or UNVERIFIABLE (a missing or unusable key or anchor, an unsigned tail)."""
     checks = verification_checks(deployment)
 
-    def work(session: Session, _: Context) -> ledger.Verification:
-        result = checkpoints.verify(session, checks)
-        append(session, actor, "ledger_verify", details=result.to_dict())
-        return result
+    found: list[ledger.Verification] = []
 
-    return governed(deployment, actor, Action.VIEW_LEDGER, no_context, work)
+    def work(session: Session, _: Context) -> ledger.Verification:
+        found.append(checkpoints.verify(session, checks))
+        append(session, actor, "ledger_verify", details=found[0].to_dict())
+        return found[0]
+
+    try:
+        return governed(deployment, actor, Action.VIEW_LEDGER, no_context, work)
+    except (LedgerTampered, KeyProblem):  # raised after the verification committed: its result says why
+        if found and not found[0].ok:
+            return found[0]
+        raise
 
 
 def show(deployment: Deployment, actor: ActorView, **filters: Any) -> list[dict[str, Any]]:
-    def work(session: Session, _: Context) -> list[dict[str, Any]]:
-        return [entry.to_dict() for entry in ledger.entries(session, **filters)]
+    """Entries in order. A tampered ledger stays readable (it is what the auditor has to investigate)."""
+    found: list[list[dict[str, Any]]] = []
 
-    return governed(deployment, actor, Action.VIEW_LEDGER, no_context, work)
+    def work(session: Session, _: Context) -> list[dict[str, Any]]:
+        found.append([entry.to_dict() for entry in ledger.entries(session, **filters)])
+        return found[0]
+
+    try:
+        return governed(deployment, actor, Action.VIEW_LEDGER, no_context, work)
+    except (LedgerTampered, KeyProblem):
+        if found:
+            return found[0]
+        raise
 
 
 def sign(deployment: Deployment, actor: ActorView) -> int:

@@ -119,26 +119,27 @@ def _entry_hash_at(session: Session, seq: int) -> str | None:
 
 def _anchor_problem(session: Session, anchor: Anchor, newest: LedgerCheckpoint | None,
                     head_seq: int) -> tuple[int, str] | None:  # fmt: skip
-    """Where the database falls short of, or disagrees with, the anchor (few point reads)."""
+    """Where the database falls short of, or disagrees with, the anchor (a few point reads)."""
+    if anchor.checkpoint_number:
+        have = newest.number if newest is not None and newest.number else 0
+        if have < anchor.checkpoint_number:
+            after = min(newest.seq if newest is not None else 0, head_seq)
+            what = "entries and checkpoints" if head_seq < anchor.checkpoint_seq else "checkpoints"
+            return after + 1, (f"the anchor in the keys folder records signed checkpoint {anchor.checkpoint_number} "
+                               f"(entry {anchor.checkpoint_seq}) but the database's checkpoints end at {have}: "
+                               f"{what} after entry {after} were deleted")  # fmt: skip
+        number = LedgerCheckpoint.number == anchor.checkpoint_number
+        row = session.scalars(select(LedgerCheckpoint).where(number)).first()
+        recorded = (anchor.checkpoint_seq, anchor.checkpoint_hash, anchor.checkpoint_mac)
+        if row is None or (row.seq, row.entry_hash, row.mac) != recorded:
+            return anchor.checkpoint_seq, (f"signed checkpoint {anchor.checkpoint_number} disagrees with the anchor "
+                                           "in the keys folder: replaced or rewritten")  # fmt: skip
     if head_seq < anchor.head_seq:
         return head_seq + 1, (f"the ledger ends at entry {head_seq} but the anchor in the keys folder records "
                               f"entry {anchor.head_seq}: entries after {head_seq} were deleted")  # fmt: skip
     if anchor.head_seq and _entry_hash_at(session, anchor.head_seq) != anchor.head_hash:
         return anchor.head_seq, (f"entry {anchor.head_seq} does not match the anchor in the keys folder: "
                                  "the chain was rewritten")  # fmt: skip
-    if not anchor.checkpoint_number:
-        return None
-    have = newest.number if newest is not None and newest.number else 0
-    if have < anchor.checkpoint_number:
-        after = newest.seq if newest is not None else 0
-        return after + 1, (f"the anchor in the keys folder records signed checkpoint {anchor.checkpoint_number} "
-                           f"(entry {anchor.checkpoint_seq}) but the database's checkpoints end at {have}: "
-                           f"entries and checkpoints after {after} were deleted")  # fmt: skip
-    row = session.scalars(select(LedgerCheckpoint).where(LedgerCheckpoint.number == anchor.checkpoint_number)).first()
-    if row is None or (row.seq, row.entry_hash, row.mac) != (anchor.checkpoint_seq, anchor.checkpoint_hash,
-                                                             anchor.checkpoint_mac):  # fmt: skip
-        return anchor.checkpoint_seq, (f"signed checkpoint {anchor.checkpoint_number} disagrees with the anchor in "
-                                       "the keys folder: replaced or rewritten")  # fmt: skip
     return None
 
 
