@@ -250,17 +250,14 @@ def verify(session: Session, checks: Checks) -> Verification:
         return result(VerifyStatus.TAMPERED, state.bad_seq, state.problem)
     if problem := head_problem(head, state):
         return result(VerifyStatus.TAMPERED, state.seq + 1, problem)
-    found = _chain_problem(legacy, numbered, hashes)
+    found = _chain_problem(legacy, numbered, hashes, checks.signer)
     if found is None and checks.anchor is not None:
         found = _anchor_problem(session, checks.anchor, numbered[-1] if numbered else None, state.seq)
-    if found is None and checks.signer is not None:
-        signer = checks.signer
-        bad = next((row for row in [*legacy, *numbered] if not signature_ok(signer, row)), None)
-        if bad is not None:
-            found = bad.seq, f"{_name(bad)} has a bad signature: forged or rewritten"
     if found is not None:
         return result(VerifyStatus.TAMPERED, *found)
     unverifiable = list(checks.cannot_check)
+    if checks.signer is None and not unverifiable and state.count:
+        unverifiable.append("no ledger key: checkpoint signatures were not checked")
     if checks.anchor is None and numbered:
         unverifiable.append("there is no ledger anchor in the keys folder, so deleting the newest entries "
                             "together with their checkpoints cannot be ruled out")  # fmt: skip
@@ -278,15 +275,18 @@ def _name(row: LedgerCheckpoint) -> str:
     return f"signed checkpoint {row.number or '(legacy)'} at entry {row.seq}"
 
 
-def _chain_problem(legacy: list[LedgerCheckpoint], numbered: list[LedgerCheckpoint],
-                   hashes: dict[int, str]) -> tuple[int, str] | None:  # fmt: skip
-    """Checks that need no key: every checkpoint matches the chain, the numbers run 1, 2, 3 ... and each
-    checkpoint follows the one before it (its entry, and the MAC it chains to)."""
+def _chain_problem(legacy: list[LedgerCheckpoint], numbered: list[LedgerCheckpoint], hashes: dict[int, str],
+                   signer: CheckpointSigner | None) -> tuple[int, str] | None:  # fmt: skip
+    """Every checkpoint matches the chain and (with a key) its signature; the numbers run 1, 2, 3 ... and
+    each checkpoint follows the one before it (its entry, and the MAC it chains to). Only the signatures
+    need the key."""
     for row in [*legacy, *numbered]:
         if hashes.get(row.seq) != row.entry_hash:
             return row.seq, f"{_name(row)} does not match the chain: the chain was rewritten"
         if row.number is None and row.scheme != LEGACY_SCHEME:
             return row.seq, f"{_name(row)} has lost its number: rewritten"
+        if signer is not None and not signature_ok(signer, row):
+            return row.seq, f"{_name(row)} has a bad signature: forged or rewritten"
     prev_seq, prev_mac = (legacy[-1].seq, legacy[-1].mac) if legacy else (0, GENESIS_MAC)
     for expected, row in enumerate(numbered, start=1):
         if row.number != expected:
