@@ -177,8 +177,8 @@ def test_reordered_checkpoints_are_named(office: Office) -> None:
     refusals(office, 3 * EVERY)
     first, second = query(deployment, "SELECT id, seq, entry_hash, at, mac FROM ledger_checkpoints ORDER BY seq")[1:3]
     for target, source in ((first, second), (second, first)):
-        sql(deployment, "UPDATE ledger_checkpoints SET seq = :seq, entry_hash = :h, at = :at, mac = :mac "
-            "WHERE id = :id", seq=source.seq, h=source.entry_hash, at=source.at, mac=source.mac, id=target.id)  # fmt: skip
+        statement = "UPDATE ledger_checkpoints SET seq = :seq, entry_hash = :h, at = :at, mac = :mac WHERE id = :id"
+        sql(deployment, statement, seq=source.seq, h=source.entry_hash, at=source.at, mac=source.mac, id=target.id)
     assert_status(verify(office), "tampered", "signed checkpoint 2 at entry")
 
 
@@ -202,7 +202,9 @@ def test_unsigned_tail_longer_than_the_checkpoint_interval_is_not_verified(offic
     assert result.first_bad_seq == last + 1
 
 
-def test_deleted_key_is_unverifiable_and_the_cli_exits_non_zero(office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_deleted_key_is_unverifiable_and_the_cli_exits_non_zero(
+    office: Office, monkeypatch: pytest.MonkeyPatch
+) -> None:
     deployment = office.deployment
     refusals(office, EVERY)
     (deployment.keys.directory / "ledger.key").unlink()
