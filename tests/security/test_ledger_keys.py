@@ -75,3 +75,24 @@ def test_deleted_anchor_is_unverifiable_and_nothing_more_is_signed(office: Offic
     assert "anchor" in result.problem
     with pytest.raises(LedgerTampered, match="anchor"):
         refusals(office, EVERY)
+
+
+def test_api_reports_the_three_way_result(office: Office) -> None:
+    from fastapi.testclient import TestClient
+
+    from faceledger.api.app import create_app
+
+    deployment = office.deployment
+    headers = {"Authorization": f"Bearer {office.tokens['auditor']}"}
+    with TestClient(create_app(deployment.settings, deployment.data_dir), raise_server_exceptions=False) as client:
+        verified = client.post("/api/v1/ledger/verify", headers=headers)
+        assert verified.status_code == 200 and verified.json()["status"] == "verified", verified.text
+        (deployment.keys.directory / "ledger.key").unlink()
+        unverifiable = client.post("/api/v1/ledger/verify", headers=headers).json()
+        assert (unverifiable["status"], unverifiable["ok"]) == ("unverifiable", False), unverifiable
+        with deployment.engine.begin() as connection:
+            from sqlalchemy import text
+
+            connection.execute(text("UPDATE ledger_entries SET actor = 'mallory' WHERE seq = 2"))
+        tampered = client.post("/api/v1/ledger/verify", headers=headers).json()
+        assert (tampered["status"], tampered["first_bad_seq"]) == ("tampered", 2), tampered
