@@ -67,8 +67,7 @@ def advance(deployment: Deployment, *, force: bool) -> int:
             write_anchor(keys, anchor)
         try:
             with transaction(deployment.sessions) as session:
-                head = checkpoints.check_since_anchor(session, anchor)
-                signed = checkpoints.last_signed_seq(session)
+                head, signed = checkpoints.check_since_anchor(session, anchor)
                 made = None
                 due = head is not None and head.seq - signed >= deployment.settings.ledger_checkpoint_every
                 if key is not None and (due or force):
@@ -79,7 +78,7 @@ def advance(deployment: Deployment, *, force: bool) -> int:
             raise
         moved = (anchor or Anchor()).advanced(newest)
         if moved != anchor:
-            write_anchor(keys, moved)
+            write_anchor(keys, moved, durable=anchor is None or moved.checkpoint_number != anchor.checkpoint_number)
         return made.seq if made else max(signed, moved.checkpoint_seq)
 
 

@@ -100,17 +100,14 @@ def _tampered(seq: int | None, problem: str) -> LedgerTampered:
 
 
 def _last(session: Session) -> tuple[LedgerCheckpoint | None, LedgerCheckpoint | None]:
-    """The newest numbered checkpoint and the newest legacy one."""
+    """The newest numbered checkpoint, or else the newest legacy one (numbered ones always come later)."""
     numbered = session.scalars(select(LedgerCheckpoint).where(LedgerCheckpoint.number.is_not(None))
                                .order_by(LedgerCheckpoint.number.desc()).limit(1)).first()  # fmt: skip
+    if numbered is not None:
+        return numbered, None
     legacy = session.scalars(select(LedgerCheckpoint).where(LedgerCheckpoint.number.is_(None))
                              .order_by(LedgerCheckpoint.seq.desc()).limit(1)).first()  # fmt: skip
     return numbered, legacy
-
-
-def last_signed_seq(session: Session) -> int:
-    numbered, legacy = _last(session)
-    return max(numbered.seq if numbered else 0, legacy.seq if legacy else 0)
 
 
 def _entry_hash_at(session: Session, seq: int) -> str | None:
@@ -143,16 +140,18 @@ def _anchor_problem(session: Session, anchor: Anchor, newest: LedgerCheckpoint |
     return None
 
 
-def check_since_anchor(session: Session, anchor: Anchor | None) -> LedgerHead | None:
+def check_since_anchor(session: Session, anchor: Anchor | None) -> tuple[LedgerHead | None, int]:
     """Per write: the head still reaches the anchored head, and the entries after it chain from it. Raises
-    LedgerTampered; returns the head."""
+    LedgerTampered; returns the head and the entry the newest signed checkpoint covers."""
     head = session.get(LedgerHead, 1, populate_existing=True)
-    numbered, _ = _last(session)
+    numbered, legacy = _last(session)
+    newest = numbered or legacy
+    signed = newest.seq if newest is not None else 0
     if anchor is None:
         if numbered is not None:
             raise _tampered(numbered.seq, f"the ledger anchor in the keys folder is missing although {numbered.number} "
                             "signed checkpoints exist; restore the keys folder from its backup")  # fmt: skip
-        return head
+        return head, signed
     head_seq = head.seq if head else 0
     found = _anchor_problem(session, anchor, numbered, head_seq)
     if found:
@@ -161,7 +160,7 @@ def check_since_anchor(session: Session, anchor: Anchor | None) -> LedgerHead | 
         state = walk(session, anchor.head_seq, anchor.head_hash)
         if state.problem or head_problem(head, state):
             raise _tampered(state.bad_seq or state.seq + 1, state.problem or head_problem(head, state))
-    return head
+    return head, signed
 
 
 def add_checkpoint(session: Session, signer: CheckpointSigner, anchor: Anchor | None) -> LedgerCheckpoint | None:

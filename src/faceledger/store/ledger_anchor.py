@@ -76,8 +76,9 @@ def read_anchor(keys: KeyFiles) -> Anchor | None:
     return anchor
 
 
-def write_anchor(keys: KeyFiles, anchor: Anchor) -> None:
-    """Replace the anchor atomically (temporary file, fsync, rename), 0600."""
+def write_anchor(keys: KeyFiles, anchor: Anchor, *, durable: bool = True) -> None:
+    """Replace the anchor atomically (temporary file, rename), 0600; fsynced when `durable` (a new
+    checkpoint). A head-only move may skip it: losing it leaves the anchor behind, which is safe."""
     path = anchor_path(keys)
     temporary = path.with_name(f".{ANCHOR}.{secrets.token_hex(6)}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -85,7 +86,8 @@ def write_anchor(keys: KeyFiles, anchor: Anchor) -> None:
         with os.fdopen(descriptor, "w") as handle:
             handle.write(json.dumps({"format": _FORMAT, **asdict(anchor)}, sort_keys=True) + "\n")
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
