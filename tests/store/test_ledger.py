@@ -18,12 +18,15 @@ from sqlalchemy.orm import Session
 
 from faceledger.errors import InvalidInput
 from faceledger.services.deployment import Deployment
-from faceledger.store import ledger
+from faceledger.store import checkpoints, ledger
 from faceledger.store.db import transaction
+from faceledger.store.ledger_anchor import Anchor
 
 ALICE = ledger.Actor(1, "alice")
 KEY = bytes(range(32))
 N = 20
+NO_ANCHOR = Anchor()
+VERIFIED = ledger.VerifyStatus.VERIFIED
 
 MakeDeployment = Callable[..., Deployment]
 
@@ -50,9 +53,16 @@ def fill(deployment: Deployment, count: int, *, actor: ledger.Actor = ALICE, tag
         ]
 
 
-def verify(deployment: Deployment, key: bytes | None = None) -> ledger.Verification:
+def verify(deployment: Deployment, key: bytes | None = KEY) -> ledger.Verification:
+    """The store's verification with an anchor that records nothing (the anchor has its own tests in
+    tests/security) and no limit on the unsigned tail."""
+    checks = checkpoints.Checks(checkpoints.HmacSigner(key) if key else None, NO_ANCHOR, every=10**9)
     with deployment.sessions() as session:
-        return ledger.verify(session, key)
+        return checkpoints.verify(session, checks)
+
+
+def add_checkpoint(session: Session, key: bytes = KEY) -> ledger.LedgerCheckpoint | None:
+    return checkpoints.add_checkpoint(session, checkpoints.HmacSigner(key), NO_ANCHOR)
 
 
 def sql(deployment: Deployment, statement: str, **params: Any) -> None:
@@ -114,7 +124,7 @@ def rewrite_chain(deployment: Deployment, seq: int, changes: dict[str, Any]) -> 
 
 def test_empty_ledger_verifies(deployment: Deployment) -> None:
     result = verify(deployment, KEY)
-    assert result == ledger.Verification(True, 0, 0, None, "")
+    assert result == ledger.Verification(VERIFIED, 0, 0, None, "")
     assert head(deployment) == (0, ledger.GENESIS_HASH)
 
 
@@ -361,13 +371,13 @@ def test_deleted_head_row_is_noticed(deployment: Deployment) -> None:
 def test_truncation_with_the_head_moved_back_is_caught_by_a_checkpoint(deployment: Deployment) -> None:
     fill(deployment, N)
     with transaction(deployment.sessions) as session:
-        checkpoint = ledger.add_checkpoint(session, KEY)
+        checkpoint = add_checkpoint(session)
     assert checkpoint is not None
     assert checkpoint.seq == N
     keep = rows(deployment)[N - 4]
     sql(deployment, "DELETE FROM ledger_entries WHERE seq > :seq", seq=keep["seq"])
     sql(deployment, "UPDATE ledger_head SET seq = :seq, hash = :hash WHERE id = 1", seq=keep["seq"], hash=keep["hash"])
-    assert_fails(verify(deployment, KEY), N, f"signed checkpoint at entry {N} does not match the chain")
+    assert_fails(verify(deployment, KEY), N, f"signed checkpoint 1 at entry {N} does not match the chain")
 
 
 # --- whole-chain rewrites and signed checkpoints --------------------------------------------------------
@@ -390,32 +400,35 @@ def test_rewritten_chain_without_checkpoint_verifies(deployment: Deployment) -> 
 def test_rewrite_is_caught_by_checkpoint(deployment: Deployment) -> None:
     fill(deployment, 10)
     with transaction(deployment.sessions) as session:
-        checkpoint = ledger.add_checkpoint(session, KEY)
+        checkpoint = add_checkpoint(session)
     assert checkpoint is not None
     assert checkpoint.seq == 10
     fill(deployment, 5)
-    assert verify(deployment, KEY) == ledger.Verification(True, 15, 1, None, "")
+    assert verify(deployment, KEY) == ledger.Verification(VERIFIED, 15, 1, None, "")
 
     rewrite_chain(deployment, 5, {"details": '{"rewritten":true}', "actor": "mallory"})
-    assert_fails(verify(deployment, KEY), 10, "signed checkpoint at entry 10 does not match the chain")
+    assert_fails(verify(deployment, KEY), 10, "signed checkpoint 1 at entry 10 does not match the chain")
     assert_fails(verify(deployment, None), 10, "does not match the chain")  # needs no key to notice this
 
     # The attacker moves the checkpoint to the rewritten chain too, but cannot make its MAC without the key.
     new_hash = rows(deployment)[9]["hash"]
     sql(deployment, "UPDATE ledger_checkpoints SET entry_hash = :hash WHERE seq = 10", hash=new_hash)
     result = verify(deployment, KEY)
-    assert_fails(result, 10, "signed checkpoint at entry 10 has a bad signature")
+    assert_fails(result, 10, "signed checkpoint 1 at entry 10 has a bad signature")
     assert result.checkpoints == 1
     assert_fails(verify(deployment, b"another key"), 10, "bad signature")
-    # Without the key the MAC cannot be checked: the key is what makes a checkpoint trustworthy.
-    assert verify(deployment, None).ok
+    # Without the key the MAC cannot be checked: never "verified", but "unverifiable".
+    result = verify(deployment, None)
+    assert (result.ok, result.status) == (False, ledger.VerifyStatus.UNVERIFIABLE), result
+    assert "no ledger key" in result.problem
 
 
 def test_rewrite_after_the_last_checkpoint_is_not_caught(deployment: Deployment) -> None:
-    """Checkpoints protect what they cover: entries after the newest one can still be rewritten unnoticed."""
+    """Checkpoints protect what they cover: entries after the newest one can be rewritten unnoticed by the
+    database alone (the anchor's head in the keys folder catches it: tests/security/test_ledger_rewrite.py)."""
     fill(deployment, 10)
     with transaction(deployment.sessions) as session:
-        ledger.add_checkpoint(session, KEY)
+        add_checkpoint(session)
     fill(deployment, 5)
     rewrite_chain(deployment, 12, {"details": '{"rewritten":true}'})
     assert verify(deployment, KEY).ok
@@ -425,32 +438,48 @@ def test_rewrite_after_the_last_checkpoint_is_not_caught(deployment: Deployment)
 
 def test_every_checkpoint_is_checked(deployment: Deployment) -> None:
     with transaction(deployment.sessions) as session:
-        assert ledger.add_checkpoint(session, KEY) is None  # nothing to sign yet
+        assert add_checkpoint(session) is None  # nothing to sign yet
     for _ in range(3):
         fill(deployment, 4)
         with transaction(deployment.sessions) as session:
-            ledger.add_checkpoint(session, KEY)
-    assert verify(deployment, KEY) == ledger.Verification(True, 12, 3, None, "")
+            add_checkpoint(session)
+    assert verify(deployment, KEY) == ledger.Verification(VERIFIED, 12, 3, None, "")
     with deployment.engine.connect() as connection:
-        checkpoints = connection.execute(text("SELECT seq, entry_hash, mac FROM ledger_checkpoints ORDER BY seq")).all()
-    assert [row.seq for row in checkpoints] == [4, 8, 12]
+        made = connection.execute(text("SELECT * FROM ledger_checkpoints ORDER BY seq")).all()
+    assert [(row.number, row.seq) for row in made] == [(1, 4), (2, 8), (3, 12)]
     chain = rows(deployment)
-    for row in checkpoints:
+    prev_mac = checkpoints.GENESIS_MAC
+    for row in made:
         assert row.entry_hash == chain[row.seq - 1]["hash"]
-        assert row.mac == ledger.sign(KEY, row.seq, row.entry_hash)
+        assert (row.prev_mac, row.scheme) == (prev_mac, "hmac-sha256")
+        message = checkpoints.message(row.scheme, row.number, row.seq, row.entry_hash, row.at, row.prev_mac)
+        assert row.mac == checkpoints.HmacSigner(KEY).sign(message)
+        prev_mac = row.mac
     # A forged MAC on the middle checkpoint only.
     sql(deployment, "UPDATE ledger_checkpoints SET mac = :mac WHERE seq = 8", mac="0" * 64)
-    assert_fails(verify(deployment, KEY), 8, "signed checkpoint at entry 8 has a bad signature")
+    assert_fails(verify(deployment, KEY), 8, "signed checkpoint 2 at entry 8 has a bad signature")
 
 
-def test_sign_binds_sequence_and_digest() -> None:
+def test_legacy_mac_binds_sequence_and_digest() -> None:
     digest = "a" * 64
-    mac = ledger.sign(KEY, 5, digest)
+    mac = checkpoints.legacy_mac(KEY, 5, digest)
     assert len(mac) == 64
-    assert mac == ledger.sign(KEY, 5, digest)
-    assert mac != ledger.sign(KEY, 6, digest)
-    assert mac != ledger.sign(KEY, 5, "b" * 64)
-    assert mac != ledger.sign(b"other", 5, digest)
+    assert mac == checkpoints.legacy_mac(KEY, 5, digest)
+    assert mac != checkpoints.legacy_mac(KEY, 6, digest)
+    assert mac != checkpoints.legacy_mac(KEY, 5, "b" * 64)
+    assert mac != checkpoints.legacy_mac(b"other", 5, digest)
+
+
+def test_checkpoint_signature_binds_every_field() -> None:
+    fields: dict[str, Any] = {"scheme": "hmac-sha256", "number": 2, "seq": 8, "digest": "a" * 64,
+                              "at": "2026-12-01T10:00:00+00:00", "prev_mac": "b" * 64}  # fmt: skip
+    signer = checkpoints.HmacSigner(KEY)
+    mac = signer.sign(checkpoints.message(**fields))
+    assert signer.check(checkpoints.message(**fields), mac)
+    for name, value in fields.items():
+        changed = {**fields, name: value + 1 if isinstance(value, int) else value + "x"}
+        assert not signer.check(checkpoints.message(**changed), mac), name
+    assert not checkpoints.HmacSigner(b"o" * 32).check(checkpoints.message(**fields), mac)
 
 
 # --- canonical encoding and the hash --------------------------------------------------------------------
@@ -554,7 +583,7 @@ def test_concurrent_appends_make_one_gapless_chain(deployment: Deployment) -> No
     assert head(deployment) == (total, chain[-1]["hash"])
     for number, seqs in enumerate(results):
         assert [row["seq"] for row in chain if row["actor"] == f"writer-{number}"] == seqs
-    assert verify(deployment, KEY) == ledger.Verification(True, total, 0, None, "")
+    assert verify(deployment, KEY) == ledger.Verification(VERIFIED, total, 0, None, "")
 
 
 def test_concurrent_appends_and_checkpoints(deployment: Deployment) -> None:
@@ -570,7 +599,7 @@ def test_concurrent_appends_and_checkpoints(deployment: Deployment) -> None:
         made = 0
         while not done.is_set():
             with transaction(deployment.sessions) as session:
-                made += ledger.add_checkpoint(session, KEY) is not None
+                made += add_checkpoint(session) is not None
             time.sleep(0.005)  # let the writers in: SQLite's busy handler is not fair
         return made
 
@@ -590,16 +619,16 @@ def test_concurrent_appends_and_checkpoints(deployment: Deployment) -> None:
 def appender_during_verify(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Thread]:
     """Make another writer append (and commit, if the database lets it) right after verify has read the last
     entry and before it reads the head: the window in which a concurrent search is ledgered."""
-    original = ledger._entries
+    original = ledger.entries_after
     thread = threading.Thread(target=fill, args=(deployment, 1))
 
-    def entries_then_append(session: Session) -> Iterator[ledger.LedgerEntry]:
-        yield from original(session)
+    def entries_then_append(session: Session, last: int = 0) -> Iterator[ledger.LedgerEntry]:
+        yield from original(session, last)
         if thread.ident is None:  # only the first verification
             thread.start()
             thread.join(timeout=1.0)  # SQLite: blocked by the verifier's BEGIN IMMEDIATE until it commits
 
-    monkeypatch.setattr(ledger, "_entries", entries_then_append)
+    monkeypatch.setattr(ledger, "entries_after", entries_then_append)
     yield thread
     thread.join(timeout=60)
 
@@ -610,9 +639,9 @@ def test_verify_is_not_fooled_by_a_concurrent_append(
     fill(deployment, N)
     # As the auditor's `ledger verify` runs it: inside one transaction of its own.
     with transaction(deployment.sessions) as session:
-        result = ledger.verify(session, KEY)
+        result = checkpoints.verify(session, checkpoints.Checks(checkpoints.HmacSigner(KEY), NO_ANCHOR, 10**9))
     appender_during_verify.join(timeout=60)
     assert not appender_during_verify.is_alive()
     assert result.ok, result
     assert result.entries == N
-    assert verify(deployment, KEY) == ledger.Verification(True, N + 1, 0, None, "")
+    assert verify(deployment, KEY) == ledger.Verification(VERIFIED, N + 1, 0, None, "")

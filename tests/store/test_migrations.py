@@ -14,8 +14,9 @@ from sqlalchemy import Engine, inspect, text
 import faceledger.store.governance_models
 import faceledger.store.ledger
 from faceledger.services.deployment import Deployment
-from faceledger.store import ledger
+from faceledger.store import checkpoints, ledger
 from faceledger.store.db import transaction
+from faceledger.store.ledger_anchor import Anchor
 from faceledger.store.migrate import MIGRATIONS, alembic_config, current_revision, head_revision, upgrade
 from faceledger.store.models import Base
 
@@ -109,7 +110,8 @@ def test_upgrading_again_is_a_no_op(make_deployment: MakeDeployment) -> None:
         assert connection.execute(text("SELECT * FROM ledger_entries ORDER BY seq")).all() == entries_before
     assert schema_diff(deployment.engine) == []
     with deployment.sessions() as session:
-        assert ledger.verify(session, None) == ledger.Verification(True, 3, 0, None, "")
+        checks = checkpoints.Checks(checkpoints.HmacSigner(bytes(32)), Anchor(), every=100)
+        assert checkpoints.verify(session, checks) == ledger.Verification(ledger.VerifyStatus.VERIFIED, 3, 0, None, "")
 
 
 def test_downgrade_to_base_and_back(make_deployment: MakeDeployment) -> None:

@@ -27,6 +27,9 @@ EXIT_CODES: dict[type[errors.FaceledgerError], int] = {
     errors.KeyProblem: 11,
 }
 GENERIC_EXIT_CODE = 1
+# `ledger verify` found nothing wrong but could not check everything (no key, no anchor, an unsigned tail):
+# never the 0 of "verified", and not the 8 of "tampered".
+LEDGER_UNVERIFIABLE_EXIT_CODE = 20
 INTERRUPTED_EXIT_CODE = 130
 
 

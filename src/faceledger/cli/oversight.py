@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from faceledger.cli.errors import EXIT_CODES, reports_errors
+from faceledger.cli.errors import EXIT_CODES, LEDGER_UNVERIFIABLE_EXIT_CODE, reports_errors
 from faceledger.cli.options import DataDirOption, JsonOption, emit_json, make_settings
 from faceledger.cli.session import TokenFileOption, TokenOption, acting
 from faceledger.errors import LedgerTampered
@@ -26,17 +26,21 @@ def ledger_verify(
     token_file: TokenFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Recompute the hash chain and check the signed checkpoints; name the first bad entry (exit 8)."""
+    """Recompute the hash chain, the signed checkpoints and the anchor. Exit 0: verified; 8: tampered (the
+    first bad entry is named); 20: unverifiable (no usable key or anchor, or entries no checkpoint covers)."""
     with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         result = audit_ledger.verify(deployment, actor)
     if as_json:
         emit_json(result.to_dict())
     elif result.ok:
         typer.echo(f"ledger verified: {result.entries} entries, {result.checkpoints} signed checkpoints")
-    if not result.ok:
+    if result.status is audit_ledger.VerifyStatus.TAMPERED:
         typer.echo(f"faceledger: error: ledger does not verify at entry {result.first_bad_seq}: {result.problem}",
                    err=True)  # fmt: skip
         raise typer.Exit(EXIT_CODES[LedgerTampered])
+    if result.status is audit_ledger.VerifyStatus.UNVERIFIABLE:
+        typer.echo(f"faceledger: error: ledger unverifiable (not verified): {result.problem}", err=True)
+        raise typer.Exit(LEDGER_UNVERIFIABLE_EXIT_CODE)
 
 
 @ledger_app.command("show")
@@ -70,7 +74,7 @@ def ledger_sign(data_dir: DataDirOption = None, token: TokenOption = None, token
     """Add a signed checkpoint of the ledger's head now."""
     with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         seq = audit_ledger.sign(deployment, actor)
-    typer.echo(f"signed checkpoint at entry {seq}" if seq else "no signing key in the data directory")
+    typer.echo(f"signed checkpoint at entry {seq}")
 
 
 @retention_app.command("schedule")

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from faceledger.engine.image_input import file_sha256
-from faceledger.errors import NotFound
+from faceledger.errors import LedgerTampered, NotFound
 from faceledger.policy.governance import Action, ActorView, Context
 from faceledger.services.deployment import Deployment
 from faceledger.services.governed_search import LEAD_NOTICE, candidate_dict
@@ -33,9 +33,9 @@ from faceledger.services.guard import (
     require_role,
     today,
 )
-from faceledger.services.ledger_key import read_key
+from faceledger.services.ledger_key import verification_checks
 from faceledger.services.review import lead_state
-from faceledger.store import ledger
+from faceledger.store import checkpoints, ledger
 from faceledger.store.governance_models import Candidate, Case, QualityOverride, Search, User
 from faceledger.store.models import Face
 
@@ -132,6 +132,10 @@ def disclose_case(deployment: Deployment, actor: ActorView, case_reference: str,
         summary = governed(deployment, actor, Action.VIEW_CASE, context, work, case_id=case_id,
                            subjects={"case": case_id}, details=asked)  # fmt: skip
         os.replace(written[0], out)
+    except LedgerTampered:  # raised after the disclosure committed (no fresh signature): the zip is owed
+        if written and written[0].exists():
+            os.replace(written[0], out)
+        raise
     finally:
         for path in written:  # left only when the transaction failed after the zip was written
             path.unlink(missing_ok=True)
@@ -143,10 +147,10 @@ def _collect(session: Session, deployment: Deployment, actor: ActorView, case_id
     case = session.get(Case, case_id)
     if case is None:  # pragma: no cover - cases are never deleted, and policy has just seen this one
         raise NotFound(f"case {case_id} disappeared")
-    key = read_key(deployment)
+    checks = verification_checks(deployment)
     # Verifying first locks the ledger head: every write that could change what follows (a search, a review,
     # a purge) appends to the ledger, so it waits, and the reads below form one snapshot on PostgreSQL too.
-    verification = ledger.verify(session, key)
+    verification = checkpoints.verify(session, checks)
     excerpt = ledger.entries(session, limit=1_000_000_000, case_id=case_id)  # all of the case's entries
     names = dict(session.execute(select(User.id, User.username)).all())
     bad = [e.seq for e in excerpt if ledger.entry_hash(_raw(e)) != e.hash]
@@ -169,7 +173,8 @@ def _collect(session: Session, deployment: Deployment, actor: ActorView, case_id
         "ledger.jsonl": "".join(json.dumps({**_raw(e), "hash": e.hash}, ensure_ascii=False) + "\n" for e in excerpt),
         "verification.json": _json({
             "checked_at": at, "verified": summary.verified, "chain": verification.to_dict(),
-            "checkpoint_key": "present" if key else "absent: checkpoint signatures not checked",
+            "status": verification.status.value,
+            "checkpoint_key": "present" if checks.signer else "absent: checkpoint signatures not checked",
             "excerpt": {"entries": len(excerpt), "hashes_recompute": not bad, "mismatched_seqs": bad}}),
     }  # fmt: skip
     return bundle, summary

@@ -3,14 +3,14 @@
 Each entry's hash is SHA-256 over a canonical encoding of its fields and the previous entry's hash, so
 editing, deleting, inserting or reordering any entry breaks the chain at that entry. A head row holds
 the newest sequence number and hash: appends lock it (serialising writers on PostgreSQL) and a deleted
-tail is noticed. Checkpoints carry an HMAC made with a key kept outside the database (in the data
-directory), so even a rewrite of the whole chain by someone with database access fails verification.
+tail is noticed. A chain rewritten whole is caught by the signed, numbered checkpoints and the anchor
+kept outside the database (store/checkpoints.py, store/ledger_anchor.py), which also verify it.
 Entries hold ids, hashes, scores and words, never images or embeddings."""
 
 from __future__ import annotations
 
+import enum
 import hashlib
-import hmac
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -60,13 +60,22 @@ class LedgerHead(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+LEGACY_SCHEME = "legacy"  # checkpoints made before they were numbered and chained (migration 0006)
+
+
 class LedgerCheckpoint(Base):
+    """A signed checkpoint (store/checkpoints.py): number `number` signs entry `seq` and chains to the
+    checkpoint before it through `prev_mac`. Legacy rows have no number and sign only `seq:entry_hash`."""
+
     __tablename__ = "ledger_checkpoints"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     entry_hash: Mapped[str] = mapped_column(String(64))
     at: Mapped[str] = mapped_column(String(40))
     mac: Mapped[str] = mapped_column(String(64))
+    number: Mapped[int | None] = mapped_column(Integer, nullable=True, unique=True)
+    prev_mac: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    scheme: Mapped[str] = mapped_column(String(20), server_default=LEGACY_SCHEME)
 
 
 def canonical(value: Any) -> str:
@@ -127,36 +136,34 @@ def append(
     return entry
 
 
-def sign(key: bytes, seq: int, digest: str) -> str:
-    return hmac.new(key, f"{seq}:{digest}".encode(), hashlib.sha256).hexdigest()
-
-
-def add_checkpoint(session: Session, key: bytes) -> LedgerCheckpoint | None:
-    """Sign the current head; None when the ledger is empty."""
-    head = session.get(LedgerHead, 1, with_for_update=True)
-    if head is None or head.seq == 0:
-        return None
-    checkpoint = LedgerCheckpoint(seq=head.seq, entry_hash=head.hash, at=datetime.now(UTC).isoformat(),
-                                  mac=sign(key, head.seq, head.hash))  # fmt: skip
-    session.add(checkpoint)
-    session.flush()
-    return checkpoint
-
-
 @dataclass(frozen=True)
 class Verification:
-    ok: bool
+    status: VerifyStatus
     entries: int
     checkpoints: int
     first_bad_seq: int | None
     problem: str
 
+    @property
+    def ok(self) -> bool:
+        return self.status is VerifyStatus.VERIFIED
+
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "status": self.status.value, "ok": self.ok}
 
 
-def _entries(session: Session) -> Iterator[LedgerEntry]:
-    last = 0
+class VerifyStatus(enum.StrEnum):
+    """VERIFIED: chain, checkpoints, signatures and anchor all check out. TAMPERED: something provably
+    does not. UNVERIFIABLE: nothing wrong was found, but something could not be checked (no key, no
+    anchor, entries that no signed checkpoint covers): never to be read as verified."""
+
+    VERIFIED = "verified"
+    TAMPERED = "tampered"
+    UNVERIFIABLE = "unverifiable"
+
+
+def entries_after(session: Session, last: int = 0) -> Iterator[LedgerEntry]:
+    """Every entry after `last`, in order, read in chunks."""
     while True:
         rows = session.scalars(select(LedgerEntry).where(LedgerEntry.seq > last).order_by(LedgerEntry.seq)
                                .limit(_VERIFY_CHUNK)).all()  # fmt: skip
@@ -166,37 +173,43 @@ def _entries(session: Session) -> Iterator[LedgerEntry]:
         last = rows[-1].seq
 
 
-def verify(session: Session, key: bytes | None) -> Verification:
-    """Recompute the chain from the first entry; name the first entry that does not verify. The head is
-    locked first, so an append committed meanwhile cannot look like a deleted tail."""
-    head = session.get(LedgerHead, 1, with_for_update=True, populate_existing=True)
-    expected_seq, prev, count, hashes = 1, GENESIS_HASH, 0, {}
-    for entry in _entries(session):
-        count += 1
-        problem = _check_entry(entry, expected_seq, prev)
+@dataclass
+class Walk:
+    """Where a walk along the chain got to: entries seen, the last good entry, the first problem."""
+
+    seq: int
+    hash: str
+    count: int = 0
+    bad_seq: int | None = None
+    problem: str = ""
+
+
+def walk(session: Session, seq: int, digest: str, *, keep: set[int] | None = None,
+         kept: dict[int, str] | None = None) -> Walk:  # fmt: skip
+    """Recompute the chain after entry `seq` (whose hash is `digest`) to its end; stop at the first entry
+    that does not verify. The hashes of the entries named in `keep` go into `kept`."""
+    state = Walk(seq, digest)
+    for entry in entries_after(session, seq):
+        state.count += 1
+        problem = check_entry(entry, state.seq + 1, state.hash)
         if problem:
-            return Verification(False, count, 0, min(entry.seq, expected_seq), problem)
-        hashes[entry.seq] = entry.hash
-        expected_seq, prev = entry.seq + 1, entry.hash
+            state.bad_seq, state.problem = min(entry.seq, state.seq + 1), problem
+            return state
+        if keep is not None and kept is not None and entry.seq in keep:
+            kept[entry.seq] = entry.hash
+        state.seq, state.hash = entry.seq, entry.hash
+    return state
+
+
+def head_problem(head: LedgerHead | None, state: Walk) -> str:
     head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
-    if (head_seq, head_hash) != (expected_seq - 1, prev):
-        return Verification(
-            False,
-            count,
-            0,
-            expected_seq,
-            f"the ledger ends at entry {expected_seq - 1} but its "
-            f"head records entry {head_seq}: entries after {expected_seq - 1} were deleted",
-        )
-    checkpoints = session.scalars(select(LedgerCheckpoint).order_by(LedgerCheckpoint.seq)).all()
-    for checkpoint in checkpoints:
-        problem = _check_checkpoint(checkpoint, hashes, key)
-        if problem:
-            return Verification(False, count, len(checkpoints), checkpoint.seq, problem)
-    return Verification(True, count, len(checkpoints), None, "")
+    if (head_seq, head_hash) == (state.seq, state.hash):
+        return ""
+    return (f"the ledger ends at entry {state.seq} but its head records entry {head_seq}: "
+            f"entries after {state.seq} were deleted")  # fmt: skip
 
 
-def _check_entry(entry: LedgerEntry, expected_seq: int, prev: str) -> str:
+def check_entry(entry: LedgerEntry, expected_seq: int, prev: str) -> str:
     if entry.seq != expected_seq:
         if entry.seq > expected_seq:
             return f"entry {expected_seq} is missing (the next entry is {entry.seq}): deleted"
@@ -205,14 +218,6 @@ def _check_entry(entry: LedgerEntry, expected_seq: int, prev: str) -> str:
         return f"entry {entry.seq} does not follow the entry before it (inserted, reordered or rewritten)"
     if entry_hash(_fields(entry)) != entry.hash:
         return f"entry {entry.seq} was altered: its contents do not match its hash"
-    return ""
-
-
-def _check_checkpoint(checkpoint: LedgerCheckpoint, hashes: dict[int, str], key: bytes | None) -> str:
-    if hashes.get(checkpoint.seq) != checkpoint.entry_hash:
-        return f"signed checkpoint at entry {checkpoint.seq} does not match the chain: the chain was rewritten"
-    if key is not None and not hmac.compare_digest(sign(key, checkpoint.seq, checkpoint.entry_hash), checkpoint.mac):
-        return f"signed checkpoint at entry {checkpoint.seq} has a bad signature: forged or rewritten"
     return ""
 
 

@@ -1,0 +1,95 @@
+"""Upgrading a ledger whose checkpoints predate numbering (migration 0006): the old checkpoints stay, marked
+legacy, and verify the old way; the server's next checkpoint is number 1 and chains to the newest legacy
+MAC, so deleting that one is noticed; a forged legacy checkpoint is still caught."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from alembic import command
+from sqlalchemy import text
+
+from faceledger.services.deployment import Deployment
+from faceledger.services.ledger_key import checkpoint_if_due, verification_checks
+from faceledger.store import checkpoints, ledger
+from faceledger.store.db import transaction
+from faceledger.store.migrate import alembic_config, current_revision, head_revision, upgrade
+
+MakeDeployment = Callable[..., Deployment]
+EVERY = 5
+
+
+def fill(deployment: Deployment, count: int) -> None:
+    with transaction(deployment.sessions) as session:
+        for i in range(count):
+            ledger.append(session, ledger.SYSTEM, "search", details={"i": i})
+
+
+def legacy_deployment(make_deployment: MakeDeployment) -> Deployment:
+    """A deployment as 0005 left it: 12 entries, checkpoints at entries 5 and 10 signed the old way."""
+    deployment = make_deployment(ledger_checkpoint_every=EVERY)
+    config = alembic_config()
+    with deployment.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0005")
+    fill(deployment, 12)
+    key = deployment.keys.ledger_key()
+    assert key is not None
+    insert = text("INSERT INTO ledger_checkpoints (seq, entry_hash, at, mac) VALUES (:s, :h, :at, :m)")
+    with deployment.engine.begin() as connection:
+        for seq in (5, 10):
+            digest = connection.execute(text("SELECT hash FROM ledger_entries WHERE seq = :s"), {"s": seq}).scalar_one()
+            mac = checkpoints.legacy_mac(key, seq, digest)
+            connection.execute(insert, {"s": seq, "h": digest, "at": "2026-11-01T00:00:00+00:00", "m": mac})
+    upgrade(deployment.engine)
+    assert current_revision(deployment.engine) == head_revision()
+    return deployment
+
+
+def verify(deployment: Deployment) -> ledger.Verification:
+    with deployment.sessions() as session:
+        return checkpoints.verify(session, verification_checks(deployment))
+
+
+def table(deployment: Deployment) -> list[tuple[int | None, int, str, str | None, str]]:
+    with deployment.engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(text(  # type: ignore[misc]
+            "SELECT number, seq, scheme, prev_mac, mac FROM ledger_checkpoints ORDER BY seq")).all()]  # fmt: skip
+
+
+def test_legacy_checkpoints_verify_and_the_numbered_chain_follows_them(make_deployment: MakeDeployment) -> None:
+    deployment = legacy_deployment(make_deployment)
+    legacy = table(deployment)
+    assert [(number, seq, scheme) for number, seq, scheme, _, _ in legacy] == [
+        (None, 5, "legacy"),
+        (None, 10, "legacy"),
+    ]
+    assert verify(deployment).status is ledger.VerifyStatus.VERIFIED, verify(deployment)
+
+    fill(deployment, 3)
+    checkpoint_if_due(deployment)  # the server's next write: 15 - 10 >= 5, so it signs
+    after = table(deployment)
+    number, seq, scheme, prev_mac, _ = after[-1]
+    assert (number, seq, scheme) == (1, 15, "hmac-sha256")
+    assert prev_mac == legacy[-1][4], "checkpoint 1 chains to the newest legacy checkpoint"
+    result = verify(deployment)
+    assert result.status is ledger.VerifyStatus.VERIFIED and result.checkpoints == 3, result
+
+
+def test_deleting_the_newest_legacy_checkpoint_is_noticed(make_deployment: MakeDeployment) -> None:
+    deployment = legacy_deployment(make_deployment)
+    fill(deployment, 3)
+    checkpoint_if_due(deployment)
+    with deployment.engine.begin() as connection:
+        connection.execute(text("DELETE FROM ledger_checkpoints WHERE seq = 10"))
+    result = verify(deployment)
+    assert result.status is ledger.VerifyStatus.TAMPERED and "signed checkpoint 1 does not follow" in result.problem
+
+
+def test_a_forged_legacy_checkpoint_is_caught(make_deployment: MakeDeployment) -> None:
+    deployment = legacy_deployment(make_deployment)
+    with deployment.engine.begin() as connection:
+        connection.execute(text("UPDATE ledger_checkpoints SET mac = :m WHERE seq = 5"), {"m": "0" * 64})
+    result = verify(deployment)
+    assert result.status is ledger.VerifyStatus.TAMPERED, result
+    assert "signed checkpoint (legacy) at entry 5 has a bad signature" in result.problem
