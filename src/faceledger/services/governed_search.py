@@ -8,7 +8,6 @@ probes are kept as a hash on the ledger and nowhere else."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from faceledger.services.guard import (
     today,
 )
 from faceledger.store.governance_models import Candidate, Case, QualityOverride, Search
+from faceledger.store.sealed import Role
 from faceledger.types import Box, Detector
 from faceledger.types import Face as ProbeFace
 
@@ -166,10 +166,8 @@ def _save_probe_thumbnail(deployment: Deployment, probe: Path, face: ProbeFace, 
     target = deployment.data_dir / relative
     if not target.exists():
         pixels = deployment.face_engine.load_image(probe).pixels
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_suffix(".tmp")
-        temporary.write_bytes(face_thumbnail(pixels, face.box, deployment.settings.thumbnail_px))
-        os.replace(temporary, target)
+        jpeg = face_thumbnail(pixels, face.box, deployment.settings.thumbnail_px)
+        deployment.sealer.write_file(target, Role.PROBE, relative, jpeg)  # sealed at rest, 0600
     return relative
 
 
