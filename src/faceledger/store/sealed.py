@@ -101,13 +101,22 @@ def _associated(role: Role, name: str) -> bytes:
 
 def write_private(path: Path, data: bytes) -> None:
     """Write a file only its owner can read, through a temporary name and a rename."""
-    path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    private_folder(path.parent)
     temporary = path.with_name(path.name + ".tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(data)
     os.chmod(temporary, FILE_MODE)  # O_CREAT's mode does not apply to a leftover temporary file
     os.replace(temporary, path)
+
+
+def private_folder(folder: Path) -> None:
+    """Make `folder` and any missing parents 0700 (mkdir's `parents` would give those the default mode)."""
+    if folder.is_dir():
+        return
+    private_folder(folder.parent)
+    folder.mkdir(mode=DIR_MODE, exist_ok=True)
+    os.chmod(folder, DIR_MODE)
 
 
 def make_private(folder: Path) -> None:
