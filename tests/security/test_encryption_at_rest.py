@@ -42,7 +42,7 @@ class Used:
     deployment: Deployment
     person_image: str
     outcome: SearchOutcome
-    plain_vectors: list[bytes]  # the gallery's embeddings as the engine computes them
+    plain_vectors: list[bytes]  # the gallery's embeddings, as float32 bytes
 
 
 @pytest.fixture(scope="module")
@@ -54,13 +54,20 @@ def used(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[U
     report = curation.governed_ingest(deployment, office.curator, copy_with_manifest(people, root / "g"),
                                       SourceSpec("lfw", "test"))  # fmt: skip
     assert report.images_added == 4
-    engine = deployment.face_engine
-    plain = [np.asarray(face.embedding.vector, dtype=np.float32).tobytes()
-             for _, images in people for face in engine.analyse(engine.load_image(images[0])).faces
-             if face.embedding is not None]  # fmt: skip
+    with deployment.sessions() as session:
+        rows = session.execute(select(Face.thumbnail, Face.embedding)).all()
+    plain = [_plain(deployment, thumbnail, blob) for thumbnail, blob in rows]
     outcome = governed_search(deployment, office.analyst, SearchRequest("C-1", ATTESTATION, people[1][1][1]))
     yield Used(office, deployment, people[1][1][0].name, outcome, plain)
     deployment.close()
+
+
+def _plain(deployment: Deployment, thumbnail: str, blob: bytes) -> bytes:
+    """A stored embedding's float32 bytes: opened with the data key (where there is one, as stored)."""
+    opened = getattr(deployment, "embedding_vector", None)
+    vector = np.asarray(opened(thumbnail, blob) if opened else np.frombuffer(blob, dtype=np.float32))
+    assert vector.shape == (128,)
+    return vector.astype(np.float32).tobytes()
 
 
 def _files(folder: Path) -> list[Path]:
