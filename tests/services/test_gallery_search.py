@@ -17,6 +17,7 @@ from faceledger.services.ingest import SourceSpec, ingest
 from faceledger.store.models import Face, GalleryImage
 from faceledger.types import IndexBackend
 from tests.lfwdata import copy_with_manifest, people_with_several
+from tests.security.sealed_scan import opened_index_bytes
 
 pytestmark = pytest.mark.needs_data
 SPEC = SourceSpec("lfw-test", "research test data")
@@ -60,7 +61,9 @@ def test_search_links_back_and_removal_is_complete(
         removed = session.scalars(select(Face).where(Face.id == top.face_id)).one()
         kept = session.scalars(select(Face).where(Face.id != top.face_id)).first()
         assert kept is not None
-        removed_bytes, kept_bytes = removed.embedding, kept.embedding
+        removed_bytes, kept_bytes = removed.embedding, kept.embedding  # as stored: sealed
+        removed_plain = deployment.embedding_vector(removed.thumbnail, removed.embedding).tobytes()
+        kept_plain = deployment.embedding_vector(kept.thumbnail, kept.embedding).tobytes()
     thumbnail_bytes = top.thumbnail.read_bytes()
 
     removal = remove_from_gallery(deployment, sha256=top.image_sha256)
@@ -79,6 +82,9 @@ def test_search_links_back_and_removal_is_complete(
         assert kept_bytes in stored, "the scan must be able to find an embedding that is still stored"
         assert removed_bytes not in stored
         assert thumbnail_bytes not in stored
+        opened = opened_index_bytes(deployment)  # the index is sealed too: look inside it
+        assert kept_plain in opened, "the scan must find a vector the index still holds"
+        assert removed_plain not in opened
 
 
 def test_a_lagging_index_is_found_and_rebuilt(

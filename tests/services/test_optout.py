@@ -23,6 +23,7 @@ from faceledger.store.governance_models import Candidate, OptOutEmbedding, OptOu
 from faceledger.store.models import Face, GalleryImage
 from tests.lfwdata import copy_with_manifest, people_with_several
 from tests.office import ATTESTATION, Office, make_office
+from tests.security.sealed_scan import opened_index_bytes
 
 pytestmark = pytest.mark.needs_data
 SPEC = SourceSpec("lfw", "test basis")
@@ -70,7 +71,9 @@ def test_opt_out_removes_a_person_completely_and_keeps_them_out(
             session.scalars(select(Face.id).join(GalleryImage).where(GalleryImage.sha256.in_(digests)))
         )
         kept_bytes = session.scalars(select(Face.embedding).where(Face.id.not_in(person_face_ids))).first()
-        removed_bytes = list(session.scalars(select(Face.embedding).where(Face.id.in_(person_face_ids))))
+        removed_bytes = list(session.scalars(select(Face.embedding).where(Face.id.in_(person_face_ids))))  # sealed
+        removed_plain = [deployment.embedding_vector(f.thumbnail, f.embedding).tobytes()
+                         for f in session.scalars(select(Face).where(Face.id.in_(person_face_ids)))]  # fmt: skip
         thumbnail_bytes = [
             (deployment.data_dir / t).read_bytes()
             for t in session.scalars(select(Face.thumbnail).where(Face.id.in_(person_face_ids)))
@@ -145,6 +148,8 @@ def test_opt_out_removes_a_person_completely_and_keeps_them_out(
         assert kept_bytes is not None and kept_bytes in stored, "the scan must find an embedding still stored"
         assert not [blob for blob in removed_bytes if blob in stored], "a removed embedding is still stored"
         assert not [blob for blob in thumbnail_bytes if blob in stored], "a removed thumbnail is still stored"
+        opened = opened_index_bytes(deployment)  # the index files are sealed: look inside them too
+        assert not [blob for blob in removed_plain if blob in opened], "a removed vector is still in the index"
 
 
 def test_opt_out_refusals_and_bad_input(

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 
 from faceledger.api.deps import CurrentActor, DeploymentDep, RowId, rule, state
 from faceledger.api.schemas import Assignment, CaseCreate, Corroboration, Note, ReviewCreate
@@ -79,10 +79,11 @@ def show_search(search_id: RowId, actor: CurrentActor, deployment: DeploymentDep
     return casefile.search_view(deployment, actor, search_id)
 
 
-@router.get("/searches/{search_id}/probe.jpg", tags=["search"], response_class=FileResponse,
+@router.get("/searches/{search_id}/probe.jpg", tags=["search"], response_class=Response,
             **rule(Action.VIEW_CASE))  # fmt: skip
-def probe_image(search_id: RowId, actor: CurrentActor, deployment: DeploymentDep) -> FileResponse:
-    return FileResponse(casefile.probe_image(deployment, actor, search_id), media_type="image/jpeg")
+def probe_image(search_id: RowId, actor: CurrentActor, deployment: DeploymentDep) -> Response:
+    # Decrypted in memory (the file is sealed at rest): a few kilobytes, never a file path.
+    return Response(casefile.probe_image(deployment, actor, search_id), media_type="image/jpeg")
 
 
 @router.get("/review-queue", tags=["review"], **rule(Action.REVIEW))
@@ -96,10 +97,10 @@ def candidate(candidate_id: RowId, actor: CurrentActor, deployment: DeploymentDe
     return review.view(deployment, actor, candidate_id).to_dict()
 
 
-@router.get("/candidates/{candidate_id}/face.jpg", tags=["review"], response_class=FileResponse,
+@router.get("/candidates/{candidate_id}/face.jpg", tags=["review"], response_class=Response,
             **rule(Action.VIEW_CASE))  # fmt: skip
-def candidate_image(candidate_id: RowId, actor: CurrentActor, deployment: DeploymentDep) -> FileResponse:
-    return FileResponse(casefile.candidate_image(deployment, actor, candidate_id), media_type="image/jpeg")
+def candidate_image(candidate_id: RowId, actor: CurrentActor, deployment: DeploymentDep) -> Response:
+    return Response(casefile.candidate_image(deployment, actor, candidate_id), media_type="image/jpeg")
 
 
 @router.post("/candidates/{candidate_id}/reviews", tags=["review"], status_code=201, **rule(Action.REVIEW))

@@ -18,7 +18,7 @@ from faceledger.cli.casework import candidate_app, case_app, lead_app, quality_o
 from faceledger.cli.disclose import disclose
 from faceledger.cli.errors import fail, one_line, reports_errors
 from faceledger.cli.evaluate import eval_app
-from faceledger.cli.gallery import gallery_app, index_app, init
+from faceledger.cli.gallery import gallery_app, index_app, init, seal_data
 from faceledger.cli.options import DataDirOption, DetectorOption, JsonOption, WorkersOption, emit_json, make_settings
 from faceledger.cli.oversight import ledger_app, optout_app, retention_app
 from faceledger.cli.people import authority_app, user_app
@@ -37,6 +37,7 @@ app = typer.Typer(
 )
 
 app.command("init")(init)
+app.command("seal-data")(seal_data)
 app.add_typer(user_app, name="user")
 app.add_typer(authority_app, name="authority")
 case_app.command("disclose")(disclose)

@@ -13,8 +13,9 @@ from faceledger.cli.errors import reports_errors
 from faceledger.cli.options import DataDirOption, JsonOption, WorkersOption, emit_json, make_settings
 from faceledger.cli.session import TokenFileOption, TokenOption, acting
 from faceledger.policy.governance import ActorView
+from faceledger.services.at_rest import seal_plain_data
 from faceledger.services.curation import governed_ingest, governed_rebuild, governed_remove, governed_stats
-from faceledger.services.deployment import Deployment, data_dir_from, index_drift
+from faceledger.services.deployment import Deployment, data_dir_from, index_drift, open_deployment
 from faceledger.services.ingest import IngestReport, SourceSpec
 from faceledger.services.setup import create_deployment
 from faceledger.types import IndexBackend
@@ -45,6 +46,22 @@ def init(
     typer.echo(f"created {folder} ({index_backend.value} index)")
     typer.echo(f"first admin: {issued.username}; API token (shown once, store it now):")
     typer.echo(issued.token)
+
+
+@reports_errors
+def seal_data(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
+    """Encrypt at rest whatever is still plain (data from an older version, an old database restored) and
+    make the data directory private (files 0600, folders 0700). Needs the keys folder; safe to repeat."""
+    deployment = open_deployment(make_settings(), data_dir)  # a first open already seals once
+    try:
+        report = seal_plain_data(deployment)
+    finally:
+        deployment.close()
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    typer.echo(f"sealed {report.embeddings} embedding(s), {report.optout_embeddings} opt-out embedding(s), "
+               f"{report.files} file(s)")  # fmt: skip
 
 
 @gallery_app.command("ingest")

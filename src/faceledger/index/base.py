@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -11,7 +13,7 @@ import numpy.typing as npt
 from faceledger.errors import InvalidInput
 from faceledger.types import IndexBackend
 
-__all__ = ["DIM", "Hits", "Ids", "IndexBackend", "VectorIndex", "Vectors"]
+__all__ = ["DIM", "BlobCodec", "Hits", "Ids", "IndexBackend", "VectorIndex", "Vectors"]
 
 Ids = npt.NDArray[np.int64]
 Vectors = npt.NDArray[np.float32]
@@ -67,3 +69,35 @@ def check_queries(queries: Vectors, k: int) -> Vectors:
 
 def empty_hits(queries: int, k: int) -> Hits:
     return Hits(np.full((queries, k), -1, dtype=np.int64), np.full((queries, k), np.inf, dtype=np.float32))
+
+
+class BlobCodec(Protocol):
+    """Seals a saved index file's bytes at rest (the deployment's data key; store/sealed.py provides it).
+    The index layer knows nothing of keys: it is handed one of these, or None for plain files (tests)."""
+
+    def seal(self, name: str, data: bytes) -> bytes: ...
+
+    def open(self, name: str, blob: bytes) -> bytes: ...
+
+    def is_sealed(self, blob: bytes) -> bool: ...
+
+
+def write_index_file(path: Path, data: bytes, codec: BlobCodec | None) -> None:
+    """Write an index file (sealed when a codec is given) as 0600, through a temporary name and a rename,
+    so a reader sees the old file or the new, never half of one."""
+    blob = codec.seal(path.name, data) if codec is not None else data
+    temporary = path.with_name(path.name + ".tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(blob)
+    os.chmod(temporary, 0o600)
+    os.replace(temporary, path)
+
+
+def read_index_file(path: Path, codec: BlobCodec | None) -> bytes:
+    """An index file's bytes; a plain file saved before encryption at rest is still read (the next save
+    seals it): the index is derived, and every result is checked against the database."""
+    blob = path.read_bytes()
+    if codec is not None and codec.is_sealed(blob):
+        return codec.open(path.name, blob)
+    return blob

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import io
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
-from faceledger.index.base import DIM, Hits, Ids, IndexBackend, Vectors, check_queries, check_vectors, empty_hits
+from faceledger.index.base import (
+    DIM,
+    BlobCodec,
+    Hits,
+    Ids,
+    IndexBackend,
+    Vectors,
+    check_queries,
+    check_vectors,
+    empty_hits,
+    read_index_file,
+    write_index_file,
+)
 
 _EXACT_MARGIN = 64  # candidates re-ranked in float64 beyond k: far more than float32 rounding can reorder
 
@@ -16,14 +28,15 @@ _EXACT_MARGIN = 64  # candidates re-ranked in float64 beyond k: far more than fl
 class ExactIndex:
     backend = IndexBackend.EXACT
 
-    def __init__(self, folder: Path | None = None) -> None:
+    def __init__(self, folder: Path | None = None, codec: BlobCodec | None = None) -> None:
         self._folder = folder
+        self._codec = codec
         self._ids: Ids = np.empty(0, dtype=np.int64)
         self._vectors: Vectors = np.empty((0, DIM), dtype=np.float32)
         self._version: int | None = None
         self._norms: np.ndarray | None = None  # |v|^2, cached until the contents change
         if folder is not None and (folder / "exact.npz").is_file():
-            with np.load(folder / "exact.npz") as data:
+            with np.load(io.BytesIO(read_index_file(folder / "exact.npz", codec))) as data:
                 self._ids, self._vectors = data["ids"], data["vectors"]
             self._version = json.loads((folder / "exact.json").read_text())["gallery_version"]
 
@@ -69,11 +82,12 @@ class ExactIndex:
     def save(self, gallery_version: int) -> None:
         if self._folder is None:
             return
-        self._folder.mkdir(parents=True, exist_ok=True)
-        temporary = self._folder / "exact.tmp.npz"
-        np.savez(temporary, ids=self._ids, vectors=self._vectors)
-        os.replace(temporary, self._folder / "exact.npz")  # whole or not at all
-        (self._folder / "exact.json").write_text(json.dumps({"gallery_version": gallery_version}))
+        self._folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        np.savez(buffer, ids=self._ids, vectors=self._vectors)
+        write_index_file(self._folder / "exact.npz", buffer.getvalue(), self._codec)  # whole or not at all
+        meta = json.dumps({"gallery_version": gallery_version}).encode()
+        write_index_file(self._folder / "exact.json", meta, None)
         self._version = gallery_version
 
     def saved_version(self) -> int | None:

@@ -5,17 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from faceledger.config import Settings
-from faceledger.index.base import VectorIndex
+from faceledger.index.base import BlobCodec, VectorIndex
 from faceledger.index.exact import ExactIndex
 from faceledger.index.faiss_index import FaissIndex
 from faceledger.types import IndexBackend
 
 
-def open_index(backend: IndexBackend, folder: Path, settings: Settings) -> VectorIndex:
+def open_index(backend: IndexBackend, folder: Path, settings: Settings, codec: BlobCodec | None = None) -> VectorIndex:
+    """`codec` seals the saved exact and FAISS files. Milvus keeps its vectors itself (a server, or Milvus
+    Lite's own database file): they are not sealed by faceledger; see the README."""
     if backend is IndexBackend.EXACT:
-        return ExactIndex(folder)
+        return ExactIndex(folder, codec)
     if backend is IndexBackend.FAISS:
-        return FaissIndex(folder, ivf_min_faces=settings.faiss_ivf_min_faces, nprobe=settings.faiss_nprobe)
+        return FaissIndex(folder, ivf_min_faces=settings.faiss_ivf_min_faces, nprobe=settings.faiss_nprobe,
+                          codec=codec)  # fmt: skip
     from faceledger.index.milvus_index import MilvusIndex  # pymilvus is heavy: import only when chosen
 
     return MilvusIndex(settings.milvus_uri or str(folder / "milvus.db"), folder)

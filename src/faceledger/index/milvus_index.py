@@ -11,7 +11,17 @@ import numpy as np
 from pymilvus import DataType, MilvusClient, MilvusException
 
 from faceledger.errors import EngineUnavailable
-from faceledger.index.base import DIM, Hits, Ids, IndexBackend, Vectors, check_queries, check_vectors, empty_hits
+from faceledger.index.base import (
+    DIM,
+    Hits,
+    Ids,
+    IndexBackend,
+    Vectors,
+    check_queries,
+    check_vectors,
+    empty_hits,
+    write_index_file,
+)
 
 COLLECTION = "faceledger_faces"
 META_FILE = "milvus.json"
@@ -90,8 +100,9 @@ class MilvusIndex:
     def save(self, gallery_version: int) -> None:
         self._client.flush(COLLECTION)
         if self._folder is not None:
-            self._folder.mkdir(parents=True, exist_ok=True)
-            (self._folder / META_FILE).write_text(json.dumps({"gallery_version": gallery_version}))
+            self._folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            meta = json.dumps({"gallery_version": gallery_version}).encode()
+            write_index_file(self._folder / META_FILE, meta, None)  # Milvus holds the vectors: not sealed here
         self._version = gallery_version
 
     def saved_version(self) -> int | None:

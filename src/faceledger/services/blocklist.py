@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from faceledger.services.deployment import Deployment
 from faceledger.store.governance_models import OptOutEmbedding
+from faceledger.store.sealed import Role, optout_embedding_name
 
 
 class Blocklist:
@@ -28,6 +29,8 @@ class Blocklist:
 def load_blocklist(deployment: Deployment, model_key: str | None = None) -> Blocklist:
     key = model_key or deployment.model_key
     with deployment.sessions() as session:
-        rows = session.scalars(select(OptOutEmbedding.embedding).where(OptOutEmbedding.model_key == key)).all()
-    vectors = np.stack([np.frombuffer(row, dtype=np.float32) for row in rows]) if rows else np.zeros((0, 128))
+        rows = session.execute(select(OptOutEmbedding.request_id, OptOutEmbedding.embedding)
+                               .where(OptOutEmbedding.model_key == key)).all()  # fmt: skip
+    opened = [deployment.sealer.open(Role.OPTOUT_EMBEDDING, optout_embedding_name(r, key), blob) for r, blob in rows]
+    vectors = np.stack([np.frombuffer(row, dtype=np.float32) for row in opened]) if rows else np.zeros((0, 128))
     return Blocklist(vectors.astype(np.float32), deployment.settings.optout_threshold)

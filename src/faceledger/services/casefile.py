@@ -17,6 +17,7 @@ from faceledger.services.guard import authority_view, case_view, find_case, gove
 from faceledger.services.review import lead_state
 from faceledger.store.governance_models import Candidate, Case, Search, User
 from faceledger.store.models import Face
+from faceledger.store.sealed import Role
 
 
 def _search(session: Session, search_id: int) -> Search:
@@ -54,7 +55,8 @@ def search_view(deployment: Deployment, actor: ActorView, search_id: int) -> dic
     return result
 
 
-def probe_image(deployment: Deployment, actor: ActorView, search_id: int) -> Path:
+def probe_image(deployment: Deployment, actor: ActorView, search_id: int) -> bytes:
+    """The stored probe face's JPEG, decrypted (it is sealed at rest)."""
     with deployment.sessions() as session:
         search = _search(session, search_id)
         case_id, relative = search.case_id, search.probe_thumbnail
@@ -63,10 +65,11 @@ def probe_image(deployment: Deployment, actor: ActorView, search_id: int) -> Pat
                           f"no search {search_id}")  # fmt: skip
     if not relative or not path.is_file():
         raise NotFound(f"search {search_id} has no stored probe face (purged or never kept)")
-    return path
+    return _opened(deployment, path, Role.PROBE, relative)
 
 
-def candidate_image(deployment: Deployment, actor: ActorView, candidate_id: int) -> Path:
+def candidate_image(deployment: Deployment, actor: ActorView, candidate_id: int) -> bytes:
+    """The candidate's gallery thumbnail JPEG, decrypted."""
     with deployment.sessions() as session:
         candidate = session.get(Candidate, candidate_id)
         if candidate is None:
@@ -78,7 +81,14 @@ def candidate_image(deployment: Deployment, actor: ActorView, candidate_id: int)
                           f"no candidate {candidate_id}")  # fmt: skip
     if not relative or not path.is_file():
         raise NotFound(f"candidate {candidate_id}'s gallery face was removed")
-    return path
+    return _opened(deployment, path, Role.THUMBNAIL, relative)
+
+
+def _opened(deployment: Deployment, path: Path, role: Role, relative: str) -> bytes:
+    try:
+        return deployment.sealer.read_file(path, role, relative)
+    except FileNotFoundError as exc:  # deleted between the check and the read (a purge, an opt-out)
+        raise NotFound(f"the {role} {relative} was removed") from exc
 
 
 def case_searches(deployment: Deployment, actor: ActorView, reference: str) -> list[dict[str, Any]]:

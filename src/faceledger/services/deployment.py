@@ -6,6 +6,7 @@ database (a crash between a commit and an index save) is brought level by diffin
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,10 +28,13 @@ from faceledger.store import db
 from faceledger.store.keys import KeyFiles
 from faceledger.store.migrate import upgrade
 from faceledger.store.models import Face, GalleryState
+from faceledger.store.sealed import DIR_MODE, FILE_MODE, IndexCodec, Role, Sealer, write_private
 from faceledger.types import IndexBackend
 
 CONFIG_FILE = "faceledger.json"
 FORMAT_VERSION = 1
+# Written to the config once everything biometric in the data directory is sealed (services/at_rest.py).
+AT_REST = {"cipher": "AES-256-GCM", "format": 1}
 _SYNC_CHUNK = 20_000
 
 
@@ -44,6 +48,7 @@ class Deployment:
     index: VectorIndex
     _face_engine: FaceEngine | None = field(default=None, repr=False)
     _calibration: CalibrationTable | None = field(default=None, repr=False)
+    _sealer: Sealer | None = field(default=None, repr=False)
 
     @property
     def thumbnails_dir(self) -> Path:
@@ -53,6 +58,20 @@ class Deployment:
     def keys(self) -> KeyFiles:
         """The deployment's secret keys, kept outside its data directory."""
         return KeyFiles.for_deployment(self.settings.keys_dir, self.data_dir)
+
+    @property
+    def sealer(self) -> Sealer:
+        """Seals and opens biometric data at rest with the data key (a KeyProblem when it is missing)."""
+        if self._sealer is None:
+            self._sealer = Sealer(self.keys.data_key())
+        return self._sealer
+
+    def seal_embedding(self, thumbnail: str, vector: np.ndarray) -> bytes:
+        """A face's stored embedding, bound to the face (its thumbnail path names it uniquely)."""
+        return self.sealer.seal(Role.FACE_EMBEDDING, thumbnail, np.asarray(vector, dtype=np.float32).tobytes())
+
+    def embedding_vector(self, thumbnail: str, blob: bytes) -> np.ndarray:
+        return np.frombuffer(self.sealer.open(Role.FACE_EMBEDDING, thumbnail, blob), dtype=np.float32)
 
     @property
     def face_engine(self) -> FaceEngine:
@@ -102,16 +121,17 @@ def init_deployment(settings: Settings, data_dir: Path, backend: IndexBackend) -
     if data_dir.exists() and any(data_dir.iterdir()):
         raise InvalidInput(f"{data_dir} exists and is not empty; choose a new or empty folder")
     KeyFiles.for_deployment(settings.keys_dir, data_dir).check_location()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     config = {
         "format": FORMAT_VERSION,
         "created_at": datetime.now(UTC).isoformat(),
         "index_backend": backend.value,
         "model": recognition_model_identity().to_dict(),
+        "at_rest": AT_REST,
     }
+    KeyFiles.for_deployment(settings.keys_dir, data_dir).create()  # before the index, which is sealed with it
     deployment = _connect(settings, data_dir, config)
-    deployment.keys.create()
-    (data_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    write_config(deployment)
     deployment.save_index()
     return deployment
 
@@ -125,20 +145,45 @@ def open_deployment(settings: Settings, data_dir: Path | None = None) -> Deploym
         config = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{path} is damaged: {exc}") from exc
+    legacy = config.get("at_rest") != AT_REST
+    if legacy:  # written before encryption at rest (perhaps before the keys folder): seal it once, now
+        KeyFiles.for_deployment(settings.keys_dir, folder).create()
     deployment = _connect(settings, folder, config)
     sweep_staging(folder, settings.staged_upload_ttl_s)  # probes a killed process left in staging
+    if legacy:
+        from faceledger.services.at_rest import seal_plain_data  # at_rest builds on this module
+
+        seal_plain_data(deployment)
     if settings.index_sync_on_open:
         sync_index(deployment)
     return deployment
 
 
+def write_config(deployment: Deployment) -> None:
+    write_private(deployment.data_dir / CONFIG_FILE, (json.dumps(deployment.config, indent=2) + "\n").encode())
+
+
 def _connect(settings: Settings, data_dir: Path, config: dict[str, Any]) -> Deployment:
+    os.chmod(data_dir, DIR_MODE)  # only the service's user may enter the data directory
+    if settings.database_url is None:
+        _private_sqlite(data_dir / db.SQLITE_FILENAME)
     url = settings.database_url or db.sqlite_url(data_dir)
     engine = db.make_engine(url)
     upgrade(engine)
     backend = settings.index_backend or IndexBackend(config["index_backend"])
-    index = open_index(backend, data_dir / "index", settings)
-    return Deployment(settings, data_dir, config, engine, db.session_factory(engine), index)
+    sealer = Sealer(KeyFiles.for_deployment(settings.keys_dir, data_dir).data_key())
+    index = open_index(backend, data_dir / "index", settings, IndexCodec(sealer))
+    return Deployment(settings, data_dir, config, engine, db.session_factory(engine), index, _sealer=sealer)
+
+
+def _private_sqlite(path: Path) -> None:
+    """The database file made 0600 before SQLite opens it: SQLite gives its -wal and -shm files the
+    database file's mode, so they are private too."""
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
+    for companion in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if companion.exists():
+            os.chmod(companion, FILE_MODE)
 
 
 @dataclass(frozen=True)
@@ -198,10 +243,12 @@ def add_faces_to_index(deployment: Deployment, face_ids: np.ndarray) -> None:
     if not len(face_ids):
         return
     with deployment.sessions() as session:
-        rows = session.execute(select(Face.id, Face.embedding).where(Face.id.in_(face_ids.tolist()))).all()
+        rows = session.execute(
+            select(Face.id, Face.embedding, Face.thumbnail).where(Face.id.in_(face_ids.tolist()))
+        ).all()
     if rows:
         ids = np.array([row[0] for row in rows], dtype=np.int64)
-        vectors = np.stack([np.frombuffer(row[1], dtype=np.float32) for row in rows])
+        vectors = np.stack([deployment.embedding_vector(row[2], row[1]) for row in rows])
         deployment.index.add(ids, vectors)
 
 
@@ -212,5 +259,5 @@ def rebuild_index(deployment: Deployment) -> Drift:
         if child.is_file():
             child.unlink()
     backend = deployment.settings.index_backend or IndexBackend(deployment.config["index_backend"])
-    deployment.index = open_index(backend, folder, deployment.settings)
+    deployment.index = open_index(backend, folder, deployment.settings, IndexCodec(deployment.sealer))
     return sync_index(deployment, force=True)

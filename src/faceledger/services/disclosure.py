@@ -38,6 +38,7 @@ from faceledger.services.review import lead_state
 from faceledger.store import checkpoints, ledger
 from faceledger.store.governance_models import Candidate, Case, QualityOverride, Search, User
 from faceledger.store.models import Face
+from faceledger.store.sealed import Role
 
 HASHED_FIELDS = ("seq", "at", "actor_id", "actor", "action", "case_id", "outcome", "subjects", "details", "reasons",
                  "prev_hash")  # fmt: skip
@@ -272,7 +273,8 @@ def _image(deployment: Deployment, bundle: _Bundle, stem: str, relative: str | N
     if not relative:
         return {"absent": absent}
     try:
-        data = (deployment.data_dir / relative).read_bytes()
+        role = Role.PROBE if relative.startswith("probes/") else Role.THUMBNAIL
+        data = deployment.sealer.read_file(deployment.data_dir / relative, role, relative)  # decrypted for export
     except OSError:
         return {"absent": "the image file is missing from the data directory"}
     name = f"images/{stem}.jpg"

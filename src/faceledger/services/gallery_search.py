@@ -114,7 +114,7 @@ def rank_candidates(
             select(Face).where(Face.id.in_(ids), Face.model_key == probe.embedding.model.key)
             .options(joinedload(Face.image).joinedload(GalleryImage.source), joinedload(Face.subject))
         ).unique().all()  # fmt: skip
-    vectors = {row.id: np.frombuffer(row.embedding, dtype=np.float32) for row in rows}
+    vectors = {row.id: deployment.embedding_vector(row.thumbnail, row.embedding) for row in rows}
     kept = [row for row in rows if exclude is None or not exclude(vectors[row.id])]
     scored = sorted(((euclidean(vector, vectors[row.id]), row) for row in kept),
                     key=lambda pair: (pair[0], pair[1].id))[:k]  # fmt: skip

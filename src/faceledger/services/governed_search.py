@@ -38,6 +38,7 @@ from faceledger.services.guard import (
 )
 from faceledger.services.staging import private_file, scratch
 from faceledger.store.governance_models import Candidate, Case, QualityOverride, Search
+from faceledger.store.sealed import Role, private_folder
 from faceledger.types import Box, Detector
 from faceledger.types import Face as ProbeFace
 
@@ -110,7 +111,7 @@ def governed_search(deployment: Deployment, actor: ActorView, request: SearchReq
     leads = [c for c in ranked if c.distance <= threshold]
     thumbnail = _probe_thumbnail_path(digest, face)
     with scratch(deployment.data_dir) as folder:  # removed on every outcome; holds the face until the commit
-        staged = _stage_probe_thumbnail(deployment, request.probe, face, folder)
+        staged = _stage_probe_thumbnail(deployment, request.probe, face, folder, thumbnail)
 
         def store(session: Session, _: Context) -> SearchOutcome:
             return _store(session, deployment, actor, request, case_id, digest, face, override_id, cap, leads,
@@ -171,12 +172,14 @@ def _probe_thumbnail_path(digest: str, face: ProbeFace) -> str:
     return f"probes/{digest[:2]}/{digest}-face{face.index}.jpg"
 
 
-def _stage_probe_thumbnail(deployment: Deployment, probe: Path, face: ProbeFace, folder: Path) -> Path:
-    """The probe face, made before the final transaction (it needs the pixels) but in staging."""
+def _stage_probe_thumbnail(deployment: Deployment, probe: Path, face: ProbeFace, folder: Path, name: str) -> Path:
+    """The probe face, made before the final transaction (it needs the pixels) but in staging, already
+    sealed for its final place `name` (sealed at rest, 0600)."""
     pixels = deployment.face_engine.load_image(probe).pixels
     staged = folder / "probe-face.jpg"
+    jpeg = face_thumbnail(pixels, face.box, deployment.settings.thumbnail_px)
     with os.fdopen(private_file(staged), "wb") as out:
-        out.write(face_thumbnail(pixels, face.box, deployment.settings.thumbnail_px))
+        out.write(deployment.sealer.seal(Role.PROBE, name, jpeg))
     return staged
 
 
@@ -184,7 +187,7 @@ def _publish(staged: Path, target: Path) -> None:
     """Move the staged face into place (one rename on the same filesystem); an existing one is the same
     face of the same probe, so it stays."""
     if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(target.parent)
         os.replace(staged, target)
 
 

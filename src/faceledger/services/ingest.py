@@ -7,7 +7,6 @@ the commits and is saved at the end; after a kill, opening the deployment brings
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -25,6 +24,7 @@ from faceledger.services.deployment import Deployment
 from faceledger.services.ingest_inputs import IngestItem, read_inputs
 from faceledger.store.db import checkpoint, transaction
 from faceledger.store.models import Face, GalleryImage, IngestFailure, IngestJob, Source, Subject, utcnow
+from faceledger.store.sealed import Role
 from faceledger.types import Embedding, ImageFaces
 from faceledger.types import Face as DetectedFace
 
@@ -215,7 +215,7 @@ def _commit_batch(
             if reason is not None or result.faces is None:
                 failures.append((str(item.path), reason or "unreadable"))
                 continue
-            stored = _store_image(session, source_id, report.job_id, item, result.faces)
+            stored = _store_image(session, source_id, report.job_id, item, result.faces, deployment.seal_embedding)
             images_added += bool(stored)
             added_faces.extend(stored)
         for path, reason in failures:
@@ -246,7 +246,12 @@ def _failure_reason(result: FileResult) -> str | None:
 
 
 def _store_image(
-    session: Session, source_id: int, job_id: int, item: IngestItem, faces: ImageFaces
+    session: Session,
+    source_id: int,
+    job_id: int,
+    item: IngestItem,
+    faces: ImageFaces,
+    seal: Callable[[str, np.ndarray], bytes],
 ) -> list[tuple[int, bytes]]:
     info = faces.image
     if session.scalars(select(GalleryImage.id).where(GalleryImage.sha256 == info.sha256)).first() is not None:
@@ -263,24 +268,30 @@ def _store_image(
     subject_face = _subject_face([face for face, _ in embedded])
     stored = []
     for face, embedding in embedded:
-        row = _face_row(image, face, embedding, info.sha256, subject if face is subject_face else None)
+        row = _face_row(image, face, embedding, info.sha256, subject if face is subject_face else None, seal)
         session.add(row)
         session.flush()
-        stored.append((row.id, row.embedding))
+        stored.append((row.id, np.asarray(embedding.vector, dtype=np.float32).tobytes()))
     return stored
 
 
 def _face_row(
-    image: GalleryImage, face: DetectedFace, embedding: Embedding, sha256: str, subject: Subject | None
+    image: GalleryImage,
+    face: DetectedFace,
+    embedding: Embedding,
+    sha256: str,
+    subject: Subject | None,
+    seal: Callable[[str, np.ndarray], bytes],
 ) -> Face:
+    thumbnail = thumbnail_relpath(sha256, face.index)
     return Face(
         image_id=image.id, subject_id=subject.id if subject else None, face_index=face.index,
         box_left=face.box.left, box_top=face.box.top, box_right=face.box.right, box_bottom=face.box.bottom,
         landmarks=[list(point) for point in face.landmarks],
         detector=face.detector.value if face.detector else "person", detector_score=face.detector_score,
         quality_score=face.quality.score, quality=face.quality.to_dict(),
-        embedding=np.asarray(embedding.vector, dtype=np.float32).tobytes(),
-        model_key=embedding.model.key, thumbnail=thumbnail_relpath(sha256, face.index),
+        embedding=seal(thumbnail, embedding.vector),  # sealed at rest, bound to this face
+        model_key=embedding.model.key, thumbnail=thumbnail,
     )  # fmt: skip
 
 
@@ -314,8 +325,5 @@ def _write_thumbnails(deployment: Deployment, result: FileResult) -> None:
     for face, jpeg in zip(result.faces.faces, result.thumbnails, strict=False):
         if face.embedding is None:
             continue
-        target = deployment.data_dir / thumbnail_relpath(result.faces.image.sha256, face.index)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_suffix(".tmp")
-        temporary.write_bytes(jpeg)
-        os.replace(temporary, target)
+        relative = thumbnail_relpath(result.faces.image.sha256, face.index)
+        deployment.sealer.write_file(deployment.data_dir / relative, Role.THUMBNAIL, relative, jpeg)

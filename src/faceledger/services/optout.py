@@ -25,6 +25,7 @@ from faceledger.services.guard import append, governed, no_context
 from faceledger.store.db import transaction
 from faceledger.store.governance_models import OptOutEmbedding, OptOutRequest
 from faceledger.store.models import Face
+from faceledger.store.sealed import Role, optout_embedding_name
 
 _SEARCH_DEPTH = 500  # index hits examined: far more faces than one person has in a gallery
 
@@ -68,8 +69,10 @@ def submit(deployment: Deployment, actor: ActorView, photo: Path, contact: str) 
         request = OptOutRequest(contact=contact.strip(), photo_sha256=digest, status="received", submitted_by=actor.id)
         session.add(request)
         session.flush()
-        session.add(OptOutEmbedding(request_id=request.id, model_key=person.embedding.model.key,
-                                    embedding=np.asarray(vector, dtype=np.float32).tobytes()))  # fmt: skip
+        key = person.embedding.model.key
+        sealed = deployment.sealer.seal(Role.OPTOUT_EMBEDDING, optout_embedding_name(request.id, key),
+                                        np.asarray(vector, dtype=np.float32).tobytes())  # fmt: skip
+        session.add(OptOutEmbedding(request_id=request.id, model_key=key, embedding=sealed))
         append(session, actor, "optout_submit", subjects={"optout": request.id}, details={"photo_sha256": digest})
         request_id = request.id
     refresh_index(deployment)
@@ -94,10 +97,10 @@ def _matching_faces(deployment: Deployment, vector: np.ndarray, model_key: str) 
     if not ids:
         return []
     with deployment.sessions() as session:
-        rows = session.execute(select(Face.id, Face.embedding).where(Face.id.in_(ids),
-                                                                      Face.model_key == model_key)).all()  # fmt: skip
+        rows = session.execute(select(Face.id, Face.embedding, Face.thumbnail).where(
+            Face.id.in_(ids), Face.model_key == model_key)).all()  # fmt: skip
     limit = deployment.settings.optout_threshold
-    return sorted(row[0] for row in rows if euclidean(vector, np.frombuffer(row[1], dtype=np.float32)) <= limit)
+    return sorted(row[0] for row in rows if euclidean(vector, deployment.embedding_vector(row[2], row[1])) <= limit)
 
 
 def status(deployment: Deployment, actor: ActorView, request_id: int) -> OptOutStatus:
