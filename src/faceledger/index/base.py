@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -43,6 +46,10 @@ class VectorIndex(Protocol):
 
     def saved_version(self) -> int | None: ...
 
+    def stored_version(self) -> int | None:
+        """The gallery version the files on disk reflect now (another process may have saved since)."""
+        ...
+
 
 def check_vectors(ids: Ids, vectors: Vectors) -> tuple[Ids, Vectors]:
     ids = np.ascontiguousarray(ids, dtype=np.int64)
@@ -67,3 +74,17 @@ def check_queries(queries: Vectors, k: int) -> Vectors:
 
 def empty_hits(queries: int, k: int) -> Hits:
     return Hits(np.full((queries, k), -1, dtype=np.int64), np.full((queries, k), np.inf, dtype=np.float32))
+
+
+def write_meta(path: Path, meta: dict[str, object]) -> None:
+    """Write an index's metadata whole or not at all (temp file + os.replace)."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(meta))
+    os.replace(temporary, path)
+
+
+def read_meta_version(path: Path | None) -> int | None:
+    if path is None or not path.is_file():
+        return None
+    version = json.loads(path.read_text()).get("gallery_version")
+    return int(version) if version is not None else None

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from faceledger.index.base import DIM, Hits, Ids, IndexBackend, Vectors, check_queries, check_vectors, empty_hits
+from faceledger.index.base import (
+    DIM, Hits, Ids, IndexBackend, Vectors, check_queries, check_vectors, empty_hits, read_meta_version, write_meta,
+)  # fmt: skip
 
 _EXACT_MARGIN = 64  # candidates re-ranked in float64 beyond k: far more than float32 rounding can reorder
 
@@ -73,8 +75,11 @@ class ExactIndex:
         temporary = self._folder / "exact.tmp.npz"
         np.savez(temporary, ids=self._ids, vectors=self._vectors)
         os.replace(temporary, self._folder / "exact.npz")  # whole or not at all
-        (self._folder / "exact.json").write_text(json.dumps({"gallery_version": gallery_version}))
+        write_meta(self._folder / "exact.json", {"gallery_version": gallery_version})
         self._version = gallery_version
 
     def saved_version(self) -> int | None:
         return self._version
+
+    def stored_version(self) -> int | None:
+        return read_meta_version(self._folder / "exact.json") if self._folder is not None else self._version

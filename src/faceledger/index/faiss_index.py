@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from faceledger.index.base import DIM, Hits, Ids, IndexBackend, Vectors, check_queries, check_vectors, empty_hits
+from faceledger.index.base import (
+    DIM, Hits, Ids, IndexBackend, Vectors, check_queries, check_vectors, empty_hits, read_meta_version, write_meta,
+)  # fmt: skip
 
 # Untyped on purpose: faiss's bundled stubs describe its SWIG layer wrongly (remove_ids takes arrays).
 faiss: Any = importlib.import_module("faiss")
@@ -141,11 +143,14 @@ class FaissIndex:
         elif (self._folder / CODES_FILE).exists():
             (self._folder / CODES_FILE).unlink()
         meta = {"gallery_version": gallery_version, "trained_size": self._trained_size, "kind": self.kind}
-        (self._folder / META_FILE).write_text(json.dumps(meta))
+        write_meta(self._folder / META_FILE, meta)
         self._version = gallery_version
 
     def saved_version(self) -> int | None:
         return self._version
+
+    def stored_version(self) -> int | None:
+        return read_meta_version(self._folder / META_FILE) if self._folder is not None else self._version
 
 
 def _write(index: Any, path: Path) -> None:

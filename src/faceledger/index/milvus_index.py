@@ -11,7 +11,9 @@ import numpy as np
 from pymilvus import DataType, MilvusClient, MilvusException
 
 from faceledger.errors import EngineUnavailable
-from faceledger.index.base import DIM, Hits, Ids, IndexBackend, Vectors, check_queries, check_vectors, empty_hits
+from faceledger.index.base import (
+    DIM, Hits, Ids, IndexBackend, Vectors, check_queries, check_vectors, empty_hits, read_meta_version, write_meta,
+)  # fmt: skip
 
 COLLECTION = "faceledger_faces"
 META_FILE = "milvus.json"
@@ -91,8 +93,11 @@ class MilvusIndex:
         self._client.flush(COLLECTION)
         if self._folder is not None:
             self._folder.mkdir(parents=True, exist_ok=True)
-            (self._folder / META_FILE).write_text(json.dumps({"gallery_version": gallery_version}))
+            write_meta(self._folder / META_FILE, {"gallery_version": gallery_version})
         self._version = gallery_version
 
     def saved_version(self) -> int | None:
         return self._version
+
+    def stored_version(self) -> int | None:
+        return read_meta_version(self._folder / META_FILE) if self._folder is not None else self._version
