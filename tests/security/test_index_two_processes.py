@@ -20,7 +20,6 @@ from sqlalchemy import select
 
 from faceledger.config import Settings
 from faceledger.services.deployment import Deployment, open_deployment, refresh_index
-from faceledger.services.gallery_admin import remove_from_gallery
 from faceledger.services.ingest import SourceSpec, ingest
 from faceledger.store.models import Face, GalleryImage
 from tests.lfwdata import copy_with_manifest, people_with_several

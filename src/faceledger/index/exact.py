@@ -9,7 +9,16 @@ from pathlib import Path
 import numpy as np
 
 from faceledger.index.base import (
-    DIM, Hits, Ids, IndexBackend, Vectors, check_queries, check_vectors, empty_hits, read_meta_version, write_meta,
+    DIM,
+    Hits,
+    Ids,
+    IndexBackend,
+    Vectors,
+    check_queries,
+    check_vectors,
+    empty_hits,
+    read_meta_version,
+    write_meta,
 )  # fmt: skip
 
 _EXACT_MARGIN = 64  # candidates re-ranked in float64 beyond k: far more than float32 rounding can reorder

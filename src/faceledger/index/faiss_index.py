@@ -19,7 +19,16 @@ from typing import Any
 import numpy as np
 
 from faceledger.index.base import (
-    DIM, Hits, Ids, IndexBackend, Vectors, check_queries, check_vectors, empty_hits, read_meta_version, write_meta,
+    DIM,
+    Hits,
+    Ids,
+    IndexBackend,
+    Vectors,
+    check_queries,
+    check_vectors,
+    empty_hits,
+    read_meta_version,
+    write_meta,
 )  # fmt: skip
 
 # Untyped on purpose: faiss's bundled stubs describe its SWIG layer wrongly (remove_ids takes arrays).

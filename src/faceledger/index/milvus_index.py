@@ -12,7 +12,16 @@ from pymilvus import DataType, MilvusClient, MilvusException
 
 from faceledger.errors import EngineUnavailable
 from faceledger.index.base import (
-    DIM, Hits, Ids, IndexBackend, Vectors, check_queries, check_vectors, empty_hits, read_meta_version, write_meta,
+    DIM,
+    Hits,
+    Ids,
+    IndexBackend,
+    Vectors,
+    check_queries,
+    check_vectors,
+    empty_hits,
+    read_meta_version,
+    write_meta,
 )  # fmt: skip
 
 COLLECTION = "faceledger_faces"
