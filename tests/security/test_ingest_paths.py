@@ -15,7 +15,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from faceledger.api.app import create_app
-from faceledger.errors import InvalidInput, NotIngestable, PolicyDenied
+from faceledger.errors import InvalidInput, PolicyDenied
 from faceledger.services import curation
 from faceledger.services.deployment import Deployment
 from faceledger.services.ingest import SourceSpec, ingest
@@ -42,7 +42,7 @@ def test_no_roots_means_ingest_by_path_is_off(make_deployment: Callable[..., Dep
     deployment = make_deployment(ingest_roots=[])
     folder = tmp_path / "photos"
     picture(folder / "a.jpg")
-    with pytest.raises(NotIngestable, match="ingest by path is off"):
+    with pytest.raises(InvalidInput, match="ingest by path is off"):
         ingest(deployment, folder, SPEC)
     assert stored(deployment) == (0, 0)
 
@@ -54,10 +54,10 @@ def test_the_data_directory_and_keys_folder_are_never_ingested(
     probes = deployment.data_dir / "probes"
     picture(probes / "refused-search-probe.jpg")
     for inside in (probes, deployment.data_dir, deployment.keys.directory):
-        with pytest.raises(NotIngestable, match="under the ingest roots"):
+        with pytest.raises(InvalidInput, match="under the ingest roots"):
             ingest(deployment, inside, SPEC)
     # a folder above the data directory reaches into it: refused whole, not quietly ingested
-    with pytest.raises(NotIngestable, match="not a file under the ingest roots"):
+    with pytest.raises(InvalidInput, match="not a file under the ingest roots"):
         ingest(deployment, tmp_path, SPEC)
     assert stored(deployment) == (0, 0)
 
@@ -70,14 +70,14 @@ def test_a_symlink_out_of_the_roots_refuses_the_whole_input(
     picture(root / "photos" / "fine.jpg")
     outside = picture(tmp_path / "elsewhere" / "private.jpg")
     (root / "photos" / "link.jpg").symlink_to(outside)
-    with pytest.raises(NotIngestable, match=r"link\.jpg is not a file under the ingest roots"):
+    with pytest.raises(InvalidInput, match=r"link\.jpg is not a file under the ingest roots"):
         ingest(deployment, root / "photos", SPEC)
     (root / "linked-folder").symlink_to(outside.parent, target_is_directory=True)
-    with pytest.raises(NotIngestable):
+    with pytest.raises(InvalidInput):
         ingest(deployment, root / "linked-folder", SPEC)
     manifest = root / "photos" / "manifest.csv"
     manifest.write_text("file\nlink.jpg\n")
-    with pytest.raises(NotIngestable):
+    with pytest.raises(InvalidInput):
         ingest(deployment, manifest, SPEC)
     assert stored(deployment) == (0, 0)
 
