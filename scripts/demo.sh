@@ -23,6 +23,7 @@ if [ -d "$DATA/samples" ]; then
   say "A gallery with provenance: every sample photo but one"
   work=$PWD/demo; rm -rf "$work"; mkdir -p "$work"   # kept after the demo, for `faceledger serve`
   export FACELEDGER_DATA_DIR="$work/data"
+  export FACELEDGER_INGEST_ROOTS="[\"$work/photos\"]"  # ingest reads only under configured roots
   mkdir "$work/photos"
   for f in "$S"/*.jpg; do [ "$(basename "$f")" = wh_obama_2009_congress.jpg ] || cp "$f" "$work/photos/"; done
   # Tokens go in files only their owner can read, never on a command line (every user sees those in `ps`).

@@ -3,7 +3,9 @@ tests that need it skip with the reason when it is absent, and fail instead when
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,6 +24,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _data_dir() -> Path:
     return Path(os.environ.get("FACELEDGER_TEST_DATA", REPO.parent / "shared" / "data")).resolve()
+
+
+# Ingest reads only under configured roots: tests ingest from their temporary folders and the shared
+# data (subprocesses inherit this); tests of the roots themselves pass ingest_roots explicitly.
+os.environ.setdefault(
+    "FACELEDGER_INGEST_ROOTS", json.dumps([str(Path(tempfile.gettempdir()).resolve()), str(_data_dir())])
+)
 
 
 @pytest.fixture(scope="session")

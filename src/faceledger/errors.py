@@ -54,3 +54,7 @@ class TooLarge(InvalidInput):
 
 class UnsupportedMedia(InvalidInput):
     """An upload is not an image (judged by its content, not its name)."""
+
+
+class NotIngestable(InvalidInput):
+    """An ingest input that is missing or outside the configured ingest roots (one message for both)."""

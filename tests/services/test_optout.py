@@ -27,7 +27,8 @@ from tests.security.sealed_scan import opened_index_bytes
 
 pytestmark = pytest.mark.needs_data
 SPEC = SourceSpec("lfw", "test basis")
-# Five single-face images, all within 0.42 of each other and at least 0.79 from the other gallery people.
+# Five single-face images, all within 0.43 of each other and at least 0.79 from the other gallery people;
+# the fifth is within 0.37 of the first three (inside the strict opt-out distance, 0.42).
 PERSON = "Ai_Sugiyama"
 
 
@@ -55,7 +56,7 @@ def test_opt_out_removes_a_person_completely_and_keeps_them_out(
 ) -> None:
     images = sorted((data_dir / "lfw" / PERSON).glob("*.jpg"))
     assert len(images) >= 5
-    in_gallery, opt_out_photo, probe = images[:3], images[3], images[4]
+    in_gallery, probe, opt_out_photo = images[:3], images[3], images[4]
     others = [(name, paths) for name, paths in people_with_several(data_dir, 5) if name != PERSON][:4]
     manifest = copy_with_manifest([*others, *((PERSON, [image]) for image in in_gallery)], tmp_path / "gallery")
     names = {image.name for image in in_gallery}
@@ -86,7 +87,10 @@ def test_opt_out_removes_a_person_completely_and_keeps_them_out(
     assert {c["face_id"] for c in found} <= person_face_ids
     found_ids = [c["candidate_id"] for c in found]
 
-    done = optout.submit(deployment, office.curator, opt_out_photo, contact="p@example.org")
+    pending = optout.submit(deployment, office.curator, opt_out_photo, contact="p@example.org")
+    assert pending.status == "pending" and pending.faces_removed == 0  # nothing deleted before a curator confirms
+    assert {m.face_id for m in pending.matches} == person_face_ids
+    done = optout.confirm(deployment, office.curator, pending.request_id, [m.face_id for m in pending.matches])
     assert done.status == "completed" and done.completed_at is not None
     assert (done.faces_removed, done.images_removed) == (3, 3)
     assert done.contact == "p@example.org"
@@ -132,7 +136,10 @@ def test_opt_out_removes_a_person_completely_and_keeps_them_out(
     completed = office.entries(action="optout_complete")
     assert len(submitted) == 1 and len(completed) == 1
     assert submitted[0].to_dict()["subjects"] == {"optout": done.request_id}
-    assert submitted[0].to_dict()["details"] == {"photo_sha256": sha256(opt_out_photo)}
+    assert submitted[0].to_dict()["details"] == {
+        "photo_sha256": sha256(opt_out_photo),
+        "matched_faces": sorted(person_face_ids),
+    }
     details = completed[0].to_dict()["details"]
     assert details["faces_removed"] == 3 and details["images_removed"] == 3
     assert set(details["face_ids"]) == person_face_ids

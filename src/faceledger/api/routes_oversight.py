@@ -10,15 +10,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import Response
 from sqlalchemy import select
 
 from faceledger.api.deps import MAX_ID, PUBLIC, CurrentActor, DeploymentDep, RowId, rule, state
-from faceledger.api.schemas import IngestCreate
+from faceledger.api.schemas import IngestCreate, OptOutConfirm
 from faceledger.api.uploads import saved_upload
-from faceledger.errors import FaceledgerError, InvalidInput
+from faceledger.errors import FaceledgerError
 from faceledger.policy.governance import Action
 from faceledger.services import audit_ledger, optout, reports, retention
-from faceledger.services.curation import governed_ingest, governed_remove, governed_stats
+from faceledger.services.curation import check_ingest_input, governed_ingest, governed_remove, governed_stats
 from faceledger.services.ingest import IngestReport, SourceSpec
 from faceledger.store.models import IngestJob
 
@@ -56,12 +57,7 @@ def start_ingest(
 ) -> dict[str, Any]:
     """Ingest a folder or manifest that is on the server, in the background; follow it at /gallery/jobs."""
     path = Path(body.path)
-    try:
-        found = path.exists()
-    except OSError:  # a name the filesystem cannot hold (ENAMETOOLONG) is a 422, not a 500
-        found = False
-    if not found:
-        raise InvalidInput(f"{body.path} does not exist on the server")
+    check_ingest_input(deployment, actor, path)  # missing or outside the ingest roots: one refusal, ledgered
     metrics = request.app.state.metrics
 
     def tick(done: int, total: int, report: IngestReport) -> None:  # this process's gauges; the job row has it all
@@ -122,6 +118,21 @@ def submit_optout(
 @router.get("/optouts/{request_id}", tags=["opt-out"], **rule(Action.OPT_OUT))
 def optout_status(request_id: RowId, actor: CurrentActor, deployment: DeploymentDep) -> dict[str, Any]:
     return optout.status(deployment, actor, request_id).to_dict()
+
+
+@router.post("/optouts/{request_id}/confirm", tags=["opt-out"], **rule(Action.OPT_OUT))
+def confirm_optout(
+    request_id: RowId, body: OptOutConfirm, actor: CurrentActor, deployment: DeploymentDep
+) -> dict[str, Any]:
+    """Delete the matched faces confirmed as the person (step two); the rest stay untouched."""
+    return optout.confirm(deployment, actor, request_id, body.face_ids).to_dict()
+
+
+@router.get("/optouts/{request_id}/faces/{face_id}.jpg", tags=["opt-out"], response_class=Response,
+            **rule(Action.OPT_OUT))  # fmt: skip
+def optout_match_image(request_id: RowId, face_id: RowId, actor: CurrentActor, deployment: DeploymentDep) -> Response:
+    """A matched face's thumbnail, for the curator deciding whether it is the person."""
+    return Response(optout.match_image(deployment, actor, request_id, face_id), media_type="image/jpeg")
 
 
 @router.get("/retention", tags=["retention"], **rule(PUBLIC))

@@ -71,3 +71,9 @@ class IngestCreate(BaseModel):
     legal_basis: str | None = Field(default=None, max_length=2000)
     collection_method: str = Field(default="", max_length=2000)
     contact: str = Field(default="", max_length=500)
+
+
+class OptOutConfirm(BaseModel):
+    """The matched faces a curator confirmed are the person; the others are kept. Empty: none of them."""
+
+    face_ids: list[int] = Field(default_factory=list, max_length=500)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from faceledger.api.deps import PUBLIC, SESSION_COOKIE, SIGNED_IN, Caller, deployment, page_rule, state
+from faceledger.api.deps import PUBLIC, SESSION_COOKIE, SIGNED_IN, Caller, RowId, deployment, page_rule, state
 from faceledger.api.pages import attempt, check_csrf, has, render, signed_in
 from faceledger.api.routes_oversight import jobs, start_ingest
 from faceledger.api.schemas import IngestCreate
@@ -153,8 +153,25 @@ def optout_submit(request: Request, photo: Annotated[UploadFile, File()], contac
         found_deployment = deployment(request)
         with saved_upload(photo, found_deployment, field="photo") as path, state(request).engine_lock:
             status = optout.submit(found_deployment, found.actor, path, contact)
-        return render(request, found, "optout.html", "Opt-out", status=status, message="Done: the person's faces "
-                      "were removed and future ingests skip them.")  # fmt: skip
+        message = ("Future ingests skip this person. Nothing is deleted yet: check each match below and confirm "
+                   "only the faces that are this person." if status.status == "pending" else
+                   "Future ingests skip this person; no gallery face matched closely enough to delete.")  # fmt: skip
+        return render(request, found, "optout.html", "Opt-out", status=status, message=message)
+
+    return attempt(request, found, act, "optout.html", "Opt-out", status=None)
+
+
+@router.post("/optout/{request_id}/confirm", **page_rule(Action.OPT_OUT))
+def optout_confirm(request: Request, request_id: RowId, csrf_token: Annotated[str, Form()],
+                   face_ids: Annotated[list[int] | None, Form()] = None) -> Response:  # fmt: skip
+    """Step two: only the faces ticked are deleted; the other matches stay in the gallery untouched."""
+    found = signed_in(request)
+    check_csrf(found, csrf_token)
+
+    def act() -> Response:
+        status = optout.confirm(deployment(request), found.actor, request_id, face_ids or [])
+        return render(request, found, "optout.html", "Opt-out", status=status, message=f"Done: {status.faces_removed} "
+                      "confirmed face(s) were removed completely; the others were kept.")  # fmt: skip
 
     return attempt(request, found, act, "optout.html", "Opt-out", status=None)
 

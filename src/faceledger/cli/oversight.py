@@ -10,7 +10,7 @@ import typer
 from faceledger.cli.errors import EXIT_CODES, LEDGER_UNVERIFIABLE_EXIT_CODE, reports_errors
 from faceledger.cli.options import DataDirOption, JsonOption, emit_json, make_settings
 from faceledger.cli.session import TokenFileOption, TokenOption, acting
-from faceledger.errors import LedgerTampered
+from faceledger.errors import InvalidInput, LedgerTampered
 from faceledger.services import audit_ledger, optout, retention
 
 ledger_app = typer.Typer(help="The tamper-evident ledger: verify, show, sign.", no_args_is_help=True)
@@ -120,9 +120,30 @@ def optout_submit(
     token_file: TokenFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Remove a person's faces from the gallery completely and keep them out (curators, admins)."""
+    """Step one: keep a person out, and list the gallery faces their photo matches within the strict
+    distance (curators, admins). Nothing is deleted until `optout confirm`."""
     with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         state = optout.submit(deployment, actor, photo, contact)
+    _print_optout(state, as_json)
+
+
+@optout_app.command("confirm")
+@reports_errors
+def optout_confirm(
+    request: Annotated[int, typer.Argument(help="The request's number.")],
+    face: Annotated[list[int] | None, typer.Option("--face", help="A matched face that is the person; repeat.")] = None,
+    none: Annotated[bool, typer.Option("--none", help="None of the matches is the person.")] = False,
+    data_dir: DataDirOption = None,
+    token: TokenOption = None,
+    token_file: TokenFileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Step two: delete completely the matched faces you checked are the person; the others stay."""
+    faces = face or []
+    if bool(faces) == none:
+        raise InvalidInput("name the faces that are the person (--face ID, repeated), or pass --none")
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
+        state = optout.confirm(deployment, actor, request, faces)
     _print_optout(state, as_json)
 
 
@@ -148,3 +169,9 @@ def _print_optout(state: optout.OptOutStatus, as_json: bool) -> None:
     done = f", completed {state.completed_at:%Y-%m-%d}" if state.completed_at else ""
     typer.echo(f"opt-out request {state.request_id}: {state.status}{done}; {state.faces_removed} faces and "
                f"{state.images_removed} images removed; future ingests skip this person")  # fmt: skip
+    for match in state.matches:
+        mark = "deleted" if match.confirmed else ("to check" if state.status == "pending" else "kept")
+        typer.echo(f"  face {match.face_id}: distance {match.distance:.3f} ({mark})")
+    if state.status == "pending":
+        typer.echo(f"check each face (within {state.strict_distance:.2f}), then: faceledger optout confirm "
+                   f"{state.request_id} --face ID ... (or --none)")  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,10 @@ class VectorIndex(Protocol):
     def save(self, gallery_version: int) -> None: ...
 
     def saved_version(self) -> int | None: ...
+
+    def stored_version(self) -> int | None:
+        """The gallery version the files on disk reflect now (another process may have saved since)."""
+        ...
 
 
 def check_vectors(ids: Ids, vectors: Vectors) -> tuple[Ids, Vectors]:
@@ -101,3 +106,15 @@ def read_index_file(path: Path, codec: BlobCodec | None) -> bytes:
     if codec is not None and codec.is_sealed(blob):
         return codec.open(path.name, blob)
     return blob
+
+
+def write_meta(path: Path, meta: dict[str, object]) -> None:
+    """Write an index's metadata whole or not at all (temp file + os.replace)."""
+    write_index_file(path, json.dumps(meta).encode(), None)
+
+
+def read_meta_version(path: Path | None) -> int | None:
+    if path is None or not path.is_file():
+        return None
+    version = json.loads(path.read_text()).get("gallery_version")
+    return int(version) if version is not None else None

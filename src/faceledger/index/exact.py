@@ -19,7 +19,9 @@ from faceledger.index.base import (
     check_vectors,
     empty_hits,
     read_index_file,
+    read_meta_version,
     write_index_file,
+    write_meta,
 )
 
 _EXACT_MARGIN = 64  # candidates re-ranked in float64 beyond k: far more than float32 rounding can reorder
@@ -86,9 +88,11 @@ class ExactIndex:
         buffer = io.BytesIO()
         np.savez(buffer, ids=self._ids, vectors=self._vectors)
         write_index_file(self._folder / "exact.npz", buffer.getvalue(), self._codec)  # whole or not at all
-        meta = json.dumps({"gallery_version": gallery_version}).encode()
-        write_index_file(self._folder / "exact.json", meta, None)
+        write_meta(self._folder / "exact.json", {"gallery_version": gallery_version})
         self._version = gallery_version
 
     def saved_version(self) -> int | None:
         return self._version
+
+    def stored_version(self) -> int | None:
+        return read_meta_version(self._folder / "exact.json") if self._folder is not None else self._version

@@ -28,7 +28,9 @@ from faceledger.index.base import (
     check_vectors,
     empty_hits,
     read_index_file,
+    read_meta_version,
     write_index_file,
+    write_meta,
 )
 
 # Untyped on purpose: faiss's bundled stubs describe its SWIG layer wrongly (remove_ids takes arrays).
@@ -154,11 +156,14 @@ class FaissIndex:
         elif (self._folder / CODES_FILE).exists():
             (self._folder / CODES_FILE).unlink()
         meta = {"gallery_version": gallery_version, "trained_size": self._trained_size, "kind": self.kind}
-        write_index_file(self._folder / META_FILE, json.dumps(meta).encode(), None)
+        write_meta(self._folder / META_FILE, meta)
         self._version = gallery_version
 
     def saved_version(self) -> int | None:
         return self._version
+
+    def stored_version(self) -> int | None:
+        return read_meta_version(self._folder / META_FILE) if self._folder is not None else self._version
 
 
 def _write(index: Any, path: Path, codec: BlobCodec | None) -> None:

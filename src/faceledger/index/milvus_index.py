@@ -20,7 +20,8 @@ from faceledger.index.base import (
     check_queries,
     check_vectors,
     empty_hits,
-    write_index_file,
+    read_meta_version,
+    write_meta,
 )
 
 COLLECTION = "faceledger_faces"
@@ -101,9 +102,11 @@ class MilvusIndex:
         self._client.flush(COLLECTION)
         if self._folder is not None:
             self._folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            meta = json.dumps({"gallery_version": gallery_version}).encode()
-            write_index_file(self._folder / META_FILE, meta, None)  # Milvus holds the vectors: not sealed here
+            write_meta(self._folder / META_FILE, {"gallery_version": gallery_version})  # Milvus holds the vectors
         self._version = gallery_version
 
     def saved_version(self) -> int | None:
         return self._version
+
+    def stored_version(self) -> int | None:
+        return read_meta_version(self._folder / META_FILE) if self._folder is not None else self._version

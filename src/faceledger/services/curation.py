@@ -8,11 +8,21 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from faceledger.errors import NotIngestable
 from faceledger.policy.governance import Action, ActorView, Context
 from faceledger.services.deployment import Deployment, rebuild_index
 from faceledger.services.gallery_admin import Removal, gallery_stats, remove_from_gallery
-from faceledger.services.guard import append, governed, no_context
-from faceledger.services.ingest import IngestReport, ProgressCallback, SourceSpec, ingest
+from faceledger.services.guard import append, governed, no_context, record_refusal, require_role
+from faceledger.services.ingest import (
+    IngestReport,
+    ProgressCallback,
+    SourceSpec,
+    close_interrupted,
+    ingest,
+    input_roots,
+    read_ingest_inputs,
+)  # fmt: skip
+from faceledger.services.ingest_inputs import IngestItem
 from faceledger.store.db import transaction
 
 
@@ -35,18 +45,41 @@ def governed_ingest(
     on_progress: ProgressCallback | None = None,
 ) -> IngestReport:
     asked = {"input": str(path), "source": spec.name, "legal_basis": spec.legal_basis}
+    items = _checked_inputs(deployment, actor, path, asked, read_all=True)
 
     def start(session: Session, _: Context) -> None:
+        # What a killed run on this input had committed is accounted for before the rerun skips it.
+        for closed in close_interrupted(session, path):
+            append(session, actor, "gallery_ingest_interrupted", details={**asked, **closed})
         append(session, actor, "gallery_ingest_start", details=asked)  # a killed run is on the ledger too
 
     governed(deployment, actor, Action.CURATE_GALLERY, no_context, start, details=asked)
-    report = ingest(deployment, path, spec, workers=workers, on_progress=on_progress)
+    report = ingest(deployment, path, spec, workers=workers, on_progress=on_progress, items=items)
     _record(deployment, actor, "gallery_ingest", {
         **asked, "job": report.job_id, "files_seen": report.files_seen, "images_added": report.images_added,
         "faces_added": report.faces_added, "images_known": report.images_known, "failures": len(report.failures),
         "faces_skipped_optout": report.faces_skipped_optout,
     })  # fmt: skip
     return report
+
+
+def check_ingest_input(deployment: Deployment, actor: ActorView, path: Path) -> None:
+    """Refuse (ledgered) an input outside the ingest roots before a background ingest starts."""
+    _checked_inputs(deployment, actor, path, {"input": str(path)}, read_all=False)
+
+
+def _checked_inputs(
+    deployment: Deployment, actor: ActorView, path: Path, asked: dict[str, Any], *, read_all: bool
+) -> list[IngestItem]:
+    """Curators only (asked before the filesystem is touched); then the roots, every file checked."""
+    require_role(deployment, actor, Action.CURATE_GALLERY)
+    try:
+        if not read_all:
+            input_roots(deployment).check(path)
+            return []
+        return read_ingest_inputs(deployment, path)
+    except NotIngestable as exc:
+        raise record_refusal(deployment, actor, "gallery_ingest", [str(exc)], details=asked) from exc
 
 
 def governed_remove(deployment: Deployment, actor: ActorView, **which: Any) -> Removal:

@@ -1,12 +1,18 @@
 """A deployment: one data directory (config, database, vector index, thumbnails) opened as a unit.
 
 The database is the source of truth. On open, an index that reflects an older gallery version than the
-database (a crash between a commit and an index save) is brought level by diffing ids."""
+database (a crash between a commit and an index save) is brought level by diffing ids. Several processes
+may share one data directory (a CLI beside a server): every save first replays, by ids, what the database
+holds now (other processes' commits included), under an exclusive lock file, and never overwrites a file
+that records a newer gallery version than the one saved (compare-and-swap)."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +38,7 @@ from faceledger.store.sealed import DIR_MODE, FILE_MODE, IndexCodec, Role, Seale
 from faceledger.types import IndexBackend
 
 CONFIG_FILE = "faceledger.json"
+INDEX_LOCK_FILE = "index.lock"  # beside index/, which a rebuild empties
 FORMAT_VERSION = 1
 # Written to the config once everything biometric in the data directory is sealed (services/at_rest.py).
 AT_REST = {"cipher": "AES-256-GCM", "format": 1}
@@ -100,8 +107,8 @@ class Deployment:
         return state.version
 
     def save_index(self) -> None:
-        with self.sessions() as session:
-            self.index.save(self.gallery_version(session))
+        """Replay the database into the index, then save it (see save_level)."""
+        save_level(self)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -172,7 +179,8 @@ def _connect(settings: Settings, data_dir: Path, config: dict[str, Any]) -> Depl
     upgrade(engine)
     backend = settings.index_backend or IndexBackend(config["index_backend"])
     sealer = Sealer(KeyFiles.for_deployment(settings.keys_dir, data_dir).data_key())
-    index = open_index(backend, data_dir / "index", settings, IndexCodec(sealer))
+    with index_lock(data_dir, exclusive=False):  # never read half of another process's save
+        index = open_index(backend, data_dir / "index", settings, IndexCodec(sealer))
     return Deployment(settings, data_dir, config, engine, db.session_factory(engine), index, _sealer=sealer)
 
 
@@ -203,10 +211,24 @@ class Drift:
         return {**self.__dict__, "clean": self.clean}
 
 
+@contextmanager
+def index_lock(data_dir: Path, *, exclusive: bool) -> Iterator[None]:
+    """An advisory lock across processes on one data directory: one index writer at a time, and readers
+    that load whole files. Held for a save or a load only, never for a search."""
+    descriptor = os.open(data_dir / INDEX_LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
+
+
 def index_drift(deployment: Deployment) -> tuple[Drift, np.ndarray, np.ndarray]:
     with deployment.sessions() as session:
-        db_ids = np.fromiter(session.execute(select(Face.id)).scalars(), dtype=np.int64)
+        # The version first: the ids read after it are at least as new, so an index levelled to them and
+        # labelled with this version is never older than its label (at worst a later refresh re-diffs).
         version = deployment.gallery_version(session)
+        db_ids = np.fromiter(session.execute(select(Face.id)).scalars(), dtype=np.int64)
     index_ids = deployment.index.ids()
     missing = np.setdiff1d(db_ids, index_ids)
     extra = np.setdiff1d(index_ids, db_ids)
@@ -222,11 +244,21 @@ def sync_index(deployment: Deployment, *, force: bool = False) -> Drift:
         drift, _, _ = index_drift(deployment)
         if drift.clean:
             return drift
-    drift, missing, extra = index_drift(deployment)
-    deployment.index.remove(extra)
-    for start in range(0, len(missing), _SYNC_CHUNK):
-        add_faces_to_index(deployment, missing[start : start + _SYNC_CHUNK])
-    deployment.index.save(version)
+    return save_level(deployment)
+
+
+def save_level(deployment: Deployment) -> Drift:
+    """Under the exclusive index lock: diff the in-memory index by ids against the database (what other
+    processes removed goes, what they added comes), then save it labelled with the version read, unless
+    the file on disk already reflects a newer version: an older writer never overwrites a newer file."""
+    with index_lock(deployment.data_dir, exclusive=True):
+        drift, missing, extra = index_drift(deployment)
+        deployment.index.remove(extra)
+        for start in range(0, len(missing), _SYNC_CHUNK):
+            add_faces_to_index(deployment, missing[start : start + _SYNC_CHUNK])
+        on_disk = deployment.index.stored_version()
+        if on_disk is None or on_disk <= drift.database_version:
+            deployment.index.save(drift.database_version)
     return drift
 
 
@@ -255,9 +287,10 @@ def add_faces_to_index(deployment: Deployment, face_ids: np.ndarray) -> None:
 def rebuild_index(deployment: Deployment) -> Drift:
     """Throw the index away and fill it again from the database."""
     folder = deployment.data_dir / "index"
-    for child in folder.glob("*") if folder.exists() else []:
-        if child.is_file():
-            child.unlink()
-    backend = deployment.settings.index_backend or IndexBackend(deployment.config["index_backend"])
-    deployment.index = open_index(backend, folder, deployment.settings, IndexCodec(deployment.sealer))
+    with index_lock(deployment.data_dir, exclusive=True):
+        for child in folder.glob("*") if folder.exists() else []:
+            if child.is_file():
+                child.unlink()
+        backend = deployment.settings.index_backend or IndexBackend(deployment.config["index_backend"])
+        deployment.index = open_index(backend, folder, deployment.settings, IndexCodec(deployment.sealer))
     return sync_index(deployment, force=True)

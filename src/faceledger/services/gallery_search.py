@@ -44,12 +44,13 @@ class Candidate:
     original_filename: str
     subject_external_id: str | None
     subject_name: str | None
+    thumbnail_ref: str = ""  # relative to the data directory: what leaves the server, never an absolute path
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "rank": self.rank, "face_id": self.face_id, "distance": round(self.distance, 4),
             "likelihood": self.likelihood.value, "false_match": self.false_match.to_dict(),
-            "thumbnail": str(self.thumbnail), "image_sha256": self.image_sha256,
+            "thumbnail": self.thumbnail_ref, "image_sha256": self.image_sha256,
             "provenance": {"source": self.source, "legal_basis": self.legal_basis, "source_url": self.source_url,
                            "page_url": self.page_url, "original_filename": self.original_filename,
                            "collected_at": self.collected_at.isoformat() if self.collected_at else None},
@@ -128,7 +129,7 @@ def rank_candidates(
             source_url=row.image.source_url, page_url=row.image.page_url, collected_at=row.image.collected_at,
             original_filename=row.image.original_filename,
             subject_external_id=row.subject.external_id if row.subject else None,
-            subject_name=row.subject.display_name if row.subject else None,
+            subject_name=row.subject.display_name if row.subject else None, thumbnail_ref=row.thumbnail,
         )
         for rank, (distance, row) in enumerate(scored, start=1)
     )  # fmt: skip

@@ -253,7 +253,17 @@ def _provenance(candidate: RankedCandidate) -> dict[str, Any]:
 def candidate_dict(deployment: Deployment, row: Candidate) -> dict[str, Any]:
     return {"candidate_id": row.id, "rank": row.rank, "face_id": row.face_id, "distance": round(row.distance, 4),
             "likelihood": row.likelihood, "false_match_rate": row.false_match_rate,
-            "false_match": row.false_match_text, "provenance": row.provenance, "notice": LEAD_NOTICE}  # fmt: skip
+            "false_match": row.false_match_text, "provenance": _public(row.provenance),
+            "notice": LEAD_NOTICE}  # fmt: skip
+
+
+def _public(provenance: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Rows stored before thumbnails were recorded relative still hold an absolute server path: trim it."""
+    thumbnail = (provenance or {}).get("thumbnail")
+    if not isinstance(thumbnail, str) or not thumbnail.startswith("/"):
+        return provenance
+    cut = thumbnail.rfind("/thumbnails/")
+    return {**(provenance or {}), "thumbnail": thumbnail[cut + 1 :] if cut >= 0 else ""}
 
 
 def record_override(deployment: Deployment, actor: ActorView, case: str, probe: Path, reason: str) -> int:

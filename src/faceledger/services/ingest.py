@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from faceledger.engine.image_input import file_sha256
@@ -21,7 +21,7 @@ from faceledger.engine.parallel import FileResult, analyse_files
 from faceledger.errors import Conflict, InvalidInput
 from faceledger.services.blocklist import Blocklist, load_blocklist
 from faceledger.services.deployment import Deployment
-from faceledger.services.ingest_inputs import IngestItem, read_inputs
+from faceledger.services.ingest_inputs import IngestItem, InputRoots, read_inputs
 from faceledger.store.db import checkpoint, transaction
 from faceledger.store.models import Face, GalleryImage, IngestFailure, IngestJob, Source, Subject, utcnow
 from faceledger.store.sealed import Role
@@ -67,9 +67,12 @@ def ingest(
     *,
     workers: int | None = None,
     on_progress: ProgressCallback | None = None,
+    items: list[IngestItem] | None = None,
 ) -> IngestReport:
+    """Ingest `path`; `items` when the caller has already read (and so checked) it."""
     started = time.monotonic()
-    items = read_inputs(path)  # the whole input is checked before anything is stored
+    if items is None:
+        items = read_inputs(path, input_roots(deployment))  # the whole input is checked before anything is stored
     source_id = ensure_source(deployment, spec)
     report = IngestReport(job_id=_start_job(deployment, source_id, path), source=spec.name, files_seen=len(items))
     pending = _triage(deployment, items, report)
@@ -98,6 +101,32 @@ def ingest(
     _finish_job(deployment, report)
     checkpoint(deployment.engine)
     return report
+
+
+def input_roots(deployment: Deployment) -> InputRoots:
+    """The configured ingest roots, less the deployment's own folders (probes, thumbnails, keys)."""
+    return InputRoots.of(deployment.settings.ingest_roots, (deployment.data_dir, deployment.keys.directory))
+
+
+def read_ingest_inputs(deployment: Deployment, path: Path) -> list[IngestItem]:
+    return read_inputs(path, input_roots(deployment))
+
+
+def close_interrupted(session: Session, path: Path) -> list[dict[str, int]]:
+    """Mark jobs a kill left running on this input as interrupted, with what they had committed (their
+    images stay: a rerun skips them as known), so that the ledger can account for them."""
+    jobs = list(session.scalars(
+        select(IngestJob.id).where(IngestJob.status == "running", IngestJob.input_path == str(path))
+    ))  # fmt: skip
+    closed = []
+    for job_id in jobs:
+        images = session.scalar(select(func.count()).where(GalleryImage.ingest_job_id == job_id)) or 0
+        faces = session.scalar(select(func.count()).select_from(Face).join(GalleryImage)
+                               .where(GalleryImage.ingest_job_id == job_id)) or 0  # fmt: skip
+        closed.append({"job": job_id, "images_committed": int(images), "faces_committed": int(faces)})
+    if jobs:
+        session.execute(update(IngestJob).where(IngestJob.id.in_(jobs)).values(status="interrupted"))
+    return closed
 
 
 def ensure_source(deployment: Deployment, spec: SourceSpec) -> int:

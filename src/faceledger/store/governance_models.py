@@ -226,3 +226,16 @@ class WebSession(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class OptOutMatch(Base):
+    """A gallery face an opt-out photo matched within the strict distance, shown to a curator to confirm;
+    only confirmed faces are deleted. `face_id` is no foreign key: the record outlives the face."""
+
+    __tablename__ = "optout_matches"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("optout_requests.id", ondelete="CASCADE"), index=True)
+    face_id: Mapped[int] = mapped_column(Integer)
+    distance: Mapped[float] = mapped_column(Float)
+    false_match_rate: Mapped[float] = mapped_column(Float)
+    confirmed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
