@@ -14,7 +14,6 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 from sqlalchemy import select
 
@@ -108,7 +107,8 @@ def test_remove_in_one_process_and_ingest_in_another_leave_exactly_the_database(
         assert index_faces(fresh) == truth, "the saved index file is not the database's gallery"
         # and its searches find the CLI-ingested face
         with fresh.sessions() as session:
-            vectors = [np.frombuffer(v, dtype=np.float32) for v in session.scalars(select(Face.embedding))]
+            rows = session.execute(select(Face.thumbnail, Face.embedding)).all()
+            vectors = [fresh.embedding_vector(thumbnail, blob) for thumbnail, blob in rows]
         nearest = {int(fresh.index.search(vector[None, :], 1).ids[0][0]) for vector in vectors}
         assert nearest == truth
     finally:
