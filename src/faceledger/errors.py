@@ -54,3 +54,7 @@ class TooLarge(InvalidInput):
 
 class UnsupportedMedia(InvalidInput):
     """An upload is not an image (judged by its content, not its name)."""
+
+
+class TooManyAttempts(NotAuthenticated):
+    """Too many failed sign-ins for an account or from one address: locked out for a while."""

@@ -184,7 +184,7 @@ def _authority_state(api: Api, client: TestClient) -> str:
 
 
 def test_cookie_session_needs_the_csrf_header_for_changes(api: Api, client: TestClient) -> None:
-    set_password(api.office.deployment, api.office.admin, "supervisor", "a long enough password")
+    api.office.set_password("supervisor", "a long enough password")
     wrong = client.post("/api/v1/session", json={"username": "supervisor", "password": "not the password"})
     assert wrong.status_code == 401 and "wrong user name or password" in _error(wrong)["message"]
     assert SESSION_COOKIE not in client.cookies

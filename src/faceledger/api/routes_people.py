@@ -26,7 +26,7 @@ def create_session(
 ) -> dict[str, Any]:
     """Sign in with a password: sets an HttpOnly, SameSite=Strict cookie; send the CSRF token back in the
     X-CSRF-Token header with every change made through the cookie."""
-    opened = sign_in(deployment, body.username, body.password)
+    opened = sign_in(deployment, body.username, body.password, request.client.host if request.client else "")
     set_session_cookie(response, opened.token, request)
     return {"user": opened.actor.name, "csrf_token": opened.csrf_token}
 
