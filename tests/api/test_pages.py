@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-from faceledger.services import accounts
 from tests.api.conftest import Api
 
 PASSWORD = "a long enough password"

@@ -280,11 +280,16 @@ def test_planted_anomalies_are_found_and_recorded_as_violations(office: Office) 
     ]
     assert "analyst2 searched in case C-1 without being assigned" in found[0].summary
     assert "(C-1, C-2)" in found[2].summary and "reviewer1 found candidate 603" in found[3].summary
-    strict = find_anomalies(deployment, office.auditor, hours=ALL_DAY, burst_per_hour=3, new_account_days=0)  # analyst: 4 in minutes
+    strict = find_anomalies(
+        deployment, office.auditor, hours=ALL_DAY, burst_per_hour=3, new_account_days=0
+    )  # analyst: 4 in minutes
     assert kinds(strict) == ["outside_assignment", "outpaces_caseload", "probe_across_cases", "burst",
                              "repeat_after_not_a_match"]  # fmt: skip
     assert strict[3].ledger_seqs == (a1, a2, b1, b2)
-    assert find_anomalies(deployment, office.auditor, caseload_ratio=1.5, hours=ALL_DAY, new_account_days=0)[2].kind == "outpaces_caseload"
+    assert (
+        find_anomalies(deployment, office.auditor, caseload_ratio=1.5, hours=ALL_DAY, new_account_days=0)[2].kind
+        == "outpaces_caseload"
+    )
 
     violation = record_violation(deployment, office.auditor, found[0], note="referred to the chief")
     with deployment.sessions() as session:

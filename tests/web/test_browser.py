@@ -19,7 +19,6 @@ import uvicorn
 
 from faceledger.api.app import create_app
 from faceledger.config import Settings
-from faceledger.services import accounts
 from faceledger.services.curation import governed_ingest
 from faceledger.services.deployment import init_deployment
 from faceledger.services.ingest import SourceSpec

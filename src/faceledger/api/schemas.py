@@ -71,3 +71,21 @@ class IngestCreate(BaseModel):
     legal_basis: str | None = Field(default=None, max_length=2000)
     collection_method: str = Field(default="", max_length=2000)
     contact: str = Field(default="", max_length=500)
+
+
+class RolesUpdate(BaseModel):
+    roles: list[str] = Field(min_length=1, max_length=7)
+
+
+class Decision(BaseModel):
+    note: str = Field(default="", max_length=2000)
+
+
+class Enrolment(BaseModel):
+    username: str = Field(min_length=1, max_length=100)
+    code: str = Field(min_length=1, max_length=200)
+    password: str | None = Field(default=None, max_length=1024)
+
+
+class PasswordChange(BaseModel):
+    password: str = Field(min_length=1, max_length=1024)

@@ -51,7 +51,7 @@ class RequestKind(StrEnum):
     SET_ROLES = "set_roles"
     ENABLE = "enable"
     RESET = "reset_credentials"  # password cleared, every token and session ended, a new enrolment code
-    TOKEN = "issue_token"  # an enrolment code the user redeems for another token
+    TOKEN = "issue_token"  # noqa: S105 - a request kind: an enrolment code the user redeems for a token
 
 
 class RequestStatus(StrEnum):

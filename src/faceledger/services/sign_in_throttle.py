@@ -145,4 +145,3 @@ def authenticate_password(deployment: Deployment, username: str, password: str, 
         raise record_refusal(deployment, actor, "authenticate", [f"user {actor.name} is disabled"])
     clear_account(deployment, attempt)
     return actor
-
