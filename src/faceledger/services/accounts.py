@@ -228,6 +228,7 @@ def verify_password(deployment: Deployment, username: str, password: str) -> Act
     with deployment.sessions() as session:
         user = session.scalars(select(User).where(User.username == username[:100])).first()
         digest, actor = (user.password_hash, actor_view(user)) if user else (None, None)
+    ok: bool = False
     try:
         ok = _hasher.verify(digest or _dummy_hash(), password[:MAX_PASSWORD_CHARS])
     except (VerificationError, InvalidHashError):
