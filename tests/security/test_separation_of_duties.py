@@ -119,3 +119,34 @@ def test_anomaly_audit_flags_new_accounts_from_the_same_admins_working_one_case(
     assert flagged, [f.kind.value for f in found]
     assert "requested by admin and approved by admin2" in flagged[0].summary
     assert {"analyst", "reviewer1", "reviewer2", "supervisor"} <= set(flagged[0].actor.split(", "))
+
+
+def test_over_http_the_admin_gets_no_token_and_the_user_enrols_on_the_page(
+    make_deployment: Callable[..., Deployment],
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from faceledger.api.app import create_app
+    from tests.office import outbox_code
+
+    office = make_office(make_deployment(), grant=False)
+    with TestClient(create_app(office.deployment.settings, office.deployment.data_dir)) as client:
+        admin = {"Authorization": f"Bearer {office.tokens['admin']}"}
+        made = client.post("/api/v1/users", headers=admin, json={"username": "mallory", "roles": ["analyst"],
+                                                                 "department": DEPARTMENT})  # fmt: skip
+        assert made.status_code == 201 and "token" not in made.json() and made.json()["status"] == "pending"
+        other = client.post("/api/v1/users/supervisor/tokens", headers=admin, json={"label": "act as them"})
+        assert "token" not in other.json() and other.json()["status"] == "pending"
+        self_approval = client.post(f"/api/v1/account-requests/{made.json()['id']}/approve", headers=admin, json={})
+        assert self_approval.status_code == 403
+        admin2 = {"Authorization": f"Bearer {office.tokens['admin2']}"}
+        approved = client.post(f"/api/v1/account-requests/{made.json()['id']}/approve", headers=admin2, json={})
+        assert approved.status_code == 200 and approved.json()["status"] == "approved"
+        page = client.get("/ui/enrol")
+        csrf = page.cookies.get("faceledger_enrol_csrf") or client.cookies.get("faceledger_enrol_csrf")
+        form = {"username": "mallory", "code": outbox_code(office.deployment, "mallory"),
+                "password": "mallory's own password", "csrf_token": csrf}  # fmt: skip
+        enrolled = client.post("/ui/enrol", data=form)
+        assert enrolled.status_code == 200 and "flt_" in enrolled.text
+        again = client.post("/ui/enrol", data=form)
+        assert again.status_code == 401 and "flt_" not in again.text
