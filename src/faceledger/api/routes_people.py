@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from faceledger.api.deps import PUBLIC, SESSION_COOKIE, SIGNED_IN, CallerDep, CurrentActor, DeploymentDep, rule
+from faceledger.api.deps import PUBLIC, SESSION_COOKIE, SIGNED_IN, CallerDep, CurrentActor, DeploymentDep, RowId, rule
 from faceledger.api.schemas import (
     AuthorityGrant,
     Certification,
@@ -119,13 +119,13 @@ def list_requests(actor: CurrentActor, deployment: DeploymentDep) -> list[dict[s
 
 
 @router.post("/account-requests/{request_id}/approve", tags=["users"], **rule(Action.APPROVE_ACCOUNT_CHANGE))
-def approve(request_id: int, body: Decision, actor: CurrentActor, deployment: DeploymentDep) -> dict[str, Any]:
+def approve(request_id: RowId, body: Decision, actor: CurrentActor, deployment: DeploymentDep) -> dict[str, Any]:
     """A second admin approves another admin's request."""
     return account_requests.approve(deployment, actor, request_id, body.note).to_dict()
 
 
 @router.post("/account-requests/{request_id}/reject", tags=["users"], **rule(Action.MANAGE_USERS))
-def reject(request_id: int, body: Decision, actor: CurrentActor, deployment: DeploymentDep) -> dict[str, Any]:
+def reject(request_id: RowId, body: Decision, actor: CurrentActor, deployment: DeploymentDep) -> dict[str, Any]:
     return account_requests.reject(deployment, actor, request_id, body.note).to_dict()
 
 
