@@ -32,10 +32,23 @@ if [ -d "$DATA/samples" ]; then
   $FL init --admin chair --department OPCR --json | keep chair
   echo "created $work/data; the first admin's token, printed once by 'faceledger init', is in $work/tokens/chair"
   as() { local who=$1; shift; FACELEDGER_TOKEN_FILE="$work/tokens/$who" $FL "$@"; }
-  for spec in curator:curator supervisor:supervisor analyst:analyst reviewer1:reviewer reviewer2:reviewer auditor:auditor; do
-    as chair user add "${spec%%:*}" --role "${spec#*:}" --department OPCR \
-      --certified-until 2099-12-31 --json | keep "${spec%%:*}"
+  # A new user's credential never passes through an admin: approval writes a one-time code to the outbox
+  # (demo/data.outbox/<user>.txt, 0600), and the user enrols with it, choosing a password, getting a token.
+  enrol() { local code; code=$(sed -n 's/^code: //p' "$work/data.outbox/$1.txt")
+    printf '%s\n%s\n' "$code" "demo-password-$1" | $FL enrol "$1" | tail -n 1 | (umask 077; cat >"$work/tokens/$1"); }
+  say "Two admins: the first adds the second alone (the bootstrap); every other account takes both"
+  as chair user add chair2 --role admin --department OPCR
+  enrol chair2
+  request_id() { .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
+  for spec in council:council curator:curator supervisor:supervisor analyst:analyst reviewer1:reviewer \
+              reviewer2:reviewer auditor:auditor; do
+    ID=$(as chair user add "${spec%%:*}" --role "${spec#*:}" --department OPCR --certified-until 2099-12-31 \
+      --json | request_id)
+    as chair2 user approve "$ID" >/dev/null
+    enrol "${spec%%:*}"
   done
+  say "Separation of duties: one person may not both search and review"
+  as chair user add dual --role analyst --role reviewer --department OPCR || echo "(exit code $?)"
   as chair user list
   as curator gallery ingest "$work/photos" --source "US government public-domain photos" \
     --legal-basis "public domain (17 U.S.C. 105); demonstration only"
@@ -44,8 +57,8 @@ if [ -d "$DATA/samples" ]; then
   say "No search before the council's authorisation (refused, and the refusal is ledgered)"
   as analyst search "$PROBE" --case C-1 --purpose "$ATTEST" || echo "(exit code $?)"
   say "The council grants a time-boxed pilot; a supervisor opens a case and assigns people"
-  as chair authority grant --reference "Council resolution 2026-14" --purpose misconduct-complaint \
-    --start 2026-01-01 --end 2099-12-31 --max-candidates 3
+  as council authority grant --reference "Council resolution 2026-14" --purpose misconduct-complaint \
+    --start "$(date -u +%F)" --end "$(date -u -d '+182 days' +%F)" --max-candidates 3
   as supervisor case open C-1 --purpose misconduct-complaint --offence-type complaint-identification
   as supervisor case assign C-1 --user analyst --user reviewer1 --user reviewer2
   say "A governed search: candidates are leads, never identifications"
@@ -83,14 +96,11 @@ for c in r["candidates"]:
   say "The ledger: every action and every refusal, hash-chained"
   as auditor ledger show --limit 100 | tail -n 12
   as auditor ledger verify
-  as chair authority resume --reason "demo: open for the web UI"
-  for user in supervisor analyst reviewer1 reviewer2 auditor curator; do
-    echo "demo-password-$user" | as chair user password "$user" >/dev/null
-  done
+  as council authority resume --reason "demo: open for the web UI"
   say "The web UI and the REST API on this demo deployment"
   echo "Run:   .venv/bin/faceledger serve --data-dir demo/data"
   echo "Open:  http://127.0.0.1:8000/ui/  (API docs: http://127.0.0.1:8000/docs)"
-  echo "Sign in as supervisor, analyst, reviewer1, reviewer2, auditor or curator; password demo-password-<name>."
+  echo "Sign in as supervisor, analyst, reviewer1, reviewer2, auditor, curator, council, chair2; password demo-password-<name>."
 else
   say "No $DATA/samples here: using the public-domain faces shipped in matplotlib and scikit-image"
   read -r HOPPER ASTRONAUT < <(.venv/bin/python -c 'import matplotlib.cbook as c, skimage.data as d, os

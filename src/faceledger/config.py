@@ -102,6 +102,20 @@ class Settings(BaseSettings):
     # A step-one upload (a probe or video waiting for its face or track to be chosen) is kept no longer.
     staged_upload_ttl_s: float = Field(default=15 * 60, gt=0, le=24 * 3600)
 
+    # --- accounts and sign-in (H5, H6, M10)
+    # Enrolment codes for new or reset accounts are written here, one 0600 file per user, for an operator to
+    # hand over out of band; None: the sibling folder `<data dir>.outbox` (never inside the data directory).
+    outbox_dir: Path | None = None
+    enrolment_code_hours: int = Field(default=72, ge=1, le=24 * 30)
+    sign_in_max_failures: int = Field(default=5, ge=1)  # per account within the window, then a lockout
+    sign_in_max_failures_per_source: int = Field(default=20, ge=1)  # per client address within the window
+    sign_in_window_s: int = Field(default=900, ge=1)
+    sign_in_lockout_s: int = Field(default=900, ge=1)
+    # `audit anomalies` flags accounts doing casework this soon after the same admins made them.
+    anomaly_new_account_days: int = Field(default=30, ge=0)
+    authority_max_days: int = Field(default=366, ge=1)  # the longest grant (the pilot's was 6 months)
+    authority_max_backdate_days: int = Field(default=7, ge=0)  # how far in the past a grant may start
+
     # --- parallelism
     workers: int = Field(default_factory=_default_workers, ge=1)
 

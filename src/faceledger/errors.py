@@ -58,3 +58,7 @@ class UnsupportedMedia(InvalidInput):
 
 class NotIngestable(InvalidInput):
     """An ingest input that is missing or outside the configured ingest roots (one message for both)."""
+
+
+class TooManyAttempts(NotAuthenticated):
+    """Too many failed sign-ins for an account or from one address: locked out for a while."""

@@ -20,7 +20,6 @@ from faceledger.api.app import create_app
 from faceledger.api.deps import CSRF_HEADER, PUBLIC, SESSION_COOKIE, SIGNED_IN
 from faceledger.config import Settings
 from faceledger.policy.governance import ROLES_FOR, Action
-from faceledger.services.accounts import set_password
 from faceledger.store import ledger
 from tests.api.conftest import Api
 from tests.lfwdata import people_with_several
@@ -28,7 +27,8 @@ from tests.lfwdata import people_with_several
 RULE_KEY = "x-faceledger-action"
 ACTIONS = {action.value for action in Action}
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
-ROLE_USERS = ("curator", "supervisor", "analyst", "reviewer1", "auditor", "admin")  # admin last: it disables reviewer1
+# admin last: it disables reviewer1
+ROLE_USERS = ("curator", "supervisor", "analyst", "reviewer1", "auditor", "council", "admin")
 PARAMS = {"number": "C-1", "username": "reviewer1", "sha256": "a" * 64}
 ATTESTATION = "complainant's photo of the officer named in complaint C-1"
 
@@ -184,7 +184,7 @@ def _authority_state(api: Api, client: TestClient) -> str:
 
 
 def test_cookie_session_needs_the_csrf_header_for_changes(api: Api, client: TestClient) -> None:
-    set_password(api.office.deployment, api.office.admin, "supervisor", "a long enough password")
+    api.office.set_password("supervisor", "a long enough password")
     wrong = client.post("/api/v1/session", json={"username": "supervisor", "password": "not the password"})
     assert wrong.status_code == 401 and "wrong user name or password" in _error(wrong)["message"]
     assert SESSION_COOKIE not in client.cookies

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 
-from faceledger.services import accounts
 from tests.api.conftest import Api
 
 PASSWORD = "a long enough password"
 
 
 def _sign_in(api: Api, user: str) -> None:
-    accounts.set_password(api.office.deployment, api.office.admin, user, PASSWORD)
+    api.office.set_password(user, PASSWORD)
     page = api.client.get("/ui/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert token is not None

@@ -9,6 +9,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -25,18 +26,24 @@ class Cli:
         self.env.pop("FACELEDGER_DATABASE_URL", None)
         self.tokens: dict[str, str] = {}
 
-    def __call__(self, user: str | None, *args: str) -> subprocess.CompletedProcess[str]:
+    def __call__(self, user: str | None, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         env = {**self.env, "FACELEDGER_TOKEN": self.tokens[user]} if user else self.env
         return subprocess.run([sys.executable, "-m", "faceledger", *args], env=env, capture_output=True, text=True,
-                              timeout=300, check=False)  # fmt: skip
+                              timeout=300, check=False, input=stdin)  # fmt: skip
 
-    def ok(self, user: str | None, *args: str) -> str:
-        done = self(user, *args)
+    def ok(self, user: str | None, *args: str, stdin: str = "") -> str:
+        done = self(user, *args, stdin=stdin)
         assert done.returncode == 0, f"{args}: {done.stderr}"
         return done.stdout
 
     def json(self, user: str | None, *args: str) -> object:
         return json.loads(self.ok(user, *args, "--json"))
+
+    def enrol(self, folder: Path, user: str) -> None:
+        """The user redeems the code from their outbox file (no admin sees it) and keeps the token."""
+        text = (folder.parent / f"{folder.name}.outbox" / f"{user}.txt").read_text()
+        code = next(line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("code:"))
+        self.tokens[user] = self.ok(None, "enrol", user, "--no-password", stdin=code + "\n").splitlines()[-1]
 
 
 def test_the_governed_workflow_from_the_command_line(data_dir: Path, tmp_path: Path) -> None:
@@ -45,13 +52,16 @@ def test_the_governed_workflow_from_the_command_line(data_dir: Path, tmp_path: P
     created = cli.json(None, "init", "--admin", "chair", "--department", "OPCR")
     assert isinstance(created, dict)
     cli.tokens["chair"] = created["token"]
+    cli.ok("chair", "user", "add", "chair2", "--role", "admin", "--department", "OPCR")  # the bootstrap
+    cli.enrol(folder, "chair2")
     trained = ("--certified-until", "2099-12-31")
-    staff = (("cur", "curator", ()), ("sup", "supervisor", ()), ("ana", "analyst", trained),
+    staff = (("cnl", "council", ()), ("cur", "curator", ()), ("sup", "supervisor", ()), ("ana", "analyst", trained),
              ("rev1", "reviewer", trained), ("rev2", "reviewer", trained))  # fmt: skip
     for user, role, extra in staff:
         added = cli.json("chair", "user", "add", user, "--role", role, "--department", "OPCR", *extra)
-        assert isinstance(added, dict)
-        cli.tokens[user] = added["token"]
+        assert isinstance(added, dict) and "token" not in added and added["status"] == "pending"
+        cli.ok("chair2", "user", "approve", str(added["id"]))
+        cli.enrol(folder, user)
     people = people_with_several(data_dir, 6)
     probe = str(people[2][1][1])
 
@@ -60,8 +70,9 @@ def test_the_governed_workflow_from_the_command_line(data_dir: Path, tmp_path: P
 
     cli.ok("cur", "gallery", "ingest", str(copy_with_manifest(people, tmp_path / "in")), "--source", "lfw",
            "--legal-basis", "research test data")  # fmt: skip
-    cli.ok("chair", "authority", "grant", "--reference", "Res. 2026-14", "--purpose", "misconduct complaint",
-           "--start", "2026-01-01", "--end", "2099-12-31", "--max-candidates", "3")  # fmt: skip
+    start, end = date.today(), date.today() + timedelta(days=180)
+    cli.ok("cnl", "authority", "grant", "--reference", "Res. 2026-14", "--purpose", "misconduct complaint",
+           "--start", start.isoformat(), "--end", end.isoformat(), "--max-candidates", "3")  # fmt: skip
     cli.ok("sup", "case", "open", "C-7", "--purpose", "misconduct-complaint", "--offence-type", "assault")
     cli.ok("sup", "case", "assign", "C-7", "--user", "ana", "--user", "rev1", "--user", "rev2")
     result = cli.json("ana", "search", probe, "--case", "C-7", "--purpose", ATTESTATION)

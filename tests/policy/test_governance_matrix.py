@@ -28,13 +28,13 @@ from faceledger.policy.governance import (
 # ---------------------------------------------------------------------------------------------------------
 # The specification, as data.
 
-EVERY_ROLE = frozenset({"admin", "curator", "analyst", "reviewer", "supervisor", "auditor"})
+EVERY_ROLE = frozenset({"admin", "curator", "analyst", "reviewer", "supervisor", "auditor", "council"})
 
 SPEC_ROLES: dict[str, frozenset[str]] = {
     "manage_users": frozenset({"admin"}),
-    "grant_authority": frozenset({"admin"}),
-    "halt_authority": frozenset({"admin", "supervisor"}),
-    "resume_authority": frozenset({"admin"}),
+    "grant_authority": frozenset({"council"}),
+    "halt_authority": frozenset({"council", "supervisor"}),
+    "resume_authority": frozenset({"council"}),
     "view_authority": EVERY_ROLE,
     "open_case": frozenset({"supervisor"}),
     "assign_case": frozenset({"supervisor"}),
@@ -52,6 +52,7 @@ SPEC_ROLES: dict[str, frozenset[str]] = {
     "run_retention": frozenset({"admin"}),
     "view_ledger": frozenset({"auditor", "admin", "supervisor"}),
     "sign_ledger": frozenset({"auditor", "admin"}),
+    "approve_account_change": frozenset({"admin"}),
 }
 SPEC_NEEDS_ACTIVE = frozenset(
     {"open_case", "assign_case", "search", "override_quality", "review", "sign_off", "corroborate", "export"}
@@ -61,6 +62,8 @@ SPEC_NEEDS_OPEN_CASE = frozenset(
 )
 SPEC_HALT_REFUSED_IN = frozenset({"none", "halted"})
 SPEC_RESUME_ALLOWED_IN = frozenset({"halted"})
+SPEC_GRANT_REFUSED_IN = frozenset({"halted"})  # only resume lifts a halt
+SPEC_NEEDS_ASSIGNMENT = frozenset({"search", "review"})
 STATES = ("active", "halted", "expired", "not_started", "none")
 
 
@@ -76,7 +79,9 @@ def expected_allowed(action: str, role: str, state: str, assigned: bool, case_op
         return False
     if action in SPEC_NEEDS_OPEN_CASE and not case_open:
         return False
-    if action == "search" and not assigned:
+    if action == "grant_authority" and state in SPEC_GRANT_REFUSED_IN:
+        return False
+    if action in SPEC_NEEDS_ASSIGNMENT and not assigned:
         return False
     return not (action == "view_case" and role == "analyst" and not assigned)
 

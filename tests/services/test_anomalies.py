@@ -257,7 +257,7 @@ def test_a_clean_office_workflow_has_no_findings(office: Office, tmp_path: Path)
     append_review(office, office.reviewer1, "C-1", 501, "possible")
     append_review(office, office.reviewer2, "C-1", 502, "inconclusive")
     append_search(office, office.analyst, "C-2", PROBE_B)
-    assert find_anomalies(office.deployment, office.auditor, hours=ALL_DAY) == []  # the refusal is no finding
+    assert find_anomalies(office.deployment, office.auditor, hours=ALL_DAY, new_account_days=0) == []  # no finding
     scan = office.entries(action="anomaly_scan")[-1]
     assert scan.actor == "auditor" and '"searches":2' in scan.details and first < scan.seq
 
@@ -271,7 +271,7 @@ def test_planted_anomalies_are_found_and_recorded_as_violations(office: Office) 
     b2 = append_search(office, office.analyst, "C-1", PROBE_B)  # again, after "not a match"
     stray = append_search(office, office.analyst2, "C-1", "d" * 64)  # not assigned: policy would refuse
 
-    found = find_anomalies(deployment, office.supervisor, hours=ALL_DAY)
+    found = find_anomalies(deployment, office.supervisor, hours=ALL_DAY, new_account_days=0)
     assert [(f.kind.value, f.actor, f.ledger_seqs) for f in found] == [
         ("outside_assignment", "analyst2", (stray,)),
         ("outpaces_caseload", "analyst2", (stray,)),
@@ -280,11 +280,16 @@ def test_planted_anomalies_are_found_and_recorded_as_violations(office: Office) 
     ]
     assert "analyst2 searched in case C-1 without being assigned" in found[0].summary
     assert "(C-1, C-2)" in found[2].summary and "reviewer1 found candidate 603" in found[3].summary
-    strict = find_anomalies(deployment, office.auditor, hours=ALL_DAY, burst_per_hour=3)  # analyst: 4 in minutes
+    strict = find_anomalies(
+        deployment, office.auditor, hours=ALL_DAY, burst_per_hour=3, new_account_days=0
+    )  # analyst: 4 in minutes
     assert kinds(strict) == ["outside_assignment", "outpaces_caseload", "probe_across_cases", "burst",
                              "repeat_after_not_a_match"]  # fmt: skip
     assert strict[3].ledger_seqs == (a1, a2, b1, b2)
-    assert find_anomalies(deployment, office.auditor, caseload_ratio=1.5, hours=ALL_DAY)[2].kind == "outpaces_caseload"
+    assert (
+        find_anomalies(deployment, office.auditor, caseload_ratio=1.5, hours=ALL_DAY, new_account_days=0)[2].kind
+        == "outpaces_caseload"
+    )
 
     violation = record_violation(deployment, office.auditor, found[0], note="referred to the chief")
     with deployment.sessions() as session:

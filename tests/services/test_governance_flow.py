@@ -20,8 +20,10 @@ from faceledger.services.deployment import Deployment
 from faceledger.services.governed_search import SearchRequest, governed_search, record_override
 from faceledger.services.guard import today
 from faceledger.services.ingest import SourceSpec
+from faceledger.services.sign_in_throttle import authenticate_password
 from faceledger.store import ledger
-from faceledger.store.governance_models import Review, Search, User
+from faceledger.store.db import transaction
+from faceledger.store.governance_models import Authorisation, Review, Search, User
 from tests.lfwdata import copy_with_manifest, people_with_several
 from tests.office import ATTESTATION, Office, make_office
 
@@ -87,7 +89,7 @@ def test_grant_case_search_review_signoff_export_then_halt(
     assert [e.action for e in refused[-2:]] == ["search", "review"]
     assert json.loads(refused[-2].details)["probe_sha256"] == result.probe_sha256
 
-    resume(deployment, office.admin, "council lifted the pause")
+    resume(deployment, office.council, "council lifted the pause")
     assert governed_search(deployment, office.analyst, SearchRequest("C-1", ATTESTATION, images[1])).search_id
     verification = audit_ledger.verify(deployment, office.auditor)
     assert verification.ok, verification.problem
@@ -170,12 +172,16 @@ def _blocked(office: Office) -> None:
 
 @misuse("halted", "analyst", "halted")
 def _halted(office: Office) -> None:
-    halt(office.deployment, office.admin, "council vote")
+    halt(office.deployment, office.council, "council vote")
 
 
 @misuse("expired authorisation", "analyst", "expired")
 def _expired(office: Office) -> None:
-    office.grant(starts=today() - timedelta(days=60), ends=today() - timedelta(days=1))
+    office.grant()  # grants cannot be back-dated now; age this one in the database
+    with transaction(office.deployment.sessions) as session:
+        row = session.scalars(select(Authorisation).order_by(Authorisation.id.desc())).first()
+        assert row is not None
+        row.starts_on, row.ends_on = today() - timedelta(days=60), today() - timedelta(days=1)
 
 
 @misuse("expired certification", "analyst", "certification expired")
@@ -214,12 +220,12 @@ def test_misuse_is_refused_ledgered_and_changes_nothing(
 def test_review_misuse(office_with_gallery: tuple[Office, list[tuple[str, list[Path]]]]) -> None:
     office, people = office_with_gallery
     deployment = office.deployment
-    dual = office.add("dual", "analyst", "reviewer")
-    cases.assign(deployment, office.supervisor, "C-1", ["dual"])
-    result = governed_search(deployment, dual, SearchRequest("C-1", ATTESTATION, people[1][1][1]))
+    with pytest.raises(PolicyDenied, match="may not hold both analyst and reviewer"):
+        office.add("dual", "analyst", "reviewer")  # separation of duties: refused at creation
+    result = governed_search(deployment, office.analyst, SearchRequest("C-1", ATTESTATION, people[1][1][1]))
     candidate = result.candidates[0]["candidate_id"]
-    with pytest.raises(PolicyDenied, match="searcher cannot review"):
-        review.review(deployment, dual, candidate, "possible")
+    with pytest.raises(PolicyDenied, match="needs the role reviewer"):
+        review.review(deployment, office.analyst, candidate, "possible")
     review.review(deployment, office.reviewer1, candidate, "possible")
     with pytest.raises(PolicyDenied, match="already reviewed"):
         review.review(deployment, office.reviewer1, candidate, "possible")
@@ -232,7 +238,7 @@ def test_review_misuse(office_with_gallery: tuple[Office, list[tuple[str, list[P
     with office.deployment.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Review)) == 2
     refused = [e.action for e in office.entries(outcome=ledger.REFUSED)]
-    assert refused == ["review", "review", "sign_off", "review"]
+    assert refused == ["manage_users", "review", "review", "sign_off", "review"]
 
 
 def test_tokens_are_stored_hashed_and_a_disabled_users_token_is_refused(
@@ -255,10 +261,10 @@ def test_tokens_are_stored_hashed_and_a_disabled_users_token_is_refused(
 
 def test_passwords_use_argon2(make_deployment: Callable[..., Deployment]) -> None:
     office = make_office(make_deployment(), grant=False)
-    accounts.set_password(office.deployment, office.admin, "reviewer1", "correct horse battery")
-    assert accounts.authenticate_password(office.deployment, "reviewer1", "correct horse battery").name == "reviewer1"
+    office.set_password("reviewer1", "correct horse battery")
+    assert authenticate_password(office.deployment, "reviewer1", "correct horse battery").name == "reviewer1"
     with pytest.raises(PolicyDenied, match="wrong user name or password"):
-        accounts.authenticate_password(office.deployment, "reviewer1", "wrong horse battery")
+        authenticate_password(office.deployment, "reviewer1", "wrong horse battery")
     with office.deployment.sessions() as session:
         stored = session.scalars(select(User.password_hash).where(User.username == "reviewer1")).one()
     assert stored is not None and stored.startswith("$argon2")

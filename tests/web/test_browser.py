@@ -19,7 +19,6 @@ import uvicorn
 
 from faceledger.api.app import create_app
 from faceledger.config import Settings
-from faceledger.services import accounts
 from faceledger.services.curation import governed_ingest
 from faceledger.services.deployment import init_deployment
 from faceledger.services.ingest import SourceSpec
@@ -55,7 +54,7 @@ def served(data_dir: Path, tmp_path: Path) -> Iterator[tuple[str, Office, list[t
     governed_ingest(office.deployment, office.curator, copy_with_manifest(people, tmp_path / "gallery"),
                     SourceSpec("lfw", "research test data"))  # fmt: skip
     for user in ("analyst", "reviewer1", "reviewer2", "supervisor", "auditor"):
-        accounts.set_password(office.deployment, office.admin, user, PASSWORD)
+        office.set_password(user, PASSWORD)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(office.deployment.settings, office.deployment.data_dir),
                                            host="127.0.0.1", port=port, log_level="warning"))  # fmt: skip

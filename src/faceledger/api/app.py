@@ -21,6 +21,7 @@ from faceledger.api import (
     routes_people,
     web,
     web_casework,
+    web_enrol,
     web_reports,
     web_video,
 )
@@ -95,7 +96,7 @@ def create_app(settings: Settings, data_dir: Path | None = None) -> FastAPI:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     for router in (routes_people.router, routes_casework.router, routes_oversight.router, web.router,
-                   web_casework.router, web_video.router, web_reports.router):  # fmt: skip
+                   web_casework.router, web_video.router, web_reports.router, web_enrol.router):  # fmt: skip
         app.include_router(router)
     mount_static(app)
     return app

@@ -29,10 +29,11 @@ STATUS: dict[type[errors.FaceledgerError], int] = {
     errors.InvalidInput: 422,
     errors.EngineUnavailable: 503,
     errors.KeyProblem: 503,
+    errors.TooManyAttempts: 429,
 }
 CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 409: "conflict",
          413: "too_large", 415: "unsupported_media_type", 422: "invalid_input", 500: "internal_error",
-         503: "unavailable"}  # fmt: skip
+         503: "unavailable", 429: "too_many_requests"}  # fmt: skip
 
 
 class ErrorDetail(BaseModel):

@@ -1,4 +1,4 @@
-"""Sign-in, users and the council's authorisation."""
+"""Sign-in, enrolment, users (the two-person rule) and the council's authorisation."""
 
 from __future__ import annotations
 
@@ -6,10 +6,21 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from faceledger.api.deps import PUBLIC, SESSION_COOKIE, SIGNED_IN, CallerDep, CurrentActor, DeploymentDep, rule
-from faceledger.api.schemas import AuthorityGrant, Certification, Reason, SessionCreate, TokenCreate, UserCreate
+from faceledger.api.deps import PUBLIC, SESSION_COOKIE, SIGNED_IN, CallerDep, CurrentActor, DeploymentDep, RowId, rule
+from faceledger.api.schemas import (
+    AuthorityGrant,
+    Certification,
+    Decision,
+    Enrolment,
+    PasswordChange,
+    Reason,
+    RolesUpdate,
+    SessionCreate,
+    TokenCreate,
+    UserCreate,
+)
 from faceledger.policy.governance import Action
-from faceledger.services import accounts, authority
+from faceledger.services import account_requests, accounts, authority
 from faceledger.services.web_sessions import SESSION_HOURS, sign_in, sign_out
 
 router = APIRouter(prefix="/api/v1")
@@ -26,7 +37,7 @@ def create_session(
 ) -> dict[str, Any]:
     """Sign in with a password: sets an HttpOnly, SameSite=Strict cookie; send the CSRF token back in the
     X-CSRF-Token header with every change made through the cookie."""
-    opened = sign_in(deployment, body.username, body.password)
+    opened = sign_in(deployment, body.username, body.password, request.client.host if request.client else "")
     set_session_cookie(response, opened.token, request)
     return {"user": opened.actor.name, "csrf_token": opened.csrf_token}
 
@@ -54,10 +65,11 @@ def list_users(actor: CurrentActor, deployment: DeploymentDep) -> list[dict[str,
 
 @router.post("/users", tags=["users"], status_code=201, **rule(Action.MANAGE_USERS))
 def add_user(body: UserCreate, actor: CurrentActor, deployment: DeploymentDep) -> dict[str, Any]:
-    """Add a user; the response holds their API token, shown this once."""
-    issued = accounts.add_user(deployment, actor, body.username, roles=body.roles, department=body.department,
-                               display_name=body.display_name, certified_until=body.certified_until)  # fmt: skip
-    return {"username": issued.username, "token": issued.token}
+    """Ask for a new user: a second admin approves; the user's enrolment code goes to their outbox file,
+    never into this response."""
+    return account_requests.request_user(deployment, actor, body.username, roles=body.roles,
+                                         department=body.department, display_name=body.display_name,
+                                         certified_until=body.certified_until).to_dict()  # fmt: skip
 
 
 @router.post("/users/{username}/certification", tags=["users"], **rule(Action.MANAGE_USERS))
@@ -72,8 +84,70 @@ def disable(username: str, body: Reason, actor: CurrentActor, deployment: Deploy
 
 @router.post("/users/{username}/tokens", tags=["users"], status_code=201, **rule(Action.MANAGE_USERS))
 def issue_token(username: str, body: TokenCreate, actor: CurrentActor, deployment: DeploymentDep) -> dict[str, Any]:
-    issued = accounts.issue_token(deployment, actor, username, body.label)
+    """A token for someone else is a request a second admin approves; the user receives it, not you."""
+    if username == actor.name:
+        issued = accounts.issue_token(deployment, actor, username, body.label)
+        return {"username": issued.username, "token": issued.token}
+    return account_requests.request_token(deployment, actor, username, body.label).to_dict()
+
+
+@router.delete("/users/{username}/tokens", tags=["users"], **rule(Action.MANAGE_USERS))
+def revoke_tokens(username: str, actor: CurrentActor, deployment: DeploymentDep) -> dict[str, Any]:
+    """Revoke every token of a user at once (it only restricts: one admin suffices)."""
+    return {"username": username, "revoked": accounts.revoke_tokens(deployment, actor, username)}
+
+
+@router.post("/users/{username}/roles", tags=["users"], status_code=201, **rule(Action.MANAGE_USERS))
+def request_roles(username: str, body: RolesUpdate, actor: CurrentActor, deployment: DeploymentDep) -> dict[str, Any]:
+    return account_requests.request_roles(deployment, actor, username, body.roles).to_dict()
+
+
+@router.post("/users/{username}/enable", tags=["users"], status_code=201, **rule(Action.MANAGE_USERS))
+def request_enable(username: str, actor: CurrentActor, deployment: DeploymentDep) -> dict[str, Any]:
+    return account_requests.request_enable(deployment, actor, username).to_dict()
+
+
+@router.post("/users/{username}/reset", tags=["users"], status_code=201, **rule(Action.MANAGE_USERS))
+def request_reset(username: str, actor: CurrentActor, deployment: DeploymentDep) -> dict[str, Any]:
+    """Ask for a credential reset: password cleared, every token and session ended, a new enrolment code."""
+    return account_requests.request_reset(deployment, actor, username).to_dict()
+
+
+@router.get("/account-requests", tags=["users"], **rule(Action.MANAGE_USERS))
+def list_requests(actor: CurrentActor, deployment: DeploymentDep) -> list[dict[str, Any]]:
+    return [row.to_dict() for row in account_requests.list_requests(deployment, actor)]
+
+
+@router.post("/account-requests/{request_id}/approve", tags=["users"], **rule(Action.APPROVE_ACCOUNT_CHANGE))
+def approve(request_id: RowId, body: Decision, actor: CurrentActor, deployment: DeploymentDep) -> dict[str, Any]:
+    """A second admin approves another admin's request."""
+    return account_requests.approve(deployment, actor, request_id, body.note).to_dict()
+
+
+@router.post("/account-requests/{request_id}/reject", tags=["users"], **rule(Action.MANAGE_USERS))
+def reject(request_id: RowId, body: Decision, actor: CurrentActor, deployment: DeploymentDep) -> dict[str, Any]:
+    return account_requests.reject(deployment, actor, request_id, body.note).to_dict()
+
+
+@router.post("/enrol", tags=["sign-in"], **rule(PUBLIC))
+def enrol(body: Enrolment, request: Request, deployment: DeploymentDep) -> dict[str, Any]:
+    """Redeem a one-time enrolment code: set your password (optional) and receive your API token, once."""
+    issued = account_requests.enrol(deployment, body.username, body.code, body.password,
+                                    request.client.host if request.client else "")  # fmt: skip
     return {"username": issued.username, "token": issued.token}
+
+
+@router.put("/me/password", tags=["sign-in"], **rule(SIGNED_IN))
+def change_password(body: PasswordChange, found: CallerDep, deployment: DeploymentDep) -> dict[str, Any]:
+    """Change your own password; every web session of yours ends (sign in again)."""
+    accounts.set_password(deployment, found.actor, found.actor.name, body.password)
+    return {"user": found.actor.name, "sessions_ended": True}
+
+
+@router.delete("/me/tokens", tags=["sign-in"], **rule(SIGNED_IN))
+def revoke_own_tokens(found: CallerDep, deployment: DeploymentDep) -> dict[str, Any]:
+    """Revoke every API token of yours (no approval needed)."""
+    return {"user": found.actor.name, "revoked": accounts.revoke_tokens(deployment, found.actor, found.actor.name)}
 
 
 @router.get("/authority", tags=["authority"], **rule(Action.VIEW_AUTHORITY))

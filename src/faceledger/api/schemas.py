@@ -77,3 +77,21 @@ class OptOutConfirm(BaseModel):
     """The matched faces a curator confirmed are the person; the others are kept. Empty: none of them."""
 
     face_ids: list[int] = Field(default_factory=list, max_length=500)
+
+
+class RolesUpdate(BaseModel):
+    roles: list[str] = Field(min_length=1, max_length=7)
+
+
+class Decision(BaseModel):
+    note: str = Field(default="", max_length=2000)
+
+
+class Enrolment(BaseModel):
+    username: str = Field(min_length=1, max_length=100)
+    code: str = Field(min_length=1, max_length=200)
+    password: str | None = Field(default=None, max_length=1024)
+
+
+class PasswordChange(BaseModel):
+    password: str = Field(min_length=1, max_length=1024)

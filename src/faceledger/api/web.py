@@ -16,7 +16,7 @@ from faceledger.api.pages import attempt, check_csrf, has, render, signed_in
 from faceledger.api.routes_oversight import jobs, start_ingest
 from faceledger.api.schemas import IngestCreate
 from faceledger.api.uploads import saved_upload
-from faceledger.errors import FaceledgerError, InvalidInput, PolicyDenied
+from faceledger.errors import FaceledgerError, InvalidInput, PolicyDenied, TooManyAttempts
 from faceledger.policy.governance import Action, Role
 from faceledger.services import audit_ledger, authority, cases, optout
 from faceledger.services.curation import governed_remove, governed_stats
@@ -42,7 +42,9 @@ def login(request: Request, username: Annotated[str, Form()], password: Annotate
         return render(request, None, "login.html", "Sign in", 403, error="The form expired; try again.",
                       login_csrf=expected)  # fmt: skip
     try:
-        opened = sign_in(deployment(request), username, password)
+        opened = sign_in(deployment(request), username, password, request.client.host if request.client else "")
+    except TooManyAttempts as exc:
+        return render(request, None, "login.html", "Sign in", 429, error=str(exc), login_csrf=expected)
     except FaceledgerError:
         return render(request, None, "login.html", "Sign in", 401, error="Wrong user name or password.",
                       login_csrf=expected)  # fmt: skip

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from faceledger import __version__
 from faceledger.cli import render
+from faceledger.cli.account_commands import enrol_command
 from faceledger.cli.audit import audit_app
 from faceledger.cli.casework import candidate_app, case_app, lead_app, quality_override, review_command, search
 from faceledger.cli.disclose import disclose
@@ -39,6 +40,7 @@ app = typer.Typer(
 app.command("init")(init)
 app.command("seal-data")(seal_data)
 app.add_typer(user_app, name="user")
+app.command("enrol")(enrol_command)
 app.add_typer(authority_app, name="authority")
 case_app.command("disclose")(disclose)
 app.add_typer(case_app, name="case")

@@ -59,7 +59,8 @@ def audit_anomalies(
     as_json: JsonOption = False,
 ) -> None:
     """Flag searches outside assigned cases, caseload outpaced, one probe across cases, searches out of hours,
-    bursts, and repeats after 'not a match'; each finding cites its ledger entries."""  # fmt: skip
+    bursts, repeats after 'not a match', and new accounts made by the same two admins working one case
+    (FACELEDGER_ANOMALY_NEW_ACCOUNT_DAYS); each finding cites its ledger entries."""  # fmt: skip
     start, end, working = _day_start(since, "--since"), _day_start(until, "--until", after=True), _hours(hours)
     with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         findings = anomalies.find_anomalies(deployment, actor, since=start, until=end, caseload_ratio=caseload_ratio,

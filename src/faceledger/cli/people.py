@@ -10,13 +10,13 @@ import typer
 from faceledger.cli.errors import reports_errors
 from faceledger.cli.options import DataDirOption, JsonOption, emit_json, parse_date
 from faceledger.cli.session import TokenFileOption, TokenOption, acting
-from faceledger.services import accounts, authority
+from faceledger.services import account_requests, accounts, authority
 from faceledger.services.authority import AuthorityStatus
 
 user_app = typer.Typer(help="Users, roles, certification, tokens (admins).", no_args_is_help=True)
 authority_app = typer.Typer(help="The council's authorisation and the kill switch.", no_args_is_help=True)
-RoleOption = Annotated[list[str], typer.Option("--role", help="admin, curator, analyst, reviewer, supervisor, auditor "
-                                                "(repeat for several).")]  # fmt: skip
+RoleOption = Annotated[list[str], typer.Option("--role", help="admin, council, curator, analyst, reviewer, supervisor, "
+                                                "auditor (repeat for several).")]  # fmt: skip
 
 
 @user_app.command("add")
@@ -34,15 +34,24 @@ def user_add(
     token_file: TokenFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Add a user; their API token is printed once."""
+    """Ask for a new user; a second admin approves (`user approve`), and the user enrols with the code
+    delivered to their outbox file. While you are the only admin you may add the second admin alone."""
     until = parse_date(certified_until, "--certified-until") if certified_until else None
     with acting(data_dir, token, token_file=token_file) as (deployment, actor):
-        issued = accounts.add_user(deployment, actor, username, roles=role, department=department,
-                                   display_name=display_name, certified_until=until)  # fmt: skip
+        asked = account_requests.request_user(deployment, actor, username, roles=role, department=department,
+                                              display_name=display_name, certified_until=until)  # fmt: skip
+    print_request(asked, as_json)
+
+
+def print_request(asked: account_requests.RequestPublic, as_json: bool) -> None:
     if as_json:
-        emit_json({"username": issued.username, "token": issued.token})
+        emit_json(asked.to_dict())
+    elif asked.status == "pending":
+        typer.echo(f"request {asked.id} ({asked.kind} {asked.username}) is pending: another admin approves it "
+                   f"with `faceledger user approve {asked.id}`")  # fmt: skip
     else:
-        typer.echo(f"added {issued.username}; API token (shown once, store it now):\n{issued.token}")
+        where = f"; enrolment code for the user in {asked.delivered_to}" if asked.delivered_to else ""
+        typer.echo(f"request {asked.id} ({asked.kind} {asked.username}) {asked.status}{where}")
 
 
 @user_app.command("list")
@@ -89,7 +98,8 @@ def user_disable(
     token: TokenOption = None,
     token_file: TokenFileOption = None,
 ) -> None:
-    """Disable a user: their tokens stop working at once."""
+    """Disable a user: their tokens and sessions stop working at once (one admin: it only restricts;
+    re-enabling, `user enable`, takes two)."""
     with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         accounts.disable(deployment, actor, username, reason)
     typer.echo(f"{username} disabled")
@@ -104,10 +114,14 @@ def user_token(
     token: TokenOption = None,
     token_file: TokenFileOption = None,
 ) -> None:
-    """Issue another API token for a user (shown once)."""
+    """Another API token: for yourself, printed once; for someone else, a request a second admin approves,
+    whose code goes to that user's outbox file (never to you)."""
     with acting(data_dir, token, token_file=token_file) as (deployment, actor):
-        issued = accounts.issue_token(deployment, actor, username, label)
-    typer.echo(issued.token)
+        if username == actor.name:
+            typer.echo(accounts.issue_token(deployment, actor, username, label).token)
+            return
+        asked = account_requests.request_token(deployment, actor, username, label)
+    print_request(asked, False)
 
 
 @user_app.command("password")
@@ -118,7 +132,8 @@ def user_password(
     token: TokenOption = None,
     token_file: TokenFileOption = None,
 ) -> None:
-    """Set a password for the web UI, read from standard input (one line)."""
+    """Change your own password for the web UI, read from standard input (one line); your web sessions
+    end. For someone else, ask for a credential reset (`user reset`)."""
     password = sys.stdin.readline().rstrip("\n")
     with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         accounts.set_password(deployment, actor, username, password)
@@ -161,7 +176,8 @@ def authority_grant(
     token_file: TokenFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Record the council's grant (admins): purposes, dates, candidate cap."""
+    """Record the council's grant (council members): purposes, dates (at most FACELEDGER_AUTHORITY_MAX_DAYS),
+    candidate cap. Refused while halted: lift a halt with `authority resume`."""
     with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         state = authority.grant(deployment, actor, reference=reference, purposes=purpose,
                                 offence_types=offence_type or [], starts_on=parse_date(start, "--start"),
@@ -192,7 +208,7 @@ def authority_resume(
     token: TokenOption = None,
     token_file: TokenFileOption = None,
 ) -> None:
-    """Lift a halt (admins)."""
+    """Lift a halt (council members)."""
     with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         state = authority.resume(deployment, actor, reason)
     _print_status(state, False)

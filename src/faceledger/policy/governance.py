@@ -22,6 +22,7 @@ class Role(StrEnum):
     REVIEWER = "reviewer"
     SUPERVISOR = "supervisor"
     AUDITOR = "auditor"
+    COUNCIL = "council"  # grants, halts and resumes the authorisation; nothing else
 
 
 class Action(StrEnum):
@@ -46,6 +47,7 @@ class Action(StrEnum):
     RUN_RETENTION = "run_retention"
     VIEW_LEDGER = "view_ledger"
     SIGN_LEDGER = "sign_ledger"
+    APPROVE_ACCOUNT_CHANGE = "approve_account_change"  # the second admin of the two-person rule
 
 
 class AuthorityState(StrEnum):
@@ -64,9 +66,11 @@ class ReviewDecision(StrEnum):
 
 ROLES_FOR: dict[Action, frozenset[Role]] = {
     Action.MANAGE_USERS: frozenset({Role.ADMIN}),
-    Action.GRANT_AUTHORITY: frozenset({Role.ADMIN}),
-    Action.HALT_AUTHORITY: frozenset({Role.ADMIN, Role.SUPERVISOR}),
-    Action.RESUME_AUTHORITY: frozenset({Role.ADMIN}),
+    # Admins make accounts, so they must not also authorise searching: the council does (H5). A halt only
+    # restricts, so a supervisor may pull it too; lifting it is the council's alone.
+    Action.GRANT_AUTHORITY: frozenset({Role.COUNCIL}),
+    Action.HALT_AUTHORITY: frozenset({Role.COUNCIL, Role.SUPERVISOR}),
+    Action.RESUME_AUTHORITY: frozenset({Role.COUNCIL}),
     Action.VIEW_AUTHORITY: frozenset(Role),
     Action.OPEN_CASE: frozenset({Role.SUPERVISOR}),
     Action.ASSIGN_CASE: frozenset({Role.SUPERVISOR}),
@@ -84,6 +88,7 @@ ROLES_FOR: dict[Action, frozenset[Role]] = {
     Action.RUN_RETENTION: frozenset({Role.ADMIN}),
     Action.VIEW_LEDGER: frozenset({Role.AUDITOR, Role.ADMIN, Role.SUPERVISOR}),
     Action.SIGN_LEDGER: frozenset({Role.AUDITOR, Role.ADMIN}),
+    Action.APPROVE_ACCOUNT_CHANGE: frozenset({Role.ADMIN}),
 }
 # The kill switch: while the authorisation is not active these are refused.
 NEEDS_ACTIVE_AUTHORITY = frozenset({Action.OPEN_CASE, Action.ASSIGN_CASE, Action.SEARCH, Action.OVERRIDE_QUALITY,
@@ -106,6 +111,12 @@ BLOCKED_PURPOSES: dict[str, tuple[str, ...]] = {
     "general surveillance": ("surveillance", "monitoring", "tracking", "watchlist"),
 }  # fmt: skip
 MIN_ATTESTATION_CHARS = 20
+# Separation of duties: no one holds roles from two of these groups. The searcher must not verify or sign
+# off their own lead; whoever makes accounts must not also authorise searching.
+CONFLICTING_ROLES: tuple[tuple[frozenset[Role], frozenset[Role]], ...] = (
+    (frozenset({Role.ANALYST}), frozenset({Role.REVIEWER, Role.SUPERVISOR})),
+    (frozenset({Role.ADMIN}), frozenset({Role.COUNCIL})),
+)
 
 
 @dataclass(frozen=True)
@@ -149,6 +160,8 @@ class Context:
     corroborated: bool = False  # EXPORT
     bulk_video: bool = False  # SEARCH of every face in a video, not one a person chose
     warrant: str | None = None  # SEARCH with bulk_video: the warrant or exigency reference
+    roles_requested: frozenset[Role] = frozenset()  # MANAGE_USERS, APPROVE_ACCOUNT_CHANGE: roles an account gets
+    requested_by: int | None = None  # APPROVE_ACCOUNT_CHANGE: the admin who asked for the change
 
 
 @dataclass(frozen=True)
@@ -195,6 +208,8 @@ def _authority_reasons(action: Action, context: Context) -> list[str]:
                  AuthorityState.NOT_STARTED: "the authorisation has not started yet",
                  AuthorityState.HALTED: "the authorisation is halted",
                  AuthorityState.EXPIRED: "the authorisation has expired"}[state]]  # fmt: skip
+    if action is Action.GRANT_AUTHORITY and state is AuthorityState.HALTED:
+        return ["the authorisation is halted; a new grant cannot lift a halt: the council resumes it first"]
     if action is Action.HALT_AUTHORITY and state in (AuthorityState.NONE, AuthorityState.HALTED):
         return ["there is no authorisation in force to halt"]
     if action is Action.RESUME_AUTHORITY and state is not AuthorityState.HALTED:
@@ -212,7 +227,7 @@ def _case_reasons(actor: ActorView, action: Action, context: Context) -> list[st
     oversees = bool(actor.roles & {Role.AUDITOR, Role.ADMIN}) and action is Action.VIEW_CASE
     if action in NEEDS_DEPARTMENT and case.department_id != actor.department_id and not oversees:
         reasons.append(f"{actor.name} is not in the case's department")
-    if action is Action.SEARCH and actor.id not in case.assigned:
+    if action in (Action.SEARCH, Action.REVIEW) and actor.id not in case.assigned:
         reasons.append(f"{actor.name} is not assigned to this case")
     only_analyst = actor.roles == {Role.ANALYST}
     if action is Action.VIEW_CASE and only_analyst and actor.id not in case.assigned:
@@ -240,6 +255,8 @@ def _action_reasons(actor: ActorView, action: Action, context: Context) -> list[
         return [] if (context.reason or "").strip() else [f"{action.value.replace('_', ' ')} needs a written reason"]
     if action is Action.REVIEW:
         return _review_reasons(actor, context)
+    if action in (Action.MANAGE_USERS, Action.APPROVE_ACCOUNT_CHANGE):
+        return _account_reasons(actor, action, context)
     if action is Action.SIGN_OFF:
         return _signoff_reasons(actor, context)
     if action is Action.EXPORT:
@@ -293,4 +310,17 @@ def _signoff_reasons(actor: ActorView, context: Context) -> list[str]:
         reasons.append("the supervisor signing off must not be the searcher or one of its reviewers")
     if context.signed_off:
         reasons.append("the lead is already signed off")
+    return reasons
+
+
+def role_conflicts(roles: frozenset[Role]) -> list[str]:
+    """Why one person may not hold these roles together (separation of duties)."""
+    return [f"one person may not hold both {' or '.join(sorted(a & roles))} and {' or '.join(sorted(b & roles))}"
+            for a, b in CONFLICTING_ROLES if roles & a and roles & b]  # fmt: skip
+
+
+def _account_reasons(actor: ActorView, action: Action, context: Context) -> list[str]:
+    reasons = role_conflicts(context.roles_requested)
+    if action is Action.APPROVE_ACCOUNT_CHANGE and context.requested_by == actor.id:
+        reasons.append("the admin who asked for an account change cannot approve it; a second admin must")
     return reasons

@@ -2,10 +2,14 @@
 
 Tokens are 256 random bits, shown once and stored as SHA-256 (a token is not guessable, so a slow hash
 adds nothing); passwords, which people choose, are stored with argon2. A failed or refused sign-in is
-on the ledger like any other refusal."""
+on the ledger like any other refusal (throttled and aggregated: services/sign_in_throttle.py).
+
+Changes that give someone power (a new user, roles, re-enabling, credentials) are two-person requests
+(services/account_requests.py); changes that only take power away (disable, revoke) are immediate."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -30,10 +34,11 @@ from faceledger.services.guard import (
 )
 from faceledger.store import ledger
 from faceledger.store.db import transaction
-from faceledger.store.governance_models import ApiToken, User
+from faceledger.store.governance_models import ApiToken, User, WebSession
 
 TOKEN_PREFIX = "flt_"  # noqa: S105 - a marker that makes leaked tokens easy to scan for, not a secret
 MIN_PASSWORD_CHARS = 12
+MAX_PASSWORD_CHARS = 1024  # argon2 reads every byte; a megabyte password must not cost a megabyte of work
 _hasher = PasswordHasher()
 
 
@@ -66,7 +71,7 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _parse_roles(roles: list[str]) -> list[str]:
+def parse_roles(roles: list[str]) -> list[str]:
     if not roles:
         raise InvalidInput("a user needs at least one role (--role)")
     try:
@@ -75,14 +80,14 @@ def _parse_roles(roles: list[str]) -> list[str]:
         raise InvalidInput(f"unknown role in {roles}; roles are {', '.join(r.value for r in Role)}") from exc
 
 
-def _check_username(username: str) -> str:
+def check_username(username: str) -> str:
     name = username.strip()
     if not name or len(name) > 100 or not all(ch.isalnum() or ch in "._-" for ch in name):
         raise InvalidInput(f"user name {username!r} must be 1-100 letters, digits, '.', '_' or '-'")
     return name
 
 
-def _new_token(session: Any, user: User, label: str) -> str:
+def new_token(session: Any, user: User, label: str) -> str:
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     session.add(ApiToken(user_id=user.id, token_sha256=token_digest(token), label=label))
     return token
@@ -90,7 +95,7 @@ def _new_token(session: Any, user: User, label: str) -> str:
 
 def bootstrap_admin(deployment: Deployment, username: str, department: str) -> IssuedToken:
     """The first user, an admin, created with the deployment; refused once any user exists."""
-    name = _check_username(username)
+    name = check_username(username)
     with transaction(deployment.sessions) as session:
         if session.scalar(select(func.count()).select_from(User)):
             raise Conflict("this deployment already has users; an admin adds the next ones (faceledger user add)")
@@ -98,46 +103,17 @@ def bootstrap_admin(deployment: Deployment, username: str, department: str) -> I
         user = User(username=name, display_name=name, department_id=dept.id, roles=[Role.ADMIN.value])
         session.add(user)
         session.flush()
-        token = _new_token(session, user, "created with the deployment")
+        token = new_token(session, user, "created with the deployment")
         ledger.append(session, ledger.SYSTEM, "user_add", subjects={"user": name},
                       details={"roles": user.roles, "department": dept.name, "first_admin": True})  # fmt: skip
     return IssuedToken(name, token)
-
-
-def add_user(
-    deployment: Deployment,
-    actor: ActorView,
-    username: str,
-    *,
-    roles: list[str],
-    department: str,
-    display_name: str = "",
-    certified_until: date | None = None,
-) -> IssuedToken:
-    name, role_names = _check_username(username), _parse_roles(roles)
-
-    def work(session: Any, _: Any) -> IssuedToken:
-        if session.scalars(select(User).where(User.username == name)).first() is not None:
-            raise Conflict(f"a user named {name!r} exists")
-        dept = find_department(session, department.strip(), create=True)
-        user = User(username=name, display_name=display_name or name, department_id=dept.id, roles=role_names,
-                    certified_until=certified_until)  # fmt: skip
-        session.add(user)
-        session.flush()
-        token = _new_token(session, user, "created with the user")
-        append(session, actor, "user_add", subjects={"user": name},
-               details={"roles": role_names, "department": dept.name,
-                        "certified_until": certified_until.isoformat() if certified_until else None})  # fmt: skip
-        return IssuedToken(name, token)
-
-    return governed(deployment, actor, Action.MANAGE_USERS, no_context, work, subjects={"user": name})
 
 
 def _update_user(deployment: Deployment, actor: ActorView, username: str, verb: str, change: Any,
                  details: dict[str, Any]) -> UserPublic:  # fmt: skip
     def work(session: Any, _: Any) -> UserPublic:
         user = find_user(session, username)
-        change(user)
+        change(session, user)
         append(session, actor, verb, subjects={"user": username}, details=details)
         return public(user)
 
@@ -145,56 +121,79 @@ def _update_user(deployment: Deployment, actor: ActorView, username: str, verb: 
 
 
 def certify(deployment: Deployment, actor: ActorView, username: str, until: date) -> UserPublic:
-    def change(user: User) -> None:
+    def change(_: Any, user: User) -> None:
         user.certified_until = until
 
     return _update_user(deployment, actor, username, "user_certify", change, {"certified_until": until.isoformat()})
 
 
+def end_sessions(session: Any, user_id: int) -> int:
+    """End every open web session of a user (after a password change, a reset or disabling)."""
+    rows = session.scalars(select(WebSession).where(WebSession.user_id == user_id, WebSession.ended_at.is_(None)))
+    ended = list(rows)
+    for row in ended:
+        row.ended_at = datetime.now(UTC)
+    return len(ended)
+
+
+def revoke_all_tokens(session: Any, user_id: int) -> int:
+    tokens = session.scalars(select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))).all()
+    for token in tokens:
+        token.revoked_at = datetime.now(UTC)
+    return len(tokens)
+
+
 def disable(deployment: Deployment, actor: ActorView, username: str, reason: str) -> UserPublic:
+    """Disabling only restricts, so one admin may do it at once (re-enabling needs two)."""
     if username == actor.name:
         raise InvalidInput("you cannot disable yourself; ask another admin")
 
-    def change(user: User) -> None:
+    def change(session: Any, user: User) -> None:
         user.disabled = True
+        end_sessions(session, user.id)
 
     return _update_user(deployment, actor, username, "user_disable", change, {"reason": reason})
 
 
-def set_roles(deployment: Deployment, actor: ActorView, username: str, roles: list[str]) -> UserPublic:
-    role_names = _parse_roles(roles)
-
-    def change(user: User) -> None:
-        user.roles = role_names
-
-    return _update_user(deployment, actor, username, "user_roles", change, {"roles": role_names})
-
-
 def set_password(deployment: Deployment, actor: ActorView, username: str, password: str) -> None:
-    """An admin sets anyone's password; a user sets their own."""
+    """A user changes their own password; every web session of theirs ends. Nobody sets another person's
+    password: an admin asks for a credential reset (two-person), and the user enrols again."""
+    if username != actor.name:
+        raise record_refusal(deployment, actor, Action.MANAGE_USERS,
+                             ["nobody sets another person's password; ask for a credential reset "
+                              "(faceledger user reset), which a second admin approves"],
+                             subjects={"user": username})  # fmt: skip
+    digest = hash_password(password)
+    with transaction(deployment.sessions) as session:
+        user = find_user(session, username)
+        user.password_hash = digest
+        ended = end_sessions(session, user.id)
+        append(session, actor, "user_password", subjects={"user": username}, details={"sessions_ended": ended})
+
+
+def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_CHARS:
         raise InvalidInput(f"a password needs {MIN_PASSWORD_CHARS} characters at least")
-    digest = _hasher.hash(password)
-
-    def change(user: User) -> None:
-        user.password_hash = digest
-
-    if username == actor.name:
-        with transaction(deployment.sessions) as session:
-            change(find_user(session, username))
-            append(session, actor, "user_password", subjects={"user": username})
-        return
-    _update_user(deployment, actor, username, "user_password", change, {})
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise InvalidInput(f"a password has {MAX_PASSWORD_CHARS} characters at most")
+    return _hasher.hash(password)
 
 
 def issue_token(deployment: Deployment, actor: ActorView, username: str, label: str = "") -> IssuedToken:
-    def work(session: Any, _: Any) -> IssuedToken:
+    """Another API token for oneself, shown once. A token for someone else is a two-person request whose
+    code goes to that person (account_requests.request_token), never to the admin."""
+    if username != actor.name:
+        raise record_refusal(deployment, actor, Action.MANAGE_USERS,
+                             ["an admin cannot issue a token for someone else; ask for one (faceledger user "
+                              "request-token): a second admin approves and the user receives it"],
+                             subjects={"user": username})  # fmt: skip
+    with transaction(deployment.sessions) as session:
         user = find_user(session, username)
-        token = _new_token(session, user, label)
+        if user.disabled:  # disabled since the caller authenticated
+            raise InvalidInput(f"user {username} is disabled")
+        token = new_token(session, user, label)
         append(session, actor, "token_issue", subjects={"user": username}, details={"label": label})
-        return IssuedToken(username, token)
-
-    return governed(deployment, actor, Action.MANAGE_USERS, no_context, work, subjects={"user": username})
+    return IssuedToken(username, token)
 
 
 def list_users(deployment: Deployment, actor: ActorView) -> list[UserPublic]:
@@ -223,31 +222,36 @@ def authenticate_token(deployment: Deployment, token: str | None) -> ActorView:
     return actor
 
 
-def authenticate_password(deployment: Deployment, username: str, password: str) -> ActorView:
+def verify_password(deployment: Deployment, username: str, password: str) -> ActorView | None:
+    """The user if the password is theirs, else None. An unknown user, or one without a password, is checked
+    against a dummy hash, so that the time taken does not tell which user names exist."""
     with deployment.sessions() as session:
-        user = session.scalars(select(User).where(User.username == username)).first()
-        stored = (user.password_hash, actor_view(user)) if user else (None, None)
-    digest, actor = stored
+        user = session.scalars(select(User).where(User.username == username[:100])).first()
+        digest, actor = (user.password_hash, actor_view(user)) if user else (None, None)
+    ok: bool = False
     try:
-        ok = digest is not None and _hasher.verify(digest, password)
+        ok = _hasher.verify(digest or _dummy_hash(), password[:MAX_PASSWORD_CHARS])
     except (VerificationError, InvalidHashError):
         ok = False
-    if not ok or actor is None:
-        raise record_refusal(deployment, None, "authenticate", ["wrong user name or password"],
-                             details={"username": username[:100]})  # fmt: skip
-    if actor.disabled:
-        raise record_refusal(deployment, actor, "authenticate", [f"user {actor.name} is disabled"])
-    return actor
+    return actor if ok and digest is not None else None
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return _hasher.hash(secrets.token_hex(16))
 
 
 def revoke_tokens(deployment: Deployment, actor: ActorView, username: str) -> int:
+    """Revoke every token of a user. One's own: anyone. Someone else's: one admin, at once (revoking only
+    restricts, so it needs no second admin; a replacement token does)."""
+
     def work(session: Any, _: Any) -> int:
         user = find_user(session, username)
-        tokens = session.scalars(select(ApiToken).where(ApiToken.user_id == user.id,
-                                                        ApiToken.revoked_at.is_(None))).all()  # fmt: skip
-        for token in tokens:
-            token.revoked_at = datetime.now(UTC)
-        append(session, actor, "token_revoke", subjects={"user": username}, details={"tokens": len(tokens)})
-        return len(tokens)
+        count = revoke_all_tokens(session, user.id)
+        append(session, actor, "token_revoke", subjects={"user": username}, details={"tokens": count})
+        return count
 
+    if username == actor.name:
+        with transaction(deployment.sessions) as session:
+            return work(session, None)
     return governed(deployment, actor, Action.MANAGE_USERS, no_context, work, subjects={"user": username})

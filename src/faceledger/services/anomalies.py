@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from faceledger.errors import Conflict, InvalidInput
 from faceledger.policy.governance import Action, ActorView, Context, ReviewDecision
+from faceledger.services import anomaly_accounts
 from faceledger.services.deployment import Deployment
 from faceledger.services.guard import append, governed, no_context
 from faceledger.services.scope import ledger_clause, visible_violations
@@ -34,6 +35,7 @@ class FindingKind(StrEnum):
     OUT_OF_HOURS = "out_of_hours"
     BURST = "burst"
     REPEAT_AFTER_NOT_A_MATCH = "repeat_after_not_a_match"
+    NEW_ACCOUNTS_CASEWORK = "new_accounts_casework"  # see services/anomaly_accounts.py
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,16 @@ class Entry:
 class SearchEntry(Entry):
     probe_sha256: str = ""
     candidate_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class ActEntry(Entry):
+    """Any casework entry (search, review, sign-off, corroboration, export), named by its action."""
+
+    action: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "action": self.action}
 
 
 @dataclass(frozen=True)
@@ -256,11 +268,12 @@ def _roster(session: Session) -> Roster:
 
 def find_anomalies(deployment: Deployment, actor: ActorView, *, since: datetime | None = None,
                    until: datetime | None = None, caseload_ratio: float = 10.0, burst_per_hour: int = 20,
-                   hours: tuple[int, int] = (7, 19)) -> list[Finding]:  # fmt: skip
+                   hours: tuple[int, int] = (7, 19), new_account_days: int | None = None) -> list[Finding]:  # fmt: skip
     """Findings over done searches and reviews ledgered in [since, until); each cites only entries in it.
     The scan itself is ledgered, so who looked, and what they were shown, is on the record too. A supervisor's
     scan reads only their own department's entries (services/scope.py)."""
     limits = Limits(caseload_ratio, burst_per_hour, hours)
+    days = deployment.settings.anomaly_new_account_days if new_account_days is None else new_account_days
     window = {"since": _utc(since), "until": _utc(until)}
     E = ledger.LedgerEntry
 
@@ -275,12 +288,22 @@ def find_anomalies(deployment: Deployment, actor: ActorView, *, since: datetime 
             query = query.where(E.at < window["until"])
         searches, reviews = read_entries(e.to_dict() for e in session.scalars(query.order_by(E.seq)))
         findings = detect(searches, reviews, _roster(session), limits)
+        findings += _new_accounts(session, window, days)
         append(session, actor, "anomaly_scan", details={**window, "limits": {"caseload_ratio": caseload_ratio,
-               "burst_per_hour": burst_per_hour, "hours": list(hours)}, "searches": len(searches),
+               "burst_per_hour": burst_per_hour, "hours": list(hours), "new_account_days": days},
+               "searches": len(searches),
                "findings": [{"kind": f.kind.value, "ledger_seqs": f.ledger_seqs} for f in findings]})  # fmt: skip
         return findings
 
     return governed(deployment, actor, Action.VIEW_LEDGER, no_context, work, details=window)
+
+
+def _new_accounts(session: Session, window: Mapping[str, str | None], days: int) -> list[Finding]:
+    entries = anomaly_accounts.read_casework(session, window["since"], window["until"])
+    found = anomaly_accounts.new_accounts_in_one_case(entries, anomaly_accounts.read_made(session), days)
+    return [Finding.citing(FindingKind.NEW_ACCOUNTS_CASEWORK, actors, summary,
+                           (ActEntry(e.seq, e.at, e.actor_id, e.actor, e.case_id, action=e.action) for e in cited))
+            for actors, summary, cited in found]  # fmt: skip
 
 
 def record_violation(deployment: Deployment, actor: ActorView, finding: Finding, note: str = "") -> int:

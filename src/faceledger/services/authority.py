@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -88,6 +88,7 @@ def grant(
     allowed = sorted({slug(p) for p in purposes if p.strip()})
     offences = sorted({slug(o) for o in offence_types if o.strip()})
     problems = _grant_problems(reference, allowed, starts_on, ends_on, max_candidates)
+    problems += _date_problems(deployment, starts_on, ends_on)
     if problems:
         raise InvalidInput("; ".join(problems))
     blocked = [f"{p}: {hit}" for p in allowed for hit in blocked_terms(p)]
@@ -112,7 +113,28 @@ def grant(
         append(session, actor, Action.GRANT_AUTHORITY, subjects={"authorisation": row.id}, details=details)
         return _status(row)
 
-    return governed(deployment, actor, Action.GRANT_AUTHORITY, lambda _: Context(today()), work, details=details)
+    def context(session: Session) -> Context:  # a halted grant is not lifted by a new one: only by resume
+        return Context(today(), authority_view(session, lock=True))
+
+    return governed(deployment, actor, Action.GRANT_AUTHORITY, context, work, details=details)
+
+
+EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
+
+
+def _date_problems(deployment: Deployment, starts_on: date, ends_on: date) -> list[str]:
+    """Sane bounds: no grant for centuries, none starting long ago (back-dating a grant rewrites history)."""
+    settings, problems = deployment.settings, []
+    for name, day in (("start", starts_on), ("end", ends_on)):
+        if not EARLIEST <= day <= LATEST:
+            problems.append(f"the grant's {name} date {day} is outside {EARLIEST.year}-{LATEST.year}")
+    if (ends_on - starts_on).days + 1 > settings.authority_max_days:
+        problems.append(f"a grant lasts at most {settings.authority_max_days} days (the pilot's was 6 months); "
+                        f"{starts_on} to {ends_on} is {(ends_on - starts_on).days + 1}")  # fmt: skip
+    if starts_on < today() - timedelta(days=settings.authority_max_backdate_days):
+        problems.append(f"a grant may start at most {settings.authority_max_backdate_days} days in the past; "
+                        f"{starts_on} is earlier")  # fmt: skip
+    return problems
 
 
 def _grant_problems(reference: str, purposes: list[str], starts_on: date, ends_on: date, cap: int) -> list[str]:
@@ -121,7 +143,7 @@ def _grant_problems(reference: str, purposes: list[str], starts_on: date, ends_o
         problems.append("the grant needs the council's reference (--reference), e.g. a resolution number")
     if not purposes:
         problems.append("the grant needs at least one allowed purpose (--purpose)")
-    if ends_on < starts_on:
+    if ends_on < starts_on:  # the end date is the last day in force, so a one-day grant has end == start
         problems.append(f"the grant ends ({ends_on}) before it starts ({starts_on})")
     if not 1 <= cap <= MAX_CANDIDATES_CEILING:
         problems.append(f"max candidates must be 1-{MAX_CANDIDATES_CEILING}; got {cap}")

@@ -19,7 +19,7 @@ from faceledger.policy.governance import Action, ActorView, Context, ReviewDecis
 from faceledger.services.deployment import Deployment
 from faceledger.services.governed_search import LEAD_NOTICE, candidate_dict
 from faceledger.services.guard import append, authority_view, case_view, governed, require_role, today
-from faceledger.store.governance_models import Candidate, Case, Lead, Review, Search
+from faceledger.store.governance_models import Candidate, Case, CaseAssignment, Lead, Review, Search
 
 OVERSEERS = frozenset({Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN})
 
@@ -34,6 +34,19 @@ def lead_state(candidate: Candidate) -> str:
         return "corroborated" if candidate.lead.corroboration else "confirmed"
     possible = {r.reviewer_id for r in candidate.reviews if r.decision == ReviewDecision.POSSIBLE}
     return "awaiting_signoff" if len(possible) >= 2 else "awaiting_review"
+
+
+def reviews_visible(actor: ActorView, candidate: Candidate) -> bool:
+    """Blindness holds whatever other roles one has: a reviewer sees no review before their own is in; a
+    supervisor sees them at sign-off time (both reviews in, or the review over); auditors and admins, who
+    do no casework, see them at once."""
+    if any(r.reviewer_id == actor.id for r in candidate.reviews):
+        return True
+    if Role.REVIEWER in actor.roles:
+        return False
+    if Role.SUPERVISOR in actor.roles:
+        return lead_state(candidate) != "awaiting_review"
+    return bool(actor.roles & OVERSEERS)
 
 
 @dataclass(frozen=True)
@@ -79,8 +92,7 @@ def view(deployment: Deployment, actor: ActorView, candidate_id: int) -> Candida
 
     def work(session: Session, _: Context) -> CandidateView:
         candidate = _load(session, candidate_id)
-        own = any(r.reviewer_id == actor.id for r in candidate.reviews)
-        visible = own or bool(actor.roles & OVERSEERS)
+        visible = reviews_visible(actor, candidate)
         reviews = tuple({"reviewer_id": r.reviewer_id, "decision": r.decision, "note": r.note,
                          "at": r.created_at.isoformat()} for r in candidate.reviews) if visible else None  # fmt: skip
         search = candidate.search
@@ -179,11 +191,12 @@ def export(deployment: Deployment, actor: ActorView, candidate_id: int, out: Pat
 
 
 def review_queue(deployment: Deployment, actor: ActorView) -> list[dict[str, Any]]:
-    """Candidates in the actor's department awaiting review that the actor may still review."""
+    """Candidates awaiting review in open cases the actor is assigned to that the actor may still review."""
     require_role(deployment, actor, Action.REVIEW)
     with deployment.sessions() as session:
-        rows = session.scalars(select(Candidate).join(Search).join(Case).where(
-            Case.department_id == actor.department_id, Case.status == "open", Search.user_id != actor.id
+        rows = session.scalars(select(Candidate).join(Search).join(Case).join(CaseAssignment).where(
+            Case.department_id == actor.department_id, Case.status == "open", Search.user_id != actor.id,
+            CaseAssignment.user_id == actor.id,
         ).order_by(Candidate.id)).unique().all()  # fmt: skip
         return [{"candidate_id": c.id, "case": c.search.case.number, "rank": c.rank,
                  "distance": round(c.distance, 4), "false_match": c.false_match_text}

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from faceledger.policy.governance import ActorView
-from faceledger.services.accounts import authenticate_password
 from faceledger.services.deployment import Deployment
 from faceledger.services.guard import actor_view, append, record_refusal
+from faceledger.services.sign_in_throttle import authenticate_password
 from faceledger.store.db import transaction
 from faceledger.store.governance_models import User, WebSession
 
@@ -31,8 +31,9 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def sign_in(deployment: Deployment, username: str, password: str) -> OpenSession:
-    actor = authenticate_password(deployment, username, password)
+def sign_in(deployment: Deployment, username: str, password: str, source: str = "") -> OpenSession:
+    """`source` is the client's address, for the per-address throttle."""
+    actor = authenticate_password(deployment, username, password, source)
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     with transaction(deployment.sessions) as session:
         session.add(WebSession(token_sha256=_digest(token), user_id=actor.id, csrf_token=csrf,

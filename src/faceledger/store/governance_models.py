@@ -239,3 +239,50 @@ class OptOutMatch(Base):
     distance: Mapped[float] = mapped_column(Float)
     false_match_rate: Mapped[float] = mapped_column(Float)
     confirmed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class AccountRequest(Base):
+    """A change to who may act, asked for by one admin and carried out only when a different admin approves
+    it (the two-person rule): a new user, new roles, re-enabling, a credential reset or a token for someone."""
+
+    __tablename__ = "account_requests"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    username: Mapped[str] = mapped_column(String(100), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    requested_by: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class EnrolmentCode(Base):
+    """A one-time code delivered to the user out of band (never to an admin); redeeming it sets their
+    password and issues their own API token. Stored as SHA-256, like tokens."""
+
+    __tablename__ = "enrolment_codes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("account_requests.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class SignInThrottle(Base):
+    """Failed sign-ins counted per account and per source address, in the database so that every server
+    process sees the same counts. `key` is a keyed hash, never the typed user name."""
+
+    __tablename__ = "sign_in_throttle"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), unique=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # Failures are ledgered once a minute per key, with the count since the last entry, so a flood of
+    # wrong passwords cannot fill the ledger.
+    ledgered_minute: Mapped[str] = mapped_column(String(20), default="")
+    unledgered: Mapped[int] = mapped_column(Integer, default=0)
