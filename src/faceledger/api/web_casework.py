@@ -23,7 +23,7 @@ from faceledger.api.pages import attempt, check_csrf, has, render, signed_in
 from faceledger.api.uploads import saved_upload
 from faceledger.errors import NotFound
 from faceledger.policy.governance import Action, Role
-from faceledger.services import casefile, cases, review
+from faceledger.services import casefile, cases, probe_preview, review
 from faceledger.services.governed_search import SearchRequest, governed_search
 from faceledger.types import ImageFaces, RGBImage
 
@@ -154,9 +154,8 @@ def search_faces(request: Request, probe: Annotated[UploadFile, File()], case: A
     def act() -> Response:
         found_deployment = deployment(request)
         with saved_upload(probe, found_deployment.settings, field="probe") as path, state(request).engine_lock:
-            engine = found_deployment.face_engine
-            loaded = engine.load_image(path)
-            faces = engine.analyse(loaded, embed=False)
+            shown_faces = probe_preview.preview_photo(found_deployment, found.actor, case, path)
+            loaded, faces = shown_faces.image, shown_faces.faces
             kept = Path(tempfile.mkdtemp(prefix="faceledger-probe-")) / path.name
             shutil.copyfile(path, kept)
         key = uuid.uuid4().hex

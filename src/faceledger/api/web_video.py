@@ -18,9 +18,8 @@ from faceledger.api.pages import attempt, check_csrf, render, signed_in
 from faceledger.api.uploads import saved_upload
 from faceledger.api.web_casework import claimed_upload, expire_uploads, open_cases
 from faceledger.engine.contact_sheet import contact_sheet
-from faceledger.engine.video_faces import analyse_video
 from faceledger.policy.governance import Action
-from faceledger.services import video_search
+from faceledger.services import probe_preview, video_search
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -50,7 +49,8 @@ def video_tracks(
         found_deployment = deployment(request)
         with saved_upload(video, found_deployment.settings, field="video", video=True) as path:
             with state(request).engine_lock:
-                result = analyse_video(path, found_deployment.settings, every_s=every_s, attribution=attribution)
+                result = probe_preview.preview_video(found_deployment, found.actor, case, path, every_s=every_s,
+                                                    attribution=attribution).video  # fmt: skip
             kept = Path(tempfile.mkdtemp(prefix="faceledger-video-")) / path.name
             shutil.copyfile(path, kept)
         key = uuid.uuid4().hex
