@@ -106,8 +106,10 @@ def test_a_declared_length_over_the_limit_is_refused_at_once_for_a_signed_in_use
 
 def test_a_chunked_body_is_cut_off_when_it_passes_the_limit(server: Server) -> None:
     """13 MB of chunked JSON offered to a route whose body is a few fields: refused once past 1 MiB."""
-    head = (f"POST /api/v1/cases HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Type: application/json\r\n"
-            f"Authorization: Bearer {server.office.tokens['supervisor']}\r\nTransfer-Encoding: chunked\r\n\r\n")
+    head = (
+        f"POST /api/v1/cases HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {server.office.tokens['supervisor']}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
     sock = socket.create_connection(("127.0.0.1", server.port))
     sock.sendall(head.encode() + b"7\r\n" + b'{"x": "' + b"\r\n")
     chunk = b"a" * 65536

@@ -12,7 +12,7 @@ from pathlib import Path
 from faceledger.api.deps import CSRF_HEADER, SESSION_COOKIE
 from faceledger.services import accounts, web_sessions
 from faceledger.store import ledger
-from tests.api.conftest import Api, api  # noqa: F401 - the fixture
+from tests.api.conftest import Api
 
 TEMPLATES = Path(__file__).parents[2] / "src" / "faceledger" / "api" / "templates"
 PASSWORD = "a long enough password"

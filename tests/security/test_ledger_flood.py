@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from faceledger.api.deps import SESSION_COOKIE
 from faceledger.services import refusal_counter
 from faceledger.store import ledger
-from tests.api.conftest import Api, api  # noqa: F401 - the fixture
+from tests.api.conftest import Api
 
 LONG = "/api/v1/cases/" + "x" * 60_000  # a real route: the refusal comes before the 404
 
