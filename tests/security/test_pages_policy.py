@@ -5,6 +5,7 @@ the tracks in a video), by page or API, is governed like the search and ledgered
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
 import json
 import re
@@ -19,7 +20,7 @@ from PIL import Image
 from faceledger.api import web_video
 from faceledger.api.deps import PUBLIC, SESSION_COOKIE, SIGNED_IN
 from faceledger.policy.governance import ROLES_FOR, Action
-from faceledger.services import accounts, authority, cases, probe_preview, web_sessions
+from faceledger.services import accounts, authority, cases, web_sessions
 from faceledger.store import ledger
 from tests.api.conftest import Api
 from tests.api.test_api import _routes
@@ -185,6 +186,7 @@ WAYS = ("page-photo", "page-video", "api-photo", "api-video")
 def test_search_previews_are_governed_like_the_search(
     api: Api, signed: dict[str, tuple[str, str]], how: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    probe_preview = importlib.import_module("faceledger.services.probe_preview")  # new: the module imports on old code
     deployment = api.client.app.state.faceledger.deployment  # type: ignore[attr-defined]
     counting = _Counting(deployment.face_engine)
     monkeypatch.setattr(deployment.face_engine, "analyse", counting)
