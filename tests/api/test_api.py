@@ -20,6 +20,7 @@ from faceledger.api.app import create_app
 from faceledger.api.deps import CSRF_HEADER, PUBLIC, SESSION_COOKIE, SIGNED_IN
 from faceledger.config import Settings
 from faceledger.policy.governance import ROLES_FOR, Action
+from faceledger.services import refusal_counter
 from faceledger.store import ledger
 from tests.api.conftest import Api
 from tests.lfwdata import people_with_several
@@ -102,7 +103,8 @@ def test_role_matrix(api: Api, client: TestClient) -> None:
     governed = [(method, path, Action(name)) for method, path, name in routes if name in ACTIONS]
     assert len(governed) > 30, "the matrix should cover the governed API"
     refused_before = len(api.office.entries(outcome=ledger.REFUSED))
-    refusals = 0
+    counted_before = sum(bucket["count"] for bucket in refusal_counter.counted(api.office.deployment))
+    refusals = anonymous = 0
     mismatches: list[str] = []
     for user in ROLE_USERS:
         roles = api.office.people[user].roles
@@ -122,21 +124,26 @@ def test_role_matrix(api: Api, client: TestClient) -> None:
         if name == PUBLIC:
             continue
         response = _send(client, method, path, {})
-        refusals += response.status_code in (401, 403)
+        anonymous += response.status_code == 401
         if response.status_code != 401 or response.headers.get("www-authenticate") != "Bearer":
             mismatches.append(f"unauthenticated {method} {path} ({name}) -> {response.status_code} "
                               f"{response.headers.get('www-authenticate')!r}: {response.text[:200]}")  # fmt: skip
     assert not mismatches, f"{len(mismatches)} mismatches:\n" + "\n".join(mismatches)
-    refused_after = len(api.office.entries(outcome=ledger.REFUSED))
-    assert refused_after - refused_before == refusals, "every 401 and 403 adds one refused ledger entry"
+    refused_after = api.office.entries(outcome=ledger.REFUSED)
+    summaries = [e for e in refused_after[refused_before:] if e.action == refusal_counter.ACTION]
+    assert len(refused_after) - refused_before - len(summaries) == refusals, "every known user's refusal is ledgered"
+    assert len(summaries) <= 4, "requests without credentials are counted, with a summary per minute on the ledger"
+    counted = sum(bucket["count"] for bucket in refusal_counter.counted(api.office.deployment)) - counted_before
+    assert counted == anonymous, "every request without credentials is counted"
 
 
-def test_unknown_token_is_refused_and_ledgered(api: Api, client: TestClient) -> None:
+def test_unknown_token_is_refused_and_counted(api: Api, client: TestClient) -> None:
     response = client.get("/api/v1/cases", headers={"Authorization": "Bearer not-a-token"})
     assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
     assert "not known" in _error(response)["message"]
-    last = api.office.entries(outcome=ledger.REFUSED)[-1]
-    assert last.action == "authenticate" and "not known" in last.reasons
+    last = api.office.entries(outcome=ledger.REFUSED)[-1]  # the first refusal of its minute and source
+    assert last.action == refusal_counter.ACTION and "the API token is not known" in last.reasons
+    assert refusal_counter.counted(api.office.deployment)[-1]["reasons"] == {"the API token is not known": 1}
 
 
 def test_malformed_json_is_422(api: Api, client: TestClient) -> None:
@@ -204,9 +211,9 @@ def test_cookie_session_needs_the_csrf_header_for_changes(api: Api, client: Test
     reason = {"reason": "council vote to pause the pilot"}
     refused = len(api.office.entries(outcome=ledger.REFUSED))
     forged = client.post("/api/v1/authority/halt", json=reason)
-    assert forged.status_code == 401 and CSRF_HEADER in _error(forged)["message"]
+    assert forged.status_code == 403 and CSRF_HEADER in _error(forged)["message"]
     entries = api.office.entries(outcome=ledger.REFUSED)
-    assert len(entries) == refused + 1 and entries[-1].action == "authenticate" and CSRF_HEADER in entries[-1].reasons
+    assert len(entries) == refused + 1 and entries[-1].action == "csrf" and CSRF_HEADER in entries[-1].reasons
     page = client.post("/ui/authority/halt", data={**reason, "csrf_token": "é" + csrf[1:]})  # non-ASCII: no 500
     assert page.status_code == 403 and "Traceback" not in page.text
     assert _authority_state(api, client) == "active"

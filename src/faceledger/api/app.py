@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from faceledger import __version__
 from faceledger.api import (
     errors,
+    request_guard,
     routes_casework,
     routes_oversight,
     routes_people,
@@ -28,7 +29,7 @@ from faceledger.api import (
 from faceledger.api.deps import PUBLIC, AppState, DeploymentDep, rule
 from faceledger.api.pages import mount_static
 from faceledger.config import Settings
-from faceledger.services import staging
+from faceledger.services import refusal_counter, staging
 from faceledger.services.deployment import open_deployment
 
 
@@ -52,10 +53,12 @@ def create_app(settings: Settings, data_dir: Path | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         deployment = open_deployment(settings, data_dir)
         app.state.faceledger = AppState(deployment)
+        refusal_counter.flush_closed(deployment)  # counts left by a crash reach the ledger now
         try:
             with staging.serving(deployment):  # the first server up drops step-one uploads left by killed ones
                 yield
         finally:
+            refusal_counter.flush_closed(deployment, everything=True)
             deployment.close()
 
     about = "Accountable face search. Candidates are investigative leads, never identifications."
@@ -99,6 +102,7 @@ def create_app(settings: Settings, data_dir: Path | None = None) -> FastAPI:
                    web_casework.router, web_video.router, web_reports.router, web_enrol.router):  # fmt: skip
         app.include_router(router)
     mount_static(app)
+    request_guard.install(app)
     return app
 
 

@@ -4,21 +4,27 @@ role x endpoint matrix test reads, so a route without a rule fails the suite."""
 
 from __future__ import annotations
 
+import secrets
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi import Path as PathParam
+from starlette.concurrency import run_in_threadpool
 
+from faceledger.errors import NotAuthenticated, PolicyDenied
 from faceledger.policy.governance import Action, ActorView
+from faceledger.services import refusal_counter
 from faceledger.services.accounts import authenticate_token
 from faceledger.services.deployment import Deployment
-from faceledger.services.guard import record_refusal, require_role
+from faceledger.services.guard import record_refusal, require_role, role_reasons
 from faceledger.services.web_sessions import session_actor
 
 SESSION_COOKIE = "faceledger_session"
 CSRF_HEADER = "X-CSRF-Token"
+CSRF = "csrf"  # the ledger action of a refused cross-site request forgery
 PUBLIC = "public"
 SIGNED_IN = "signed_in"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -54,19 +60,50 @@ class Caller:
     csrf_token: str | None  # set when signed in with a browser session
 
 
+CALLER_KEY = "faceledger_caller"  # request.state: who the body guard found, before the body was read
+
+
+def client_source(scope: Mapping[str, Any]) -> str:
+    """The client's address as the server saw it (a proxy in front is one source for all; say so there)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def identify(found: Deployment, headers: Mapping[str, str], cookies: Mapping[str, str], method: str, path: str,
+             source: str) -> Caller:  # fmt: skip
+    """Who sent a request, from its headers alone: a bearer token or a session cookie. Refusals of
+    requests that name no known user are counted per minute and source, not ledgered one by one."""
+    with refusal_counter.counting(source, method, path):
+        header = headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            return Caller(authenticate_token(found, header[7:].strip()), None)
+        cookie = cookies.get(SESSION_COOKIE)
+        if not cookie:
+            raise record_refusal(found, None, "authenticate", ["no credentials"])
+        opened = session_actor(found, cookie)
+        return Caller(opened.actor, opened.csrf_token)
+
+
+def identified(request: Request) -> Caller:
+    cached: Caller | None = getattr(request.state, CALLER_KEY, None)
+    if cached is None:
+        cached = identify(deployment(request), request.headers, request.cookies, request.method, request.url.path,
+                          client_source(request.scope))  # fmt: skip
+        setattr(request.state, CALLER_KEY, cached)
+    return cached
+
+
+def same_token(expected: str | None, given: str | None) -> bool:
+    return bool(expected and given) and secrets.compare_digest(str(expected).encode(), str(given).encode())
+
+
 def caller(request: Request) -> Caller:
-    found = deployment(request)
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return Caller(authenticate_token(found, header[7:].strip()), None)
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if not cookie:
-        raise record_refusal(found, None, "authenticate", [f"no credentials for {request.method} {request.url.path}"])
-    opened = session_actor(found, cookie)
+    found = identified(request)
     changes = request.method not in SAFE_METHODS and request.url.path.startswith("/api/")
-    if changes and request.headers.get(CSRF_HEADER) != opened.csrf_token:
-        raise record_refusal(found, opened.actor, "authenticate", [f"the {CSRF_HEADER} header is missing or wrong"])
-    return Caller(opened.actor, opened.csrf_token)
+    if changes and found.csrf_token is not None and not same_token(found.csrf_token, request.headers.get(CSRF_HEADER)):
+        # A forged cross-site request by a signed-in browser: a 403, ledgered as a CSRF refusal.
+        raise record_refusal(deployment(request), found.actor, CSRF, [f"the {CSRF_HEADER} header is missing or wrong"])
+    return found
 
 
 CallerDep = Annotated[Caller, Depends(caller)]
@@ -86,10 +123,53 @@ def _require(action: Action) -> Any:
     return check
 
 
+class SignInNeeded(Exception):
+    """A page asked for by someone not signed in: they are sent to the sign-in page."""
+
+
+class PageRefused(Exception):
+    """A page's rule refused the request (ledgered): shown as a page with every reason and its status."""
+
+    def __init__(self, found: Caller, error: PolicyDenied, reasons: list[str]) -> None:
+        super().__init__(str(error))
+        self.caller, self.error, self.reasons = found, error, reasons
+
+
+def _page_caller(request: Request) -> Caller:
+    try:
+        return caller(request)
+    except NotAuthenticated as exc:
+        raise SignInNeeded from exc
+
+
+def _page_check(action: Action | str) -> Any:
+    """What every page's rule enforces before its handler runs: signed in (or sent to sign in), the
+    form's CSRF token on every change, and the role rule; each refusal is ledgered."""
+
+    async def check(request: Request) -> None:
+        found = await run_in_threadpool(_page_caller, request)
+        refuse: tuple[Action | str, list[str]] | None = None
+        if request.method not in SAFE_METHODS:
+            token = (await request.form()).get("csrf_token")  # FastAPI has parsed the form already: no reread
+            if not same_token(found.csrf_token, token if isinstance(token, str) else None):
+                refuse = (CSRF, ["the form's CSRF token is missing or wrong; reload the page and try again"])
+        if refuse is None and isinstance(action, Action):
+            reasons = role_reasons(found.actor, action)
+            refuse = (action, reasons) if reasons else None
+        if refuse is not None:
+            error = await run_in_threadpool(record_refusal, deployment(request), found.actor, *refuse)
+            raise PageRefused(found, error, refuse[1])
+
+    return check
+
+
 def page_rule(action: Action | str) -> dict[str, Any]:
-    """A page's rule, recorded for the matrix test; pages check it themselves so that a person who is not
-    signed in is sent to the sign-in page rather than shown JSON."""
-    return {"openapi_extra": {"x-faceledger-action": action.value if isinstance(action, Action) else action}}
+    """A page's route keyword arguments: the checks above (none for a public page) and the rule, which
+    the page matrix test reads, so a page without a rule fails the suite."""
+    extra = {"openapi_extra": {"x-faceledger-action": action.value if isinstance(action, Action) else action}}
+    if action == PUBLIC:
+        return extra
+    return {"dependencies": [Depends(_page_check(action))], **extra}
 
 
 def rule(action: Action | str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from faceledger.api.deps import PUBLIC, Caller, caller, deployment, rule
+from faceledger.api.deps import PUBLIC, Caller, PageRefused, SignInNeeded, caller, deployment, rule
 from faceledger.api.errors import status_for
 from faceledger.errors import FaceledgerError, NotAuthenticated, PolicyDenied
 from faceledger.policy.governance import Role
@@ -23,16 +23,17 @@ HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 
 
-class SignInNeeded(Exception):
-    """A page asked for by someone not signed in: they are sent to the sign-in page."""
-
-
 def mount_static(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.exception_handler(SignInNeeded)
     async def to_login(_: Request, __: SignInNeeded) -> Response:
         return RedirectResponse("/ui/login", status_code=303)
+
+    @app.exception_handler(PageRefused)
+    def refused(request: Request, exc: PageRefused) -> Response:  # sync: rendering reads the authorisation
+        return render(request, exc.caller, "error.html", "Refused", http_status=status_for(exc.error),
+                      error=str(exc.error), reasons=exc.reasons)  # fmt: skip
 
     @app.get("/", include_in_schema=False, **rule(PUBLIC))
     def root() -> Response:

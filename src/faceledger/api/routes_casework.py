@@ -13,9 +13,8 @@ from fastapi.responses import Response
 from faceledger.api.deps import CurrentActor, DeploymentDep, RowId, rule, state
 from faceledger.api.schemas import Assignment, CaseCreate, Corroboration, Note, ReviewCreate
 from faceledger.api.uploads import saved_upload
-from faceledger.engine.video_faces import analyse_video
 from faceledger.policy.governance import Action
-from faceledger.services import casefile, cases, review, video_search
+from faceledger.services import casefile, cases, probe_preview, review, video_search
 from faceledger.services.governed_search import SearchRequest, governed_search
 
 router = APIRouter(prefix="/api/v1")
@@ -48,15 +47,19 @@ def close(number: str, actor: CurrentActor, deployment: DeploymentDep, body: Not
 
 
 @router.post("/probes/faces", tags=["search"], **rule(Action.SEARCH))
-def probe_faces(request: Request, probe: Annotated[UploadFile, File()], deployment: DeploymentDep) -> dict[str, Any]:
+def probe_faces(
+    request: Request,
+    probe: Annotated[UploadFile, File()],
+    case: Annotated[str, Form(min_length=1, max_length=100, description="The case the search will be for.")],
+    actor: CurrentActor,
+    deployment: DeploymentDep,
+) -> dict[str, Any]:
     """The faces in a probe photo (boxes and quality), so a person can choose which one to search.
-    Nothing is searched or stored."""
+    Governed like the search (role, case, assignment, authorisation) and ledgered with the probe's hash."""
     with saved_upload(probe, deployment, field="probe") as path, state(request).engine_lock:
-        engine = deployment.face_engine
-        loaded = engine.load_image(path)
-        faces = engine.analyse(loaded, embed=False)
-    return {"width": loaded.info.width, "height": loaded.info.height,
-            "faces": [face.to_dict() for face in faces.faces]}  # fmt: skip
+        shown = probe_preview.preview_photo(deployment, actor, case, path)
+    return {"width": shown.image.info.width, "height": shown.image.info.height, "probe_sha256": shown.probe_sha256,
+            "ledger_seq": shown.ledger_seq, "faces": [face.to_dict() for face in shown.faces.faces]}  # fmt: skip
 
 
 @router.post("/searches", tags=["search"], status_code=201, **rule(Action.SEARCH))
@@ -137,12 +140,16 @@ def export(candidate_id: RowId, actor: CurrentActor, deployment: DeploymentDep) 
 def video_tracks(
     request: Request,
     video: Annotated[UploadFile, File(description="The footage.")],
+    case: Annotated[str, Form(min_length=1, max_length=100, description="The case the search will be for.")],
+    actor: CurrentActor,
     deployment: DeploymentDep,
     every_s: Annotated[float, Form(ge=0.1, le=10)] = 0.5,
 ) -> dict[str, Any]:
-    """One track per face, with its best frame, for a person to choose from. Nothing is searched or stored."""
+    """One track per face, with its best frame, for a person to choose from. Governed like the search
+    and ledgered with the video's hash; nothing is searched or stored."""
     with saved_upload(video, deployment, field="video", video=True) as path, state(request).engine_lock:
-        return analyse_video(path, deployment.settings, every_s=every_s, work_dir=path.parent).to_dict()
+        shown = probe_preview.preview_video(deployment, actor, case, path, every_s=every_s)
+    return {**shown.video.to_dict(), "ledger_seq": shown.ledger_seq}
 
 
 @router.post("/video/searches", tags=["video"], status_code=201, **rule(Action.SEARCH))

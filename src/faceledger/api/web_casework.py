@@ -15,7 +15,7 @@ from faceledger.api.deps import Caller, RowId, deployment, page_rule, state
 from faceledger.api.pages import attempt, check_csrf, has, render, signed_in
 from faceledger.api.uploads import saved_upload
 from faceledger.policy.governance import Action, Role
-from faceledger.services import casefile, cases, review, staging
+from faceledger.services import casefile, cases, probe_preview, review, staging
 from faceledger.services.governed_search import SearchRequest, governed_search
 from faceledger.types import ImageFaces, RGBImage
 
@@ -124,9 +124,8 @@ def search_faces(request: Request, probe: Annotated[UploadFile, File()], case: A
     def act() -> Response:
         found_deployment = deployment(request)
         with saved_upload(probe, found_deployment, field="probe") as path, state(request).engine_lock:
-            engine = found_deployment.face_engine
-            loaded = engine.load_image(path)
-            faces = engine.analyse(loaded, embed=False)
+            shown_faces = probe_preview.preview_photo(found_deployment, found.actor, case, path)
+            loaded, faces = shown_faces.image, shown_faces.faces
             # kept in staging for step two, claimable once and only by this user, from any server process
             key = staging.keep(found_deployment, found.actor, path, staging.StagedKind.PROBE)
         shown = {"id": key, "case": case, "preview": _preview(loaded.pixels, faces),

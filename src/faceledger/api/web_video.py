@@ -13,9 +13,8 @@ from faceledger.api.pages import attempt, check_csrf, render, signed_in
 from faceledger.api.uploads import saved_upload
 from faceledger.api.web_casework import open_cases
 from faceledger.engine.contact_sheet import contact_sheet
-from faceledger.engine.video_faces import analyse_video
 from faceledger.policy.governance import Action
-from faceledger.services import staging, video_search
+from faceledger.services import probe_preview, staging, video_search
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -43,8 +42,8 @@ def video_tracks(
         found_deployment = deployment(request)
         with saved_upload(video, found_deployment, field="video", video=True) as path:
             with state(request).engine_lock:  # decoded frames go to the upload's own staging folder
-                result = analyse_video(path, found_deployment.settings, every_s=every_s, attribution=attribution,
-                                       work_dir=path.parent)  # fmt: skip
+                result = probe_preview.preview_video(found_deployment, found.actor, case, path, every_s=every_s,
+                                                     attribution=attribution).video  # fmt: skip
             key = staging.keep(found_deployment, found.actor, path, staging.StagedKind.VIDEO)
         analysed = {"id": key, "case": case, "every_s": every_s, "tracks": result.to_dict()["tracks"],
                     "sheet": base64.b64encode(contact_sheet(result)).decode()}  # fmt: skip

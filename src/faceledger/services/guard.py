@@ -25,6 +25,7 @@ from faceledger.policy.governance import (
     Role,
     decide,
 )
+from faceledger.services import refusal_counter
 from faceledger.services.deployment import Deployment
 from faceledger.services.ledger_key import checkpoint_if_due
 from faceledger.services.scope import sees_everything
@@ -155,8 +156,14 @@ def record_refusal(
     subjects: Mapping[str, Any] | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> PolicyDenied:
-    """Ledger a refusal in its own transaction and return the error to raise."""
+    """Ledger a refusal in its own transaction and return the error to raise. A request that names no
+    known user is counted per minute and source instead (`refusal_counter`), so strangers cannot flood
+    the ledger."""
     name = action.value if isinstance(action, Action) else action
+    anonymous = refusal_counter.current_request() if actor is None and name == "authenticate" else None
+    if anonymous is not None:
+        return refusal_counter.refuse_unauthenticated(deployment, anonymous.source, anonymous.method,
+                                                      anonymous.path, "; ".join(reasons)[:200])  # fmt: skip
     with transaction(deployment.sessions) as session:
         entry = ledger.append(session, as_ledger_actor(actor), name, outcome=ledger.REFUSED, case_id=case_id,
                               subjects=subjects, details=details, reasons=list(reasons))  # fmt: skip
@@ -204,18 +211,17 @@ def hidden_from(actor: ActorView, department_id: int) -> bool:
 
 def require_role(deployment: Deployment, actor: ActorView, action: Action) -> None:
     """Only the role part of a rule, for reads that need no case or authorisation (lists, queues)."""
+    reasons = role_reasons(actor, action)
+    if reasons:
+        raise record_refusal(deployment, actor, action, reasons)
+
+
+def role_reasons(actor: ActorView, action: Action) -> list[str]:
     allowed = ROLES_FOR[action]
-    if not actor.roles & allowed:
-        verb = action.value.replace("_", " ")
-        raise record_refusal(
-            deployment,
-            actor,
-            action,
-            [
-                f"{verb} needs the role {' or '.join(sorted(allowed))}; "
-                f"{actor.name} has {', '.join(sorted(actor.roles))}"
-            ],
-        )
+    if actor.roles & allowed:
+        return []
+    verb = action.value.replace("_", " ")
+    return [f"{verb} needs the role {' or '.join(sorted(allowed))}; {actor.name} has {', '.join(sorted(actor.roles))}"]
 
 
 def no_context(_: Session) -> Context:

@@ -1,0 +1,124 @@
+"""Step one of a search, governed like the search itself: the faces in a probe photo, or the face tracks
+in a video, shown so a person can choose one. Finding faces in someone's photo is already processing of
+biometric data, so it needs what a search needs (the analyst role and certification, an open case of their
+department that they are assigned to, an active authorisation for its purpose) except the attestation,
+which step two asks for. Refused before the probe is decoded; allowed previews are ledgered with the
+probe's hash (never its pixels) and the number of faces or tracks found."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
+
+from faceledger.engine.image_input import LoadedImage, file_sha256
+from faceledger.engine.video_faces import VideoFaces, analyse_video
+from faceledger.errors import InvalidInput, NotFound
+from faceledger.policy.governance import Action, ActorView, Context, attestation_reasons, decide
+from faceledger.services.deployment import Deployment
+from faceledger.services.guard import (
+    append,
+    authority_view,
+    case_view,
+    find_case,
+    record_refusal,
+    refreshed,
+    today,
+)
+from faceledger.services.ledger_key import checkpoint_if_due
+from faceledger.store.db import transaction
+from faceledger.store.governance_models import Case
+from faceledger.types import ImageFaces
+
+PHOTO_PREVIEW = "preview_probe"
+VIDEO_PREVIEW = "preview_video"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PhotoPreview:
+    image: LoadedImage
+    faces: ImageFaces
+    probe_sha256: str
+    ledger_seq: int
+
+
+@dataclass(frozen=True)
+class VideoPreview:
+    video: VideoFaces
+    ledger_seq: int
+
+
+def _sha256(path: Path) -> str:
+    try:
+        return file_sha256(path)
+    except OSError as exc:
+        raise InvalidInput(f"{path.name}: cannot be read ({exc.strerror or exc})") from exc
+
+
+def _reasons(session: Session, actor: ActorView, case: Case | None) -> list[str]:
+    """Everything a search would be refused for, but the attestation (that is step two's)."""
+    context = Context(today(), authority_view(session, lock=True), case=case_view(case) if case else None)
+    waived = set(attestation_reasons(""))
+    return [r for r in decide(refreshed(session, actor), Action.SEARCH, context).reasons if r not in waived]
+
+
+def _governed(deployment: Deployment, actor: ActorView, case: str, details: dict[str, Any],
+              work: Callable[[Session, int], T]) -> T:  # fmt: skip
+    """Decide and (when allowed) act in one transaction; a refusal is ledgered as a refused search."""
+    with transaction(deployment.sessions) as session:
+        try:
+            found: Case | None = find_case(session, case, actor)
+        except NotFound:
+            found = None
+        reasons = _reasons(session, actor, found)
+        if found is None:
+            missing = f"no case {case!r} in {actor.name}'s department"
+            reasons = [r for r in reasons if r != "a case is needed"] + [missing]
+        case_id = found.id if found is not None else None
+        if not reasons and case_id is not None:
+            result = work(session, case_id)
+    if reasons:
+        subjects = {"case": case_id} if case_id is not None else None
+        raise record_refusal(deployment, actor, Action.SEARCH, reasons, case_id=case_id, subjects=subjects,
+                             details={"case": case, "step": "preview", **details})  # fmt: skip
+    checkpoint_if_due(deployment)
+    return result
+
+
+def preview_photo(deployment: Deployment, actor: ActorView, case: str, probe: Path) -> PhotoPreview:
+    """The faces found in a probe photo (boxes, landmarks, quality), for the searcher to choose from."""
+    digest = _sha256(probe)
+    details: dict[str, Any] = {"probe_sha256": digest}
+    _governed(deployment, actor, case, details, lambda _s, _c: None)  # refused before the probe is decoded
+    engine = deployment.face_engine
+    image = engine.load_image(probe)
+    faces = engine.analyse(image, embed=False)
+
+    def record(session: Session, case_id: int) -> int:
+        entry = append(session, actor, PHOTO_PREVIEW, case_id=case_id, subjects={"case": case_id},
+                       details={**details, "faces": len(faces.faces)})  # fmt: skip
+        return entry.seq
+
+    return PhotoPreview(image, faces, digest, _governed(deployment, actor, case, details, record))
+
+
+def preview_video(deployment: Deployment, actor: ActorView, case: str, video: Path, *, every_s: float = 0.5,
+                  attribution: str = "") -> VideoPreview:  # fmt: skip
+    """One track per face in a video, with its best frame, for the searcher to choose from."""
+    digest = _sha256(video)
+    details: dict[str, Any] = {"video_sha256": digest, "every_s": every_s}
+    _governed(deployment, actor, case, details, lambda _s, _c: None)
+    found = analyse_video(
+        video, deployment.settings, every_s=every_s, attribution=attribution, work_dir=video.parent
+    )  # decoded frames stay in the upload's staging folder
+
+    def record(session: Session, case_id: int) -> int:
+        entry = append(session, actor, VIDEO_PREVIEW, case_id=case_id, subjects={"case": case_id},
+                       details={**details, "tracks": len(found.tracks)})  # fmt: skip
+        return entry.seq
+
+    return VideoPreview(found, _governed(deployment, actor, case, details, record))
