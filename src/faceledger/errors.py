@@ -54,3 +54,15 @@ class TooLarge(InvalidInput):
 
 class UnsupportedMedia(InvalidInput):
     """An upload is not an image (judged by its content, not its name)."""
+
+
+class WorkLimitExceeded(TooLarge):
+    """An analysis went over a work budget (time, memory, pixels, frames); the message names the budget."""
+
+
+class Busy(FaceledgerError):
+    """Too many analyses are running; try again in `retry_after_s` seconds."""
+
+    def __init__(self, message: str, retry_after_s: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

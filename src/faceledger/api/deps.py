@@ -4,7 +4,6 @@ role x endpoint matrix test reads, so a route without a rule fails the suite."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,8 +30,6 @@ RowId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 @dataclass
 class AppState:
     deployment: Deployment
-    # dlib's detectors and the numpy network are used by one request at a time.
-    engine_lock: threading.Lock = field(default_factory=threading.Lock)
     progress: dict[int, dict[str, Any]] = field(default_factory=dict)  # running ingest jobs
     uploads: dict[str, tuple[Path, float]] = field(default_factory=dict)  # probes waiting for a face choice
 

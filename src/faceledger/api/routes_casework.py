@@ -10,12 +10,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse
 
-from faceledger.api.deps import CurrentActor, DeploymentDep, RowId, rule, state
+from faceledger.api.deps import CurrentActor, DeploymentDep, RowId, rule
 from faceledger.api.schemas import Assignment, CaseCreate, Corroboration, Note, ReviewCreate
 from faceledger.api.uploads import saved_upload
-from faceledger.engine.video_faces import analyse_video
 from faceledger.policy.governance import Action
-from faceledger.services import casefile, cases, review, video_search
+from faceledger.services import bounded_work, casefile, cases, review, video_search
 from faceledger.services.governed_search import SearchRequest, governed_search
 
 router = APIRouter(prefix="/api/v1")
@@ -51,11 +50,9 @@ def close(number: str, actor: CurrentActor, deployment: DeploymentDep, body: Not
 def probe_faces(request: Request, probe: Annotated[UploadFile, File()], deployment: DeploymentDep) -> dict[str, Any]:
     """The faces in a probe photo (boxes and quality), so a person can choose which one to search.
     Nothing is searched or stored."""
-    with saved_upload(probe, deployment.settings, field="probe") as path, state(request).engine_lock:
-        engine = deployment.face_engine
-        loaded = engine.load_image(path)
-        faces = engine.analyse(loaded, embed=False)
-    return {"width": loaded.info.width, "height": loaded.info.height,
+    with saved_upload(probe, deployment.settings, field="probe") as path:
+        faces = bounded_work.probe_faces(deployment.settings, path, embed=False).faces
+    return {"width": faces.image.width, "height": faces.image.height,
             "faces": [face.to_dict() for face in faces.faces]}  # fmt: skip
 
 
@@ -70,7 +67,7 @@ def search(
     face: Annotated[int | None, Form(ge=1, le=1000)] = None,
 ) -> dict[str, Any]:
     """A governed search for one probe face. Candidates are investigative leads, never identifications."""
-    with saved_upload(probe, deployment.settings, field="probe") as path, state(request).engine_lock:
+    with saved_upload(probe, deployment.settings, field="probe") as path:
         return governed_search(deployment, actor, SearchRequest(case, attestation, path, face)).to_dict()
 
 
@@ -140,8 +137,8 @@ def video_tracks(
     every_s: Annotated[float, Form(ge=0.1, le=10)] = 0.5,
 ) -> dict[str, Any]:
     """One track per face, with its best frame, for a person to choose from. Nothing is searched or stored."""
-    with saved_upload(video, deployment.settings, field="video", video=True) as path, state(request).engine_lock:
-        return analyse_video(path, deployment.settings, every_s=every_s).to_dict()
+    with saved_upload(video, deployment.settings, field="video", video=True) as path:
+        return bounded_work.video_tracks(deployment.settings, path, every_s=every_s).to_dict()
 
 
 @router.post("/video/searches", tags=["video"], status_code=201, **rule(Action.SEARCH))
@@ -157,5 +154,5 @@ def video_search_track(
 ) -> dict[str, Any]:
     """A governed search of the best face of the track a person chose; ledgered with the video's hash,
     the frame's time and who chose it."""
-    with saved_upload(video, deployment.settings, field="video", video=True) as path, state(request).engine_lock:
+    with saved_upload(video, deployment.settings, field="video", video=True) as path:
         return video_search.search_track(deployment, actor, case, attestation, path, track, every_s).to_dict()

@@ -113,7 +113,7 @@ def submit_optout(
     deployment: DeploymentDep,
     request: Request,
 ) -> dict[str, Any]:
-    with saved_upload(photo, deployment.settings, field="photo") as path, state(request).engine_lock:
+    with saved_upload(photo, deployment.settings, field="photo") as path:
         return optout.submit(deployment, actor, path, contact).to_dict()
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from faceledger.api.deps import PUBLIC, SESSION_COOKIE, SIGNED_IN, Caller, deployment, page_rule, state
+from faceledger.api.deps import PUBLIC, SESSION_COOKIE, SIGNED_IN, Caller, deployment, page_rule
 from faceledger.api.pages import attempt, check_csrf, has, render, signed_in
 from faceledger.api.routes_oversight import jobs, start_ingest
 from faceledger.api.schemas import IngestCreate
@@ -151,7 +151,7 @@ def optout_submit(request: Request, photo: Annotated[UploadFile, File()], contac
 
     def act() -> Response:
         found_deployment = deployment(request)
-        with saved_upload(photo, found_deployment.settings, field="photo") as path, state(request).engine_lock:
+        with saved_upload(photo, found_deployment.settings, field="photo") as path:
             status = optout.submit(found_deployment, found.actor, path, contact)
         return render(request, found, "optout.html", "Opt-out", status=status, message="Done: the person's faces "
                       "were removed and future ingests skip them.")  # fmt: skip

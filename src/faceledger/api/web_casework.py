@@ -23,7 +23,7 @@ from faceledger.api.pages import attempt, check_csrf, has, render, signed_in
 from faceledger.api.uploads import saved_upload
 from faceledger.errors import NotFound
 from faceledger.policy.governance import Action, Role
-from faceledger.services import casefile, cases, review
+from faceledger.services import bounded_work, casefile, cases, review
 from faceledger.services.governed_search import SearchRequest, governed_search
 from faceledger.types import ImageFaces, RGBImage
 
@@ -153,15 +153,14 @@ def search_faces(request: Request, probe: Annotated[UploadFile, File()], case: A
 
     def act() -> Response:
         found_deployment = deployment(request)
-        with saved_upload(probe, found_deployment.settings, field="probe") as path, state(request).engine_lock:
-            engine = found_deployment.face_engine
-            loaded = engine.load_image(path)
-            faces = engine.analyse(loaded, embed=False)
+        with saved_upload(probe, found_deployment.settings, field="probe") as path:
+            found_faces = bounded_work.probe_faces(found_deployment.settings, path, embed=False, pixels=True)
+            faces, pixels = found_faces.faces, found_faces.pixels
             kept = Path(tempfile.mkdtemp(prefix="faceledger-probe-")) / path.name
             shutil.copyfile(path, kept)
         key = uuid.uuid4().hex
         uploads[key] = (kept, time.time())
-        shown = {"id": key, "case": case, "preview": _preview(loaded.pixels, faces),
+        shown = {"id": key, "case": case, "preview": _preview(pixels, faces) if pixels is not None else "",
                  "faces": [face.to_dict() | {"quality": {"score": face.quality.score,
                                                          "problems": face.quality.problems}}
                            for face in faces.faces]}  # fmt: skip
@@ -179,7 +178,7 @@ def search(request: Request, upload: Annotated[str, Form()], case: Annotated[str
     check_csrf(found, csrf_token)
 
     def act() -> Response:
-        with claimed_upload(request, upload, "probe") as probe, state(request).engine_lock:
+        with claimed_upload(request, upload, "probe") as probe:
             result = governed_search(deployment(request), found.actor, SearchRequest(case, attestation, probe, face))
         return RedirectResponse(f"/ui/searches/{result.search_id}", status_code=303)
 

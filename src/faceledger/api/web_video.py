@@ -18,9 +18,8 @@ from faceledger.api.pages import attempt, check_csrf, render, signed_in
 from faceledger.api.uploads import saved_upload
 from faceledger.api.web_casework import claimed_upload, expire_uploads, open_cases
 from faceledger.engine.contact_sheet import contact_sheet
-from faceledger.engine.video_faces import analyse_video
 from faceledger.policy.governance import Action
-from faceledger.services import video_search
+from faceledger.services import bounded_work, video_search
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -49,8 +48,8 @@ def video_tracks(
     def act() -> Response:
         found_deployment = deployment(request)
         with saved_upload(video, found_deployment.settings, field="video", video=True) as path:
-            with state(request).engine_lock:
-                result = analyse_video(path, found_deployment.settings, every_s=every_s, attribution=attribution)
+            result = bounded_work.video_tracks(found_deployment.settings, path, every_s=every_s,
+                                               attribution=attribution)  # fmt: skip
             kept = Path(tempfile.mkdtemp(prefix="faceledger-video-")) / path.name
             shutil.copyfile(path, kept)
         key = uuid.uuid4().hex
@@ -78,7 +77,7 @@ def video_search_page(
     check_csrf(found, csrf_token)
 
     def act() -> Response:
-        with claimed_upload(request, upload, "video") as video, state(request).engine_lock:
+        with claimed_upload(request, upload, "video") as video:
             result = video_search.search_track(deployment(request), found.actor, case, attestation, video, track,
                                                every_s)  # fmt: skip
         return RedirectResponse(f"/ui/searches/{result.search_id}", status_code=303)

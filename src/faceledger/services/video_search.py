@@ -9,12 +9,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
-from faceledger.engine.video import frame_at, probe_video
-from faceledger.engine.video_faces import VideoFaces, analyse_video, video_limits
+from faceledger.engine.video import probe_video
+from faceledger.engine.video_faces import VideoFaces, video_limits
 from faceledger.errors import InvalidInput, NotFound
 from faceledger.policy.governance import ActorView
+from faceledger.services import bounded_work
 from faceledger.services.deployment import Deployment
 from faceledger.services.governed_search import SearchOutcome, SearchRequest, governed_search, record_override
 from faceledger.types import Box
@@ -34,7 +33,7 @@ def _search_frame(
     warrant: str | None = None,
 ) -> SearchOutcome:
     with tempfile.TemporaryDirectory(prefix="faceledger-frame-") as folder:
-        still = _still(video, time_s, Path(folder))
+        still = bounded_work.video_still(deployment.settings, video, time_s, Path(folder))
         frame_time = float(still.stem.rsplit("-", 1)[1].rstrip("s"))
         origin = {**origin, "frame_time_s": round(frame_time, 3), "chosen_by": actor.name}
         request = SearchRequest(case, attestation, still, face, origin=origin, box=box,
@@ -43,7 +42,7 @@ def _search_frame(
 
 
 def _tracks(deployment: Deployment, video: Path, every_s: float) -> VideoFaces:
-    return analyse_video(video, deployment.settings, every_s=every_s)
+    return bounded_work.video_tracks(deployment.settings, video, every_s=every_s)
 
 
 def search_track(
@@ -97,14 +96,6 @@ def search_every_track(
     return outcomes
 
 
-def _still(video: Path, time_s: float, folder: Path) -> Path:
-    """The frame at `time_s` as PNG: the same bytes every time, so an override made for it matches it."""
-    frame_time, pixels = frame_at(video, time_s)
-    still = folder / f"{video.stem}-{frame_time:.3f}s.png"
-    Image.fromarray(pixels).save(still)
-    return still
-
-
 def override_track(
     deployment: Deployment, actor: ActorView, case: str, video: Path, track: int, reason: str, every_s: float = 0.5
 ) -> int:
@@ -114,4 +105,5 @@ def override_track(
     if chosen is None:
         raise NotFound(f"{video.name} has {len(found.tracks)} track(s) at every {every_s} s; there is no track {track}")
     with tempfile.TemporaryDirectory(prefix="faceledger-frame-") as folder:
-        return record_override(deployment, actor, case, _still(video, chosen.best.time_s, Path(folder)), reason)
+        still = bounded_work.video_still(deployment.settings, video, chosen.best.time_s, Path(folder))
+        return record_override(deployment, actor, case, still, reason)
