@@ -11,7 +11,7 @@ import io
 import resource
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,11 +23,21 @@ from PIL import Image
 
 from faceledger.api.app import create_app
 from faceledger.errors import TooLarge
-from tests.api.conftest import Api, api  # noqa: F401 - the API fixture
-from tests.office import ATTESTATION
+from faceledger.services.deployment import Deployment
+from tests.api.conftest import Api
+from tests.office import ATTESTATION, make_office
 
 T = TypeVar("T")
 MIB = 1024 * 1024
+
+
+@pytest.fixture(name="api")
+def api_fixture(make_deployment: Callable[..., Deployment]) -> Iterator[Api]:
+    """As tests/api/conftest.py's `api`: an office and a client of its HTTP service."""
+    office = make_office(make_deployment())
+    with TestClient(create_app(office.deployment.settings, office.deployment.data_dir),
+                    raise_server_exceptions=False) as client:  # fmt: skip
+        yield Api(office, client)
 
 
 def within(seconds: float, work: Callable[[], T]) -> T:
@@ -167,8 +177,14 @@ def test_a_photo_analysis_answers_while_a_slow_video_analysis_runs(
     running.start()
     time.sleep(1.0)  # the video is uploaded and being decoded
     started = time.monotonic()
-    response = within(30, lambda: api.client.post("/api/v1/probes/faces", headers=api.headers("analyst"),
-                                                  files={"probe": (photo.name, photo.read_bytes(), "image/jpeg")}))
+    response = within(
+        30,
+        lambda: api.client.post(
+            "/api/v1/probes/faces",
+            headers=api.headers("analyst"),
+            files={"probe": (photo.name, photo.read_bytes(), "image/jpeg")},
+        ),
+    )
     latency = time.monotonic() - started
     assert response.status_code == 200, response.text
     assert len(response.json()["faces"]) >= 1
@@ -194,7 +210,8 @@ def test_analyses_over_the_concurrency_bound_get_a_503_not_a_hang(api: Api, blac
 
 def test_a_memory_bomb_fails_cleanly_within_the_memory_budget(api: Api) -> None:
     deployment = api.office.deployment
-    settings = deployment.settings.model_copy(update={"analysis_max_memory_bytes": 64 * MIB, "cnn_max_pixels": 4_000_000})
+    # 64 MiB on top of the loaded engine: the 12 MP image decodes (36 MB), its HOG pass does not fit.
+    settings = deployment.settings.model_copy(update={"analysis_max_memory_bytes": 64 * MIB})
     with TestClient(create_app(settings, deployment.data_dir), raise_server_exceptions=False) as client:
         response = within(60, lambda: _search(client, api, "black.png", black_png(4000, 3000)))
     assert response.status_code == 413, response.text

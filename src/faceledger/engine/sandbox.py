@@ -143,6 +143,8 @@ class WorkerPool:
         self.size = size
         self._slots = threading.BoundedSemaphore(size)
         self._idle: list[_Worker] = []
+        self._starting = False
+        self._busy = 0  # analyses holding a worker
         self._lock = threading.Lock()
 
     def run(self, settings: Settings, function: Callable[..., T], *args: Any) -> T:
@@ -150,6 +152,8 @@ class WorkerPool:
         if not self._slots.acquire(timeout=budget.queue_wait_s):
             raise Busy(f"{self.size} analyses are already running (analysis_max_concurrent); try again shortly",
                        retry_after_s=max(1, round(budget.queue_wait_s)))  # fmt: skip
+        with self._lock:
+            self._busy += 1
         try:
             worker = self._take(settings)
             try:
@@ -164,6 +168,8 @@ class WorkerPool:
             self._give_back(worker)
             return result
         finally:
+            with self._lock:
+                self._busy -= 1
             self._slots.release()
 
     def _take(self, settings: Settings) -> _Worker:
@@ -171,12 +177,35 @@ class WorkerPool:
             while self._idle:
                 worker = self._idle.pop()
                 if worker.alive:
+                    self._start_spare(settings)
                     return worker
         return _Worker(settings)
 
+    def _start_spare(self, settings: Settings) -> None:
+        """Once the pool is in use, keep one worker ready in the background, so that the next concurrent
+        analysis does not wait seconds for a process to load the models (called with the lock held)."""
+        if self._idle or self._starting or self._busy >= self.size:
+            return
+        self._starting = True
+
+        def start() -> None:
+            try:
+                self._give_back(_Worker(settings))
+            except FaceledgerError:  # a worker that cannot start is started again on demand
+                pass
+            finally:
+                with self._lock:
+                    self._starting = False
+
+        threading.Thread(target=start, name="faceledger-spare-worker", daemon=True).start()
+
     def _give_back(self, worker: _Worker) -> None:
         with self._lock:
-            self._idle.append(worker)
+            keep = len(self._idle) < self.size
+            if keep:
+                self._idle.append(worker)
+        if not keep:
+            worker.kill()
 
     def close(self) -> None:
         with self._lock:
