@@ -115,14 +115,14 @@ def test_a_black_12_mp_png_is_answered_quickly_with_bounded_memory(api: Api) -> 
     assert len(png) < 100 * 1024, "a tiny upload: the bytes limit cannot catch it"
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     started = time.monotonic()
-    response = within(45, lambda: _search(api.client, api, "black.png", png))
+    response = within(90, lambda: _search(api.client, api, "black.png", png))
     elapsed = time.monotonic() - started
     assert response.status_code in (413, 422), response.text
     assert "internal" not in response.text
     grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
     assert grown < 1024 * MIB, f"the server process grew by {grown / MIB:.0f} MiB"
     assert _peak_rss_of_children_bytes() < 2048 * MIB, "an analysis worker used more than 2 GiB"
-    assert elapsed < 45
+    assert elapsed < 90  # ~5 s of work here unloaded; the base code took 139 s and 6.1 GB
 
 
 @pytest.mark.needs_data
