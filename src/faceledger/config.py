@@ -119,6 +119,31 @@ class Settings(BaseSettings):
     # --- parallelism
     workers: int = Field(default_factory=_default_workers, ge=1)
 
+    # --- bounded work: every probe analysis costs a bounded number of pixels, seconds and bytes
+    # The MMOD CNN costs ~8.7 s and ~1 GB per megapixel on this 2-core machine (0.25 MP: 2.0 s, 0.36 GB;
+    # 0.5 MP: 4.2 s, 0.6 GB; 1 MP: 8.7 s, 1.1 GB; 2 MP: 18.8 s, 2.1 GB; a 12 MP image: 139 s, 6.1 GB), so
+    # it runs on a copy downscaled to 0.5 MP (~4 s); at upsample 0 it still finds faces of ~200 px in a
+    # 12 MP photo, and LFW-sized images (0.06 MP) are not scaled at all.
+    cnn_max_pixels: int = Field(default=500_000, ge=10_000)
+    # Pixels one HOG pass may scan, upsampling included (~0.1 s per megapixel here): above it upsampling is
+    # dropped, then the image is downscaled. 16 MP leaves photos up to 16 MP at their full resolution.
+    hog_max_pixels: int = Field(default=16_000_000, ge=10_000)
+    analysis_timeout_s: float = Field(default=60.0, gt=0)  # one probe analysis (photo or video), then killed
+    # Address space an analysis worker may add to what the loaded engine already maps (RLIMIT_AS).
+    analysis_max_memory_bytes: int = Field(default=3 * 1024**3, ge=64 * 1024**2)
+    analysis_max_concurrent: int = Field(default=2, ge=1, le=64)  # analyses in flight (one worker process each)
+    analysis_queue_wait_s: float = Field(default=5.0, ge=0)  # a request over the bound waits this long, then 503
+    # Video: frames are downscaled to this before analysis (720p; box coordinates stay in the original's).
+    video_frame_max_pixels: int = Field(default=1280 * 720, ge=10_000)
+    # Decoding costs frames x pixels: a black 4K clip decodes at ~2.3 Gpx/s here, real footage several times
+    # slower; 10 Gpx is 4K for 40 s or 1080p for 2.7 min at 30 fps. Checked from the stream before decoding.
+    video_max_decoded_pixels: int = Field(default=10_000_000_000, ge=1_000_000)
+    # HOG pixels scanned over all sampled frames (frames x pixels x 4^upsample; ~0.1 s per megapixel):
+    # upsampling is lowered to fit, and a video that does not fit even without it is refused.
+    video_max_analysis_pixels: int = Field(default=200_000_000, ge=1_000_000)
+    # The CNN fallback on every faceless frame would cost ~4 s a frame; tracks come from HOG at 4x.
+    video_cnn_fallback: bool = False
+
     @model_validator(mode="after")
     def _check_ranges(self) -> Settings:
         if self.quality_good_face_px <= self.quality_min_face_px:

@@ -62,3 +62,15 @@ class NotIngestable(InvalidInput):
 
 class TooManyAttempts(NotAuthenticated):
     """Too many failed sign-ins for an account or from one address: locked out for a while."""
+
+
+class WorkLimitExceeded(TooLarge):
+    """An analysis went over a work budget (time, memory, pixels, frames); the message names the budget."""
+
+
+class Busy(FaceledgerError):
+    """Too many analyses are running; try again in `retry_after_s` seconds."""
+
+    def __init__(self, message: str, retry_after_s: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

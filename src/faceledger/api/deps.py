@@ -5,9 +5,8 @@ role x endpoint matrix test reads, so a route without a rule fails the suite."""
 from __future__ import annotations
 
 import secrets
-import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -36,10 +35,8 @@ RowId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 @dataclass
 class AppState:
     deployment: Deployment
-    # dlib's detectors and the numpy network are used by one request at a time.
-    engine_lock: threading.Lock = field(default_factory=threading.Lock)
     # Nothing else: request state (step-one uploads, ingest progress) lives in the data directory and the
-    # database, so that any server process can answer any request.
+    # database, so that any server process can answer any request; analyses run in bounded worker processes.
 
 
 def state(request: Request) -> AppState:

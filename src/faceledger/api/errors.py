@@ -30,6 +30,7 @@ STATUS: dict[type[errors.FaceledgerError], int] = {
     errors.EngineUnavailable: 503,
     errors.KeyProblem: 503,
     errors.TooManyAttempts: 429,
+    errors.Busy: 503,
 }
 CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 409: "conflict",
          413: "too_large", 415: "unsupported_media_type", 422: "invalid_input", 500: "internal_error",
@@ -71,6 +72,8 @@ def install(app: FastAPI) -> None:
         status = status_for(exc)
         code = "no_face" if isinstance(exc, errors.NoFaceFound) else None
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, errors.Busy):  # a client may come back after this many seconds
+            headers = {"Retry-After": str(exc.retry_after_s)}
         return JSONResponse(error_body(status, str(exc), code=code), status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
-from faceledger.api.deps import CurrentActor, DeploymentDep, RowId, rule, state
+from faceledger.api.deps import CurrentActor, DeploymentDep, RowId, rule
 from faceledger.api.schemas import Assignment, CaseCreate, Corroboration, Note, ReviewCreate
 from faceledger.api.uploads import saved_upload
 from faceledger.policy.governance import Action
@@ -56,9 +56,9 @@ def probe_faces(
 ) -> dict[str, Any]:
     """The faces in a probe photo (boxes and quality), so a person can choose which one to search.
     Governed like the search (role, case, assignment, authorisation) and ledgered with the probe's hash."""
-    with saved_upload(probe, deployment, field="probe") as path, state(request).engine_lock:
+    with saved_upload(probe, deployment, field="probe") as path:
         shown = probe_preview.preview_photo(deployment, actor, case, path)
-    return {"width": shown.image.info.width, "height": shown.image.info.height, "probe_sha256": shown.probe_sha256,
+    return {"width": shown.faces.image.width, "height": shown.faces.image.height, "probe_sha256": shown.probe_sha256,
             "ledger_seq": shown.ledger_seq, "faces": [face.to_dict() for face in shown.faces.faces]}  # fmt: skip
 
 
@@ -73,7 +73,7 @@ def search(
     face: Annotated[int | None, Form(ge=1, le=1000)] = None,
 ) -> dict[str, Any]:
     """A governed search for one probe face. Candidates are investigative leads, never identifications."""
-    with saved_upload(probe, deployment, field="probe") as path, state(request).engine_lock:
+    with saved_upload(probe, deployment, field="probe") as path:
         return governed_search(deployment, actor, SearchRequest(case, attestation, path, face)).to_dict()
 
 
@@ -147,7 +147,7 @@ def video_tracks(
 ) -> dict[str, Any]:
     """One track per face, with its best frame, for a person to choose from. Governed like the search
     and ledgered with the video's hash; nothing is searched or stored."""
-    with saved_upload(video, deployment, field="video", video=True) as path, state(request).engine_lock:
+    with saved_upload(video, deployment, field="video", video=True) as path:
         shown = probe_preview.preview_video(deployment, actor, case, path, every_s=every_s)
     return {**shown.video.to_dict(), "ledger_seq": shown.ledger_seq}
 
@@ -165,5 +165,5 @@ def video_search_track(
 ) -> dict[str, Any]:
     """A governed search of the best face of the track a person chose; ledgered with the video's hash,
     the frame's time and who chose it."""
-    with saved_upload(video, deployment, field="video", video=True) as path, state(request).engine_lock:
+    with saved_upload(video, deployment, field="video", video=True) as path:
         return video_search.search_track(deployment, actor, case, attestation, path, track, every_s).to_dict()

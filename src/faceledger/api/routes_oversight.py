@@ -13,7 +13,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from faceledger.api.deps import MAX_ID, PUBLIC, CurrentActor, DeploymentDep, RowId, rule, state
+from faceledger.api.deps import MAX_ID, PUBLIC, CurrentActor, DeploymentDep, RowId, rule
 from faceledger.api.schemas import IngestCreate, OptOutConfirm
 from faceledger.api.uploads import saved_upload
 from faceledger.errors import FaceledgerError
@@ -111,7 +111,7 @@ def submit_optout(
     deployment: DeploymentDep,
     request: Request,
 ) -> dict[str, Any]:
-    with saved_upload(photo, deployment, field="photo") as path, state(request).engine_lock:
+    with saved_upload(photo, deployment, field="photo") as path:
         return optout.submit(deployment, actor, path, contact).to_dict()
 
 

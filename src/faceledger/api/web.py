@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from faceledger.api.deps import PUBLIC, SESSION_COOKIE, SIGNED_IN, Caller, RowId, deployment, page_rule, state
+from faceledger.api.deps import PUBLIC, SESSION_COOKIE, SIGNED_IN, Caller, RowId, deployment, page_rule
 from faceledger.api.pages import attempt, check_csrf, has, render, signed_in
 from faceledger.api.routes_oversight import jobs, start_ingest
 from faceledger.api.schemas import IngestCreate
@@ -153,7 +153,7 @@ def optout_submit(request: Request, photo: Annotated[UploadFile, File()], contac
 
     def act() -> Response:
         found_deployment = deployment(request)
-        with saved_upload(photo, found_deployment, field="photo") as path, state(request).engine_lock:
+        with saved_upload(photo, found_deployment, field="photo") as path:
             status = optout.submit(found_deployment, found.actor, path, contact)
         message = ("Future ingests skip this person. Nothing is deleted yet: check each match below and confirm "
                    "only the faces that are this person." if status.status == "pending" else

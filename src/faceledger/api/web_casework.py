@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from PIL import Image, ImageDraw
 
-from faceledger.api.deps import Caller, RowId, deployment, page_rule, state
+from faceledger.api.deps import Caller, RowId, deployment, page_rule
 from faceledger.api.pages import attempt, check_csrf, has, render, signed_in
 from faceledger.api.uploads import saved_upload
 from faceledger.policy.governance import Action, Role
@@ -123,12 +123,12 @@ def search_faces(request: Request, probe: Annotated[UploadFile, File()], case: A
 
     def act() -> Response:
         found_deployment = deployment(request)
-        with saved_upload(probe, found_deployment, field="probe") as path, state(request).engine_lock:
-            shown_faces = probe_preview.preview_photo(found_deployment, found.actor, case, path)
-            loaded, faces = shown_faces.image, shown_faces.faces
+        with saved_upload(probe, found_deployment, field="probe") as path:
+            shown_faces = probe_preview.preview_photo(found_deployment, found.actor, case, path, pixels=True)
+            pixels, faces = shown_faces.pixels, shown_faces.faces
             # kept in staging for step two, claimable once and only by this user, from any server process
             key = staging.keep(found_deployment, found.actor, path, staging.StagedKind.PROBE)
-        shown = {"id": key, "case": case, "preview": _preview(loaded.pixels, faces),
+        shown = {"id": key, "case": case, "preview": _preview(pixels, faces) if pixels is not None else "",
                  "faces": [face.to_dict() | {"quality": {"score": face.quality.score,
                                                          "problems": face.quality.problems}}
                            for face in faces.faces]}  # fmt: skip
@@ -146,10 +146,7 @@ def search(request: Request, upload: Annotated[str, Form()], case: Annotated[str
     check_csrf(found, csrf_token)
 
     def act() -> Response:
-        with (
-            staging.claimed(deployment(request), found.actor, upload, staging.StagedKind.PROBE) as probe,
-            state(request).engine_lock,
-        ):
+        with staging.claimed(deployment(request), found.actor, upload, staging.StagedKind.PROBE) as probe:
             result = governed_search(deployment(request), found.actor, SearchRequest(case, attestation, probe, face))
         return RedirectResponse(f"/ui/searches/{result.search_id}", status_code=303)
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from faceledger.api.deps import deployment, page_rule, state
+from faceledger.api.deps import deployment, page_rule
 from faceledger.api.pages import attempt, check_csrf, render, signed_in
 from faceledger.api.uploads import saved_upload
 from faceledger.api.web_casework import open_cases
@@ -41,9 +41,9 @@ def video_tracks(
     def act() -> Response:
         found_deployment = deployment(request)
         with saved_upload(video, found_deployment, field="video", video=True) as path:
-            with state(request).engine_lock:  # decoded frames go to the upload's own staging folder
-                result = probe_preview.preview_video(found_deployment, found.actor, case, path, every_s=every_s,
-                                                     attribution=attribution).video  # fmt: skip
+            # decoded frames go to the upload's own staging folder
+            result = probe_preview.preview_video(found_deployment, found.actor, case, path, every_s=every_s,
+                                                 attribution=attribution).video  # fmt: skip
             key = staging.keep(found_deployment, found.actor, path, staging.StagedKind.VIDEO)
         analysed = {"id": key, "case": case, "every_s": every_s, "tracks": result.to_dict()["tracks"],
                     "sheet": base64.b64encode(contact_sheet(result)).decode()}  # fmt: skip
@@ -68,10 +68,7 @@ def video_search_page(
     check_csrf(found, csrf_token)
 
     def act() -> Response:
-        with (
-            staging.claimed(deployment(request), found.actor, upload, staging.StagedKind.VIDEO) as video,
-            state(request).engine_lock,
-        ):
+        with staging.claimed(deployment(request), found.actor, upload, staging.StagedKind.VIDEO) as video:
             result = video_search.search_track(deployment(request), found.actor, case, attestation, video, track,
                                                every_s)  # fmt: skip
         return RedirectResponse(f"/ui/searches/{result.search_id}", status_code=303)

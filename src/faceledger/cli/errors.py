@@ -25,6 +25,7 @@ EXIT_CODES: dict[type[errors.FaceledgerError], int] = {
     errors.ModelMismatch: 9,
     errors.EngineUnavailable: 10,
     errors.KeyProblem: 11,
+    errors.Busy: 12,
 }
 GENERIC_EXIT_CODE = 1
 # `ledger verify` found nothing wrong but could not check everything (no key, no anchor, an unsigned tail):

@@ -139,7 +139,7 @@ def _decode_pixels(image: Image.Image, orientation: int, name: str) -> RGBImage:
         if orientation != 1:
             image = ImageOps.exif_transpose(image)
         return _to_rgb(image, name)
-    except InvalidInput:
+    except (InvalidInput, MemoryError):  # out of memory is a work budget, not a damaged file
         raise
     except Exception as exc:  # Pillow raises many types on damaged data; none may escape as a crash
         raise InvalidInput(f"{name}: the image data is truncated or corrupt ({_describe(exc)})") from exc

@@ -19,11 +19,12 @@ import numpy as np
 from PIL import Image
 
 from faceledger.config import Settings
+from faceledger.engine.budget import fit_scale, scale_face
 from faceledger.engine.parallel import analyse_files
 from faceledger.engine.thumbnails import face_thumbnail
 from faceledger.engine.tracking import Track, Tracker
 from faceledger.engine.video import VideoInfo, VideoLimits, probe_video, sample_frames
-from faceledger.errors import InvalidInput
+from faceledger.errors import InvalidInput, WorkLimitExceeded
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,33 @@ class VideoFaces:
 
 
 def video_limits(settings: Settings) -> VideoLimits:
-    return VideoLimits(settings.video_max_bytes, settings.video_max_seconds, settings.video_max_frame_pixels)
+    return VideoLimits(settings.video_max_bytes, settings.video_max_seconds, settings.video_max_frame_pixels,
+                       settings.video_max_decoded_pixels)  # fmt: skip
+
+
+def frame_settings(settings: Settings, info: VideoInfo, every_s: float) -> tuple[Settings, float]:
+    """The settings frames are analysed with, and the scale frames are decoded at: frames within the frame
+    pixel budget, HOG upsampling lowered until frames x pixels x 4^upsample fits the analysis budget."""
+    expected = int(info.duration_s / every_s) + 1
+    if expected > settings.video_max_samples:
+        raise InvalidInput(f"{info.name}: sampling every {every_s} s gives {expected} frames; the limit is "
+                           f"{settings.video_max_samples} (sample less often)")  # fmt: skip
+    scale = fit_scale(info.width, info.height, settings.video_frame_max_pixels)
+    pixels = max(1, int(info.width * scale) * int(info.height * scale))
+    upsample = max(settings.hog_upsample, settings.video_hog_upsample)
+    while upsample > 0 and expected * pixels * 4**upsample > settings.video_max_analysis_pixels:
+        upsample -= 1
+    if expected * pixels > settings.video_max_analysis_pixels:
+        raise WorkLimitExceeded(
+            f"{info.name}: {expected} frames of {pixels:,} pixels is over the analysis budget "
+            f"(video_max_analysis_pixels) of {settings.video_max_analysis_pixels:,} pixels; sample less often"
+        )
+    frame = settings.model_copy(update={
+        "hog_upsample": upsample, "hog_upsample_max_pixels": max(settings.hog_upsample_max_pixels, pixels * 16),
+        "hog_max_pixels": max(settings.hog_max_pixels, pixels * 4**upsample),
+        "cnn_fallback": settings.cnn_fallback and settings.video_cnn_fallback,
+        "min_embed_face_px": min(settings.min_embed_face_px, settings.video_min_embed_face_px)})  # fmt: skip
+    return frame, scale
 
 
 def analyse_video(
@@ -64,18 +91,14 @@ def analyse_video(
     on_frame: Callable[[int, int], None] | None = None,
     work_dir: Path | None = None,
 ) -> VideoFaces:
-    info = probe_video(path, video_limits(settings))
-    settings = settings.model_copy(update={
-        "hog_upsample": max(settings.hog_upsample, settings.video_hog_upsample),
-        "hog_upsample_max_pixels": max(settings.hog_upsample_max_pixels, info.width * info.height * 16),
-        "min_embed_face_px": min(settings.min_embed_face_px, settings.video_min_embed_face_px)})  # fmt: skip
-    expected = int(info.duration_s / every_s) + 1
-    if expected > settings.video_max_samples:
-        raise InvalidInput(f"{info.name}: sampling every {every_s} s gives {expected} frames; the limit is "
-                           f"{settings.video_max_samples} (sample less often)")  # fmt: skip
+    """Tracks in a video; boxes are in the coordinates of the full-resolution frames."""
+    limits = video_limits(settings)
+    info = probe_video(path, limits)
+    settings, scale = frame_settings(settings, info, every_s)
     with tempfile.TemporaryDirectory(prefix="faceledger-frames-", dir=work_dir) as folder:
         times: list[float] = []
-        for number, (time_s, pixels) in enumerate(sample_frames(path, info, every_s)):
+        frames = sample_frames(path, info, every_s, limits, settings.video_frame_max_pixels if scale < 1 else None)
+        for number, (time_s, pixels) in enumerate(frames):
             save_private_png(pixels, Path(folder) / f"frame-{number:05d}.png", compress_level=1)
             times.append(time_s)
         files = [Path(folder) / f"frame-{n:05d}.png" for n in range(len(times))]
@@ -85,11 +108,11 @@ def analyse_video(
             faces = list(result.faces.faces) if result.faces is not None else []
             seen += len(faces)
             small += sum(face.embedding is None for face in faces)
-            tracker.add(time_s, faces)
+            tracker.add(time_s, [scale_face(face, 1 / scale) for face in faces])
             if on_frame is not None:
                 on_frame(done, len(files))
         tracks = tuple(tracker.tracks())
-        crops = {t.number: _crop(files[times.index(t.best.time_s)], t, settings.thumbnail_px) for t in tracks}
+        crops = {t.number: _crop(files[times.index(t.best.time_s)], t, settings.thumbnail_px, scale) for t in tracks}
     return VideoFaces(info, every_s, len(times), seen, small, tracks, crops, attribution)
 
 
@@ -102,7 +125,7 @@ def save_private_png(pixels: np.ndarray, path: Path, compress_level: int | None 
         Image.fromarray(pixels).save(out, format="PNG", **options)
 
 
-def _crop(frame: Path, track: Track, size_px: int) -> bytes:
+def _crop(frame: Path, track: Track, size_px: int, scale: float) -> bytes:
     with Image.open(frame) as image:
         pixels = np.asarray(image.convert("RGB"))
-    return face_thumbnail(pixels, track.best.face.box, size_px)
+    return face_thumbnail(pixels, scale_face(track.best.face, scale).box, size_px)

@@ -19,6 +19,7 @@ from faceledger.engine.calibration import FalseMatchEstimate
 from faceledger.engine.distance import euclidean
 from faceledger.errors import NoFaceFound
 from faceledger.policy.comparison import LEAD_DISCLAIMER, assess_distance
+from faceledger.services import bounded_work
 from faceledger.services.deployment import Deployment
 from faceledger.store.models import Face, GalleryImage
 from faceledger.types import Detector, ImageInfo, Likelihood
@@ -89,8 +90,7 @@ class GallerySearch:
 def search_gallery(
     deployment: Deployment, probe: Path, *, top_k: int | None = None, detector: Detector | None = None
 ) -> GallerySearch:
-    engine = deployment.face_engine
-    faces = engine.analyse(engine.load_image(probe), detector)
+    faces = bounded_work.probe_faces(deployment.settings, probe, detector=detector).faces
     embedded = [face for face in faces.faces if face.embedding is not None]
     if not embedded:
         raise NoFaceFound(f"{faces.image.name}: no face found that can be searched")

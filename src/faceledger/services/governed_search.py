@@ -22,6 +22,7 @@ from faceledger.engine.thumbnails import face_thumbnail
 from faceledger.errors import InvalidInput, NoFaceFound, NotFound
 from faceledger.policy.comparison import LEAD_DISCLAIMER
 from faceledger.policy.governance import Action, ActorView, Context
+from faceledger.services import bounded_work
 from faceledger.services.blocklist import load_blocklist
 from faceledger.services.deployment import Deployment, refresh_index
 from faceledger.services.gallery_search import Candidate as RankedCandidate
@@ -123,15 +124,15 @@ def governed_search(deployment: Deployment, actor: ActorView, request: SearchReq
 
 
 def _choose_face(deployment: Deployment, actor: ActorView, request: SearchRequest, refuse: dict[str, Any]) -> ProbeFace:
-    engine = deployment.face_engine
+    settings = deployment.settings
     if request.box is not None:
-        chosen_face = engine.analyse_box(engine.load_image(request.probe), request.box)
+        chosen_face = bounded_work.probe_box(settings, request.probe, request.box)
         if chosen_face.embedding is None:
             raise record_refusal(deployment, actor, Action.SEARCH,
                                  [f"the chosen face cannot be searched: {chosen_face.not_embedded_reason}"],
                                  **refuse)  # fmt: skip
         return chosen_face
-    faces = engine.analyse(engine.load_image(request.probe), request.detector)
+    faces = bounded_work.probe_faces(settings, request.probe, detector=request.detector).faces
     searchable = [face for face in faces.faces if face.embedding is not None]
     if request.face is not None:
         chosen = [face for face in faces.faces if face.index == request.face]

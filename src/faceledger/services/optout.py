@@ -24,6 +24,7 @@ from faceledger.engine.distance import euclidean
 from faceledger.engine.image_input import file_sha256
 from faceledger.errors import Conflict, InvalidInput, NoFaceFound, NotFound
 from faceledger.policy.governance import Action, ActorView, Context
+from faceledger.services import bounded_work
 from faceledger.services.deployment import Deployment, refresh_index
 from faceledger.services.gallery_admin import remove_faces
 from faceledger.services.guard import append, governed, no_context
@@ -90,8 +91,8 @@ def submit(deployment: Deployment, actor: ActorView, photo: Path, contact: str) 
         digest = file_sha256(photo)
     except OSError as exc:
         raise InvalidInput(f"{photo}: cannot be read ({exc.strerror or exc})") from exc
-    engine = deployment.face_engine
-    faces = [face for face in engine.analyse(engine.load_image(photo)).faces if face.embedding is not None]
+    found = bounded_work.probe_faces(deployment.settings, photo).faces
+    faces = [face for face in found.faces if face.embedding is not None]
     if not faces:
         raise NoFaceFound(f"{photo.name}: no face found that can be matched; send a clearer photo")
     embedding = max(faces, key=lambda face: face.box.area).embedding

@@ -14,10 +14,11 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
-from faceledger.engine.image_input import LoadedImage, file_sha256
-from faceledger.engine.video_faces import VideoFaces, analyse_video
+from faceledger.engine.image_input import file_sha256
+from faceledger.engine.video_faces import VideoFaces
 from faceledger.errors import InvalidInput, NotFound
 from faceledger.policy.governance import Action, ActorView, Context, attestation_reasons, decide
+from faceledger.services import bounded_work
 from faceledger.services.deployment import Deployment
 from faceledger.services.guard import (
     append,
@@ -31,7 +32,7 @@ from faceledger.services.guard import (
 from faceledger.services.ledger_key import checkpoint_if_due
 from faceledger.store.db import transaction
 from faceledger.store.governance_models import Case
-from faceledger.types import ImageFaces
+from faceledger.types import ImageFaces, RGBImage
 
 PHOTO_PREVIEW = "preview_probe"
 VIDEO_PREVIEW = "preview_video"
@@ -40,8 +41,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class PhotoPreview:
-    image: LoadedImage
     faces: ImageFaces
+    pixels: RGBImage | None  # the decoded probe, for a page that draws the boxes on it
     probe_sha256: str
     ledger_seq: int
 
@@ -89,21 +90,22 @@ def _governed(deployment: Deployment, actor: ActorView, case: str, details: dict
     return result
 
 
-def preview_photo(deployment: Deployment, actor: ActorView, case: str, probe: Path) -> PhotoPreview:
-    """The faces found in a probe photo (boxes, landmarks, quality), for the searcher to choose from."""
+def preview_photo(deployment: Deployment, actor: ActorView, case: str, probe: Path, *,
+                  pixels: bool = False) -> PhotoPreview:  # fmt: skip
+    """The faces found in a probe photo (boxes, landmarks, quality), for the searcher to choose from;
+    analysed within the work budgets (services/bounded_work.py)."""
     digest = _sha256(probe)
     details: dict[str, Any] = {"probe_sha256": digest}
     _governed(deployment, actor, case, details, lambda _s, _c: None)  # refused before the probe is decoded
-    engine = deployment.face_engine
-    image = engine.load_image(probe)
-    faces = engine.analyse(image, embed=False)
+    found = bounded_work.probe_faces(deployment.settings, probe, embed=False, pixels=pixels)
+    faces = found.faces
 
     def record(session: Session, case_id: int) -> int:
         entry = append(session, actor, PHOTO_PREVIEW, case_id=case_id, subjects={"case": case_id},
                        details={**details, "faces": len(faces.faces)})  # fmt: skip
         return entry.seq
 
-    return PhotoPreview(image, faces, digest, _governed(deployment, actor, case, details, record))
+    return PhotoPreview(faces, found.pixels, digest, _governed(deployment, actor, case, details, record))
 
 
 def preview_video(deployment: Deployment, actor: ActorView, case: str, video: Path, *, every_s: float = 0.5,
@@ -112,8 +114,8 @@ def preview_video(deployment: Deployment, actor: ActorView, case: str, video: Pa
     digest = _sha256(video)
     details: dict[str, Any] = {"video_sha256": digest, "every_s": every_s}
     _governed(deployment, actor, case, details, lambda _s, _c: None)
-    found = analyse_video(
-        video, deployment.settings, every_s=every_s, attribution=attribution, work_dir=video.parent
+    found = bounded_work.video_tracks(
+        deployment.settings, video, every_s=every_s, attribution=attribution, work_dir=video.parent
     )  # decoded frames stay in the upload's staging folder
 
     def record(session: Session, case_id: int) -> int:

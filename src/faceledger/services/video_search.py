@@ -8,10 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from faceledger.engine.video import frame_at, probe_video
-from faceledger.engine.video_faces import VideoFaces, analyse_video, save_private_png, video_limits
+from faceledger.engine.video import probe_video
+from faceledger.engine.video_faces import VideoFaces, video_limits
 from faceledger.errors import InvalidInput, NotFound
 from faceledger.policy.governance import ActorView
+from faceledger.services import bounded_work
 from faceledger.services.deployment import Deployment
 from faceledger.services.governed_search import SearchOutcome, SearchRequest, governed_search, record_override
 from faceledger.services.staging import scratch
@@ -32,7 +33,7 @@ def _search_frame(
     warrant: str | None = None,
 ) -> SearchOutcome:
     with scratch(deployment.data_dir) as folder:  # the still is a probe: it stays in the data directory
-        still = _still(video, time_s, folder)
+        still = bounded_work.video_still(deployment.settings, video, time_s, folder)
         frame_time = float(still.stem.rsplit("-", 1)[1].rstrip("s"))
         origin = {**origin, "frame_time_s": round(frame_time, 3), "chosen_by": actor.name}
         request = SearchRequest(case, attestation, still, face, origin=origin, box=box,
@@ -42,7 +43,7 @@ def _search_frame(
 
 def _tracks(deployment: Deployment, video: Path, every_s: float) -> VideoFaces:
     with scratch(deployment.data_dir) as folder:  # decoded frames stay in the data directory
-        return analyse_video(video, deployment.settings, every_s=every_s, work_dir=folder)
+        return bounded_work.video_tracks(deployment.settings, video, every_s=every_s, work_dir=folder)
 
 
 def search_track(
@@ -96,14 +97,6 @@ def search_every_track(
     return outcomes
 
 
-def _still(video: Path, time_s: float, folder: Path) -> Path:
-    """The frame at `time_s` as PNG: the same bytes every time, so an override made for it matches it."""
-    frame_time, pixels = frame_at(video, time_s)
-    still = folder / f"{video.stem}-{frame_time:.3f}s.png"
-    save_private_png(pixels, still)
-    return still
-
-
 def override_track(
     deployment: Deployment, actor: ActorView, case: str, video: Path, track: int, reason: str, every_s: float = 0.5
 ) -> int:
@@ -113,4 +106,5 @@ def override_track(
     if chosen is None:
         raise NotFound(f"{video.name} has {len(found.tracks)} track(s) at every {every_s} s; there is no track {track}")
     with scratch(deployment.data_dir) as folder:
-        return record_override(deployment, actor, case, _still(video, chosen.best.time_s, folder), reason)
+        still = bounded_work.video_still(deployment.settings, video, chosen.best.time_s, folder)
+        return record_override(deployment, actor, case, still, reason)
