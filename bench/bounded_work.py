@@ -72,6 +72,13 @@ def peak_rss_mb() -> dict[str, float]:
 
 
 def timed(limit_s: float, send: Any) -> dict[str, Any]:
+    """One case, printed to stderr as soon as it is done (a hung base run still shows what it did)."""
+    result = _timed(limit_s, send)
+    print(json.dumps(result), file=sys.stderr, flush=True)
+    return result
+
+
+def _timed(limit_s: float, send: Any) -> dict[str, Any]:
     outcome: dict[str, Any] = {}
 
     def run() -> None:
