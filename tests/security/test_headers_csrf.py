@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from faceledger.api.deps import CSRF_HEADER, SESSION_COOKIE
-from faceledger.services import accounts, web_sessions
+from faceledger.services import web_sessions
 from faceledger.store import ledger
 from tests.api.conftest import Api
 
@@ -19,7 +19,7 @@ PASSWORD = "a long enough password"
 
 
 def _session(api: Api, user: str) -> str:
-    accounts.set_password(api.office.deployment, api.office.admin, user, PASSWORD)
+    api.office.set_password(user, PASSWORD)
     opened = web_sessions.sign_in(api.office.deployment, user, PASSWORD)
     api.client.cookies.set(SESSION_COOKIE, opened.token)
     return opened.csrf_token

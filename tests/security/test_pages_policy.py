@@ -20,7 +20,7 @@ from PIL import Image
 from faceledger.api import web_video
 from faceledger.api.deps import PUBLIC, SESSION_COOKIE, SIGNED_IN
 from faceledger.policy.governance import ROLES_FOR, Action
-from faceledger.services import accounts, authority, cases, web_sessions
+from faceledger.services import authority, cases, web_sessions
 from faceledger.store import ledger
 from tests.api.conftest import Api
 from tests.api.test_api import _routes
@@ -66,7 +66,7 @@ def _sessions(office: Office) -> dict[str, tuple[str, str]]:
     office.add("unassigned_analyst", "analyst")
     opened = {}
     for user in (*ROLE_USERS, "other_analyst", "unassigned_analyst", "reviewer2"):
-        accounts.set_password(office.deployment, office.admin, user, PASSWORD)
+        office.set_password(user, PASSWORD)
         session = web_sessions.sign_in(office.deployment, user, PASSWORD)
         opened[user] = (session.token, session.csrf_token)
     return opened
@@ -147,11 +147,11 @@ def test_a_forged_page_form_is_refused_and_ledgered(api: Api, signed: dict[str, 
 
 
 class _Counting:
-    """The engine's face finder, counted: a refused preview must not decode or analyse the probe."""
+    """The bounded photo analysis (services/bounded_work.py), counted: a refused preview must not decode or
+    analyse the probe."""
 
-    def __init__(self, engine: Any) -> None:
-        self.engine, self.calls = engine, 0
-        self.original = engine.analyse
+    def __init__(self, original: Any) -> None:
+        self.calls, self.original = 0, original
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self.calls += 1
@@ -187,12 +187,11 @@ def test_search_previews_are_governed_like_the_search(
     api: Api, signed: dict[str, tuple[str, str]], how: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     probe_preview = importlib.import_module("faceledger.services.probe_preview")  # new: the module imports on old code
-    deployment = api.client.app.state.faceledger.deployment  # type: ignore[attr-defined]
-    counting = _Counting(deployment.face_engine)
-    monkeypatch.setattr(deployment.face_engine, "analyse", counting)
+    bounded_work = importlib.import_module("faceledger.services.bounded_work")
+    counting = _Counting(bounded_work.probe_faces)
+    monkeypatch.setattr(bounded_work, "probe_faces", counting)
     videos: list[Any] = []
-    monkeypatch.setattr(probe_preview, "analyse_video", lambda *a, **k: videos.append(a) or _NoTracks(),
-                        raising=False)  # fmt: skip
+    monkeypatch.setattr(bounded_work, "video_tracks", lambda *a, **k: videos.append(a) or _NoTracks())
     monkeypatch.setattr(web_video, "contact_sheet", lambda _: b"sheet")  # the fake video has no frames to show
     for user in REFUSED:
         before = len(api.office.entries(outcome=ledger.REFUSED))
@@ -206,7 +205,7 @@ def test_search_previews_are_governed_like_the_search(
     authority.halt(api.office.deployment, api.office.supervisor, "council vote to pause the pilot")
     halted = _preview(api, how, "analyst", signed["analyst"])
     assert halted.status_code == 403 and "halted" in halted.text
-    authority.resume(api.office.deployment, api.office.admin, "resumed")
+    authority.resume(api.office.deployment, api.office.council, "resumed")
 
     allowed = _preview(api, how, "analyst", signed["analyst"])
     assert allowed.status_code == 200, allowed.text[:300]

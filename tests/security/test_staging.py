@@ -168,7 +168,7 @@ def test_a_halt_landing_in_flight_leaves_no_probe_face(
 
     def rank_then_halt(*args: object, **kwargs: object) -> object:  # the council halts while the search runs
         ranked = original(*args, **kwargs)  # type: ignore[arg-type]
-        halt(deployment, office.admin, "council vote during a search")
+        halt(deployment, office.council, "council vote during a search")
         return ranked
 
     monkeypatch.setattr(governed_search_module, "rank_candidates", rank_then_halt)
@@ -181,7 +181,7 @@ def test_a_halt_landing_in_flight_leaves_no_probe_face(
     monkeypatch.setattr(governed_search_module, "rank_candidates", original)
     from faceledger.services.authority import resume
 
-    resume(deployment, office.admin, "the vote is over")
+    resume(deployment, office.council, "the vote is over")
     done = governed_search(deployment, office.analyst, SearchRequest("C-1", ATTESTATION, images[0]))
     assert (deployment.data_dir / f"probes/{done.probe_sha256[:2]}").is_dir(), "a committed search keeps its face"
 

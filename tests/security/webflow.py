@@ -11,7 +11,6 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from faceledger.services import accounts
 from tests.office import Office
 
 PASSWORD = "a long enough password"
@@ -19,7 +18,7 @@ ATTESTATION = "complainant's photo of the officer named in complaint C-1"
 
 
 def set_password(office: Office, user: str) -> None:
-    accounts.set_password(office.deployment, office.admin, user, PASSWORD)
+    office.set_password(user, PASSWORD)
 
 
 def sign_in(client: httpx.Client, user: str) -> None:

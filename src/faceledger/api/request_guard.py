@@ -25,7 +25,9 @@ from faceledger.errors import NotAuthenticated
 from faceledger.services.report_templates import STYLE
 
 # Routes anyone may send a body to (sign-in and sign-out); tests/security checks this against the routes.
-PUBLIC_WRITES = frozenset({("POST", "/ui/login"), ("POST", "/api/v1/session"), ("DELETE", "/api/v1/session")})
+# Sign-in and enrolment (a one-time code, the only credential a new user has) carry no credentials yet.
+PUBLIC_WRITES = frozenset({("POST", "/ui/login"), ("POST", "/api/v1/session"), ("DELETE", "/api/v1/session"),
+                           ("POST", "/ui/enrol"), ("POST", "/api/v1/enrol")})  # fmt: skip
 FORM_OVERHEAD_BYTES = 1 << 20  # multipart boundaries and the small fields beside the upload
 OTHER_BODY_MAX_BYTES = 1 << 20  # JSON and plain forms: no upload in them
 
