@@ -120,7 +120,8 @@ def main() -> None:
 
         def tracks() -> Any:
             return client.post("/api/v1/video/tracks", headers=headers,
-                               files={"video": (video.name, video.read_bytes(), "video/mp4")})  # fmt: skip
+                               files={"video": (video.name, video.read_bytes(), "video/mp4")},
+                               data={"case": "C-1"})  # fmt: skip
 
         results["warm_photo"] = timed(args.limit_s, lambda: search(photo.name, photo.read_bytes(), "image/jpeg"))
         for name, size in (("png_3mp", (2000, 1500)), ("png_12mp", (4000, 3000))):

@@ -107,7 +107,7 @@ def _search(client: TestClient, api: Api, name: str, data: bytes) -> Any:
 def _tracks(client: TestClient, api: Api, video: Path, every_s: float = 0.5) -> Any:
     return client.post("/api/v1/video/tracks", headers=api.headers("analyst"),
                        files={"video": (video.name, video.read_bytes(), "video/mp4")},
-                       data={"every_s": str(every_s)})  # fmt: skip
+                       data={"every_s": str(every_s), "case": "C-1"})  # fmt: skip
 
 
 def test_a_black_12_mp_png_is_answered_quickly_with_bounded_memory(api: Api) -> None:
@@ -183,6 +183,7 @@ def test_a_photo_analysis_answers_while_a_slow_video_analysis_runs(
             "/api/v1/probes/faces",
             headers=api.headers("analyst"),
             files={"probe": (photo.name, photo.read_bytes(), "image/jpeg")},
+            data={"case": "C-1"},
         ),
     )
     latency = time.monotonic() - started

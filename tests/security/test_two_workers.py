@@ -32,10 +32,15 @@ def _free_port() -> int:
 
 
 @contextmanager
-def server(data_dir: Path, *extra: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`faceledger serve` in its own process group (its workers die with it): its URL and process."""
+def server(
+    data_dir: Path, *extra: str, database_url: str | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`faceledger serve` in its own process group (its workers die with it): its URL and process. The
+    database is the data directory's SQLite one, or `database_url` (a PostgreSQL that servers share)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "FACELEDGER_WORKERS": "1"}
     env.pop("FACELEDGER_DATABASE_URL", None)
+    if database_url:
+        env["FACELEDGER_DATABASE_URL"] = database_url
     port = _free_port()
     process = subprocess.Popen([sys.executable, "-m", "faceledger", "serve", "--port", str(port), "--data-dir",
                                 str(data_dir), *extra], env=env, start_new_session=True,
@@ -89,10 +94,13 @@ def _kept(office: Office) -> list[str]:
 
 
 def test_a_step_one_upload_on_one_server_process_is_searched_on_another(office: Office) -> None:
-    if office.deployment.engine.dialect.name != "sqlite":
-        pytest.skip("the servers open the data directory's own SQLite database")
+    url_of_db = office.deployment.settings.database_url
     data_dir = office.deployment.data_dir
-    with server(data_dir) as (first, _), server(data_dir) as (second, _), client(first) as a:
+    with (
+        server(data_dir, database_url=url_of_db) as (first, _),
+        server(data_dir, database_url=url_of_db) as (second, _),
+        client(first) as a,
+    ):
         webflow.sign_in(a, "analyst")
         with client(second, a.cookies) as b:
             for upload_on, search_on in ((a, b), (b, a)):
@@ -105,9 +113,8 @@ def test_a_step_one_upload_on_one_server_process_is_searched_on_another(office: 
 
 def test_a_running_ingests_progress_is_read_from_another_process(office: Office, tmp_path: Path) -> None:
     """The ingest runs in this process; a server process (not running it) reports its progress."""
-    if office.deployment.engine.dialect.name != "sqlite":
-        pytest.skip("the servers open the data directory's own SQLite database")
-    with server(office.deployment.data_dir) as (url, _), client(url) as b:
+    url_of_db = office.deployment.settings.database_url
+    with server(office.deployment.data_dir, database_url=url_of_db) as (url, _), client(url) as b:
         folder = tmp_path / "incoming"
         folder.mkdir()
         for number in range(4):
@@ -129,10 +136,9 @@ def test_a_running_ingests_progress_is_read_from_another_process(office: Office,
 
 
 def test_serve_with_two_workers_runs_two_step_searches_then_a_kill_leaves_nothing(office: Office) -> None:
-    if office.deployment.engine.dialect.name != "sqlite":
-        pytest.skip("the servers open the data directory's own SQLite database")
+    url_of_db = office.deployment.settings.database_url
     data_dir = office.deployment.data_dir
-    with server(data_dir, "--workers", "2") as (url, process):
+    with server(data_dir, "--workers", "2", database_url=url_of_db) as (url, process):
         with client(url) as browser:
             webflow.sign_in(browser, "analyst")
             outcomes = []
@@ -144,5 +150,5 @@ def test_serve_with_two_workers_runs_two_step_searches_then_a_kill_leaves_nothin
         assert len(_kept(office)) == 1
         kill_hard(process)  # between the two steps
         assert len(_kept(office)) == 1, "a kill runs no clean-up: the upload is still there"
-    with server(data_dir):
+    with server(data_dir, database_url=url_of_db):
         assert _kept(office) == [], "the next server to start dropped the upload a killed server kept"
