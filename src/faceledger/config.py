@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from faceledger.types import DescriptorRuntime, Detector, IndexBackend
+from faceledger.types import DescriptorRuntime, Detector, IndexBackend, Pipeline
 
 
 def _default_workers() -> int:
@@ -23,7 +23,10 @@ class Settings(BaseSettings):
     max_image_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     max_image_pixels: int = Field(default=60_000_000, gt=0)  # a 60 Mpx RGB decode is ~180 MB
 
-    # --- detection
+    # --- the matcher: which detector and embedders (types.Pipeline); see engine/pipeline.py
+    pipeline: Pipeline = Pipeline.DLIB
+
+    # --- detection (the dlib pipeline's; YuNet's settings are under yunet_)
     detector: Detector = Detector.HOG
     hog_upsample: int = Field(default=1, ge=0, le=3)
     # Upsampling only pays on small images: above this size faces are already >= 80 px, and

@@ -19,6 +19,15 @@ class Detector(enum.StrEnum):
 
     HOG = "hog"
     CNN = "cnn"
+    YUNET = "yunet"  # OpenCV Zoo's YuNet on onnxruntime: fast, and it gives the 5 points SFace aligns on
+
+
+class Pipeline(enum.StrEnum):
+    """A detector plus one or more embedders. Each embedder's vectors are only compared with its own."""
+
+    DLIB = "dlib"  # HOG (CNN on a miss) -> dlib ResNet on dlib's 150 px chip
+    SFACE = "sface"  # YuNet -> SFace on the 112 px five-point template
+    FUSED = "fused"  # YuNet -> SFace and dlib ResNet; scores fused by a rule fitted on LFW View 1
 
 
 class DescriptorRuntime(enum.StrEnum):
@@ -162,9 +171,16 @@ class Face:
     rotation_deg: int
     landmarks: tuple[tuple[float, float], ...]
     quality: Quality
-    embedding: Embedding | None
+    embedding: Embedding | None  # the pipeline's first model's: the one a single-model caller reads
     not_embedded_reason: str | None = None
-    chip: RGBImage | None = field(default=None, repr=False, compare=False)  # aligned 150 px face
+    chip: RGBImage | None = field(default=None, repr=False, compare=False)  # aligned face (thumbnails, quality)
+    # The other models' embeddings of the same face, in the pipeline's order (fused: SFace, then dlib).
+    extra_embeddings: tuple[Embedding, ...] = ()
+
+    @property
+    def embeddings(self) -> tuple[Embedding, ...]:
+        """Every model's embedding of this face, the first model's first; empty when not embedded."""
+        return () if self.embedding is None else (self.embedding, *self.extra_embeddings)
 
     def to_dict(self, *, with_embedding: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {

@@ -26,6 +26,8 @@ class RawDetection:
     right: int
     bottom: int
     score: float
+    # YuNet's five points (eye centres, nose tip, mouth corners) in the same coordinates; dlib gives none.
+    landmarks5: tuple[tuple[float, float], ...] | None = None
 
 
 @dataclass(frozen=True)
