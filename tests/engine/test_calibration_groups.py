@@ -7,8 +7,12 @@ import json
 import pytest
 
 from faceledger.engine import calibration
-from faceledger.engine.calibration import CalibrationTable, FalseMatchEstimate, load_calibration
-from faceledger.engine.calibration import load_pipeline_calibration
+from faceledger.engine.calibration import (
+    CalibrationTable,
+    FalseMatchEstimate,
+    load_calibration,
+    load_pipeline_calibration,
+)
 from faceledger.errors import EngineUnavailable, InvalidInput, NotFound
 from faceledger.types import Pipeline
 from tests.calibration_tables import AFRICAN, CAUCASIAN, table
@@ -47,7 +51,7 @@ def test_a_malformed_group_is_refused() -> None:
 
 def test_a_pipeline_without_its_table_says_which_file_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(calibration.PIPELINE_TABLES, Pipeline.SFACE, "calibration_not_measured_yet.json")
-    with pytest.raises(EngineUnavailable, match="sface pipeline.*calibration_not_measured_yet.json is missing"):
+    with pytest.raises(EngineUnavailable, match=r"sface pipeline.*calibration_not_measured_yet\.json is missing"):
         load_pipeline_calibration(Pipeline.SFACE)
     assert calibration.PIPELINE_TABLES[Pipeline.FUSED] == "calibration_fused_lfw_view1.json"
 
