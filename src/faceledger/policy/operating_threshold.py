@@ -94,6 +94,8 @@ class OperatingThreshold:
             f"(worst: {worst.name}, up to {worst.fpir_upper:.2%}); expected false candidates per search "
             f"{_amount(self.overall)} (worst group {_amount(worst)})"
         )
+        if not self.groups:
+            text += "; this table has no per-group counts of enough people, so the promise is for the average only"
         if not self.promise_met and self.mode is ThresholdMode.DERIVED:
             text += (
                 "; no measured distance keeps the promise for a gallery this large: this threshold is the "

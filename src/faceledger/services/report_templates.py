@@ -73,7 +73,8 @@ no measured distance keeps it for a gallery this large, so the threshold is the 
 Worst group: {{ op.worst_group }}, up to {{ "%.2f" | format(100 * op.worst_group_fpir_upper_95) }}% of searches.
 Expected false candidates per search: {{ "%.2g" | format(op.expected_false_candidates) }} overall (at most
 {{ "%.2g" | format(op.expected_false_candidates_upper_95) }}), {{ "%.2g" | format(op.worst_group_expected_false_candidates) }}
-for the worst group.{% if op.ignored_groups %} Groups measured on too few people to steer by: {{ op.ignored_groups | join(", ") }}.{% endif %}</p>
+for the worst group.{% if not op.groups %} This calibration table has no per-group counts of enough people yet:
+the promise is for the average only.{% endif %}{% if op.ignored_groups %} Groups measured on too few people to steer by: {{ op.ignored_groups | join(", ") }}.{% endif %}</p>
 {% if f.accuracy.evaluation %}{% set e = f.accuracy.evaluation %}
 <h3>Evaluation on labelled faces (LFW)</h3>
 <p>Verification accuracy {{ "%.2f" | format(100 * e.verification.mean_accuracy) }}%.
