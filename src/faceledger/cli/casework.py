@@ -190,6 +190,8 @@ def candidate_show(
     c = found.candidate
     typer.echo(f"candidate {c['candidate_id']} (case {found.case_number}, search {found.search_id}): {found.state}")
     typer.echo(f"distance {c['distance']:.3f} ({c['likelihood']}; {c['false_match']})")
+    if c.get("strangers"):
+        typer.echo(c["strangers"])
     typer.echo(c["notice"])
     reviews = found.reviews
     typer.echo(
