@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from faceledger.types import DescriptorRuntime, Detector, IndexBackend, OnnxProvider, Pipeline
+from faceledger.types import DescriptorRuntime, Detector, IndexBackend, OnnxProvider, Pipeline, ThresholdMode
 
 
 def _default_workers() -> int:
@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     # --- comparison: dlib's published operating point; the calibration table says what it means
     match_threshold: float = Field(default=0.6, gt=0)
     inconclusive_margin: float = Field(default=0.04, ge=0)
+    # The operating threshold (policy/operating_threshold.py): a search of N faces promises that a person
+    # not in the gallery gets a false candidate at most this often, for every group measured on >= the
+    # minimum number of people (95% upper bounds). 1% is the FPIR the issue states; groups under 20 people
+    # give intervals too wide to steer by (LFW View 1: 12 east asian people). `fixed` uses match_threshold.
+    threshold_mode: ThresholdMode = ThresholdMode.DERIVED
+    target_fpir: float = Field(default=0.01, gt=0, lt=1)
+    threshold_min_group_people: int = Field(default=20, ge=1)
 
     # --- deployment: a data directory (database, index, thumbnails); PostgreSQL by URL for deployments
     data_dir: Path | None = None

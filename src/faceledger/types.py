@@ -30,6 +30,13 @@ class Pipeline(enum.StrEnum):
     FUSED = "fused"  # YuNet -> SFace and dlib ResNet; scores fused by a rule fitted on LFW View 1
 
 
+class ThresholdMode(enum.StrEnum):
+    """How a search's threshold is set: derived from the promised false-candidate rate, or fixed by hand."""
+
+    DERIVED = "derived"  # from target_fpir, the gallery size and the worst group's measured FMR
+    FIXED = "fixed"  # Settings.match_threshold, whatever it promises (the promise is still reported)
+
+
 class DescriptorRuntime(enum.StrEnum):
     """What runs the ResNet: numpy's BLAS (same weights, ~5x faster) or dlib's own code (the reference)."""
 

@@ -21,6 +21,7 @@ from faceledger.policy.governance import Action
 from faceledger.services import audit_ledger, optout, reports, retention
 from faceledger.services.curation import check_ingest_input, governed_ingest, governed_remove, governed_stats
 from faceledger.services.ingest import IngestReport, SourceSpec
+from faceledger.services.operating_threshold import current_threshold
 from faceledger.store.models import IngestJob
 
 router = APIRouter(prefix="/api/v1")
@@ -150,12 +151,13 @@ def retention_run(actor: CurrentActor, deployment: DeploymentDep) -> dict[str, A
 def accuracy(deployment: DeploymentDep) -> dict[str, Any]:
     """What a distance means here: the calibration measured on real faces, at the deployed threshold."""
     table = deployment.calibration
-    threshold = deployment.settings.match_threshold
+    operating = current_threshold(deployment)  # the threshold a search would use now, and its promise
+    threshold = operating.threshold
     at = table.false_match(threshold)
     return {"model": deployment.config["model"], "threshold": threshold, "false_match_at_threshold": at.to_dict(),
             "false_non_match_rate_at_threshold": table.false_non_match_rate(threshold),
             "measured_on": table.dataset, "method": table.method, "impostor_pairs": table.impostor_pairs,
-            "genuine_pairs": table.genuine_pairs}  # fmt: skip
+            "genuine_pairs": table.genuine_pairs, "operating_threshold": operating.to_dict()}  # fmt: skip
 
 
 @router.get("/reports/usage", tags=["reports"], **rule(Action.VIEW_LEDGER))

@@ -117,6 +117,8 @@ def case_list(
 def print_search(result: SearchOutcome) -> None:
     typer.echo(f"search {result.search_id} in case {result.case_number}: probe face {result.probe_face['index']}, "
                f"{result.gallery_faces} gallery faces, threshold {result.threshold}")  # fmt: skip
+    if result.operating_point:
+        typer.echo(f"operating {result.operating_point['text']}")
     typer.echo(result.notice)
     if not result.candidates:
         typer.echo("no candidates within the threshold (recorded as such)")
@@ -126,6 +128,8 @@ def print_search(result: SearchOutcome) -> None:
             f"  candidate {c['candidate_id']}: rank {c['rank']}, distance {c['distance']:.3f} "
             f"({c['likelihood']}; {c['false_match']})\n      source {c['provenance'].get('source')}: {source}"
         )
+        if c.get("strangers"):
+            typer.echo(f"      {c['strangers']}")
     typer.echo(f"ledger entry {result.ledger_seq}")
 
 
@@ -186,6 +190,8 @@ def candidate_show(
     c = found.candidate
     typer.echo(f"candidate {c['candidate_id']} (case {found.case_number}, search {found.search_id}): {found.state}")
     typer.echo(f"distance {c['distance']:.3f} ({c['likelihood']}; {c['false_match']})")
+    if c.get("strangers"):
+        typer.echo(c["strangers"])
     typer.echo(c["notice"])
     reviews = found.reviews
     typer.echo(

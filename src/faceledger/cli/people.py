@@ -154,6 +154,10 @@ def _print_status(state: AuthorityStatus, as_json: bool) -> None:
     if state.purposes:
         typer.echo(f"purposes: {', '.join(state.purposes)}; offence types: {', '.join(state.offence_types) or 'any'}"
                    f"; at most {state.max_candidates} candidates per search")  # fmt: skip
+    if state.operating is not None:
+        typer.echo(f"operating {state.operating.describe()}")
+    elif state.operating_problem:
+        typer.echo(f"operating threshold unavailable: {state.operating_problem}")
 
 
 @authority_app.command("grant")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from faceledger.errors import InvalidInput, NotFound
+from faceledger.errors import FaceledgerError, InvalidInput, NotFound
 from faceledger.policy.governance import Action, ActorView, AuthorityState, Context, blocked_terms
+from faceledger.policy.operating_threshold import OperatingThreshold
 from faceledger.services.deployment import Deployment
 from faceledger.services.guard import (
     append,
@@ -20,6 +21,7 @@ from faceledger.services.guard import (
     record_refusal,
     today,
 )
+from faceledger.services.operating_threshold import current_threshold
 from faceledger.store.governance_models import Authorisation
 
 MAX_CANDIDATES_CEILING = 50
@@ -35,6 +37,9 @@ class AuthorityStatus:
     ends_on: date | None = None
     max_candidates: int = 0
     halt_reason: str = ""
+    # What a search would promise now (status only): the threshold for the gallery's size, or why none.
+    operating: OperatingThreshold | None = None
+    operating_problem: str = ""
 
     @property
     def days_left(self) -> int | None:
@@ -48,8 +53,15 @@ class AuthorityStatus:
             "offence_types": list(self.offence_types), "max_candidates": self.max_candidates,
             "starts_on": self.starts_on.isoformat() if self.starts_on else None,
             "ends_on": self.ends_on.isoformat() if self.ends_on else None, "days_left": self.days_left,
-            "halt_reason": self.halt_reason,
+            "halt_reason": self.halt_reason, **self._operating_dict(),
         }  # fmt: skip
+
+    def _operating_dict(self) -> dict[str, Any]:
+        if self.operating is not None:
+            return {"operating_threshold": self.operating.to_dict()}
+        if self.operating_problem:
+            return {"operating_threshold": {"problem": self.operating_problem}}
+        return {}
 
 
 def _status(grant: Authorisation | None) -> AuthorityStatus:
@@ -69,7 +81,11 @@ def status(deployment: Deployment, actor: ActorView) -> AuthorityStatus:
     def work(session: Session, _: Context) -> AuthorityStatus:
         return _status(current_authorisation(session))
 
-    return governed(deployment, actor, Action.VIEW_AUTHORITY, lambda _: Context(today()), work)
+    found = governed(deployment, actor, Action.VIEW_AUTHORITY, lambda _: Context(today()), work)
+    try:
+        return replace(found, operating=current_threshold(deployment))
+    except FaceledgerError as exc:  # e.g. no calibration table for this pipeline: say so, status still shows
+        return replace(found, operating_problem=str(exc))
 
 
 def grant(

@@ -48,6 +48,7 @@ def search_view(deployment: Deployment, actor: ActorView, search_id: int) -> dic
             "searched_at": search.created_at.isoformat(), "attestation": search.attestation,
             "probe_sha256": search.probe_sha256, "probe_face": search.probe_face, "threshold": search.threshold,
             "gallery_faces": search.gallery_faces, "purged": search.purged_at is not None, "notice": LEAD_NOTICE,
+            "operating_point": search.operating_point,
             "candidates": [{**candidate_dict(deployment, c), "state": lead_state(c)} for c in search.candidates],
         }  # fmt: skip
 

@@ -23,7 +23,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from faceledger.config import Settings
-from faceledger.engine.calibration import CalibrationTable, load_calibration
+from faceledger.engine.calibration import CalibrationTable, load_pipeline_calibration
 from faceledger.engine.models import recognition_model_identity
 from faceledger.engine.pipeline import FaceEngine
 from faceledger.errors import Conflict, InvalidInput, NotFound
@@ -89,7 +89,7 @@ class Deployment:
     @property
     def calibration(self) -> CalibrationTable:
         if self._calibration is None:
-            self._calibration = load_calibration()
+            self._calibration = load_pipeline_calibration(self.settings.pipeline)  # its own distances' table
         return self._calibration
 
     @property

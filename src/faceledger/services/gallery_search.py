@@ -21,6 +21,7 @@ from faceledger.errors import NoFaceFound
 from faceledger.policy.comparison import LEAD_DISCLAIMER, assess_distance
 from faceledger.services import bounded_work
 from faceledger.services.deployment import Deployment
+from faceledger.services.operating_threshold import current_threshold
 from faceledger.store.models import Face, GalleryImage
 from faceledger.types import Detector, ImageInfo, Likelihood
 from faceledger.types import Face as ProbeFace
@@ -81,7 +82,8 @@ class GallerySearch:
             "note": "Candidates are investigative leads, never identifications. " + LEAD_DISCLAIMER,
             "faces": [
                 {"face": r.face.index, "box": r.face.box.to_dict(), "quality": r.face.quality.to_dict(),
-                 "candidates": [c.to_dict() for c in r.candidates]}
+                 "candidates": [{**c.to_dict(), "strangers": c.false_match.gallery_dict(self.gallery_faces)}
+                                for c in r.candidates]}
                 for r in self.results
             ],
         }  # fmt: skip
@@ -95,12 +97,19 @@ def search_gallery(
     if not embedded:
         raise NoFaceFound(f"{faces.image.name}: no face found that can be searched")
     k = top_k or deployment.settings.search_top_k
-    results = tuple(ProbeResult(face, rank_candidates(deployment, face, k)) for face in embedded)
-    return GallerySearch(faces.image, results, deployment.index.count(), deployment.settings.match_threshold)
+    operating = current_threshold(deployment)
+    results = tuple(ProbeResult(face, rank_candidates(deployment, face, k, threshold=operating.threshold))
+                    for face in embedded)  # fmt: skip
+    return GallerySearch(faces.image, results, operating.gallery_faces, operating.threshold)
 
 
 def rank_candidates(
-    deployment: Deployment, probe: ProbeFace, k: int, *, exclude: Callable[[np.ndarray], bool] | None = None
+    deployment: Deployment,
+    probe: ProbeFace,
+    k: int,
+    *,
+    exclude: Callable[[np.ndarray], bool] | None = None,
+    threshold: float | None = None,
 ) -> tuple[Candidate, ...]:
     """The k gallery faces nearest the probe, nearest first; `exclude` drops faces by their embedding."""
     if probe.embedding is None:
@@ -120,10 +129,11 @@ def rank_candidates(
     scored = sorted(((euclidean(vector, vectors[row.id]), row) for row in kept),
                     key=lambda pair: (pair[0], pair[1].id))[:k]  # fmt: skip
     settings, table = deployment.settings, deployment.calibration
+    threshold = current_threshold(deployment).threshold if threshold is None else threshold  # the operating one
     return tuple(
         Candidate(
             rank=rank, face_id=row.id, distance=distance,
-            likelihood=assess_distance(distance, settings.match_threshold, settings.inconclusive_margin),
+            likelihood=assess_distance(distance, threshold, settings.inconclusive_margin),
             false_match=table.false_match(distance), thumbnail=deployment.data_dir / row.thumbnail,
             image_sha256=row.image.sha256, source=row.image.source.name, legal_basis=row.image.source.legal_basis,
             source_url=row.image.source_url, page_url=row.image.page_url, collected_at=row.image.collected_at,

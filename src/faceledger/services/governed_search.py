@@ -22,6 +22,7 @@ from faceledger.engine.thumbnails import face_thumbnail
 from faceledger.errors import InvalidInput, NoFaceFound, NotFound
 from faceledger.policy.comparison import LEAD_DISCLAIMER
 from faceledger.policy.governance import Action, ActorView, Context
+from faceledger.policy.operating_threshold import OperatingThreshold
 from faceledger.services import bounded_work
 from faceledger.services.blocklist import load_blocklist
 from faceledger.services.deployment import Deployment, refresh_index
@@ -37,6 +38,7 @@ from faceledger.services.guard import (
     record_refusal,
     today,
 )
+from faceledger.services.operating_threshold import current_threshold
 from faceledger.services.staging import private_file, scratch
 from faceledger.store.governance_models import Candidate, Case, QualityOverride, Search
 from faceledger.store.sealed import Role, private_folder
@@ -72,6 +74,7 @@ class SearchOutcome:
     candidates: tuple[dict[str, Any], ...]
     ledger_seq: int
     notice: str = LEAD_NOTICE
+    operating_point: dict[str, Any] = field(default_factory=dict)  # OperatingThreshold.to_dict()
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "candidates": list(self.candidates)}
@@ -107,8 +110,9 @@ def governed_search(deployment: Deployment, actor: ActorView, request: SearchReq
     override_id = _quality_gate(deployment, actor, face, case_id, digest, refuse)
     refresh_index(deployment)
     blocklist = load_blocklist(deployment)
-    ranked = rank_candidates(deployment, face, cap, exclude=blocklist.matches)
-    threshold = deployment.settings.match_threshold
+    operating = current_threshold(deployment)  # from the live gallery size, for this search
+    threshold = operating.threshold
+    ranked = rank_candidates(deployment, face, cap, exclude=blocklist.matches, threshold=threshold)
     leads = [c for c in ranked if c.distance <= threshold]
     thumbnail = _probe_thumbnail_path(digest, face)
     with scratch(deployment.data_dir) as folder:  # removed on every outcome; holds the face until the commit
@@ -116,7 +120,7 @@ def governed_search(deployment: Deployment, actor: ActorView, request: SearchReq
 
         def store(session: Session, _: Context) -> SearchOutcome:
             return _store(session, deployment, actor, request, case_id, digest, face, override_id, cap, leads,
-                          thumbnail, details)  # fmt: skip
+                          thumbnail, details, operating)  # fmt: skip
 
         outcome: SearchOutcome = governed(deployment, actor, Action.SEARCH, context, store, **refuse)  # type: ignore[arg-type]
         _publish(staged, deployment.data_dir / thumbnail)  # only a committed search has a probe face on disk
@@ -205,6 +209,7 @@ def _store(
     leads: list[RankedCandidate],
     thumbnail: str,
     details: dict[str, Any],
+    operating: OperatingThreshold,
 ) -> SearchOutcome:
     case = session.get(Case, case_id)
     if case is None:  # pragma: no cover - cases are never deleted
@@ -214,23 +219,29 @@ def _store(
         case_id=case_id, user_id=actor.id, attestation=request.attestation.strip(), probe_sha256=digest,
         probe_name=request.probe.name, probe_face={**details["face"], "origin": request.origin},
         probe_thumbnail=thumbnail, quality_override_id=override_id,
-        gallery_version=deployment.gallery_version(session), gallery_faces=deployment.index.count(),
-        model_key=deployment.model_key, threshold=deployment.settings.match_threshold, max_candidates=cap,
-        outcome=outcome,
+        gallery_version=deployment.gallery_version(session), gallery_faces=operating.gallery_faces,
+        model_key=deployment.model_key, threshold=operating.threshold, max_candidates=cap,
+        outcome=outcome, threshold_mode=operating.mode.value, target_fpir=operating.target_fpir,
+        promise_met=operating.promise_met, expected_false_candidates=operating.expected_false_candidates,
+        operating_point=operating.to_dict(),
     )  # fmt: skip
     session.add(search)
     session.flush()
     rows = [Candidate(search_id=search.id, face_id=c.face_id, rank=c.rank, distance=c.distance,
                       false_match_rate=c.false_match.rate, false_match_text=c.false_match.describe(),
-                      likelihood=c.likelihood.value, provenance=_provenance(c)) for c in leads]  # fmt: skip
+                      likelihood=c.likelihood.value, provenance=_provenance(c),
+                      expected_strangers=c.false_match.expected_strangers(operating.gallery_faces),
+                      strangers_text=c.false_match.in_gallery(operating.gallery_faces)) for c in leads]  # fmt: skip
     session.add_all(rows)
     session.flush()
     shown = [{"candidate_id": row.id, "face_id": row.face_id, "rank": row.rank, "distance": round(row.distance, 4),
-              "false_match_rate": row.false_match_rate} for row in rows]  # fmt: skip
+              "false_match_rate": row.false_match_rate, "expected_strangers": row.expected_strangers}
+             for row in rows]  # fmt: skip
     entry = append(session, actor, Action.SEARCH, case_id=case_id, subjects={"case": case_id, "search": search.id},
                    details={**details, "gallery_version": search.gallery_version, "gallery_faces": search.gallery_faces,
                             "model": search.model_key, "threshold": search.threshold, "max_candidates": cap,
-                            "quality_override": override_id, "outcome": outcome, "candidates": shown})  # fmt: skip
+                            "quality_override": override_id, "outcome": outcome, "candidates": shown,
+                            "operating_threshold": _ledgered(operating)})  # fmt: skip
     return SearchOutcome(
         search.id,
         case.number,
@@ -242,7 +253,16 @@ def _store(
         search.gallery_faces,
         tuple(candidate_dict(deployment, row) for row in rows),
         entry.seq,
+        operating_point=search.operating_point or {},
     )
+
+
+def _ledgered(operating: OperatingThreshold) -> dict[str, Any]:
+    """The operating point on the ledger: what was promised and whether the threshold kept it."""
+    point = operating.to_dict()
+    keys = ("mode", "threshold", "gallery_faces", "target_fpir", "promise_met", "expected_false_candidates",
+            "worst_group", "worst_group_fpir_upper_95")  # fmt: skip
+    return {key: point[key] for key in keys}
 
 
 def _provenance(candidate: RankedCandidate) -> dict[str, Any]:
@@ -255,7 +275,8 @@ def candidate_dict(deployment: Deployment, row: Candidate) -> dict[str, Any]:
     return {"candidate_id": row.id, "rank": row.rank, "face_id": row.face_id, "distance": round(row.distance, 4),
             "likelihood": row.likelihood, "false_match_rate": row.false_match_rate,
             "false_match": row.false_match_text, "provenance": _public(row.provenance),
-            "notice": LEAD_NOTICE}  # fmt: skip
+            "notice": LEAD_NOTICE, "expected_strangers": row.expected_strangers,
+            "strangers": row.strangers_text}  # fmt: skip
 
 
 def _public(provenance: dict[str, Any] | None) -> dict[str, Any] | None:

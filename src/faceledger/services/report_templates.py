@@ -61,6 +61,20 @@ future ingests and results. Requests so far: {% for status, n in f.optouts.items
 <p>With {{ "{:,}".format(f.accuracy.gallery_faces) }} faces in the gallery, a search of someone who is not in
 it is expected to return about {{ "%.1f" | format(f.accuracy.expected_false_candidates) }} false candidates
 within the threshold. This is why every candidate is reviewed by two people.</p>
+{% set op = f.accuracy.operating %}
+<h3>The operating threshold and its promise</h3>
+<p>The threshold is {{ "derived from a promise" if op.mode == "derived" else "fixed by the deployment" }}:
+a search for someone who is not in the gallery returns a false candidate in at most
+{{ "%.2f" | format(100 * op.target_fpir) }}% of searches (target FPIR), for every demographic group measured
+on enough people (95% upper bounds), not just on average. For {{ "{:,}".format(op.gallery_faces) }} gallery
+faces the threshold is <strong id="operating-threshold">{{ "%.3f" | format(op.threshold) }}</strong>.
+The promise <strong id="operating-promise">{{ "holds" if op.promise_met else "does NOT hold" }}</strong>{% if not op.promise_met and op.mode == "derived" %}:
+no measured distance keeps it for a gallery this large, so the threshold is the tightest the data supports{% endif %}.
+Worst group: {{ op.worst_group }}, up to {{ "%.2f" | format(100 * op.worst_group_fpir_upper_95) }}% of searches.
+Expected false candidates per search: {{ "%.2g" | format(op.expected_false_candidates) }} overall (at most
+{{ "%.2g" | format(op.expected_false_candidates_upper_95) }}), {{ "%.2g" | format(op.worst_group_expected_false_candidates) }}
+for the worst group.{% if not op.groups %} This calibration table has no per-group counts of enough people yet:
+the promise is for the average only.{% endif %}{% if op.ignored_groups %} Groups measured on too few people to steer by: {{ op.ignored_groups | join(", ") }}.{% endif %}</p>
 {% if f.accuracy.evaluation %}{% set e = f.accuracy.evaluation %}
 <h3>Evaluation on labelled faces (LFW)</h3>
 <p>Verification accuracy {{ "%.2f" | format(100 * e.verification.mean_accuracy) }}%.

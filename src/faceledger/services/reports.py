@@ -29,6 +29,7 @@ from faceledger.services.authority import status as authority_status
 from faceledger.services.deployment import Deployment
 from faceledger.services.gallery_admin import gallery_stats
 from faceledger.services.guard import append, governed, no_context
+from faceledger.services.operating_threshold import current_threshold
 from faceledger.services.retention import schedule
 from faceledger.services.scope import ledger_clause, visible_violations
 from faceledger.services.spreadsheet import write_csv
@@ -64,13 +65,16 @@ def chart(counts: Counter[str], title: str) -> str:
 
 
 def _accuracy(deployment: Deployment, evaluation: dict[str, Any] | None) -> dict[str, Any]:
-    table, threshold, gallery = deployment.calibration, deployment.settings.match_threshold, deployment.index.count()
+    # The operating threshold a search would use now (policy/operating_threshold.py), not a fixed number.
+    operating = current_threshold(deployment)
+    table, threshold, gallery = deployment.calibration, operating.threshold, operating.gallery_faces
     fmr = table.false_match(threshold)
     return {"threshold": threshold, "fmr": fmr.describe(), "fmr_rate": fmr.rate,
             "fnmr": table.false_non_match_rate(threshold), "dataset": table.dataset,
             "impostor_pairs": table.impostor_pairs,
             "genuine_pairs": table.genuine_pairs, "gallery_faces": gallery,
-            "expected_false_candidates": gallery * fmr.rate, "evaluation": evaluation}  # fmt: skip
+            "expected_false_candidates": gallery * fmr.rate, "evaluation": evaluation,
+            "operating": operating.to_dict()}  # fmt: skip
 
 
 def load_evaluation(path: Path | None) -> dict[str, Any] | None:

@@ -139,6 +139,12 @@ class Search(Base):
     outcome: Mapped[str] = mapped_column(String(20))
     purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # The operating point this search used (policy/operating_threshold.py); None on searches made before it.
+    threshold_mode: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    target_fpir: Mapped[float | None] = mapped_column(Float, nullable=True)
+    promise_met: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    expected_false_candidates: Mapped[float | None] = mapped_column(Float, nullable=True)
+    operating_point: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     case: Mapped[Case] = relationship(lazy="joined")
     candidates: Mapped[list[Candidate]] = relationship(
@@ -160,6 +166,9 @@ class Candidate(Base):
     false_match_text: Mapped[str] = mapped_column(Text)
     likelihood: Mapped[str] = mapped_column(String(30))
     provenance: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Strangers in a gallery of the search's size expected to score this close (None before 0014).
+    expected_strangers: Mapped[float | None] = mapped_column(Float, nullable=True)
+    strangers_text: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     search: Mapped[Search] = relationship(back_populates="candidates", lazy="joined")
     reviews: Mapped[list[Review]] = relationship(cascade="all, delete-orphan", passive_deletes=True, lazy="selectin")
