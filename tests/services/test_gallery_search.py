@@ -61,9 +61,9 @@ def test_search_links_back_and_removal_is_complete(
         removed = session.scalars(select(Face).where(Face.id == top.face_id)).one()
         kept = session.scalars(select(Face).where(Face.id != top.face_id)).first()
         assert kept is not None
-        removed_bytes, kept_bytes = removed.embedding, kept.embedding  # as stored: sealed
-        removed_plain = deployment.embedding_vector(removed.thumbnail, removed.embedding).tobytes()
-        kept_plain = deployment.embedding_vector(kept.thumbnail, kept.embedding).tobytes()
+        removed_bytes, kept_bytes = removed.embeddings[0].embedding, kept.embeddings[0].embedding  # sealed
+        removed_plain = deployment.embedding_vector(removed.thumbnail, removed_bytes).tobytes()
+        kept_plain = deployment.embedding_vector(kept.thumbnail, kept_bytes).tobytes()
     thumbnail_bytes = top.thumbnail.read_bytes()
 
     removal = remove_from_gallery(deployment, sha256=top.image_sha256)

@@ -248,7 +248,7 @@ def _store(
 def _provenance(candidate: RankedCandidate) -> dict[str, Any]:
     data = candidate.to_dict()
     return {"thumbnail": data["thumbnail"], "image_sha256": data["image_sha256"], **data["provenance"],
-            "subject": data["subject"]}  # fmt: skip
+            "subject": data["subject"], "model_scores": data["model_scores"]}  # fmt: skip
 
 
 def candidate_dict(deployment: Deployment, row: Candidate) -> dict[str, Any]:
