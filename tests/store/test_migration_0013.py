@@ -41,7 +41,8 @@ def _gallery_at_0012(engine: Engine, faces: int) -> dict[int, tuple[bytes, str]]
     stored: dict[int, tuple[bytes, str]] = {}
     with engine.begin() as connection:
         source = connection.execute(tables.tables["sources"].insert().values(
-            name="s", legal_basis="test", collection_method="", contact="", created_at=now)).inserted_primary_key[0]  # fmt: skip
+            name="s", legal_basis="test", collection_method="", contact="", created_at=now
+        )).inserted_primary_key[0]  # fmt: skip
         for n in range(faces):
             image = connection.execute(tables.tables["gallery_images"].insert().values(
                 sha256=f"{n:064x}", source_id=source, source_url="", page_url="", original_filename=f"{n}.jpg",
