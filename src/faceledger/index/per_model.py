@@ -6,6 +6,7 @@ it reflects, and is diffed and saved on its own (services/deployment.py holds th
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -55,6 +56,9 @@ class ModelIndexes:
 
     def open_model(self, model_key: str) -> VectorIndex:
         if model_key not in self._indexes:
+            if not self.folder.is_dir():  # the models' parent folder, private as every folder of the data
+                self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+                os.chmod(self.folder, 0o700)
             slug = model_slug(model_key)
             codec = _ModelCodec(self._codec, slug) if self._codec is not None else None
             self._indexes[model_key] = self._opener(self.folder / slug, f"faceledger_{slug}", codec)
