@@ -4,6 +4,7 @@ registers the model the gallery was searched with; its downgrade gives the embed
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import pytest
 from alembic import command
 from sqlalchemy import Engine, MetaData, inspect, select, text
 
+from faceledger.index.per_model import model_slug
+from faceledger.services.deployment import Deployment, open_deployment
 from faceledger.store import db
 from faceledger.store.migrate import alembic_config, current_revision, head_revision
 
@@ -91,3 +94,18 @@ def test_0013_downgrade_gives_each_face_its_embedding_back(engine: Engine) -> No
     _migrate(engine, "head")
     with engine.connect() as connection:
         assert connection.execute(select(text("count(*)")).select_from(text("face_embeddings"))).scalar_one() == 6
+
+
+def test_the_single_index_from_before_0013_is_deleted_on_open(make_deployment: Callable[..., Deployment]) -> None:
+    """Its vectors would otherwise stay on disk where no later removal reaches them."""
+    deployment = make_deployment()
+    folder = deployment.data_dir / "index"
+    (folder / "faiss.index").write_bytes(b"an index from before 0013")
+    deployment.close()
+    reopened = open_deployment(deployment.settings, deployment.data_dir)
+    try:
+        assert not (folder / "faiss.index").exists()
+        (model_folder,) = [p for p in folder.iterdir() if p.is_dir()]  # one folder per model, kept
+        assert model_folder.name == model_slug(reopened.model_key) and any(model_folder.iterdir())
+    finally:
+        reopened.close()

@@ -195,6 +195,7 @@ def _connect(settings: Settings, data_dir: Path, config: dict[str, Any]) -> Depl
     sealer = Sealer(KeyFiles.for_deployment(settings.keys_dir, data_dir).data_key())
     with db.session_factory(engine)() as session:
         keys = model_registry.registered_keys(session)
+    _drop_single_model_index(data_dir / "index")
     with index_lock(data_dir, exclusive=False):  # never read half of another process's save
         index = open_model_indexes(backend, data_dir / "index", settings, IndexCodec(sealer), keys)
     return Deployment(settings, data_dir, config, engine, db.session_factory(engine), index, _sealer=sealer)
@@ -207,6 +208,17 @@ def open_model_indexes(
         return open_index(backend, model_folder, settings, model_codec, collection)
 
     return ModelIndexes(backend, folder, opener, codec, keys)
+
+
+def _drop_single_model_index(folder: Path) -> None:
+    """Files directly in index/ are the one index written before migration 0013 (now one folder per
+    model): deleted, not left holding vectors that a later opt-out would no longer reach. Derived data:
+    every model's index is rebuilt from the database on open."""
+    stale = [child for child in folder.glob("*") if child.is_file()] if folder.is_dir() else []
+    if stale:
+        with index_lock(folder.parent, exclusive=True):
+            for child in stale:
+                child.unlink(missing_ok=True)
 
 
 def _private_sqlite(path: Path) -> None:

@@ -107,7 +107,7 @@ def governed_search(deployment: Deployment, actor: ActorView, request: SearchReq
     override_id = _quality_gate(deployment, actor, face, case_id, digest, refuse)
     refresh_index(deployment)
     blocklist = load_blocklist(deployment)
-    ranked = rank_candidates(deployment, face, cap, exclude=blocklist.matches)
+    ranked = rank_candidates(deployment, face, cap, exclude=blocklist.matches, exclude_model_key=blocklist.model_key)
     threshold = deployment.settings.match_threshold
     leads = [c for c in ranked if c.distance <= threshold]
     thumbnail = _probe_thumbnail_path(digest, face)

@@ -219,7 +219,7 @@ def _keep_out(
             kept.append((item, result))
             continue
         pairs = list(zip(result.faces.faces, result.thumbnails, strict=False))
-        allowed = [(f, t) for f, t in pairs if f.embedding is None or not blocklist.matches(f.embedding.vector)]
+        allowed = [(f, t) for f, t in pairs if not _blocked(f, blocklist)]
         report.faces_skipped_optout += len(pairs) - len(allowed)
         if len(allowed) == len(pairs):
             kept.append((item, result))
@@ -229,6 +229,11 @@ def _keep_out(
             faces = replace(result.faces, faces=tuple(face for face, _ in allowed))
             kept.append((item, replace(result, faces=faces, thumbnails=tuple(t for _, t in allowed))))
     return kept
+
+
+def _blocked(face: DetectedFace, blocklist: Blocklist) -> bool:
+    """Whether the face's embedding by the blocklist's model matches an opt-out (never across models)."""
+    return any(e.model.key == blocklist.model_key and blocklist.matches(e.vector) for e in face.embeddings)
 
 
 def _set_progress(deployment: Deployment, job_id: int, done: int, total: int) -> None:
