@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from faceledger.engine.distance import euclidean
 from faceledger.engine.fusion import FusionRule
-from faceledger.errors import ModelNotEnabled
+from faceledger.errors import ModelMismatch, ModelNotEnabled
 from faceledger.services.deployment import Deployment
 from faceledger.services.pipeline_models import pipeline_fusion_rule
 from faceledger.store import model_registry
@@ -65,7 +65,10 @@ def scored_faces(
 ) -> list[ScoredFace]:
     """The k nearest gallery faces (or subjects, by their best face), nearest first."""
     embeddings = searchable_embeddings(deployment, probe)
-    rule = pipeline_fusion_rule(deployment.settings) if len(embeddings) > 1 else None
+    rule = pipeline_fusion_rule(deployment.settings)
+    if rule is None and len(embeddings) > 1:
+        raise ModelMismatch(f"the {deployment.settings.pipeline.value} pipeline has no rule to combine "
+                            f"{', '.join(e.model.key for e in embeddings)}")  # fmt: skip
     by_subject = deployment.settings.search_rank_subjects
     depth = k * _OVERFETCH
     while True:
