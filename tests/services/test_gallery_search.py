@@ -9,13 +9,16 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from faceledger.errors import NoFaceFound, NotFound
+from faceledger.config import Settings
+from faceledger.errors import EngineUnavailable, InvalidInput, NoFaceFound, NotFound
 from faceledger.services.deployment import Deployment, index_drift, open_deployment, rebuild_index
 from faceledger.services.gallery_admin import remove_from_gallery
 from faceledger.services.gallery_search import search_gallery
 from faceledger.services.ingest import SourceSpec, ingest
+from faceledger.services.pipeline_models import pipeline_fusion_rule, pipeline_model_keys
+from faceledger.store import model_registry
 from faceledger.store.models import Face, GalleryImage
-from faceledger.types import IndexBackend
+from faceledger.types import IndexBackend, Pipeline
 from tests.lfwdata import copy_with_manifest, people_with_several
 from tests.security.sealed_scan import opened_index_bytes
 
@@ -23,10 +26,25 @@ pytestmark = pytest.mark.needs_data
 SPEC = SourceSpec("lfw-test", "research test data")
 
 
+def two_model_pipeline() -> Pipeline:
+    """The fused pipeline (SFace and dlib, both enabled in a gallery made with it), where this build has it."""
+    settings = Settings(pipeline=Pipeline.FUSED)
+    try:
+        keys = pipeline_model_keys(settings)
+        pipeline_fusion_rule(settings)
+    except (EngineUnavailable, InvalidInput) as exc:
+        pytest.skip(f"no two-model pipeline here: {exc}")
+    assert len(keys) == 2
+    return Pipeline.FUSED
+
+
 @pytest.mark.slow
-def test_rank1_over_300_people(make_deployment: Callable[..., Deployment], data_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("pipeline", [Pipeline.DLIB, "two models"])
+def test_rank1_over_300_people(
+    make_deployment: Callable[..., Deployment], data_dir: Path, tmp_path: Path, pipeline: Pipeline | str
+) -> None:
     people = people_with_several(data_dir, 320)
-    deployment = make_deployment()
+    deployment = make_deployment(pipeline=pipeline if pipeline is Pipeline.DLIB else two_model_pipeline())
     report = ingest(deployment, copy_with_manifest(people, tmp_path / "gallery"), SPEC)
     assert report.images_added >= 300
     hits = searched = 0
@@ -85,6 +103,31 @@ def test_search_links_back_and_removal_is_complete(
         opened = opened_index_bytes(deployment)  # the index is sealed too: look inside it
         assert kept_plain in opened, "the scan must find a vector the index still holds"
         assert removed_plain not in opened
+
+
+def test_two_models_enabled_find_the_same_person_first(
+    make_deployment: Callable[..., Deployment], data_dir: Path, tmp_path: Path
+) -> None:
+    """Acceptance: a gallery with two models enabled (each with its own index) puts the same, right, person
+    first as the dlib gallery does, and shows each model's distance beside the fused one."""
+    people = people_with_several(data_dir, 8)
+    manifest = copy_with_manifest(people, tmp_path / "gallery")
+    dlib, fused = make_deployment(), make_deployment(pipeline=two_model_pipeline())
+    for deployment in (dlib, fused):
+        ingest(deployment, manifest, SPEC)
+    with fused.sessions() as session:
+        assert model_registry.enabled_keys(session) == set(fused.pipeline_keys)
+    assert set(fused.index.model_keys()) == set(fused.pipeline_keys) and index_drift(fused)[0].clean
+    for person, images in people:
+        firsts = []
+        for deployment in (dlib, fused):
+            result = search_gallery(deployment, images[1], top_k=3)
+            central = min(result.results, key=lambda r: abs(r.face.box.left + r.face.box.right - 250))
+            firsts.append(central.candidates[0])
+        assert [c.subject_external_id for c in firsts] == [person, person]
+        assert set(firsts[1].model_scores) == set(fused.pipeline_keys)
+        assert set(firsts[0].model_scores) == {dlib.model_key}
+        assert firsts[0].distance == firsts[0].model_scores[dlib.model_key]  # single model: its own distance
 
 
 def test_a_lagging_index_is_found_and_rebuilt(
