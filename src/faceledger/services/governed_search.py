@@ -215,7 +215,8 @@ def _store(
         probe_name=request.probe.name, probe_face={**details["face"], "origin": request.origin},
         probe_thumbnail=thumbnail, quality_override_id=override_id,
         gallery_version=deployment.gallery_version(session), gallery_faces=deployment.index.count(),
-        model_key=deployment.model_key, threshold=deployment.settings.match_threshold, max_candidates=cap,
+        model_key=_models_of(face) or deployment.model_key, threshold=deployment.settings.match_threshold,
+        max_candidates=cap,
         outcome=outcome,
     )  # fmt: skip
     session.add(search)
@@ -243,6 +244,11 @@ def _store(
         tuple(candidate_dict(deployment, row) for row in rows),
         entry.seq,
     )
+
+
+def _models_of(face: ProbeFace) -> str:
+    """The models the search scored with ("a+b" for a fused pipeline; one key for dlib, as before)."""
+    return "+".join(embedding.model.key for embedding in face.embeddings)[:120]
 
 
 def _provenance(candidate: RankedCandidate) -> dict[str, Any]:
