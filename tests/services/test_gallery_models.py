@@ -27,9 +27,10 @@ from faceledger.services import gallery_models
 from faceledger.services.deployment import Deployment, index_drift, open_deployment
 from faceledger.services.gallery_search import rank_candidates
 from faceledger.services.ingest import SourceSpec, ingest
+from faceledger.services.pipeline_models import pipeline_model_keys
 from faceledger.store import ledger
 from faceledger.store.models import Face, FaceEmbedding
-from faceledger.types import Embedding, ModelIdentity
+from faceledger.types import Embedding, ModelIdentity, Pipeline
 from faceledger.types import Face as ProbeFace
 from tests.lfwdata import copy_with_manifest, people_with_several
 from tests.office import make_office
@@ -194,3 +195,10 @@ def test_one_subject_cannot_fill_the_lineup(
     by_photo = replace(deployment, settings=deployment.settings.model_copy(update={"search_rank_subjects": False}))
     photos = rank_candidates(by_photo, probe, 5)  # the setting off: photos rank on their own, as before
     assert [c.subject_external_id for c in photos].count(many[0]) >= 3
+
+
+@pytest.mark.parametrize("pipeline", list(Pipeline))
+def test_the_registry_knows_the_keys_the_engine_stamps(pipeline: Pipeline) -> None:
+    """A gallery made with a pipeline enables exactly the models whose embeddings its engine produces."""
+    settings = Settings(pipeline=pipeline)
+    assert pipeline_model_keys(settings) == tuple(m.key for m in FaceEngine(settings).models)

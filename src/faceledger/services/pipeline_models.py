@@ -5,14 +5,20 @@ from __future__ import annotations
 from faceledger.config import Settings
 from faceledger.engine.fusion import FusionRule, load_fusion_rule
 from faceledger.engine.models import recognition_model_identity
+from faceledger.engine.onnx_models import SFACE
 from faceledger.errors import EngineUnavailable
 from faceledger.types import ModelIdentity, Pipeline
 
 
 def pipeline_identities(settings: Settings) -> tuple[ModelIdentity, ...]:
     """The pipeline's models, its first model first (the order of types.Face.embeddings)."""
+    # The identities the engine stamps (engine/pipeline.py FaceEngine.models), known without loading it.
     if settings.pipeline is Pipeline.DLIB:
         return (recognition_model_identity(),)
+    if settings.pipeline is Pipeline.SFACE:
+        return (SFACE.identity(),)
+    if settings.pipeline is Pipeline.FUSED:
+        return (SFACE.identity(), recognition_model_identity())
     raise EngineUnavailable(f"the {settings.pipeline.value} pipeline is not available in this build")
 
 
