@@ -25,7 +25,7 @@ from faceledger.engine.runtime import DlibRuntime
 from faceledger.errors import Conflict, ModelNotEnabled
 from faceledger.services import gallery_models
 from faceledger.services.deployment import Deployment, index_drift, open_deployment
-from faceledger.services.gallery_search import rank_candidates
+from faceledger.services.gallery_search import rank_candidates, search_gallery
 from faceledger.services.ingest import SourceSpec, ingest
 from faceledger.services.pipeline_models import pipeline_model_keys
 from faceledger.store import ledger
@@ -202,3 +202,24 @@ def test_the_registry_knows_the_keys_the_engine_stamps(pipeline: Pipeline) -> No
     """A gallery made with a pipeline enables exactly the models whose embeddings its engine produces."""
     settings = Settings(pipeline=pipeline)
     assert pipeline_model_keys(settings) == tuple(m.key for m in FaceEngine(settings).models)
+
+
+def test_a_dlib_gallery_reembedded_with_sface_is_searched_with_sface(
+    make_deployment: Callable[..., Deployment], data_dir: Path, tmp_path: Path
+) -> None:
+    """The real migration path: a gallery made with dlib, SFace added from the originals, then searched by
+    the sface pipeline; until SFace is enabled, an sface search is refused with what to do."""
+    people = people_with_several(data_dir, 4)
+    deployment = make_deployment()
+    ingest(deployment, copy_with_manifest(people, tmp_path / "gallery"), SPEC)
+    sface = replace(deployment, settings=deployment.settings.model_copy(update={"pipeline": Pipeline.SFACE}))
+    with pytest.raises(ModelNotEnabled, match="models reembed"):
+        search_gallery(sface, people[1][1][1])
+    report = gallery_models.reembed(deployment, gallery_models.target_key(deployment, "sface"))
+    assert report.embedded + report.not_found_again == report.gallery_faces and report.embedded >= 4
+    # a face dlib found that YuNet does not stays without an SFace embedding: enabling says so
+    status = gallery_models.enable_model(deployment, "sface", allow_missing=bool(report.not_found_again))
+    assert status.enabled and status.faces_embedded == report.embedded
+    top = search_gallery(sface, people[1][1][1]).results[0].candidates[0]
+    assert top.subject_external_id == people[1][0]
+    assert set(top.model_scores) == {pipeline_model_keys(sface.settings)[0]}

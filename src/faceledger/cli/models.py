@@ -41,12 +41,15 @@ def list_command(
 @models_app.command("enable")
 @reports_errors
 def enable_command(
-    name: NameArgument, data_dir: DataDirOption = None, token: TokenOption = None,
+    name: NameArgument,
+    allow_missing: Annotated[bool, typer.Option(
+        "--allow-missing", help="Enable although some faces have no embedding by it (ledgered, counted).")] = False,
+    data_dir: DataDirOption = None, token: TokenOption = None,
     token_file: TokenFileOption = None, as_json: JsonOption = False,
 ) -> None:  # fmt: skip
     """Search with a model (curators); every gallery face must have its embedding (models reembed)."""
     with acting(data_dir, token, token_file=token_file) as (deployment, actor):
-        status = governed_enable(deployment, actor, name)
+        status = governed_enable(deployment, actor, name, allow_missing=allow_missing)
     if as_json:
         emit_json(status.to_dict())
     else:

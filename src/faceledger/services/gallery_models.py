@@ -116,14 +116,17 @@ def resolve_model(name: str, candidates: list[str]) -> str:
     return chosen[0]
 
 
-def enable_model(deployment: Deployment, name: str) -> ModelStatus:
+def enable_model(deployment: Deployment, name: str, *, allow_missing: bool = False) -> ModelStatus:
+    """Search with the model. Faces it has no embedding of (its detector found no face there, or the
+    original is gone) would be invisible to a search by it alone: refused unless `allow_missing`."""
     with transaction(deployment.sessions) as session:
         key = resolve_model(name, model_registry.registered_keys(session))
         row = session.scalars(select(GalleryModel).where(GalleryModel.model_key == key)).one()
         missing = _missing_count(session, key)
-        if missing:
+        if missing and not allow_missing:
             raise Conflict(f"{key}: {missing} gallery faces have no embedding by it; run: faceledger models "
-                           f"reembed {row.name} (with --from-thumbnails where originals are gone)")  # fmt: skip
+                           f"reembed {row.name} (with --from-thumbnails where originals are gone), or "
+                           "enable it with --allow-missing")  # fmt: skip
         if not row.enabled:
             row.enabled, row.enabled_at = True, utcnow()
             deployment.bump_version(session)  # other processes re-read the registry and their indexes
@@ -301,10 +304,10 @@ def governed_list(deployment: Deployment, actor: ActorView) -> list[ModelStatus]
     return list_models(deployment)
 
 
-def governed_enable(deployment: Deployment, actor: ActorView, name: str) -> ModelStatus:
-    asked = {"model": name}
+def governed_enable(deployment: Deployment, actor: ActorView, name: str, *, allow_missing: bool = False) -> ModelStatus:
+    asked = {"model": name, "allow_missing": allow_missing}
     governed(deployment, actor, Action.CURATE_GALLERY, no_context, lambda _s, _c: None, details=asked)
-    status = enable_model(deployment, name)
+    status = enable_model(deployment, name, allow_missing=allow_missing)
     with transaction(deployment.sessions) as session:
         append(session, actor, "models_enable", details={**asked, **status.to_dict()})
     return status
