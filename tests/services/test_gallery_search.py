@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -123,9 +124,10 @@ def test_two_models_enabled_find_the_same_person_first(
     first as the dlib gallery does, and shows each model's distance beside the fused one."""
     people = people_with_several(data_dir, 8)
     manifest = copy_with_manifest(people, tmp_path / "gallery")
-    dlib, fused = make_deployment(), make_deployment(pipeline=two_model_pipeline)
-    for deployment in (dlib, fused):
-        ingest(deployment, manifest, SPEC)
+    fused = make_deployment(pipeline=two_model_pipeline)
+    ingest(fused, manifest, SPEC)
+    # the same gallery searched by the dlib pipeline alone (one database per test on PostgreSQL)
+    dlib = replace(fused, settings=fused.settings.model_copy(update={"pipeline": Pipeline.DLIB}))
     with fused.sessions() as session:
         assert model_registry.enabled_keys(session) == set(fused.pipeline_keys)
     assert set(fused.index.model_keys()) == set(fused.pipeline_keys) and index_drift(fused)[0].clean
