@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     faiss_ivf_min_faces: int = Field(default=50_000, ge=100)
     index_sync_on_open: bool = True  # bring a lagging index level when a deployment opens
     search_top_k: int = Field(default=10, ge=1, le=100)
+    # Faces linked to a subject are ranked by subject (its best face): one person's many photos cannot
+    # fill a lineup and push the other people out of it. Off: every face ranks on its own, as before.
+    search_rank_subjects: bool = True
     thumbnail_px: int = Field(default=160, ge=32, le=512)
     ingest_batch_images: int = Field(default=32, ge=1, le=1000)
     # Folders ingest may read from (a folder or manifest under one of them); empty: ingest by path is off.

@@ -74,3 +74,7 @@ class Busy(FaceledgerError):
     def __init__(self, message: str, retry_after_s: int = 5) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class ModelNotEnabled(ModelMismatch):
+    """A search needs a model the gallery has not embedded or enabled (`faceledger models`)."""

@@ -14,9 +14,9 @@ def stored_bytes(data_dir: Path) -> bytes:
 
 
 def opened_index_bytes(deployment: Deployment) -> bytes:
-    codec, opened = IndexCodec(deployment.sealer), []
-    for path in sorted((deployment.data_dir / "index").rglob("*")):
+    codec, opened, folder = IndexCodec(deployment.sealer), [], deployment.data_dir / "index"
+    for path in sorted(folder.rglob("*")):
         if path.is_file():
-            blob = path.read_bytes()
-            opened.append(codec.open(path.name, blob) if is_sealed(blob) else blob)
+            blob = path.read_bytes()  # each model's files are bound to its folder: index/<model>/<file>
+            opened.append(codec.open(path.relative_to(folder).as_posix(), blob) if is_sealed(blob) else blob)
     return b"".join(opened)

@@ -25,7 +25,7 @@ from faceledger.services import casefile, curation
 from faceledger.services.deployment import Deployment, init_deployment, open_deployment, rebuild_index
 from faceledger.services.governed_search import SearchOutcome, SearchRequest, governed_search
 from faceledger.services.ingest import SourceSpec
-from faceledger.store.models import Face
+from faceledger.store.models import Face, FaceEmbedding
 from faceledger.types import IndexBackend
 from tests.lfwdata import copy_with_manifest, people_with_several
 from tests.office import ATTESTATION, Office, make_office
@@ -55,7 +55,7 @@ def used(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[U
                                       SourceSpec("lfw", "test"))  # fmt: skip
     assert report.images_added == 4
     with deployment.sessions() as session:
-        rows = session.execute(select(Face.thumbnail, Face.embedding)).all()
+        rows = session.execute(select(Face.thumbnail, FaceEmbedding.embedding).join(FaceEmbedding)).all()
     plain = [_plain(deployment, thumbnail, blob) for thumbnail, blob in rows]
     outcome = governed_search(deployment, office.analyst, SearchRequest("C-1", ATTESTATION, people[1][1][1]))
     yield Used(office, deployment, people[1][1][0].name, outcome, plain)
@@ -86,7 +86,7 @@ def test_no_plain_embedding_or_image_is_stored(used: Used) -> None:
     deployment = used.deployment
     assert len(used.plain_vectors) >= 4
     with deployment.sessions() as session:
-        assert session.scalars(select(Face.embedding)).all()
+        assert session.scalars(select(FaceEmbedding.embedding)).all()
     deployment.engine.dispose()  # nothing held back in a connection: the files are what is stored
     stored = b"".join(path.read_bytes() for path in _files(deployment.data_dir))
     assert (deployment.data_dir / "faceledger.db").is_file() and len(stored) > 100_000
@@ -137,8 +137,9 @@ def test_a_changed_or_swapped_embedding_is_refused(used: Used, tmp_path: Path) -
     spoilt = open_deployment(settings, tmp_path / "data")
     try:
         with spoilt.sessions.begin() as session:
-            first, second = session.execute(select(Face.id, Face.embedding).order_by(Face.id).limit(2)).all()
-            session.execute(update(Face).where(Face.id == first[0]).values(embedding=second[1]))
+            rows = select(FaceEmbedding.id, FaceEmbedding.embedding).order_by(FaceEmbedding.id).limit(2)
+            first, second = session.execute(rows).all()  # two faces' embeddings: swapped
+            session.execute(update(FaceEmbedding).where(FaceEmbedding.id == first[0]).values(embedding=second[1]))
         with pytest.raises(KeyProblem, match="changed or swapped"):  # the index is rebuilt from the rows
             rebuild_index(spoilt)
     finally:
@@ -179,9 +180,10 @@ def test_a_deployment_written_before_encryption_is_sealed_on_open(used: Used, tm
     old = open_deployment(settings, tmp_path / "data")
     sealer = old.sealer
     with old.sessions.begin() as session:
-        for face_id, blob, thumbnail in session.execute(select(Face.id, Face.embedding, Face.thumbnail)).all():
+        rows = select(FaceEmbedding.id, FaceEmbedding.embedding, Face.thumbnail).join(Face)
+        for row_id, blob, thumbnail in session.execute(rows).all():
             plain = sealer.open(Role.FACE_EMBEDDING, thumbnail, blob)
-            session.execute(update(Face).where(Face.id == face_id).values(embedding=plain))
+            session.execute(update(FaceEmbedding).where(FaceEmbedding.id == row_id).values(embedding=plain))
     for folder, role in (("thumbnails", Role.THUMBNAIL), ("probes", Role.PROBE)):
         for path in _files(old.data_dir / folder):
             path.write_bytes(sealer.read_file(path, role, path.relative_to(old.data_dir).as_posix()))

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from faceledger.config import Settings
 from faceledger.services.deployment import Deployment, open_deployment, refresh_index
 from faceledger.services.ingest import SourceSpec, ingest
-from faceledger.store.models import Face, GalleryImage
+from faceledger.store.models import Face, FaceEmbedding, GalleryImage
 from tests.lfwdata import copy_with_manifest, people_with_several
 
 pytestmark = pytest.mark.needs_data
@@ -107,7 +107,7 @@ def test_remove_in_one_process_and_ingest_in_another_leave_exactly_the_database(
         assert index_faces(fresh) == truth, "the saved index file is not the database's gallery"
         # and its searches find the CLI-ingested face
         with fresh.sessions() as session:
-            rows = session.execute(select(Face.thumbnail, Face.embedding)).all()
+            rows = session.execute(select(Face.thumbnail, FaceEmbedding.embedding).join(FaceEmbedding)).all()
             vectors = [fresh.embedding_vector(thumbnail, blob) for thumbnail, blob in rows]
         nearest = {int(fresh.index.search(vector[None, :], 1).ids[0][0]) for vector in vectors}
         assert nearest == truth

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sqlalchemy import select
 
-from faceledger.errors import NoFaceFound, NotFound
+from faceledger.config import Settings
+from faceledger.engine.fusion import FusionRule, ModelScale
+from faceledger.errors import EngineUnavailable, InvalidInput, NoFaceFound, NotFound
 from faceledger.services.deployment import Deployment, index_drift, open_deployment, rebuild_index
 from faceledger.services.gallery_admin import remove_from_gallery
 from faceledger.services.gallery_search import search_gallery
 from faceledger.services.ingest import SourceSpec, ingest
+from faceledger.services.pipeline_models import pipeline_fusion_rule, pipeline_model_keys
+from faceledger.store import model_registry
 from faceledger.store.models import Face, GalleryImage
-from faceledger.types import IndexBackend
+from faceledger.types import IndexBackend, Pipeline
 from tests.lfwdata import copy_with_manifest, people_with_several
 from tests.security.sealed_scan import opened_index_bytes
 
@@ -23,10 +28,35 @@ pytestmark = pytest.mark.needs_data
 SPEC = SourceSpec("lfw-test", "research test data")
 
 
+@pytest.fixture
+def two_model_pipeline(monkeypatch: pytest.MonkeyPatch) -> Pipeline:
+    """The fused pipeline (SFace and dlib, both enabled in a gallery made with it). Where its fitted rule
+    is not shipped (eval.fusion_fit writes it), a rough z-score rule stands in: ranking by any positive
+    weighting of two distances, what this test checks is that both models' scores reach the lineup."""
+    settings = Settings(pipeline=Pipeline.FUSED)
+    try:
+        sface, dlib = pipeline_model_keys(settings)
+    except EngineUnavailable as exc:
+        pytest.skip(f"no two-model pipeline here: {exc}")
+    try:
+        pipeline_fusion_rule(settings)
+    except InvalidInput:
+        rough = FusionRule("rough", "a test stand-in, not fitted", (ModelScale(sface, 1.05, 0.2, 1.0),
+                           ModelScale(dlib, 0.6, 0.15, 1.0)), offset=0.6, scale=0.15)  # fmt: skip
+        monkeypatch.setattr("faceledger.services.model_search.pipeline_fusion_rule",
+                            lambda s: rough if s.pipeline is Pipeline.FUSED else None)  # fmt: skip
+    return Pipeline.FUSED
+
+
 @pytest.mark.slow
-def test_rank1_over_300_people(make_deployment: Callable[..., Deployment], data_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("pipeline", [Pipeline.DLIB, "two models"])
+def test_rank1_over_300_people(
+    make_deployment: Callable[..., Deployment], data_dir: Path, tmp_path: Path, pipeline: Pipeline | str,
+    request: pytest.FixtureRequest,
+) -> None:  # fmt: skip
     people = people_with_several(data_dir, 320)
-    deployment = make_deployment()
+    chosen = pipeline if pipeline is Pipeline.DLIB else request.getfixturevalue("two_model_pipeline")
+    deployment = make_deployment(pipeline=chosen)
     report = ingest(deployment, copy_with_manifest(people, tmp_path / "gallery"), SPEC)
     assert report.images_added >= 300
     hits = searched = 0
@@ -61,9 +91,9 @@ def test_search_links_back_and_removal_is_complete(
         removed = session.scalars(select(Face).where(Face.id == top.face_id)).one()
         kept = session.scalars(select(Face).where(Face.id != top.face_id)).first()
         assert kept is not None
-        removed_bytes, kept_bytes = removed.embedding, kept.embedding  # as stored: sealed
-        removed_plain = deployment.embedding_vector(removed.thumbnail, removed.embedding).tobytes()
-        kept_plain = deployment.embedding_vector(kept.thumbnail, kept.embedding).tobytes()
+        removed_bytes, kept_bytes = removed.embeddings[0].embedding, kept.embeddings[0].embedding  # sealed
+        removed_plain = deployment.embedding_vector(removed.thumbnail, removed_bytes).tobytes()
+        kept_plain = deployment.embedding_vector(kept.thumbnail, kept_bytes).tobytes()
     thumbnail_bytes = top.thumbnail.read_bytes()
 
     removal = remove_from_gallery(deployment, sha256=top.image_sha256)
@@ -85,6 +115,32 @@ def test_search_links_back_and_removal_is_complete(
         opened = opened_index_bytes(deployment)  # the index is sealed too: look inside it
         assert kept_plain in opened, "the scan must find a vector the index still holds"
         assert removed_plain not in opened
+
+
+def test_two_models_enabled_find_the_same_person_first(
+    make_deployment: Callable[..., Deployment], data_dir: Path, tmp_path: Path, two_model_pipeline: Pipeline
+) -> None:
+    """Acceptance: a gallery with two models enabled (each with its own index) puts the same, right, person
+    first as the dlib gallery does, and shows each model's distance beside the fused one."""
+    people = people_with_several(data_dir, 8)
+    manifest = copy_with_manifest(people, tmp_path / "gallery")
+    fused = make_deployment(pipeline=two_model_pipeline)
+    ingest(fused, manifest, SPEC)
+    # the same gallery searched by the dlib pipeline alone (one database per test on PostgreSQL)
+    dlib = replace(fused, settings=fused.settings.model_copy(update={"pipeline": Pipeline.DLIB}))
+    with fused.sessions() as session:
+        assert model_registry.enabled_keys(session) == set(fused.pipeline_keys)
+    assert set(fused.index.model_keys()) == set(fused.pipeline_keys) and index_drift(fused)[0].clean
+    for person, images in people:
+        firsts = []
+        for deployment in (dlib, fused):
+            result = search_gallery(deployment, images[1], top_k=3)
+            central = min(result.results, key=lambda r: abs(r.face.box.left + r.face.box.right - 250))
+            firsts.append(central.candidates[0])
+        assert [c.subject_external_id for c in firsts] == [person, person]
+        assert set(firsts[1].model_scores) == set(fused.pipeline_keys)
+        assert set(firsts[0].model_scores) == {dlib.model_key}
+        assert firsts[0].distance == firsts[0].model_scores[dlib.model_key]  # single model: its own distance
 
 
 def test_a_lagging_index_is_found_and_rebuilt(

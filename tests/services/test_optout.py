@@ -20,7 +20,7 @@ from faceledger.services.deployment import Deployment, index_drift
 from faceledger.services.governed_search import SearchRequest, governed_search
 from faceledger.services.ingest import SourceSpec
 from faceledger.store.governance_models import Candidate, OptOutEmbedding, OptOutRequest
-from faceledger.store.models import Face, GalleryImage
+from faceledger.store.models import Face, FaceEmbedding, GalleryImage
 from tests.lfwdata import copy_with_manifest, people_with_several
 from tests.office import ATTESTATION, Office, make_office
 from tests.security.sealed_scan import opened_index_bytes
@@ -71,10 +71,12 @@ def test_opt_out_removes_a_person_completely_and_keeps_them_out(
         person_face_ids = set(
             session.scalars(select(Face.id).join(GalleryImage).where(GalleryImage.sha256.in_(digests)))
         )
-        kept_bytes = session.scalars(select(Face.embedding).where(Face.id.not_in(person_face_ids))).first()
-        removed_bytes = list(session.scalars(select(Face.embedding).where(Face.id.in_(person_face_ids))))  # sealed
-        removed_plain = [deployment.embedding_vector(f.thumbnail, f.embedding).tobytes()
-                         for f in session.scalars(select(Face).where(Face.id.in_(person_face_ids)))]  # fmt: skip
+        stored = select(FaceEmbedding.embedding)
+        kept_bytes = session.scalars(stored.where(FaceEmbedding.face_id.not_in(person_face_ids))).first()
+        removed_bytes = list(session.scalars(stored.where(FaceEmbedding.face_id.in_(person_face_ids))))  # sealed
+        removed_plain = [deployment.embedding_vector(f.thumbnail, e.embedding).tobytes()
+                         for f in session.scalars(select(Face).where(Face.id.in_(person_face_ids)))
+                         for e in f.embeddings]  # fmt: skip
         thumbnail_bytes = [
             (deployment.data_dir / t).read_bytes()
             for t in session.scalars(select(Face.thumbnail).where(Face.id.in_(person_face_ids)))

@@ -20,6 +20,7 @@ from faceledger.cli.disclose import disclose
 from faceledger.cli.errors import fail, one_line, reports_errors
 from faceledger.cli.evaluate import eval_app
 from faceledger.cli.gallery import gallery_app, index_app, init, seal_data
+from faceledger.cli.models import models_app
 from faceledger.cli.options import DataDirOption, DetectorOption, JsonOption, WorkersOption, emit_json, make_settings
 from faceledger.cli.oversight import ledger_app, optout_app, retention_app
 from faceledger.cli.people import authority_app, user_app
@@ -61,6 +62,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(gallery_app, name="gallery")
 app.add_typer(index_app, name="index")
 app.add_typer(eval_app, name="eval")
+app.add_typer(models_app, name="models")
 
 
 @app.command()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -130,7 +130,21 @@ def print_search(result: SearchOutcome) -> None:
         )
         if c.get("strangers"):
             typer.echo(f"      {c['strangers']}")
+        _model_lines(c.get("provenance") or {})
     typer.echo(f"ledger entry {result.ledger_seq}")
+
+
+def _model_lines(provenance: dict[str, Any]) -> None:
+    """Each model's own distance (several models: the lineup's distance is their fusion), and which of a
+    subject's photos matched."""
+    scores = provenance.get("model_scores") or {}
+    if len(scores) > 1:
+        typer.echo(
+            "      each model: " + ", ".join(f"{key.split('@')[0]} {value:.3f}" for key, value in scores.items())
+        )
+    others = (provenance.get("subject") or {}).get("other_photos_near")
+    if others:
+        typer.echo(f"      the closest of this subject's photos; {others} more of them scored near")
 
 
 @reports_errors

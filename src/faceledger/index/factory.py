@@ -11,7 +11,13 @@ from faceledger.index.faiss_index import FaissIndex
 from faceledger.types import IndexBackend
 
 
-def open_index(backend: IndexBackend, folder: Path, settings: Settings, codec: BlobCodec | None = None) -> VectorIndex:
+def open_index(
+    backend: IndexBackend,
+    folder: Path,
+    settings: Settings,
+    codec: BlobCodec | None = None,
+    collection: str | None = None,
+) -> VectorIndex:
     """`codec` seals the saved exact and FAISS files. Milvus keeps its vectors itself (a server, or Milvus
     Lite's own database file): they are not sealed by faceledger; see the README."""
     if backend is IndexBackend.EXACT:
@@ -21,4 +27,6 @@ def open_index(backend: IndexBackend, folder: Path, settings: Settings, codec: B
                           codec=codec)  # fmt: skip
     from faceledger.index.milvus_index import MilvusIndex  # pymilvus is heavy: import only when chosen
 
-    return MilvusIndex(settings.milvus_uri or str(folder / "milvus.db"), folder)
+    if collection is None:
+        return MilvusIndex(settings.milvus_uri or str(folder / "milvus.db"), folder)
+    return MilvusIndex(settings.milvus_uri or str(folder / "milvus.db"), folder, collection=collection)

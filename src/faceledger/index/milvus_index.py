@@ -33,15 +33,18 @@ _ITERATOR_BATCH = 10_000
 class MilvusIndex:
     backend = IndexBackend.MILVUS
 
-    def __init__(self, uri: str, folder: Path | None = None, *, index_type: str = "FLAT") -> None:
+    def __init__(
+        self, uri: str, folder: Path | None = None, *, index_type: str = "FLAT", collection: str = COLLECTION
+    ) -> None:
         self._folder = folder
+        self._collection = collection  # one per model (index/per_model.py)
         if "://" not in uri:  # a local file: Milvus Lite, which wants its folder to exist
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
         try:
             self._client = MilvusClient(uri)
-            if not self._client.has_collection(COLLECTION):
+            if not self._client.has_collection(self._collection):
                 self._create(index_type)
-            self._client.load_collection(COLLECTION)
+            self._client.load_collection(self._collection)
         except MilvusException as exc:
             raise EngineUnavailable(f"Milvus at {uri} is not usable: {exc}") from exc
         meta = folder / META_FILE if folder else None
@@ -53,7 +56,7 @@ class MilvusIndex:
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
         params = self._client.prepare_index_params()
         params.add_index(field_name="vector", index_type=index_type, metric_type="L2")
-        self._client.create_collection(COLLECTION, schema=schema, index_params=params)
+        self._client.create_collection(self._collection, schema=schema, index_params=params)
 
     def add(self, ids: Ids, vectors: Vectors) -> None:
         ids, vectors = check_vectors(ids, vectors)
@@ -61,13 +64,13 @@ class MilvusIndex:
             rows = [{"id": int(i), "vector": v.tolist()} for i, v in zip(ids[start : start + _INSERT_CHUNK],
                                                                           vectors[start : start + _INSERT_CHUNK],
                                                                           strict=True)]  # fmt: skip
-            self._client.upsert(COLLECTION, rows)  # upsert: adding an id twice keeps one copy
+            self._client.upsert(self._collection, rows)  # upsert: adding an id twice keeps one copy
 
     def remove(self, ids: Ids) -> int:
         if not len(ids):
             return 0
         before = self.count()
-        self._client.delete(COLLECTION, ids=[int(i) for i in ids])
+        self._client.delete(self._collection, ids=[int(i) for i in ids])
         return before - self.count()
 
     def search(self, queries: Vectors, k: int) -> Hits:
@@ -77,7 +80,7 @@ class MilvusIndex:
             return hits
         # Name the output fields: Milvus Lite otherwise returns every field, the vector included.
         results: list[Any] = self._client.search(
-            COLLECTION, data=queries.tolist(), limit=k, output_fields=["id"], search_params={"metric_type": "L2"}
+            self._collection, data=queries.tolist(), limit=k, output_fields=["id"], search_params={"metric_type": "L2"}
         )
         for row, found in enumerate(results):
             for column, hit in enumerate(found[:k]):
@@ -86,7 +89,9 @@ class MilvusIndex:
         return hits
 
     def ids(self) -> Ids:
-        iterator = self._client.query_iterator(COLLECTION, batch_size=_ITERATOR_BATCH, filter="", output_fields=["id"])
+        iterator = self._client.query_iterator(
+            self._collection, batch_size=_ITERATOR_BATCH, filter="", output_fields=["id"]
+        )
         found: list[int] = []
         try:
             while batch := iterator.next():
@@ -96,10 +101,10 @@ class MilvusIndex:
         return np.array(sorted(found), dtype=np.int64)
 
     def count(self) -> int:
-        return int(self._client.get_collection_stats(COLLECTION)["row_count"])
+        return int(self._client.get_collection_stats(self._collection)["row_count"])
 
     def save(self, gallery_version: int) -> None:
-        self._client.flush(COLLECTION)
+        self._client.flush(self._collection)
         if self._folder is not None:
             self._folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             write_meta(self._folder / META_FILE, {"gallery_version": gallery_version})  # Milvus holds the vectors

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from faceledger.services.deployment import AT_REST, Deployment, write_config
 from faceledger.store.db import checkpoint, transaction
 from faceledger.store.governance_models import OptOutEmbedding
-from faceledger.store.models import Face
+from faceledger.store.models import Face, FaceEmbedding
 from faceledger.store.sealed import Role, is_sealed, make_private, optout_embedding_name
 
 _CHUNK = 5_000  # rows per transaction: bounded memory at a million faces
@@ -52,12 +52,13 @@ def _seal_face_embeddings(deployment: Deployment) -> int:
     sealer, done, last = deployment.sealer, 0, 0
     while True:
         with transaction(deployment.sessions) as session:
-            rows = session.execute(select(Face.id, Face.embedding, Face.thumbnail).where(Face.id > last)
-                                   .order_by(Face.id).limit(_CHUNK)).all()  # fmt: skip
+            rows = session.execute(select(FaceEmbedding.id, FaceEmbedding.embedding, Face.thumbnail).join(Face)
+                                   .where(FaceEmbedding.id > last).order_by(FaceEmbedding.id)
+                                   .limit(_CHUNK)).all()  # fmt: skip
             plain = [{"id": i, "embedding": sealer.seal(Role.FACE_EMBEDDING, thumb, blob)}
                      for i, blob, thumb in rows if not is_sealed(blob)]  # fmt: skip
             if plain:
-                session.execute(update(Face), plain)
+                session.execute(update(FaceEmbedding), plain)
         if not rows:
             return done
         done, last = done + len(plain), rows[-1][0]

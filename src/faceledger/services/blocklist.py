@@ -12,9 +12,10 @@ from faceledger.store.sealed import Role, optout_embedding_name
 
 
 class Blocklist:
-    def __init__(self, vectors: np.ndarray, threshold: float) -> None:
+    def __init__(self, vectors: np.ndarray, threshold: float, model_key: str = "") -> None:
         self.vectors = vectors.reshape(-1, 128) if vectors.size else np.zeros((0, 128), dtype=np.float32)
         self.threshold = threshold
+        self.model_key = model_key  # the model of these vectors: only that model's embeddings are compared
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -33,4 +34,4 @@ def load_blocklist(deployment: Deployment, model_key: str | None = None) -> Bloc
                                .where(OptOutEmbedding.model_key == key)).all()  # fmt: skip
     opened = [deployment.sealer.open(Role.OPTOUT_EMBEDDING, optout_embedding_name(r, key), blob) for r, blob in rows]
     vectors = np.stack([np.frombuffer(row, dtype=np.float32) for row in opened]) if rows else np.zeros((0, 128))
-    return Blocklist(vectors.astype(np.float32), deployment.settings.optout_threshold)
+    return Blocklist(vectors.astype(np.float32), deployment.settings.optout_threshold, key)

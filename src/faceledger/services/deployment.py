@@ -27,13 +27,15 @@ from faceledger.engine.calibration import CalibrationTable, load_pipeline_calibr
 from faceledger.engine.models import recognition_model_identity
 from faceledger.engine.pipeline import FaceEngine
 from faceledger.errors import Conflict, InvalidInput, NotFound
-from faceledger.index.base import VectorIndex
+from faceledger.index.base import BlobCodec, VectorIndex
 from faceledger.index.factory import open_index
+from faceledger.index.per_model import ModelIndexes
+from faceledger.services.pipeline_models import pipeline_model_keys
 from faceledger.services.staging import sweep as sweep_staging
-from faceledger.store import db
+from faceledger.store import db, model_registry
 from faceledger.store.keys import KeyFiles
 from faceledger.store.migrate import upgrade
-from faceledger.store.models import Face, GalleryState
+from faceledger.store.models import Face, FaceEmbedding, GalleryState
 from faceledger.store.sealed import DIR_MODE, FILE_MODE, IndexCodec, Role, Sealer, write_private
 from faceledger.types import IndexBackend
 
@@ -52,7 +54,7 @@ class Deployment:
     config: dict[str, Any]
     engine: Engine
     sessions: sessionmaker[Session]
-    index: VectorIndex
+    index: ModelIndexes  # one vector index per model (index/per_model.py)
     _face_engine: FaceEngine | None = field(default=None, repr=False)
     _calibration: CalibrationTable | None = field(default=None, repr=False)
     _sealer: Sealer | None = field(default=None, repr=False)
@@ -106,6 +108,14 @@ class Deployment:
         state.version += 1
         return state.version
 
+    @property
+    def pipeline_keys(self) -> tuple[str, ...]:
+        """The model keys of the configured pipeline, its first model first."""
+        return pipeline_model_keys(self.settings)
+
+    def model_index(self, model_key: str) -> VectorIndex:
+        return self.index.for_model(model_key)
+
     def save_index(self) -> None:
         """Replay the database into the index, then save it (see save_level)."""
         save_level(self)
@@ -138,6 +148,10 @@ def init_deployment(settings: Settings, data_dir: Path, backend: IndexBackend) -
     }
     KeyFiles.for_deployment(settings.keys_dir, data_dir).create()  # before the index, which is sealed with it
     deployment = _connect(settings, data_dir, config)
+    with db.transaction(deployment.sessions) as session:  # the pipeline's models, searched from the start
+        for key in pipeline_model_keys(settings):
+            model_registry.register(session, key, enabled=True)
+            deployment.index.open_model(key)
     write_config(deployment)
     deployment.save_index()
     return deployment
@@ -179,9 +193,32 @@ def _connect(settings: Settings, data_dir: Path, config: dict[str, Any]) -> Depl
     upgrade(engine)
     backend = settings.index_backend or IndexBackend(config["index_backend"])
     sealer = Sealer(KeyFiles.for_deployment(settings.keys_dir, data_dir).data_key())
+    with db.session_factory(engine)() as session:
+        keys = model_registry.registered_keys(session)
+    _drop_single_model_index(data_dir / "index")
     with index_lock(data_dir, exclusive=False):  # never read half of another process's save
-        index = open_index(backend, data_dir / "index", settings, IndexCodec(sealer))
+        index = open_model_indexes(backend, data_dir / "index", settings, IndexCodec(sealer), keys)
     return Deployment(settings, data_dir, config, engine, db.session_factory(engine), index, _sealer=sealer)
+
+
+def open_model_indexes(
+    backend: IndexBackend, folder: Path, settings: Settings, codec: BlobCodec, keys: list[str]
+) -> ModelIndexes:
+    def opener(model_folder: Path, collection: str, model_codec: BlobCodec | None) -> VectorIndex:
+        return open_index(backend, model_folder, settings, model_codec, collection)
+
+    return ModelIndexes(backend, folder, opener, codec, keys)
+
+
+def _drop_single_model_index(folder: Path) -> None:
+    """Files directly in index/ are the one index written before migration 0013 (now one folder per
+    model): deleted, not left holding vectors that a later opt-out would no longer reach. Derived data:
+    every model's index is rebuilt from the database on open."""
+    stale = [child for child in folder.glob("*") if child.is_file()] if folder.is_dir() else []
+    if stale:
+        with index_lock(folder.parent, exclusive=True):
+            for child in stale:
+                child.unlink(missing_ok=True)
 
 
 def _private_sqlite(path: Path) -> None:
@@ -223,24 +260,49 @@ def index_lock(data_dir: Path, *, exclusive: bool) -> Iterator[None]:
         os.close(descriptor)  # closing releases the lock
 
 
-def index_drift(deployment: Deployment) -> tuple[Drift, np.ndarray, np.ndarray]:
+def model_drift(deployment: Deployment, model_key: str) -> tuple[Drift, np.ndarray, np.ndarray]:
+    """One model's index against the faces the database holds that model's embedding of."""
+    index = deployment.model_index(model_key)
     with deployment.sessions() as session:
         # The version first: the ids read after it are at least as new, so an index levelled to them and
         # labelled with this version is never older than its label (at worst a later refresh re-diffs).
         version = deployment.gallery_version(session)
-        db_ids = np.fromiter(session.execute(select(Face.id)).scalars(), dtype=np.int64)
-    index_ids = deployment.index.ids()
+        db_ids = np.fromiter(session.execute(select(FaceEmbedding.face_id)
+                                             .where(FaceEmbedding.model_key == model_key)).scalars(),
+                             dtype=np.int64)  # fmt: skip
+    index_ids = index.ids()
     missing = np.setdiff1d(db_ids, index_ids)
     extra = np.setdiff1d(index_ids, db_ids)
-    drift = Drift(len(db_ids), len(index_ids), len(missing), len(extra), version, deployment.index.saved_version())
+    drift = Drift(len(db_ids), len(index_ids), len(missing), len(extra), version, index.saved_version())
     return drift, missing, extra
+
+
+def index_drift(deployment: Deployment) -> tuple[Drift, np.ndarray, np.ndarray]:
+    """Every model's drift summed (the fullest model's face counts; the oldest index version)."""
+    parts = [model_drift(deployment, key) for key in deployment.index.model_keys()]
+    if not parts:
+        with deployment.sessions() as session:
+            version = deployment.gallery_version(session)
+        empty = np.empty(0, dtype=np.int64)
+        return Drift(0, 0, 0, 0, version, None), empty, empty
+    drifts = [part[0] for part in parts]
+    versions = [d.index_version for d in drifts]
+    drift = Drift(
+        max(d.database_faces for d in drifts), max(d.index_faces for d in drifts),
+        sum(d.missing_from_index for d in drifts), sum(d.not_in_database for d in drifts),
+        min(d.database_version for d in drifts),
+        None if None in versions else min(v for v in versions if v is not None),
+    )  # fmt: skip
+    return drift, np.unique(np.concatenate([p[1] for p in parts])), np.unique(np.concatenate([p[2] for p in parts]))
 
 
 def sync_index(deployment: Deployment, *, force: bool = False) -> Drift:
     """Bring the index level with the database: add what it lacks, drop what the database no longer has."""
     with deployment.sessions() as session:
         version = deployment.gallery_version(session)
-    if not force and deployment.index.saved_version() == version:
+    if not force and all(
+        deployment.model_index(key).saved_version() == version for key in deployment.index.model_keys()
+    ):
         drift, _, _ = index_drift(deployment)
         if drift.clean:
             return drift
@@ -252,13 +314,16 @@ def save_level(deployment: Deployment) -> Drift:
     processes removed goes, what they added comes), then save it labelled with the version read, unless
     the file on disk already reflects a newer version: an older writer never overwrites a newer file."""
     with index_lock(deployment.data_dir, exclusive=True):
-        drift, missing, extra = index_drift(deployment)
-        deployment.index.remove(extra)
-        for start in range(0, len(missing), _SYNC_CHUNK):
-            add_faces_to_index(deployment, missing[start : start + _SYNC_CHUNK])
-        on_disk = deployment.index.stored_version()
-        if on_disk is None or on_disk <= drift.database_version:
-            deployment.index.save(drift.database_version)
+        for key in deployment.index.model_keys():  # each model's index levelled and saved on its own
+            drift, missing, extra = model_drift(deployment, key)
+            index = deployment.model_index(key)
+            index.remove(extra)
+            for start in range(0, len(missing), _SYNC_CHUNK):
+                add_faces_to_index(deployment, missing[start : start + _SYNC_CHUNK], key)
+            on_disk = index.stored_version()
+            if on_disk is None or on_disk <= drift.database_version:
+                index.save(drift.database_version)
+        drift, _, _ = index_drift(deployment)
     return drift
 
 
@@ -267,30 +332,33 @@ def refresh_index(deployment: Deployment) -> None:
     one version query when nothing changed, a diff by ids when something did."""
     with deployment.sessions() as session:
         version = deployment.gallery_version(session)
-    if deployment.index.saved_version() != version:
+    if any(deployment.model_index(key).saved_version() != version for key in deployment.index.model_keys()):
         sync_index(deployment, force=True)
 
 
-def add_faces_to_index(deployment: Deployment, face_ids: np.ndarray) -> None:
+def add_faces_to_index(deployment: Deployment, face_ids: np.ndarray, model_key: str) -> None:
+    """Add these faces' embeddings by one model to that model's index."""
     if not len(face_ids):
         return
     with deployment.sessions() as session:
         rows = session.execute(
-            select(Face.id, Face.embedding, Face.thumbnail).where(Face.id.in_(face_ids.tolist()))
-        ).all()
+            select(FaceEmbedding.face_id, FaceEmbedding.embedding, Face.thumbnail).join(Face)
+            .where(FaceEmbedding.face_id.in_(face_ids.tolist()), FaceEmbedding.model_key == model_key)
+        ).all()  # fmt: skip
     if rows:
         ids = np.array([row[0] for row in rows], dtype=np.int64)
         vectors = np.stack([deployment.embedding_vector(row[2], row[1]) for row in rows])
-        deployment.index.add(ids, vectors)
+        deployment.model_index(model_key).add(ids, vectors)
 
 
 def rebuild_index(deployment: Deployment) -> Drift:
     """Throw the index away and fill it again from the database."""
     folder = deployment.data_dir / "index"
     with index_lock(deployment.data_dir, exclusive=True):
-        for child in folder.glob("*") if folder.exists() else []:
+        for child in folder.rglob("*") if folder.exists() else []:  # every model's folder
             if child.is_file():
                 child.unlink()
         backend = deployment.settings.index_backend or IndexBackend(deployment.config["index_backend"])
-        deployment.index = open_index(backend, folder, deployment.settings, IndexCodec(deployment.sealer))
+        keys = list(deployment.index.model_keys())
+        deployment.index = open_model_indexes(backend, folder, deployment.settings, IndexCodec(deployment.sealer), keys)
     return sync_index(deployment, force=True)

@@ -137,4 +137,5 @@ def gallery_stats(deployment: Deployment) -> dict[str, Any]:
         }  # fmt: skip
     drift, _, _ = index_drift(deployment)
     stats["index"] = {"backend": deployment.index.backend.value, "faces": deployment.index.count(), **drift.to_dict()}
+    stats["index"]["models"] = {key: deployment.model_index(key).count() for key in deployment.index.model_keys()}
     return stats

@@ -6,7 +6,7 @@ out never appears even if the index lags, and distances are recomputed from the 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,17 +16,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from faceledger.engine.calibration import FalseMatchEstimate
-from faceledger.engine.distance import euclidean
 from faceledger.errors import NoFaceFound
 from faceledger.policy.comparison import LEAD_DISCLAIMER, assess_distance
 from faceledger.services import bounded_work
 from faceledger.services.deployment import Deployment
+from faceledger.services.model_search import scored_faces
 from faceledger.services.operating_threshold import current_threshold
 from faceledger.store.models import Face, GalleryImage
 from faceledger.types import Detector, ImageInfo, Likelihood
 from faceledger.types import Face as ProbeFace
-
-_OVERFETCH = 3  # index hits per wanted candidate: room for rows the database no longer has
 
 
 @dataclass(frozen=True)
@@ -47,6 +45,10 @@ class Candidate:
     subject_external_id: str | None
     subject_name: str | None
     thumbnail_ref: str = ""  # relative to the data directory: what leaves the server, never an absolute path
+    # Each model's own distance (by ModelIdentity.key); `distance` is the pipeline's (fused) one.
+    model_scores: dict[str, float] = field(default_factory=dict)
+    # Ranked by subject: how many more of the subject's photos scored near, behind the one shown.
+    subject_other_photos: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,8 +58,12 @@ class Candidate:
             "provenance": {"source": self.source, "legal_basis": self.legal_basis, "source_url": self.source_url,
                            "page_url": self.page_url, "original_filename": self.original_filename,
                            "collected_at": self.collected_at.isoformat() if self.collected_at else None},
-            "subject": {"external_id": self.subject_external_id, "name": self.subject_name}
+            "subject": {"external_id": self.subject_external_id, "name": self.subject_name,
+                        "matched_photo": {"face_id": self.face_id, "image_sha256": self.image_sha256,
+                                          "original_filename": self.original_filename},
+                        "other_photos_near": self.subject_other_photos}
             if self.subject_external_id else None,
+            "model_scores": {key: round(value, 4) for key, value in self.model_scores.items()},
         }  # fmt: skip
 
 
@@ -110,36 +116,36 @@ def rank_candidates(
     *,
     exclude: Callable[[np.ndarray], bool] | None = None,
     threshold: float | None = None,
+    exclude_model_key: str | None = None,
 ) -> tuple[Candidate, ...]:
-    """The k gallery faces nearest the probe, nearest first; `exclude` drops faces by their embedding."""
+    """The k gallery faces (or, linked to subjects, the k subjects by their best face) nearest the probe,
+    nearest first, scored by every model of the pipeline and combined by its rule (services/model_search.py).
+    `exclude` drops faces by their embedding of `exclude_model_key` (the opt-out blocklist's model;
+    default the deployment's `model_key`)."""
     if probe.embedding is None:
         return ()
-    vector = probe.embedding.vector
-    hits = deployment.index.search(vector[None, :], k * _OVERFETCH)
-    ids = [int(i) for i in hits.ids[0] if i >= 0]
-    if not ids:
+    scored = scored_faces(deployment, probe, k, exclude=exclude, exclude_model_key=exclude_model_key)
+    if not scored:
         return ()
     with deployment.sessions() as session:
-        rows = session.scalars(
-            select(Face).where(Face.id.in_(ids), Face.model_key == probe.embedding.model.key)
+        rows = {row.id: row for row in session.scalars(
+            select(Face).where(Face.id.in_([s.face_id for s in scored]))
             .options(joinedload(Face.image).joinedload(GalleryImage.source), joinedload(Face.subject))
-        ).unique().all()  # fmt: skip
-    vectors = {row.id: deployment.embedding_vector(row.thumbnail, row.embedding) for row in rows}
-    kept = [row for row in rows if exclude is None or not exclude(vectors[row.id])]
-    scored = sorted(((euclidean(vector, vectors[row.id]), row) for row in kept),
-                    key=lambda pair: (pair[0], pair[1].id))[:k]  # fmt: skip
+        ).unique().all()}  # fmt: skip
     settings, table = deployment.settings, deployment.calibration
     threshold = current_threshold(deployment).threshold if threshold is None else threshold  # the operating one
+    kept = [s for s in scored if s.face_id in rows]  # deleted since it was scored: never shown
     return tuple(
         Candidate(
-            rank=rank, face_id=row.id, distance=distance,
-            likelihood=assess_distance(distance, threshold, settings.inconclusive_margin),
-            false_match=table.false_match(distance), thumbnail=deployment.data_dir / row.thumbnail,
+            rank=rank, face_id=row.id, distance=hit.distance,
+            likelihood=assess_distance(hit.distance, threshold, settings.inconclusive_margin),
+            false_match=table.false_match(hit.distance), thumbnail=deployment.data_dir / row.thumbnail,
             image_sha256=row.image.sha256, source=row.image.source.name, legal_basis=row.image.source.legal_basis,
             source_url=row.image.source_url, page_url=row.image.page_url, collected_at=row.image.collected_at,
             original_filename=row.image.original_filename,
             subject_external_id=row.subject.external_id if row.subject else None,
             subject_name=row.subject.display_name if row.subject else None, thumbnail_ref=row.thumbnail,
+            model_scores=dict(hit.model_scores), subject_other_photos=hit.other_photos,
         )
-        for rank, (distance, row) in enumerate(scored, start=1)
+        for rank, (hit, row) in enumerate(((hit, rows[hit.face_id]) for hit in kept), start=1)
     )  # fmt: skip

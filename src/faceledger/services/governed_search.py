@@ -112,7 +112,9 @@ def governed_search(deployment: Deployment, actor: ActorView, request: SearchReq
     blocklist = load_blocklist(deployment)
     operating = current_threshold(deployment)  # from the live gallery size, for this search
     threshold = operating.threshold
-    ranked = rank_candidates(deployment, face, cap, exclude=blocklist.matches, threshold=threshold)
+    ranked = rank_candidates(
+        deployment, face, cap, exclude=blocklist.matches, exclude_model_key=blocklist.model_key, threshold=threshold
+    )
     leads = [c for c in ranked if c.distance <= threshold]
     thumbnail = _probe_thumbnail_path(digest, face)
     with scratch(deployment.data_dir) as folder:  # removed on every outcome; holds the face until the commit
@@ -220,7 +222,7 @@ def _store(
         probe_name=request.probe.name, probe_face={**details["face"], "origin": request.origin},
         probe_thumbnail=thumbnail, quality_override_id=override_id,
         gallery_version=deployment.gallery_version(session), gallery_faces=operating.gallery_faces,
-        model_key=deployment.model_key, threshold=operating.threshold, max_candidates=cap,
+        model_key=_models_of(face) or deployment.model_key, threshold=operating.threshold, max_candidates=cap,
         outcome=outcome, threshold_mode=operating.mode.value, target_fpir=operating.target_fpir,
         promise_met=operating.promise_met, expected_false_candidates=operating.expected_false_candidates,
         operating_point=operating.to_dict(),
@@ -265,10 +267,15 @@ def _ledgered(operating: OperatingThreshold) -> dict[str, Any]:
     return {key: point[key] for key in keys}
 
 
+def _models_of(face: ProbeFace) -> str:
+    """The models the search scored with ("a+b" for a fused pipeline; one key for dlib, as before)."""
+    return "+".join(embedding.model.key for embedding in face.embeddings)[:120]
+
+
 def _provenance(candidate: RankedCandidate) -> dict[str, Any]:
     data = candidate.to_dict()
     return {"thumbnail": data["thumbnail"], "image_sha256": data["image_sha256"], **data["provenance"],
-            "subject": data["subject"]}  # fmt: skip
+            "subject": data["subject"], "model_scores": data["model_scores"]}  # fmt: skip
 
 
 def candidate_dict(deployment: Deployment, row: Candidate) -> dict[str, Any]:

@@ -22,8 +22,18 @@ from faceledger.errors import Conflict, InvalidInput
 from faceledger.services.blocklist import Blocklist, load_blocklist
 from faceledger.services.deployment import Deployment
 from faceledger.services.ingest_inputs import IngestItem, InputRoots, read_inputs
+from faceledger.store import model_registry
 from faceledger.store.db import checkpoint, transaction
-from faceledger.store.models import Face, GalleryImage, IngestFailure, IngestJob, Source, Subject, utcnow
+from faceledger.store.models import (
+    Face,
+    FaceEmbedding,
+    GalleryImage,
+    IngestFailure,
+    IngestJob,
+    Source,
+    Subject,
+    utcnow,
+)
 from faceledger.store.sealed import Role
 from faceledger.types import Embedding, ImageFaces
 from faceledger.types import Face as DetectedFace
@@ -209,7 +219,7 @@ def _keep_out(
             kept.append((item, result))
             continue
         pairs = list(zip(result.faces.faces, result.thumbnails, strict=False))
-        allowed = [(f, t) for f, t in pairs if f.embedding is None or not blocklist.matches(f.embedding.vector)]
+        allowed = [(f, t) for f, t in pairs if not _blocked(f, blocklist)]
         report.faces_skipped_optout += len(pairs) - len(allowed)
         if len(allowed) == len(pairs):
             kept.append((item, result))
@@ -219,6 +229,11 @@ def _keep_out(
             faces = replace(result.faces, faces=tuple(face for face, _ in allowed))
             kept.append((item, replace(result, faces=faces, thumbnails=tuple(t for _, t in allowed))))
     return kept
+
+
+def _blocked(face: DetectedFace, blocklist: Blocklist) -> bool:
+    """Whether the face's embedding by the blocklist's model matches an opt-out (never across models)."""
+    return any(e.model.key == blocklist.model_key and blocklist.matches(e.vector) for e in face.embeddings)
 
 
 def _set_progress(deployment: Deployment, job_id: int, done: int, total: int) -> None:
@@ -235,7 +250,7 @@ def _commit_batch(
 ) -> None:
     for _, result in batch:
         _write_thumbnails(deployment, result)
-    added_faces: list[tuple[int, bytes]] = []
+    added_faces: list[tuple[int, str, bytes]] = []  # face id, model key, float32 bytes
     failures: list[tuple[str, str]] = []
     images_added = 0
     with transaction(deployment.sessions) as session:
@@ -247,6 +262,9 @@ def _commit_batch(
             stored = _store_image(session, source_id, report.job_id, item, result.faces, deployment.seal_embedding)
             images_added += bool(stored)
             added_faces.extend(stored)
+        new_models = {key for _, key, _ in added_faces} - set(deployment.index.model_keys())
+        for key in sorted(new_models):  # a model the gallery had not seen: kept, not searched until enabled
+            model_registry.register(session, key, enabled=False)
         for path, reason in failures:
             session.add(IngestFailure(job_id=report.job_id, path=path, reason=reason))
         deployment.bump_version(session)
@@ -256,11 +274,12 @@ def _commit_batch(
             failures=len(report.failures) + len(failures)))  # fmt: skip
     report.failures.extend(failures)
     report.images_added += images_added
-    report.faces_added += len(added_faces)
-    if added_faces:
-        ids = np.array([face_id for face_id, _ in added_faces], dtype=np.int64)
-        vectors = np.stack([np.frombuffer(vector, dtype=np.float32) for _, vector in added_faces])
-        deployment.index.add(ids, vectors)
+    report.faces_added += len({face_id for face_id, _, _ in added_faces})
+    for key in dict.fromkeys(key for _, key, _ in added_faces):  # each model's vectors to its own index
+        mine = [(face_id, vector) for face_id, model, vector in added_faces if model == key]
+        ids = np.array([face_id for face_id, _ in mine], dtype=np.int64)
+        vectors = np.stack([np.frombuffer(vector, dtype=np.float32) for _, vector in mine])
+        deployment.index.open_model(key).add(ids, vectors)
 
 
 def _failure_reason(result: FileResult) -> str | None:
@@ -281,7 +300,7 @@ def _store_image(
     item: IngestItem,
     faces: ImageFaces,
     seal: Callable[[str, np.ndarray], bytes],
-) -> list[tuple[int, bytes]]:
+) -> list[tuple[int, str, bytes]]:
     info = faces.image
     if session.scalars(select(GalleryImage.id).where(GalleryImage.sha256 == info.sha256)).first() is not None:
         return []  # the file changed into one the gallery has, between hashing and reading
@@ -300,7 +319,8 @@ def _store_image(
         row = _face_row(image, face, embedding, info.sha256, subject if face is subject_face else None, seal)
         session.add(row)
         session.flush()
-        stored.append((row.id, np.asarray(embedding.vector, dtype=np.float32).tobytes()))
+        for each in face.embeddings:  # every model's embedding of this face, each sealed to the face
+            stored.append((row.id, each.model.key, np.asarray(each.vector, dtype=np.float32).tobytes()))
     return stored
 
 
@@ -318,9 +338,9 @@ def _face_row(
         box_left=face.box.left, box_top=face.box.top, box_right=face.box.right, box_bottom=face.box.bottom,
         landmarks=[list(point) for point in face.landmarks],
         detector=face.detector.value if face.detector else "person", detector_score=face.detector_score,
-        quality_score=face.quality.score, quality=face.quality.to_dict(),
-        embedding=seal(thumbnail, embedding.vector),  # sealed at rest, bound to this face
-        model_key=embedding.model.key, thumbnail=thumbnail,
+        quality_score=face.quality.score, quality=face.quality.to_dict(), thumbnail=thumbnail,
+        embeddings=[FaceEmbedding(model_key=each.model.key, embedding=seal(thumbnail, each.vector))  # sealed,
+                    for each in face.embeddings],  # bound to this face
     )  # fmt: skip
 
 

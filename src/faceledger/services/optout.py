@@ -30,7 +30,7 @@ from faceledger.services.gallery_admin import remove_faces
 from faceledger.services.guard import append, governed, no_context
 from faceledger.store.db import transaction
 from faceledger.store.governance_models import OptOutEmbedding, OptOutMatch, OptOutRequest
-from faceledger.store.models import Face
+from faceledger.store.models import Face, FaceEmbedding
 from faceledger.store.sealed import Role, optout_embedding_name
 
 _SEARCH_DEPTH = 500  # index hits examined: far more faces than one person has in a gallery
@@ -165,13 +165,16 @@ def _matching_faces(
     deployment: Deployment, vector: np.ndarray, model_key: str, limit: float
 ) -> list[tuple[int, float]]:
     """Gallery faces within `limit`, checked exactly against the stored embeddings, nearest first."""
-    hits = deployment.index.search(np.asarray(vector, dtype=np.float32)[None, :], _SEARCH_DEPTH)
+    if model_key not in deployment.index.model_keys():
+        return []  # the gallery holds no embedding by this model: nothing it could match
+    index = deployment.model_index(model_key)  # the opt-out photo's model's own index: never across models
+    hits = index.search(np.asarray(vector, dtype=np.float32)[None, :], _SEARCH_DEPTH)
     ids = [int(i) for i in hits.ids[0] if i >= 0]
     if not ids:
         return []
     with deployment.sessions() as session:
-        rows = session.execute(select(Face.id, Face.embedding, Face.thumbnail).where(
-            Face.id.in_(ids), Face.model_key == model_key)).all()  # fmt: skip
+        rows = session.execute(select(Face.id, FaceEmbedding.embedding, Face.thumbnail).join(FaceEmbedding).where(
+            Face.id.in_(ids), FaceEmbedding.model_key == model_key)).all()  # fmt: skip
     scored = [(int(row[0]), euclidean(vector, deployment.embedding_vector(row[2], row[1]))) for row in rows]
     return sorted(((face, distance) for face, distance in scored if distance <= limit), key=lambda p: (p[1], p[0]))
 

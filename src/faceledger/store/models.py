@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Dialect,
     ForeignKey,
@@ -139,12 +140,14 @@ class Face(Base):
     detector_score: Mapped[float]
     quality_score: Mapped[float]
     quality: Mapped[dict[str, Any]] = mapped_column(JSON)
-    embedding: Mapped[bytes] = mapped_column(LargeBinary)
-    model_key: Mapped[str] = mapped_column(String(120), index=True)
     thumbnail: Mapped[str] = mapped_column(Text)
 
     image: Mapped[GalleryImage] = relationship(back_populates="faces")
     subject: Mapped[Subject | None] = relationship()
+    # one per model (migration 0013 moved the single embedding/model_key columns here)
+    embeddings: Mapped[list[FaceEmbedding]] = relationship(
+        back_populates="face", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class GalleryState(Base):
@@ -154,3 +157,30 @@ class GalleryState(Base):
     __tablename__ = "gallery_state"
     id: Mapped[int] = mapped_column(primary_key=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class FaceEmbedding(Base):
+    """One model's embedding of one gallery face, sealed as Face.embedding was (bound to the face's
+    thumbnail path). Embeddings are only compared within one model_key."""
+
+    __tablename__ = "face_embeddings"
+    __table_args__ = (UniqueConstraint("face_id", "model_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    face_id: Mapped[int] = mapped_column(ForeignKey("faces.id", ondelete="CASCADE"), index=True)
+    model_key: Mapped[str] = mapped_column(String(120), index=True)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    face: Mapped[Face] = relationship(back_populates="embeddings")
+
+
+class GalleryModel(Base):
+    """A recognition model the gallery holds embeddings of; only enabled models are searched."""
+
+    __tablename__ = "gallery_models"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_key: Mapped[str] = mapped_column(String(120), unique=True)  # ModelIdentity.key
+    name: Mapped[str] = mapped_column(String(120))  # ModelIdentity.name, what `models enable NAME` takes
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    enabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

@@ -1,0 +1,96 @@
+"""`faceledger models list | enable NAME | reembed NAME`: the recognition models the gallery holds."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from faceledger.cli.errors import reports_errors
+from faceledger.cli.options import DataDirOption, JsonOption, emit_json
+from faceledger.cli.session import TokenFileOption, TokenOption, acting
+from faceledger.services.gallery_models import ReembedReport, governed_enable, governed_list, governed_reembed
+
+models_app = typer.Typer(help="Recognition models: which the gallery holds, which are searched.",
+                         no_args_is_help=True)  # fmt: skip
+
+NameArgument = Annotated[str, typer.Argument(help="A model's name or key (faceledger models list), or a pipeline.")]
+
+
+@models_app.command("list")
+@reports_errors
+def list_command(
+    data_dir: DataDirOption = None, token: TokenOption = None, token_file: TokenFileOption = None,
+    as_json: JsonOption = False,
+) -> None:  # fmt: skip
+    """The gallery's models: enabled for search or not, faces embedded, faces in each model's index."""
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
+        models = governed_list(deployment, actor)
+    if as_json:
+        emit_json({"models": [m.to_dict() for m in models]})
+        return
+    for m in models:
+        state = "enabled" if m.enabled else "not enabled"
+        pipeline = ", the configured pipeline's" if m.in_pipeline else ""
+        typer.echo(f"{m.model_key}: {state}{pipeline}; {m.faces_embedded} of {m.gallery_faces} faces embedded, "
+                   f"{m.index_faces} in its index")  # fmt: skip
+
+
+@models_app.command("enable")
+@reports_errors
+def enable_command(
+    name: NameArgument,
+    allow_missing: Annotated[bool, typer.Option(
+        "--allow-missing", help="Enable although some faces have no embedding by it (ledgered, counted).")] = False,
+    data_dir: DataDirOption = None, token: TokenOption = None,
+    token_file: TokenFileOption = None, as_json: JsonOption = False,
+) -> None:  # fmt: skip
+    """Search with a model (curators); every gallery face must have its embedding (models reembed)."""
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
+        status = governed_enable(deployment, actor, name, allow_missing=allow_missing)
+    if as_json:
+        emit_json(status.to_dict())
+    else:
+        typer.echo(f"{status.model_key} enabled: {status.faces_embedded} faces")
+
+
+@models_app.command("reembed")
+@reports_errors
+def reembed_command(
+    name: NameArgument,
+    from_thumbnails: Annotated[bool, typer.Option(
+        "--from-thumbnails", help="Where an original image is gone, embed the stored face thumbnail (worse).")] = False,
+    data_dir: DataDirOption = None,
+    token: TokenOption = None,
+    token_file: TokenFileOption = None,
+    as_json: JsonOption = False,
+) -> None:  # fmt: skip
+    """Embed the gallery with a model (curators): resumable (faces that have it are skipped), ledgered."""
+    console = Console(stderr=True)
+    columns = (TextColumn("re-embed"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+               TimeRemainingColumn())  # fmt: skip
+    with (
+        acting(data_dir, token, token_file=token_file) as (deployment, actor),
+        Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress,
+    ):
+        task = progress.add_task("re-embed", total=None, status="")
+
+        def tick(done: int, total: int, report: ReembedReport) -> None:
+            status = f"{report.embedded} embedded, {report.unavailable} without pixels"
+            progress.update(task, completed=done, total=total, status=status)
+
+        report = governed_reembed(deployment, actor, name, from_thumbnails=from_thumbnails, on_progress=tick)
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    typer.echo(f"{report.model_key}: {report.embedded} faces embedded ({report.from_originals} from originals, "
+               f"{report.from_thumbnails} from thumbnails), {report.already_embedded} already had it, "
+               f"{report.unavailable} without an original (see --from-thumbnails), {report.not_found_again} "
+               f"not found again; {report.seconds:.1f} s")  # fmt: skip
+    for failure in report.failures[:20]:
+        typer.echo(f"  failed: {failure}")
+
+
+__all__ = ["models_app"]
