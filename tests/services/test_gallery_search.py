@@ -16,6 +16,7 @@ from faceledger.services.gallery_search import search_gallery
 from faceledger.services.ingest import SourceSpec, ingest
 from faceledger.store.models import Face, GalleryImage
 from faceledger.types import IndexBackend
+from tests.databases import SQLITE_ONLY
 from tests.lfwdata import copy_with_manifest, people_with_several
 from tests.security.sealed_scan import opened_index_bytes
 
@@ -24,6 +25,7 @@ SPEC = SourceSpec("lfw-test", "research test data")
 
 
 @pytest.mark.slow
+@SQLITE_ONLY  # accuracy is the index's and the engine's; the removal tests below run on both databases
 def test_rank1_over_300_people(make_deployment: Callable[..., Deployment], data_dir: Path, tmp_path: Path) -> None:
     people = people_with_several(data_dir, 320)
     deployment = make_deployment()
