@@ -115,3 +115,13 @@ def make_deployment(tmp_path: Path, database_url: str | None) -> Iterator[Callab
     yield make
     for deployment in opened:
         deployment.close()
+
+
+# --- CI time: LFW embeddings computed once per test run -------------------------------------------------
+@pytest.fixture(scope="session")
+def lfw_embedding_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One evaluation embedding cache (eval/embeddings.py) for the whole run. The eval, index and report
+    tests embed overlapping LFW images (View 1 test pairs, fold 1 of View 2); with this each image is
+    embedded once. Entries are keyed by model, pipeline settings and image hash, so a test reads exactly
+    the vectors it would have computed itself."""
+    return tmp_path_factory.mktemp("lfw-embeddings") / "embeddings.db"

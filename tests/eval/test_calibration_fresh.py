@@ -17,13 +17,13 @@ from faceledger.eval.metrics import people_bootstrap_interval
 pytestmark = [pytest.mark.needs_data, pytest.mark.slow]
 
 
-def test_table_fmr_at_the_threshold_holds_on_fresh_impostors(data_dir: Path, tmp_path: Path) -> None:
+def test_table_fmr_at_the_threshold_holds_on_fresh_impostors(data_dir: Path, lfw_embedding_cache: Path) -> None:
     settings = Settings()
     table = load_calibration()
     fresh = images_of(read_pairs(data_dir / "pairsDevTest.txt"))  # View 1 test: other people than the table's
     trained_on = {image.person for image in images_of(read_pairs(data_dir / "pairsDevTrain.txt"))}
     assert not {image.person for image in fresh} & trained_on
-    embeddings = embed_lfw(fresh, data_dir, settings, EmbeddingCache(tmp_path / "cache.db"), workers=2)
+    embeddings = embed_lfw(fresh, data_dir, settings, EmbeddingCache(lfw_embedding_cache), workers=2)
     images = list(embeddings)
     people = sorted({image.person for image in images})
     owner = np.array([people.index(image.person) for image in images])

@@ -59,10 +59,10 @@ def test_threshold_advice() -> None:
 
 @pytest.mark.needs_data
 @pytest.mark.slow
-def test_fold_one_of_view_two(data_dir: Path, tmp_path: Path) -> None:
+def test_fold_one_of_view_two(data_dir: Path, tmp_path: Path, lfw_embedding_cache: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "faceledger", "eval", "lfw", "--data", str(data_dir), "--folds", "1",
-         "--no-identification", "--out", str(tmp_path / "report"), "--cache", str(tmp_path / "cache.db"), "--json"],
+         "--no-identification", "--out", str(tmp_path / "report"), "--cache", str(lfw_embedding_cache), "--json"],
         capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

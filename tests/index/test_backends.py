@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from faceledger.config import Settings
-from faceledger.eval.calibration_build import embed_images
-from faceledger.eval.lfw import LfwImage
+from faceledger.eval.embeddings import EmbeddingCache, embed_lfw
+from faceledger.eval.lfw import images_of, read_pairs
 from faceledger.index.base import VectorIndex
 from faceledger.index.exact import ExactIndex
 from faceledger.index.faiss_index import FaissIndex
@@ -28,10 +28,10 @@ BACKENDS: dict[str, Factory] = {
 
 
 @pytest.fixture(scope="module")
-def real_embeddings(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    images = [LfwImage(p.parent.name, int(p.stem.rsplit("_", 1)[1]))
-              for p in sorted((data_dir / "lfw").glob("*/*.jpg"))[:900]]  # fmt: skip
-    found = embed_images(images, data_dir, Settings(), workers=2)
+def real_embeddings(data_dir: Path, lfw_embedding_cache: Path) -> tuple[np.ndarray, np.ndarray]:
+    # 900 images of the View 1 test pairs, which tests/eval embeds too: the run's cache holds them.
+    images = images_of(read_pairs(data_dir / "pairsDevTest.txt"))[:900]
+    found = embed_lfw(images, data_dir, Settings(), EmbeddingCache(lfw_embedding_cache), workers=2)
     vectors = np.stack(list(found.values())).astype(np.float32)
     return np.arange(1000, 1000 + len(vectors), dtype=np.int64), vectors
 

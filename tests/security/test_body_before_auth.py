@@ -19,6 +19,7 @@ from faceledger.api.deps import PUBLIC, SAFE_METHODS
 from faceledger.config import Settings
 from faceledger.services.deployment import Deployment
 from tests.api.test_api import _routes
+from tests.databases import SQLITE_ONLY
 from tests.office import Office, make_office
 
 DECLARED = 300 * 1024 * 1024
@@ -30,6 +31,7 @@ class Server:
         self.office, self.port = office, port
 
 
+# The HTTP layer refuses before any handler (or the database) is reached: the server tests take SQLITE_ONLY.
 @pytest.fixture
 def server(make_deployment: Callable[..., Deployment], tmp_path: Path,
            monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:  # fmt: skip
@@ -87,6 +89,7 @@ def _send(port: int, head: bytes, data: bytes) -> tuple[int, bytes, float, socke
 
 
 @pytest.mark.parametrize("path", ["/api/v1/searches", "/api/v1/probes/faces", "/ui/search/faces", "/api/v1/optouts"])
+@SQLITE_ONLY
 def test_an_unauthenticated_300_mb_upload_is_refused_before_its_body_is_read(server: Server, path: str) -> None:
     for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Cookie": "faceledger_session=forged"}):
         status, answer, took, sock = _send(server.port, _upload_head(server.port, headers, path=path),
@@ -96,6 +99,7 @@ def test_an_unauthenticated_300_mb_upload_is_refused_before_its_body_is_read(ser
         sock.close()
 
 
+@SQLITE_ONLY
 def test_a_declared_length_over_the_limit_is_refused_at_once_for_a_signed_in_user(server: Server) -> None:
     token = {"Authorization": f"Bearer {server.office.tokens['analyst']}"}
     status, answer, took, sock = _send(server.port, _upload_head(server.port, token, path="/api/v1/searches"), PART)
@@ -103,6 +107,7 @@ def test_a_declared_length_over_the_limit_is_refused_at_once_for_a_signed_in_use
     sock.close()
 
 
+@SQLITE_ONLY
 def test_a_chunked_body_is_cut_off_when_it_passes_the_limit(server: Server) -> None:
     """13 MB of chunked JSON offered to a route whose body is a few fields: refused once past 1 MiB."""
     head = (

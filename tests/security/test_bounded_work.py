@@ -25,8 +25,11 @@ from faceledger.api.app import create_app
 from faceledger.errors import TooLarge
 from faceledger.services.deployment import Deployment
 from tests.api.conftest import Api
+from tests.databases import SQLITE_ONLY
 from tests.office import ATTESTATION, make_office
 
+# Bounds on pixels, frames, seconds and memory hold in the analysis workers, whatever the database.
+pytestmark = SQLITE_ONLY
 T = TypeVar("T")
 MIB = 1024 * 1024
 

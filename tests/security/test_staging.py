@@ -23,6 +23,7 @@ from faceledger.services import governed_search as governed_search_module
 from faceledger.services.authority import halt
 from faceledger.services.deployment import Deployment, open_deployment
 from faceledger.services.governed_search import SearchRequest, governed_search
+from tests.databases import SQLITE_ONLY
 from tests.lfwdata import people_with_several
 from tests.office import ATTESTATION, Office, make_office
 from tests.security import webflow
@@ -44,6 +45,8 @@ def tmpdir_watch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
+# Staging is files in the data directory: the tests of files alone take SQLITE_ONLY; claiming an upload
+# and a halt landing in flight meet the database, and run on both.
 @pytest.fixture
 def web(make_deployment: Callable[..., Deployment], tmpdir_watch: Path) -> Iterator[tuple[Office, TestClient]]:
     office = make_office(make_deployment(max_image_bytes=1_500_000))
@@ -53,6 +56,7 @@ def web(make_deployment: Callable[..., Deployment], tmpdir_watch: Path) -> Itera
         yield office, client
 
 
+@SQLITE_ONLY
 def test_photo_search_steps_write_nothing_outside_the_data_directory(
     web: tuple[Office, TestClient], tmpdir_watch: Path
 ) -> None:
@@ -78,6 +82,7 @@ def test_photo_search_steps_write_nothing_outside_the_data_directory(
     assert _staged(office.deployment) == [] and list(tmpdir_watch.iterdir()) == []
 
 
+@SQLITE_ONLY
 def test_video_steps_keep_the_video_and_its_frames_in_the_data_directory(
     web: tuple[Office, TestClient], tmpdir_watch: Path, tmp_path: Path
 ) -> None:
@@ -91,6 +96,7 @@ def test_video_steps_keep_the_video_and_its_frames_in_the_data_directory(
     assert _staged(office.deployment) == [] and list(tmpdir_watch.iterdir()) == []
 
 
+@SQLITE_ONLY
 def test_an_expired_step_one_upload_is_deleted_without_waiting_for_another_upload(
     web: tuple[Office, TestClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -117,6 +123,7 @@ with scratch(Path(sys.argv[1])) as folder:
 """
 
 
+@SQLITE_ONLY
 def test_what_a_killed_process_left_in_staging_is_swept_on_start_up(web: tuple[Office, TestClient]) -> None:
     office, client = web
     deployment = office.deployment
@@ -186,6 +193,7 @@ def test_a_halt_landing_in_flight_leaves_no_probe_face(
     assert (deployment.data_dir / f"probes/{done.probe_sha256[:2]}").is_dir(), "a committed search keeps its face"
 
 
+@SQLITE_ONLY
 def test_an_upload_named_like_the_staging_files_is_still_just_an_upload(web: tuple[Office, TestClient]) -> None:
     office, client = web
     for name in ("meta.json", ".lock", "claimed", "../staging/.servers"):

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -51,19 +52,38 @@ def run_to_end(args: list[str], env: dict[str, str]) -> bytes:
     return stdout
 
 
-@pytest.mark.parametrize("kill_after_images", [0, 8, 40])
-def test_kill_and_rerun_equals_a_clean_ingest(data_dir: Path, tmp_path: Path, kill_after_images: int) -> None:
-    inputs = tmp_path / "in"
+@dataclass(frozen=True)
+class CleanIngest:
+    """The 64 inputs and what one uninterrupted ingest of them stores: every kill point compares with it."""
+
+    ingest_args: list[str]
+    env: dict[str, str]
+    contents: tuple[list[tuple[str, int]], int, int]
+
+
+@pytest.fixture(scope="module")
+def clean_ingest(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> CleanIngest:
+    # Once per module, not per kill point: the clean run's result depends only on the inputs and the code.
+    root = tmp_path_factory.mktemp("ingest-crash")
+    inputs = root / "in"
     copy_with_manifest(people_with_several(data_dir, 64), inputs)
     env = {**os.environ, "FACELEDGER_INGEST_BATCH_IMAGES": "8", "FACELEDGER_WORKERS": "2"}
     env.pop("FACELEDGER_DATABASE_URL", None)
-    clean, crashed = tmp_path / "clean", tmp_path / "crashed"
-    tokens = {folder: json.loads(run_to_end(["init", "--data-dir", str(folder), "--json"], env))["token"]
-              for folder in (clean, crashed)}  # fmt: skip
+    clean = root / "clean"
+    token = json.loads(run_to_end(["init", "--data-dir", str(clean), "--json"], env))["token"]
     ingest_args = ["gallery", "ingest", str(inputs / "manifest.csv"), "--source", "lfw", "--legal-basis", "test"]
-    run_to_end([*ingest_args, "--data-dir", str(clean), "--token", tokens[clean]], env)
+    run_to_end([*ingest_args, "--data-dir", str(clean), "--token", token], env)
+    return CleanIngest(ingest_args, env, gallery_contents(clean))
 
-    process = faceledger(*ingest_args, "--data-dir", str(crashed), "--token", tokens[crashed], env=env)
+
+@pytest.mark.parametrize("kill_after_images", [0, 8, 40])
+def test_kill_and_rerun_equals_a_clean_ingest(
+    clean_ingest: CleanIngest, tmp_path: Path, kill_after_images: int
+) -> None:
+    ingest_args, env = clean_ingest.ingest_args, clean_ingest.env
+    crashed = tmp_path / "crashed"
+    token = json.loads(run_to_end(["init", "--data-dir", str(crashed), "--json"], env))["token"]
+    process = faceledger(*ingest_args, "--data-dir", str(crashed), "--token", token, env=env)
     deadline = time.monotonic() + 120
     while images_committed(crashed) < kill_after_images and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -74,8 +94,8 @@ def test_kill_and_rerun_equals_a_clean_ingest(data_dir: Path, tmp_path: Path, ki
     interrupted = images_committed(crashed)
     assert interrupted < 64, "the kill came too late to test anything"
 
-    run_to_end([*ingest_args, "--data-dir", str(crashed), "--token", tokens[crashed]], env)
-    assert gallery_contents(crashed) == gallery_contents(clean)
+    run_to_end([*ingest_args, "--data-dir", str(crashed), "--token", token], env)
+    assert gallery_contents(crashed) == clean_ingest.contents
     command = [
         sys.executable,
         "-m",
@@ -85,7 +105,7 @@ def test_kill_and_rerun_equals_a_clean_ingest(data_dir: Path, tmp_path: Path, ki
         "--data-dir",
         str(crashed),
         "--token",
-        tokens[crashed],
+        token,
     ]
     check = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stdout + check.stderr

@@ -82,7 +82,7 @@ def test_a_week_with_no_use_and_a_malformed_week(busy_office: Office, tmp_path: 
         reports.usage_report(busy_office.deployment, busy_office.analyst, _this_week(), tmp_path / "x")
 
 
-def _small_evaluation(data_dir: Path, out: Path) -> Path:
+def _small_evaluation(data_dir: Path, out: Path, cache: Path) -> Path:
     """A real evaluation on a slice of LFW (60 pairs of fold 1 and up to 72 images of labelled
     people), so that per-group rates come from measured faces without embedding all 12,405 images."""
     settings = Settings(workers=2)
@@ -93,14 +93,17 @@ def _small_evaluation(data_dir: Path, out: Path) -> Path:
     chosen = [LfwImage(person, int(path.stem.rsplit("_", 1)[1]))
               for person, images in people_with_several(data_dir, 200) if person in labelled
               for path in images[:3]][:72]  # fmt: skip
-    embeddings = embed_lfw(list(dict.fromkeys(images_of(pairs) + chosen)), data_dir, settings, EmbeddingCache(None))
+    images = list(dict.fromkeys(images_of(pairs) + chosen))
+    embeddings = embed_lfw(images, data_dir, settings, EmbeddingCache(cache))  # once a run, not once a database
     groups = group_rates(embeddings, labels, "gender", settings.match_threshold)
     write_report(LfwEvaluation(settings, verify(pairs, embeddings), None, groups), out)
     return out
 
 
-def test_accountability_report_with_a_real_evaluation(busy_office: Office, data_dir: Path, tmp_path: Path) -> None:
-    evaluation = _small_evaluation(data_dir, tmp_path / "eval")
+def test_accountability_report_with_a_real_evaluation(
+    busy_office: Office, data_dir: Path, tmp_path: Path, lfw_embedding_cache: Path
+) -> None:
+    evaluation = _small_evaluation(data_dir, tmp_path / "eval", lfw_embedding_cache)
     written = reports.accountability(
         busy_office.deployment, busy_office.auditor, tmp_path / "acc", evaluation=evaluation
     )

@@ -15,9 +15,11 @@ from faceledger.services import authority, video_search
 from faceledger.services.deployment import Deployment
 from faceledger.services.guard import today
 from faceledger.store import ledger
+from tests.databases import SQLITE_ONLY
 from tests.office import ATTESTATION, make_office
 
-pytestmark = pytest.mark.needs_data
+# Tracking a video is the cost here; the ledger entries are rows like any other (tests/store covers both).
+pytestmark = [pytest.mark.needs_data, SQLITE_ONLY]
 
 
 def test_a_chosen_track_is_searched_and_ledgered_with_the_video_and_frame(

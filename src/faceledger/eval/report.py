@@ -11,11 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; no display on a server
-import matplotlib.pyplot as plt
-
 from faceledger.config import Settings
 from faceledger.engine.calibration import CalibrationTable
 from faceledger.engine.parallel import FileResult
@@ -110,7 +105,19 @@ def write_report(evaluation: LfwEvaluation, out: Path) -> dict[str, Path]:
     return {"summary": out / "summary.json", "markdown": out / "report.md", "html": out / "report.html", **plots}
 
 
+def _pyplot() -> Any:
+    """pyplot, imported when a report is drawn: importing it costs about a second of CPU, which every CLI
+    command and server process (and each of their spawned workers) would otherwise pay at start-up."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display on a server
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def _plots(evaluation: LfwEvaluation, out: Path) -> dict[str, Path]:
+    plt = _pyplot()
     plots: dict[str, Path] = {}
     figure, axes = plt.subplots(figsize=(6, 4))
     axes.semilogx(evaluation.verification.roc_far, evaluation.verification.roc_tar)
@@ -148,7 +155,7 @@ def _plots(evaluation: LfwEvaluation, out: Path) -> dict[str, Path]:
 def _save(figure: Any, path: Path) -> Path:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
+    _pyplot().close(figure)
     return path
 
 

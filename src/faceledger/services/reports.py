@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -48,6 +46,10 @@ class Written:
 
 def chart(counts: Counter[str], title: str) -> str:
     """A horizontal bar chart as a base64 PNG (an empty breakdown says so instead)."""
+    # Imported here: matplotlib costs about a second at start-up, which every server and CLI process paid.
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
     items = counts.most_common(12)[::-1]
     figure = Figure(figsize=(7, 0.45 * max(len(items), 2) + 1))  # no pyplot: no global state, no GUI backend
     axes = figure.subplots()
