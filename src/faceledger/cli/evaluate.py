@@ -11,12 +11,14 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 
 from faceledger.cli.errors import reports_errors
-from faceledger.cli.options import JsonOption, WorkersOption, emit_json, make_settings
+from faceledger.cli.options import JsonOption, WorkersOption, make_settings
 from faceledger.engine.calibration import load_calibration
 from faceledger.errors import InvalidInput
 from faceledger.eval.choices import measure_choices
 from faceledger.eval.embeddings import EmbeddingCache, default_cache_path
+from faceledger.eval.operating import strict_json
 from faceledger.eval.report import run_lfw, threshold_advice, write_report
+from faceledger.types import Pipeline
 
 eval_app = typer.Typer(help="Measure accuracy on real faces; advise on thresholds.", no_args_is_help=True)
 
@@ -31,6 +33,9 @@ def lfw_command(
     out: Annotated[Path, typer.Option("--out", help="Where the report and plots go.")] = Path("eval-report"),
     no_identification: Annotated[bool, typer.Option("--no-identification", help="Verification only.")] = False,
     cache: Annotated[Path | None, typer.Option("--cache", help="Embedding cache file.")] = None,
+    pipeline: Annotated[
+        Pipeline | None, typer.Option("--pipeline", help="Which pipeline to measure (default: settings.pipeline).")
+    ] = None,
     workers: WorkersOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -38,7 +43,7 @@ def lfw_command(
     data = data or Path(os.environ.get("FACELEDGER_TEST_DATA", "../shared/data"))
     if not (data / "pairs.txt").is_file():
         raise InvalidInput(f"{data}: no pairs.txt here; point --data at the LFW data folder")
-    settings = make_settings(workers=workers)
+    settings = make_settings(workers=workers, pipeline=pipeline)
     embedding_cache = EmbeddingCache(cache or default_cache_path())
     console = Console(stderr=True)
     try:
@@ -54,9 +59,10 @@ def lfw_command(
     written = write_report(evaluation, out)
     summary = evaluation.summary()
     if as_json:
-        emit_json({**summary, "report": {name: str(path) for name, path in written.items()}})
+        typer.echo(strict_json({**summary, "report": {name: str(path) for name, path in written.items()}}))
         return
     v = summary["verification"]
+    typer.echo(f"pipeline {summary['pipeline']}, operating threshold {summary['operating_threshold']:.4f}")
     typer.echo(f"verification: accuracy {v['mean_accuracy']:.4f} ± {v['std_accuracy']:.4f} over {folds} fold(s)")
     for far, row in v["tar_at_far"].items():
         typer.echo(f"  TAR at FAR {far}: {row['tar']:.4f}")
@@ -83,7 +89,7 @@ def choices_command(
     finally:
         embedding_cache.close()
     if as_json:
-        emit_json(rows)
+        typer.echo(strict_json(rows))
         return
     for row in rows:
         typer.echo(
@@ -106,7 +112,7 @@ def threshold_command(
         raise InvalidInput("--fpir must be between 0 and 1, e.g. 0.01")
     advice = threshold_advice(load_calibration(), gallery_size, fpir)
     if as_json:
-        emit_json(advice)
+        typer.echo(strict_json(advice))
         return
     typer.echo(
         f"gallery {gallery_size:,} faces, target FPIR {fpir:g}: each comparison may falsely match at most "

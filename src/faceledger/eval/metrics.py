@@ -146,6 +146,18 @@ def people_bootstrap_interval(
     share a person are not independent, and a per-pair interval would be too narrow.
     `errors[i, j]` and `trials[i, j]` count the pairs between person i and person j; with `diagonal`,
     they are vectors of per-person counts (genuine pairs)."""
+    rates = people_bootstrap_rates(errors, trials, reps, seed, diagonal=diagonal)
+    if not len(rates):
+        return (float("nan"), float("nan"))
+    low, high = np.percentile(rates, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def people_bootstrap_rates(
+    errors: npt.ArrayLike, trials: npt.ArrayLike, reps: int = 400, seed: int = 0, *, diagonal: bool = False
+) -> Floats:
+    """The rate in each resampling of people (see people_bootstrap_interval); resamplings with no trials
+    are left out."""
     e = np.asarray(errors, dtype=np.float64)
     t = np.asarray(trials, dtype=np.float64)
     rng = np.random.default_rng(seed)
@@ -156,7 +168,4 @@ def people_bootstrap_interval(
         if total:
             found = e[chosen].sum() if diagonal else e[np.ix_(chosen, chosen)].sum()
             rates.append(found / total)
-    if not rates:
-        return (float("nan"), float("nan"))
-    low, high = np.percentile(rates, [2.5, 97.5])
-    return float(low), float(high)
+    return np.array(rates, dtype=np.float64)
