@@ -101,15 +101,17 @@ def _first(item: tuple[float, str, GroupRates]) -> float:
 def run_lfw(
     data_dir: Path, settings: Settings, *, folds: list[int], cache: EmbeddingCache, workers: int | None = None,
     identification: bool = True, groups: bool = True, on_result: Callable[[FileResult], None] | None = None,
+    max_people: int | None = None,
 ) -> LfwEvaluation:  # fmt: skip
+    """`max_people`: only the first N people's folders for identification and groups (a quick look)."""
     pipeline = Pipeline(settings.pipeline)
     pairs = [p for p in read_pairs(data_dir / "pairs.txt") if p.fold + 1 in folds]
     wanted: list[LfwImage] = images_of(pairs)
     view1 = images_of(read_pairs(data_dir / "pairsDevTrain.txt")) if pipeline is not Pipeline.DLIB else []
     wanted += view1
     if identification or groups:
-        wanted += [LfwImage(f.name, int(p.stem.rsplit("_", 1)[1]))
-                   for f in sorted((data_dir / "lfw").iterdir()) for p in sorted(f.glob("*.jpg"))]  # fmt: skip
+        folders = sorted((data_dir / "lfw").iterdir())[:max_people]
+        wanted += [LfwImage(f.name, int(p.stem.rsplit("_", 1)[1])) for f in folders for p in sorted(f.glob("*.jpg"))]
     rule = fusion_rule_for(pipeline)
     per_model = embed_lfw_models(list(dict.fromkeys(wanted)), data_dir, settings, cache, workers=workers,
                                  on_result=on_result)  # fmt: skip
