@@ -24,7 +24,13 @@ from faceledger.eval.embeddings import EmbeddingCache, embed_lfw_models
 from faceledger.eval.lfw import LfwImage, images_of, read_pairs
 from faceledger.eval.lfw_eval import GroupRates, Identification, Verification, group_rates, identify, verify
 from faceledger.eval.lfw_labels import gender_labels, race_labels
-from faceledger.eval.operating import DLIB_REFERENCE_THRESHOLD, equal_fmr_threshold, reference_fmr, strict_json
+from faceledger.eval.operating import (
+    DLIB_REFERENCE_THRESHOLD,
+    equal_fmr_threshold,
+    reference_fmr,
+    shipped_table,
+    strict_json,
+)
 from faceledger.eval.scoring import PairScorer
 from faceledger.types import Pipeline
 
@@ -107,7 +113,9 @@ def run_lfw(
     pipeline = Pipeline(settings.pipeline)
     pairs = [p for p in read_pairs(data_dir / "pairs.txt") if p.fold + 1 in folds]
     wanted: list[LfwImage] = images_of(pairs)
-    view1 = images_of(read_pairs(data_dir / "pairsDevTrain.txt")) if pipeline is not Pipeline.DLIB else []
+    # the equal-FMR threshold comes from the pipeline's shipped View 1 table, or from View 1 images measured here
+    needs_view1 = pipeline is not Pipeline.DLIB and shipped_table(pipeline) is None
+    view1 = images_of(read_pairs(data_dir / "pairsDevTrain.txt")) if needs_view1 else []
     wanted += view1
     if identification or groups:
         folders = sorted((data_dir / "lfw").iterdir())[:max_people]
