@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import json
 import sys
 from collections.abc import Sequence
@@ -171,11 +172,13 @@ def identity_for_key(key: str) -> ModelIdentity:
 
 
 def _engine_identities() -> list[ModelIdentity]:
+    """The ONNX models' identities (engine/onnx_models.py), when that engine is installed."""
     try:
-        from faceledger.engine import onnx_models  # type: ignore[attr-defined]  # the ONNX pipelines' models
+        onnx_models = importlib.import_module("faceledger.engine.onnx_models")
     except ImportError:
         return []
-    return [value for value in vars(onnx_models).values() if isinstance(value, ModelIdentity)]
+    return [value.identity() for value in vars(onnx_models).values() if isinstance(getattr(value, "sha256", None), str)
+            and callable(getattr(value, "identity", None))]  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
