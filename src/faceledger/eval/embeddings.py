@@ -175,12 +175,6 @@ def embed_lfw_models(
     if Pipeline(settings.pipeline) is Pipeline.DLIB:
         single = embed_lfw(images, data_dir, settings, cache, workers=workers, on_result=on_result)
         return {recognition_model_identity().key: single}
-    if Pipeline(settings.pipeline) is Pipeline.SFACE:
-        # The sface pipeline is the fused pipeline's first model on the same YuNet faces and chips
-        # (engine/onnx_pipeline.py; tests/eval checks the vectors are equal), so one run serves both.
-        fused = settings.model_copy(update={"pipeline": Pipeline.FUSED})
-        both = embed_lfw_models(images, data_dir, fused, cache, workers=workers, on_result=on_result)
-        return {key: vectors for key, vectors in both.items() if key != recognition_model_identity().key}
     tag = multi_model_tag(settings)
     digests = {image: file_sha256(image.path(data_dir)) for image in images}
     cached = cache.get_models(tag, list(digests.values()))
