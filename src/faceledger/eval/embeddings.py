@@ -131,12 +131,13 @@ def embed_lfw(
     *,
     workers: int | None = None,
     on_result: Callable[[FileResult], None] | None = None,
+    cached_only: bool = False,
 ) -> dict[LfwImage, Vector]:
     """The central face's embedding of each image; images with no usable face are left out."""
     pipeline = pipeline_key(settings)
     digests = {image: file_sha256(image.path(data_dir)) for image in images}
     cached = cache.get(pipeline, list(digests.values()))
-    missing = [image for image in images if digests[image] not in cached]
+    missing = [] if cached_only else [image for image in images if digests[image] not in cached]
     fresh: dict[str, Vector | None] = {}
     paths = [image.path(data_dir) for image in missing]
     for image, result in zip(
@@ -149,7 +150,7 @@ def embed_lfw(
         fresh[digests[image]] = vector
     cache.put(pipeline, fresh)
     everything = {**cached, **fresh}
-    return {image: vector for image in images if (vector := everything[digests[image]]) is not None}
+    return {image: vector for image in images if (vector := everything.get(digests[image])) is not None}
 
 
 def multi_model_tag(settings: Settings) -> str:
@@ -169,16 +170,19 @@ def embed_lfw_models(
     *,
     workers: int | None = None,
     on_result: Callable[[FileResult], None] | None = None,
+    cached_only: bool = False,
 ) -> ModelEmbeddings:
     """Every model's embedding of each image's central face, per model key. A model that did not embed an
-    image's face simply has no entry for it (the fusion rule scores such a pair with the other models)."""
+    image's face simply has no entry for it (the fusion rule scores such a pair with the other models).
+    `cached_only`: embed nothing, return what the cache holds (a partial run while embedding continues)."""
     if Pipeline(settings.pipeline) is Pipeline.DLIB:
-        single = embed_lfw(images, data_dir, settings, cache, workers=workers, on_result=on_result)
+        single = embed_lfw(images, data_dir, settings, cache, workers=workers, on_result=on_result,
+                           cached_only=cached_only)  # fmt: skip
         return {recognition_model_identity().key: single}
     tag = multi_model_tag(settings)
     digests = {image: file_sha256(image.path(data_dir)) for image in images}
     cached = cache.get_models(tag, list(digests.values()))
-    missing = [image for image in images if digests[image] not in cached]
+    missing = [] if cached_only else [image for image in images if digests[image] not in cached]
     fresh: dict[str, dict[str, Vector] | None] = {}
     paths = [image.path(data_dir) for image in missing]
     for image, result in zip(
@@ -198,6 +202,6 @@ def embed_lfw_models(
     everything = {**cached, **fresh}
     by_model: ModelEmbeddings = {}
     for image in images:
-        for key, vector in (everything[digests[image]] or {}).items():
+        for key, vector in (everything.get(digests[image]) or {}).items():
             by_model.setdefault(key, {})[image] = vector
     return by_model

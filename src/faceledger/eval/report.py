@@ -49,6 +49,7 @@ class LfwEvaluation:
     reference_fmr: float | None = None  # dlib's FMR at 0.6 in its shipped table: the equal-FMR target
     models: tuple[str, ...] = ()
     fusion_rule: str | None = None
+    subset: str | None = None  # set when only part of LFW was scored
 
     @property
     def threshold(self) -> float:
@@ -57,6 +58,7 @@ class LfwEvaluation:
     def summary(self) -> dict[str, Any]:
         return {
             "pipeline": self.pipeline.value,
+            "subset": self.subset,
             "models": list(self.models),
             "fusion_rule": self.fusion_rule,
             "operating_threshold": self.threshold,
@@ -107,9 +109,10 @@ def _first(item: tuple[float, str, GroupRates]) -> float:
 def run_lfw(
     data_dir: Path, settings: Settings, *, folds: list[int], cache: EmbeddingCache, workers: int | None = None,
     identification: bool = True, groups: bool = True, on_result: Callable[[FileResult], None] | None = None,
-    max_people: int | None = None,
+    max_people: int | None = None, cached_only: bool = False,
 ) -> LfwEvaluation:  # fmt: skip
-    """`max_people`: only the first N people's folders for identification and groups (a quick look)."""
+    """`max_people`: only the first N people's folders for identification and groups (a quick look).
+    `cached_only`: only images already in the cache, and only pairs of two of them (a labelled subset)."""
     pipeline = Pipeline(settings.pipeline)
     pairs = [p for p in read_pairs(data_dir / "pairs.txt") if p.fold + 1 in folds]
     wanted: list[LfwImage] = images_of(pairs)
@@ -122,8 +125,10 @@ def run_lfw(
         wanted += [LfwImage(f.name, int(p.stem.rsplit("_", 1)[1])) for f in folders for p in sorted(f.glob("*.jpg"))]
     rule = fusion_rule_for(pipeline)
     per_model = embed_lfw_models(list(dict.fromkeys(wanted)), data_dir, settings, cache, workers=workers,
-                                 on_result=on_result)  # fmt: skip
+                                 on_result=on_result, cached_only=cached_only)  # fmt: skip
     scorer = PairScorer(per_model, rule)
+    if cached_only:
+        pairs = [p for p in pairs if p.first in scorer and p.second in scorer]
     target = reference_fmr()
     if pipeline is Pipeline.DLIB:
         threshold, source, explicit = settings.match_threshold, "settings.match_threshold", None
@@ -140,6 +145,7 @@ def run_lfw(
         settings, verify(pairs, scorer), identify(scorer, threshold) if identification else None, found_groups,
         pipeline=pipeline, operating_threshold=explicit, threshold_source=source, reference_fmr=target,
         models=tuple(sorted(per_model)), fusion_rule=rule.name if rule else None,
+        subset=f"cached only: {len(scorer.images):,} images, {len(pairs):,} View 2 pairs" if cached_only else None,
     )  # fmt: skip
 
 
