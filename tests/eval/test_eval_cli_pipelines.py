@@ -3,6 +3,7 @@ embedding cache's keys. The subset keeps this to seconds: 12 people, 8 View 2 pa
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -86,3 +87,21 @@ def test_eval_lfw_dlib_prints_strict_json_with_the_acceptance_keys(data_dir: Pat
         assert "fnir" in summary["identification"]["fnir_at_fpir_without_label_errors"][fpir]
     assert "group_fmr_worst_best_ratio" in summary
     assert strict_loads((tmp_path / "report" / "summary.json").read_text())["pipeline"] == "dlib"
+
+
+@pytest.mark.needs_data
+@pytest.mark.slow
+def test_eval_compare_dlib_and_sface(data_dir: Path, tmp_path: Path) -> None:
+    if importlib.util.find_spec("faceledger.engine.onnx_models") is None:
+        pytest.skip("the ONNX pipelines are not in this tree")
+    data = tiny_data(data_dir, tmp_path / "data")
+    result = faceledger("eval", "compare", "--pipeline", "dlib", "--pipeline", "sface", "--data", str(data),
+                        "--folds", "1", "--json", "--out", str(tmp_path / "cmp"), "--cache", str(tmp_path / "c.db"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = strict_loads(result.stdout)
+    rows = {row["pipeline"]: row for row in report["pipelines"]}
+    assert set(rows) == {"dlib", "sface"}
+    assert rows["dlib"]["operating_threshold"] == 0.6
+    assert rows["sface"]["operating_threshold"] != 0.6  # its own scale, at dlib's false-match rate
+    assert all(row["accuracy"] >= 0.75 for row in rows.values())  # 8 easy pairs
+    assert (tmp_path / "cmp" / "roc.png").is_file() and (tmp_path / "cmp" / "compare.html").is_file()
