@@ -96,7 +96,8 @@ def test_eval_compare_dlib_and_sface(data_dir: Path, tmp_path: Path) -> None:
         pytest.skip("the ONNX pipelines are not in this tree")
     data = tiny_data(data_dir, tmp_path / "data")
     result = faceledger("eval", "compare", "--pipeline", "dlib", "--pipeline", "sface", "--data", str(data),
-                        "--folds", "1", "--json", "--out", str(tmp_path / "cmp"), "--cache", str(tmp_path / "c.db"))  # fmt: skip
+                        "--folds", "1", "--json", "--out", str(tmp_path / "cmp"),
+                        "--cache", str(tmp_path / "c.db"))  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = strict_loads(result.stdout)
     rows = {row["pipeline"]: row for row in report["pipelines"]}
