@@ -4,12 +4,13 @@ A "non-mated" probe of such a person is in fact mated (the same person is in the
 name), so at FPIR 0.1% (1-2 probes of ~1,600 allowed) these few dominate the threshold. The open-set
 figures are reported with and without them; nothing else uses this list.
 
-Evidence (kept short on purpose; each was checked by eye and by score):
-- Wang_Yingfan / Yingfan_Wang: the same Chinese diplomat (UN deputy ambassador Wang Yingfan), name order
-  swapped; the only pairs of LFW folder names that are permutations of each other's tokens, with
-  Nan_Wang / Wang_Nan (table-tennis player Wang Nan, name order swapped).
-- Felipe_De_Borbon / Prince_Felipe: Felipe de Borbón, Prince of Asturias (later Felipe VI of Spain);
-  LFW files his photos under both names. Found as the closest non-mated probe for dlib and SFace alike."""
+Evidence: the only LFW folder names that are permutations of each other's tokens (name order swapped),
+plus one title/name pair; each pair's images score as the same person with SFace (Euclidean distance
+between unit vectors; LFW same-person pairs mostly < 1.0, different people mostly > 1.2), measured here:
+- Wang_Yingfan / Yingfan_Wang (UN deputy ambassador Wang Yingfan): closest 0.78, mean 0.86;
+- Nan_Wang / Wang_Nan (table-tennis player Wang Nan): closest 0.78, mean 0.91;
+- Felipe_De_Borbon / Prince_Felipe (Felipe de Borbon, Prince of Asturias): 0.80.
+For comparison, Wang_Yingfan / Nan_Wang (two different people): closest 1.27."""
 
 from __future__ import annotations
 
