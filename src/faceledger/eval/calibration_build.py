@@ -190,16 +190,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=None, help="embedding cache (default: the eval cache)")
     parser.add_argument("--no-cache", action="store_true", help="embed every image afresh")
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--cached-only", action="store_true",
+                        help="only the training images already embedded (the method says how many)")  # fmt: skip
     args = parser.parse_args(argv)
     out: Path = args.out or _DATA / CALIBRATION_FILES[args.pipeline]
     settings = Settings(pipeline=args.pipeline)
     pairs = read_pairs(args.data / args.pairs)
     cache = EmbeddingCache(None if args.no_cache else args.cache or default_cache_path())
     try:
-        per_model = embed_lfw_models(images_of(pairs), args.data, settings, cache, workers=args.workers)
+        per_model = embed_lfw_models(images_of(pairs), args.data, settings, cache, workers=args.workers,
+                                     cached_only=args.cached_only)  # fmt: skip
     finally:
         cache.close()
     dataset = f"LFW View 1 training pairs, {args.pairs}"
+    if args.cached_only:
+        embedded = {image for vectors in per_model.values() for image in vectors}
+        pairs = [p for p in pairs if p.first in embedded and p.second in embedded]
+        dataset += f" (the {len(embedded):,} of its images embedded so far)"
     table, scorer = pipeline_table(args.pipeline, pairs, per_model, dataset)
     data = table.to_json()
     # the dlib table's rows are what deployments were calibrated with: only the group counts may be added

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -120,15 +121,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=_DEFAULT_OUT)
     parser.add_argument("--cache", type=Path, default=None, help="embedding cache (default: the eval cache)")
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--cached-only", action="store_true",
+                        help="fit on the training pairs already embedded (the rule says how many)")  # fmt: skip
     args = parser.parse_args(argv)
     pairs = read_pairs(args.data / TRAINING_PAIRS_FILE)
     cache = EmbeddingCache(args.cache or default_cache_path())
     try:
         settings = Settings(pipeline=Pipeline.FUSED)
-        per_model = embed_lfw_models(images_of(pairs), args.data, settings, cache, workers=args.workers)
+        per_model = embed_lfw_models(images_of(pairs), args.data, settings, cache, workers=args.workers,
+                                     cached_only=args.cached_only)  # fmt: skip
     finally:
         cache.close()
+    if args.cached_only:
+        embedded = {image for vectors in per_model.values() for image in vectors}
+        pairs = [p for p in pairs if p.first in embedded and p.second in embedded]
     rule, grid = fit_rule(pairs, per_model, dlib_key_of(per_model))
+    if args.cached_only:
+        rule = replace(rule, fitted_on=f"{rule.fitted_on}; {len(pairs):,} of its 2,200 pairs (those embedded)")
     args.out.write_text(strict_json(rule.to_json(), indent=1) + "\n")
     best = next(g for g in grid if g["share"] == rule.models[0].weight)
     sys.stdout.write(strict_json({"out": str(args.out), "rule": rule.to_json(), "chosen": best, "grid": grid}) + "\n")
