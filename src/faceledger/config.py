@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from faceledger.types import DescriptorRuntime, Detector, IndexBackend, Pipeline
+from faceledger.types import DescriptorRuntime, Detector, IndexBackend, OnnxProvider, Pipeline
 
 
 def _default_workers() -> int:
@@ -146,6 +146,24 @@ class Settings(BaseSettings):
     video_max_analysis_pixels: int = Field(default=200_000_000, ge=1_000_000)
     # The CNN fallback on every faceless frame would cost ~4 s a frame; tracks come from HOG at 4x.
     video_cnn_fallback: bool = False
+
+    # --- the ONNX pipelines (sface, fused): YuNet and SFace on onnxruntime, see engine/yunet.py, sface.py
+    # CUDA when onnxruntime-gpu offers it (auto); cpu forces the CPU; cuda refuses to run without it.
+    onnx_provider: OnnxProvider = OnnxProvider.AUTO
+    # Threads per onnxruntime session: 1, because the worker pool already puts a process on every core.
+    onnx_threads: int = Field(default=1, ge=1, le=64)
+    # On the 15 sample photos (at 2 MP) true faces score 0.63-0.95 and the two false faces (cables, a
+    # window) 0.62 and 0.64: 0.65 finds 11 of the ISS group photo's 13 (0.6: 12 and both false faces;
+    # OpenCV's demo uses 0.9: 5) and no false face; in the sample video all five people score >= 0.81.
+    yunet_min_score: float = Field(default=0.65, ge=0.0, le=1.0)
+    yunet_nms_iou: float = Field(default=0.3, gt=0.0, le=1.0)  # OpenCV FaceDetectorYN's default
+    # YuNet finds faces of ~10-300 px; at 2 MP the ISS group photo's small faces are kept (1 MP loses two)
+    # and a 12 MP photo takes ~0.2 s; larger images run on a copy scaled to this.
+    yunet_max_pixels: int = Field(default=2_000_000, ge=10_000)
+    # Average SFace's vector with the mirrored chip's: +0.1 pt on LFW View 2 (99.40 -> 99.50%).
+    sface_flip: bool = True
+    # YuNet's confidence on true faces in the samples is >= 0.63, most >= 0.9.
+    quality_min_yunet_score: float = Field(default=0.7, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _check_ranges(self) -> Settings:

@@ -220,3 +220,11 @@ class ImageFaces:
     image: ImageInfo
     faces: tuple[Face, ...] = field(default_factory=tuple)
     detector_settings: dict[str, Any] = field(default_factory=dict)
+
+
+class OnnxProvider(enum.StrEnum):
+    """Where onnxruntime runs YuNet and SFace: CUDA when onnxruntime-gpu offers it (auto), or forced."""
+
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"

@@ -25,9 +25,12 @@ from faceledger.cli.oversight import ledger_app, optout_app, retention_app
 from faceledger.cli.people import authority_app, user_app
 from faceledger.cli.reports import report_app
 from faceledger.cli.video import video_app
-from faceledger.engine.models import RECOGNITION_MODEL_LICENCE, recognition_model_identity, runtime_versions
+from faceledger.engine.licences import pipeline_models
+from faceledger.engine.models import runtime_versions
+from faceledger.engine.onnx_models import versions as onnx_versions
 from faceledger.services.analysis import AnalysisService, FileResult, save_chips
 from faceledger.services.deployment import data_dir_from, open_deployment
+from faceledger.types import Pipeline
 
 app = typer.Typer(
     name="faceledger",
@@ -117,17 +120,22 @@ def compare(
 @app.command()
 @reports_errors
 def version(as_json: JsonOption = False) -> None:
-    """Version, the face model's identity and the packages that run it."""
-    model = recognition_model_identity()
-    runtime = runtime_versions()
-    data = {"faceledger": __version__, "model": model.to_dict(), "licence": RECOGNITION_MODEL_LICENCE,
-            "runtime": runtime}  # fmt: skip
+    """Version, the configured pipeline's models (identity, licence) and the packages that run them."""
+    pipeline = make_settings().pipeline
+    models = pipeline_models(pipeline)
+    embedder = next(m for m in models if m.role == "embedder")  # the first: Face.embedding's model
+    runtime = {**runtime_versions(), **(onnx_versions() if pipeline is not Pipeline.DLIB else {})}
+    data = {"faceledger": __version__, "model": embedder.identity.to_dict(), "licence": embedder.licence,
+            "pipeline": pipeline.value, "models": [m.to_dict() for m in models], "runtime": runtime}  # fmt: skip
     if as_json:
         emit_json(data)
         return
-    typer.echo(f"faceledger {__version__}")
-    typer.echo(f"model {model.name} v{model.version}, weights sha256 {model.weights_sha256}")
-    typer.echo(f"licence {RECOGNITION_MODEL_LICENCE}")
+    typer.echo(f"faceledger {__version__}, pipeline {pipeline.value}")
+    for m in models:
+        notices = f"; notice: {', '.join(m.notice_files)} (faceledger/engine/data/licences)" if m.notice_files else ""
+        who = m.identity
+        typer.echo(f"{m.role}: {who.name} version {who.version}, weights sha256 {who.weights_sha256}")
+        typer.echo(f"  licence {m.licence}{notices}")
     typer.echo("runtime " + ", ".join(f"{k} {v}" for k, v in runtime.items()))
 
 

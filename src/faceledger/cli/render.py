@@ -9,9 +9,10 @@ from faceledger.types import Face, ImageFaces
 def image_text(result: ImageFaces) -> list[str]:
     info, used = result.image, result.detector_settings
     count = len(result.faces)
+    upsample = f", upsample {used['upsample']}" if "upsample" in used else ""  # dlib's detectors only
     lines = [
         f"{info.name}: {count} face{'s' if count != 1 else ''} "
-        f"({info.format} {info.width}x{info.height}; {used['detector']} detector, upsample {used['upsample']}"
+        f"({info.format} {info.width}x{info.height}; {used['detector']} detector{upsample}"
         f"{', rotation search' if used.get('rotation_search') else ''})"
     ]
     for face in result.faces:
@@ -31,9 +32,13 @@ def face_text(face: Face) -> list[str]:
     ]
     lines.extend(f"    {reason}" for reason in face.quality.reasons)
     points = ", ".join(f"({x:.0f}, {y:.0f})" for x, y in face.landmarks)
-    lines.append(f"  landmarks (eye corners, eye corners, nose): {points}")
+    if face.chip is not None and face.chip.shape[0] == 112:  # YuNet's five points, SFace's template chip
+        lines.append(f"  landmarks (eyes, nose tip, mouth corners): {points}")
+    else:
+        lines.append(f"  landmarks (eye corners, eye corners, nose): {points}")
     if face.embedding is not None:
-        lines.append(f"  embedding: {face.embedding.vector.shape[0]}-d, model {face.embedding.model.key}")
+        for embedding in face.embeddings:
+            lines.append(f"  embedding: {embedding.vector.shape[0]}-d, model {embedding.model.key}")
     else:
         lines.append(f"  not embedded: {face.not_embedded_reason}")
     return lines

@@ -1,8 +1,11 @@
 """The face engine: pixels -> faces -> embeddings. `load()` once, then `analyse()` per image.
-It knows nothing of cases, galleries or databases."""
+It knows nothing of cases, galleries or databases. `settings.pipeline` chooses the detector and the
+embedders: dlib (HOG, CNN on a miss -> dlib ResNet), sface (YuNet -> SFace) or fused (YuNet -> SFace and
+dlib ResNet); the sface and fused analyses live in onnx_pipeline.py."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,21 +14,69 @@ from faceledger.config import Settings
 from faceledger.engine.detection import Located, locate_faces, rotate, to_original
 from faceledger.engine.image_input import ImageLimits, LoadedImage, load_image
 from faceledger.engine.models import model_files
+from faceledger.engine.onnx_pipeline import OnnxAnalysis
 from faceledger.engine.quality import assess_quality
 from faceledger.engine.runtime import DlibRuntime, FaceRuntime, RawDetection
+from faceledger.engine.sface import SFaceEmbedder
+from faceledger.engine.stages import DlibStage, FaceEmbedder, SFaceStage
+from faceledger.engine.yunet import YuNetDetector
 from faceledger.errors import InvalidInput
-from faceledger.types import Box, Detector, Embedding, Face, ImageFaces, ModelIdentity
+from faceledger.types import Box, Detector, Embedding, Face, ImageFaces, ModelIdentity, Pipeline
+
+
+@dataclass
+class OnnxModels:
+    """The loaded YuNet and SFace sessions; shareable by engines with different settings."""
+
+    yunet: YuNetDetector
+    sface: SFaceEmbedder
+
+    @classmethod
+    def load(cls, settings: Settings) -> OnnxModels:
+        provider, threads = settings.onnx_provider, settings.onnx_threads
+        return cls(YuNetDetector(provider, threads), SFaceEmbedder(provider, threads))
 
 
 class FaceEngine:
-    def __init__(self, settings: Settings, runtime: FaceRuntime | None = None) -> None:
+    def __init__(self, settings: Settings, runtime: FaceRuntime | None = None, onnx: OnnxModels | None = None) -> None:
         self.settings = settings
         self._runtime = runtime
+        self._onnx = onnx
 
     def load(self) -> FaceEngine:
         """Load the models now (they load on first use otherwise); returns self for chaining."""
-        _ = self.runtime
+        if self.settings.pipeline is not Pipeline.SFACE:
+            _ = self.runtime
+        if self.settings.pipeline is not Pipeline.DLIB:
+            _ = self.onnx
         return self
+
+    @property
+    def onnx(self) -> OnnxModels:
+        if self._onnx is None:
+            self._onnx = OnnxModels.load(self.settings)
+        return self._onnx
+
+    @property
+    def models(self) -> tuple[ModelIdentity, ...]:
+        """Every embedding model of the pipeline, in order: the first is Face.embedding's."""
+        if self.settings.pipeline is Pipeline.DLIB:
+            return (self.runtime.model,)
+        return tuple(embedder.model for embedder in self._embedders())
+
+    @property
+    def detector_model(self) -> ModelIdentity | None:
+        """The ONNX detector's identity (YuNet); None for dlib's detectors, which ship with its weights."""
+        return None if self.settings.pipeline is Pipeline.DLIB else self.onnx.yunet.model
+
+    def _embedders(self) -> tuple[FaceEmbedder, ...]:
+        sface: FaceEmbedder = SFaceStage(self.onnx.sface, self.settings)
+        if self.settings.pipeline is Pipeline.FUSED:
+            return (sface, DlibStage(self.runtime, self.settings))
+        return (sface,)
+
+    def _onnx_analysis(self) -> OnnxAnalysis:
+        return OnnxAnalysis(self.settings, self.onnx.yunet, self._embedders())
 
     @property
     def runtime(self) -> FaceRuntime:
@@ -35,7 +86,8 @@ class FaceEngine:
 
     @property
     def model(self) -> ModelIdentity:
-        return self.runtime.model
+        """The pipeline's first model: the one Face.embedding is made by."""
+        return self.models[0]
 
     @property
     def limits(self) -> ImageLimits:
@@ -46,6 +98,10 @@ class FaceEngine:
 
     def analyse(self, image: LoadedImage, detector: Detector | None = None, *, embed: bool = True) -> ImageFaces:
         """Detect every face, then landmarks, quality and (when large enough) an embedding for each."""
+        if self.settings.pipeline is not Pipeline.DLIB:
+            return self._analyse_onnx(image, detector, embed)
+        if detector is Detector.YUNET:
+            raise InvalidInput("the yunet detector belongs to the sface and fused pipelines (FACELEDGER_PIPELINE)")
         chosen = detector or self.settings.detector
         located, used = locate_faces(self.runtime, image.pixels, self.settings, chosen)
         if not located and detector is None and chosen is Detector.HOG and self.settings.cnn_fallback:
@@ -66,7 +122,17 @@ class FaceEngine:
         if box.left >= width or box.top >= height:
             raise InvalidInput(f"{image.info.name}: the box {box.to_dict()} lies outside the {width}x{height} image")
         raw = RawDetection(box.left, box.top, box.right - 1, box.bottom - 1, score=0.0)
+        if self.settings.pipeline is not Pipeline.DLIB:  # five points from YuNet on a crop around the box
+            return self._onnx_analysis().analyse_box(image, raw, box, embed)
         return self._describe(image, Located(raw, 0, box), 1, None, embed)
+
+    def _analyse_onnx(self, image: LoadedImage, detector: Detector | None, embed: bool) -> ImageFaces:
+        analysis = self._onnx_analysis()
+        if detector is None or detector is Detector.YUNET:
+            located, used = analysis.locate(image.pixels)
+            return analysis.analyse_located(image, located, Detector.YUNET, used, embed)
+        located, used = locate_faces(self.runtime, image.pixels, self.settings, detector)  # dlib's boxes
+        return analysis.analyse_located(image, located, detector, used, embed)
 
     def _describe(self, image: LoadedImage, spot: Located, number: int, detector: Detector | None, embed: bool) -> Face:
         height, width = image.pixels.shape[:2]

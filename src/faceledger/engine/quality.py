@@ -22,12 +22,15 @@ def assess_quality(
     landmarks: tuple[tuple[float, float], ...],
     chip: RGBImage,
     settings: Settings,
+    *,
+    template_points: bool = False,
 ) -> Quality:
+    """`template_points`: the landmarks are YuNet's five (eye centres, nose tip, mouth corners), not dlib's."""
     centre = _central_gray(chip)
     checks = [
         _face_size(box, settings),
         _sharpness(centre, settings),
-        _frontalness(landmarks, settings),
+        _frontalness(landmarks, settings, template_points),
         _brightness(centre, settings),
         _contrast(centre, settings),
     ]
@@ -45,15 +48,19 @@ def ramp(value: float, minimum: float, good: float) -> float:
     return max(0.0, 0.5 * value / minimum) if minimum > 0 else 0.0
 
 
-def yaw_ratio(landmarks: tuple[tuple[float, float], ...]) -> float:
+def yaw_ratio(landmarks: tuple[tuple[float, float], ...], template_points: bool = False) -> float:
     """How far the nose sits from the midpoint between the eyes, along the eye line, in half eye-distances.
 
     0 for a frontal face, towards 1 for a profile. dlib's 5-point model: points 0-1 and 2-3 are the
-    corners of the two eyes, point 4 the base of the nose."""
+    corners of the two eyes, point 4 the base of the nose. YuNet's (template_points): 0 and 1 the eye
+    centres, 2 the nose tip."""
     points = np.asarray(landmarks, dtype=np.float64)
     if points.shape != (5, 2):
         return 1.0
-    eye_a, eye_b, nose = points[0:2].mean(axis=0), points[2:4].mean(axis=0), points[4]
+    if template_points:
+        eye_a, eye_b, nose = points[0], points[1], points[2]
+    else:
+        eye_a, eye_b, nose = points[0:2].mean(axis=0), points[2:4].mean(axis=0), points[4]
     axis = eye_b - eye_a
     half = float(np.linalg.norm(axis)) / 2
     if half < 1e-6:
@@ -98,8 +105,8 @@ def _sharpness(gray: np.ndarray, settings: Settings) -> QualityCheck:
     )  # fmt: skip
 
 
-def _frontalness(landmarks: tuple[tuple[float, float], ...], settings: Settings) -> QualityCheck:
-    value = 1.0 - yaw_ratio(landmarks)
+def _frontalness(landmarks: tuple[tuple[float, float], ...], settings: Settings, template_points: bool) -> QualityCheck:
+    value = 1.0 - yaw_ratio(landmarks, template_points)
     minimum = 1.0 - settings.quality_max_yaw
     hint = "" if value >= minimum else " (head turned away from the camera)"
     return _check(
@@ -133,6 +140,8 @@ def _contrast(gray: np.ndarray, settings: Settings) -> QualityCheck:
 def _detector_confidence(detector: Detector, score: float, settings: Settings) -> QualityCheck:
     if detector is Detector.HOG:
         minimum, good = settings.quality_min_hog_score, 1.5
+    elif detector is Detector.YUNET:
+        minimum, good = settings.quality_min_yunet_score, 0.9
     else:
         minimum, good = settings.quality_min_cnn_score, 1.0
     return _check(

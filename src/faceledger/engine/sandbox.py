@@ -22,10 +22,10 @@ from typing import Any, TypeVar
 import threadpoolctl
 
 from faceledger.config import Settings
-from faceledger.engine.pipeline import FaceEngine
-from faceledger.engine.runtime import DlibRuntime
+from faceledger.engine.pipeline import FaceEngine, OnnxModels
+from faceledger.engine.runtime import FaceRuntime
 from faceledger.errors import Busy, FaceledgerError, WorkLimitExceeded
-from faceledger.types import DescriptorRuntime
+from faceledger.types import DescriptorRuntime, OnnxProvider, Pipeline
 
 T = TypeVar("T")
 _START_TIMEOUT_S = 120.0  # spawning and loading the models; not counted against an analysis's deadline
@@ -45,15 +45,25 @@ class WorkBudget:
 
 
 # --- inside a worker -------------------------------------------------------------------------------
-_runtimes: dict[DescriptorRuntime, DlibRuntime] = {}
+_runtimes: dict[DescriptorRuntime, FaceRuntime] = {}
+_onnx_models: dict[tuple[OnnxProvider, int], OnnxModels] = {}
 
 
 def worker_engine(settings: Settings) -> FaceEngine:
-    """An engine for these settings on the worker's already loaded models (building one is cheap)."""
-    runtime = _runtimes.get(settings.descriptor_runtime)
-    if runtime is None:
-        runtime = _runtimes[settings.descriptor_runtime] = FaceEngine(settings).load().runtime  # type: ignore[assignment]
-    return FaceEngine(settings, runtime)
+    """An engine for these settings on the worker's already loaded models (building one is cheap): dlib's
+    for the dlib and fused pipelines, YuNet and SFace for sface and fused."""
+    runtime = None
+    if settings.pipeline is not Pipeline.SFACE:
+        runtime = _runtimes.get(settings.descriptor_runtime)
+        if runtime is None:
+            runtime = _runtimes[settings.descriptor_runtime] = FaceEngine(settings).runtime
+    onnx = None
+    if settings.pipeline is not Pipeline.DLIB:
+        key = (settings.onnx_provider, settings.onnx_threads)
+        onnx = _onnx_models.get(key)
+        if onnx is None:
+            onnx = _onnx_models[key] = OnnxModels.load(settings)
+    return FaceEngine(settings, runtime, onnx)
 
 
 def _address_space_bytes() -> int:
