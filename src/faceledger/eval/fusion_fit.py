@@ -64,7 +64,7 @@ def fit_rule(
     impostor_by_model = [PairScorer({k: per_model[k]}).matrix(images, images)[upper] for k in keys]
     grid = []
     for share in WEIGHT_GRID:
-        rule = _rule(keys, stats, (share, 1 - share), mean_ref, std_ref)
+        rule = _rule(keys, stats, (share, round(1 - share, 2)), mean_ref, std_ref)
         scorer = PairScorer(per_model, rule)
         pair_scores = np.array([_or_far(scorer.pair(p.first, p.second)) for p in pairs])
         impostor = _fuse(rule, impostor_by_model)
@@ -75,7 +75,7 @@ def fit_rule(
         _, accuracy = best_threshold(pair_scores, same)
         grid.append({"share": share, "tar_at_far_0.001": tar, "pair_accuracy": accuracy})
     best = max(grid, key=lambda g: (g["tar_at_far_0.001"], g["pair_accuracy"], -abs(g["share"] - 0.5)))
-    return _rule(keys, stats, (best["share"], 1 - best["share"]), mean_ref, std_ref), grid
+    return _rule(keys, stats, (best["share"], round(1 - best["share"], 2)), mean_ref, std_ref), grid
 
 
 def _fuse(rule: FusionRule, distances: list[np.ndarray]) -> np.ndarray:
