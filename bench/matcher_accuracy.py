@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from faceledger.config import Settings
+from faceledger.errors import FaceledgerError
 from faceledger.eval.compare import headline
 from faceledger.eval.embeddings import EmbeddingCache, default_cache_path
 from faceledger.eval.operating import strict_json
@@ -66,8 +67,12 @@ def main() -> int:
         for pipeline in args.pipeline:
             started = time.perf_counter()
             settings = Settings(pipeline=pipeline, **({"workers": args.workers} if args.workers else {}))
-            evaluation = run_lfw(args.data, settings, folds=list(range(1, 11)), cache=cache, workers=args.workers,
-                                 cached_only=args.cached_only)  # fmt: skip
+            try:
+                evaluation = run_lfw(args.data, settings, folds=list(range(1, 11)), cache=cache,
+                                     workers=args.workers, cached_only=args.cached_only)  # fmt: skip
+            except FaceledgerError as exc:  # e.g. a cached subset with no View 2 pairs yet
+                print(strict_json({"pipeline": pipeline.value, "error": str(exc)}, indent=None), flush=True)
+                continue
             summary = evaluation.summary()
             row = headline(summary)
             row["groups"] = [
