@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from faceledger.config import Settings
-from faceledger.engine.fusion import FusionRule, ModelScale
+from faceledger.engine.fusion import FusionRule, ModelScale, fusion_rule_for
+from faceledger.engine.models import recognition_model_identity
+from faceledger.engine.onnx_models import SFACE
 from faceledger.eval import calibration_build, fusion_fit
 from faceledger.eval.compare import compare_report
 from faceledger.eval.lfw import LfwImage, Pair
@@ -185,3 +187,14 @@ def test_group_counts_by_hand(tmp_path: Path) -> None:
     assert (african["people"], african["impostor_pairs"], african["impostor_at_or_below"]) == (2, 2, [1, 2])
     assert groups[("race", "caucasian")]["impostor_pairs"] == 0
     assert groups[("gender", "male")]["impostor_pairs"] == 2 and groups[("gender", "female")]["people"] == 1
+
+
+def test_fusion_rule_for_each_pipeline() -> None:
+    assert fusion_rule_for(Pipeline.DLIB) is None and fusion_rule_for("sface") is None
+    rule = fusion_rule_for(Pipeline.FUSED)  # the shipped rule, fitted on View 1 training pairs
+    assert rule is not None and "pairsDevTrain" in rule.fitted_on
+    assert set(rule.model_keys) == {SFACE.identity().key, recognition_model_identity().key}
+    assert rule.distance({SFACE.identity().key: 0.2}) >= 0.0  # one model missing: scored with the other
+    far = {SFACE.identity().key: 1.5, recognition_model_identity().key: 1.0}
+    near = {SFACE.identity().key: 0.6, recognition_model_identity().key: 0.35}
+    assert rule.distance(near) < 0.6 < rule.distance(far)  # on a dlib-like scale

@@ -70,9 +70,10 @@ class Verification:
         }  # fmt: skip
 
 
-def verify(pairs: Sequence[Pair], embeddings: Scored) -> Verification:
+def verify(pairs: Sequence[Pair], embeddings: Scored, fallback_threshold: float = 0.6) -> Verification:
     """Pairs whose images have no usable face count as errors at every threshold: they are scored at
-    distance 10 (never a match), so a missed face is a false non-match, not a pair quietly dropped."""
+    distance 10 (never a match), so a missed face is a false non-match, not a pair quietly dropped.
+    `fallback_threshold`: the threshold when only one fold is scored (no other folds to choose it on)."""
     distances, same, folds = [], [], []
     missing = 0
     scorer = as_scorer(embeddings)
@@ -90,7 +91,7 @@ def verify(pairs: Sequence[Pair], embeddings: Scored) -> Verification:
         folds.append(pair.fold)
     _, far, tar = roc(distances, same)
     return Verification(
-        folds=kfold_accuracy(distances, same, folds),
+        folds=kfold_accuracy(distances, same, folds, fallback_threshold),
         pairs_used=len(pairs) - missing,
         pairs_without_face=missing,
         tar_at_far={f"{target:g}": tar_at_far(distances, same, target) for target in FARS},

@@ -100,15 +100,18 @@ def best_threshold(distances: npt.ArrayLike, same: npt.ArrayLike) -> tuple[float
     return float(chosen), float(accuracy.max())
 
 
-def kfold_accuracy(distances: npt.ArrayLike, same: npt.ArrayLike, folds: npt.ArrayLike) -> list[tuple[float, float]]:
-    """LFW's unrestricted protocol: per fold, the threshold chosen on the other folds and accuracy on this one."""
+def kfold_accuracy(
+    distances: npt.ArrayLike, same: npt.ArrayLike, folds: npt.ArrayLike, fallback_threshold: float = 0.6
+) -> list[tuple[float, float]]:
+    """LFW's unrestricted protocol: per fold, the threshold chosen on the other folds and accuracy on this one.
+    With a single fold there are no other folds: `fallback_threshold` (dlib's 0.6, or the pipeline's own)."""
     d = np.asarray(distances, dtype=np.float64)
     s = np.asarray(same, dtype=bool)
     f = np.asarray(folds)
     results = []
     for fold in np.unique(f):
         train, test = f != fold, f == fold
-        threshold = best_threshold(d[train], s[train])[0] if train.any() else 0.6
+        threshold = best_threshold(d[train], s[train])[0] if train.any() else fallback_threshold
         results.append((threshold, float(np.mean((d[test] <= threshold) == s[test]))))
     return results
 

@@ -24,6 +24,7 @@ from faceledger.eval.embeddings import EmbeddingCache, embed_lfw_models
 from faceledger.eval.lfw import LfwImage, images_of, read_pairs
 from faceledger.eval.lfw_eval import GroupRates, Identification, Verification, group_rates, identify, verify
 from faceledger.eval.lfw_labels import gender_labels, race_labels
+from faceledger.eval.metrics import best_threshold
 from faceledger.eval.operating import (
     DLIB_REFERENCE_THRESHOLD,
     equal_fmr_threshold,
@@ -141,12 +142,24 @@ def run_lfw(
         races = race_labels(data_dir)
         by_race = {image: races[image.person] for image in scorer.images if image.person in races}
         found_groups += group_rates(scorer, by_race, "race", threshold)
+    fallback = DLIB_REFERENCE_THRESHOLD if pipeline is Pipeline.DLIB else _view1_threshold(data_dir, scorer, threshold)
     return LfwEvaluation(
-        settings, verify(pairs, scorer), identify(scorer, threshold) if identification else None, found_groups,
+        settings, verify(pairs, scorer, fallback), identify(scorer, threshold) if identification else None,
+        found_groups,
         pipeline=pipeline, operating_threshold=explicit, threshold_source=source, reference_fmr=target,
         models=tuple(sorted(per_model)), fusion_rule=rule.name if rule else None,
         subset=f"cached only: {len(scorer.images):,} images, {len(pairs):,} View 2 pairs" if cached_only else None,
     )  # fmt: skip
+
+
+def _view1_threshold(data_dir: Path, scorer: PairScorer, default: float) -> float:
+    """For a single scored fold: the most accurate threshold on the View 1 training pairs this run embedded
+    (never on View 2), else `default`."""
+    train = [p for p in read_pairs(data_dir / "pairsDevTrain.txt") if p.first in scorer and p.second in scorer]
+    if sum(p.same_person for p in train) < 10 or sum(not p.same_person for p in train) < 10:
+        return default
+    scored = [(scorer.pair(p.first, p.second), p.same_person) for p in train]
+    return best_threshold([10.0 if d is None else d for d, _ in scored], [s for _, s in scored])[0]
 
 
 def threshold_advice(table: CalibrationTable, gallery_size: int, fpir: float) -> dict[str, Any]:
