@@ -215,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     data["groups"] = group_counts(scorer, args.data, table.distances)
     out.write_text(json.dumps(data, indent=1) + "\n")
-    missing = len(images_of(pairs)) - len(scorer.images)
+    missing = len([i for i in images_of(pairs) if i not in scorer])  # no usable face (or not yet embedded)
     print(json.dumps({"pipeline": args.pipeline.value, "out": str(out), "embedded": len(scorer.images),
                       "no_face": missing, "impostor_pairs": table.impostor_pairs,
                       "genuine_pairs": table.genuine_pairs}))  # fmt: skip
