@@ -41,8 +41,13 @@ bench: install
 	$(BIN)/python bench/engine_throughput.py
 	$(BIN)/python bench/search_latency.py
 
+# Everything measured on LFW View 1 training pairs only: the fusion rule, then each pipeline's table
+# (the dlib table is rewritten only if its rows come out identical; the group counts are added).
 calibrate: install
-	$(BIN)/python -m faceledger.eval.calibration_build --out src/faceledger/engine/data/calibration_dlib_resnet_v1_lfw_view1.json
+	$(BIN)/python -m faceledger.eval.fusion_fit
+	$(BIN)/python -m faceledger.eval.calibration_build --pipeline dlib
+	$(BIN)/python -m faceledger.eval.calibration_build --pipeline sface
+	$(BIN)/python -m faceledger.eval.calibration_build --pipeline fused
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

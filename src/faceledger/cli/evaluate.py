@@ -11,12 +11,15 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 
 from faceledger.cli.errors import reports_errors
-from faceledger.cli.options import JsonOption, WorkersOption, emit_json, make_settings
+from faceledger.cli.options import JsonOption, WorkersOption, make_settings
 from faceledger.engine.calibration import load_calibration
 from faceledger.errors import InvalidInput
 from faceledger.eval.choices import measure_choices
+from faceledger.eval.compare import compare_report
 from faceledger.eval.embeddings import EmbeddingCache, default_cache_path
+from faceledger.eval.operating import strict_json
 from faceledger.eval.report import run_lfw, threshold_advice, write_report
+from faceledger.types import Pipeline
 
 eval_app = typer.Typer(help="Measure accuracy on real faces; advise on thresholds.", no_args_is_help=True)
 
@@ -31,6 +34,12 @@ def lfw_command(
     out: Annotated[Path, typer.Option("--out", help="Where the report and plots go.")] = Path("eval-report"),
     no_identification: Annotated[bool, typer.Option("--no-identification", help="Verification only.")] = False,
     cache: Annotated[Path | None, typer.Option("--cache", help="Embedding cache file.")] = None,
+    pipeline: Annotated[
+        Pipeline | None, typer.Option("--pipeline", help="Which pipeline to measure (default: settings.pipeline).")
+    ] = None,
+    people: Annotated[
+        int | None, typer.Option("--people", min=10, help="Only the first N people for identification and groups.")
+    ] = None,
     workers: WorkersOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -38,7 +47,7 @@ def lfw_command(
     data = data or Path(os.environ.get("FACELEDGER_TEST_DATA", "../shared/data"))
     if not (data / "pairs.txt").is_file():
         raise InvalidInput(f"{data}: no pairs.txt here; point --data at the LFW data folder")
-    settings = make_settings(workers=workers)
+    settings = make_settings(workers=workers, pipeline=pipeline)
     embedding_cache = EmbeddingCache(cache or default_cache_path())
     console = Console(stderr=True)
     try:
@@ -47,16 +56,17 @@ def lfw_command(
                       console=console, transient=True, disable=not console.is_terminal) as progress:  # fmt: skip
             task = progress.add_task("embed", total=None)
             evaluation = run_lfw(data, settings, folds=list(range(1, folds + 1)), cache=embedding_cache,
-                                 workers=workers, identification=full, groups=full,
+                                 workers=workers, identification=full, groups=full, max_people=people,
                                  on_result=lambda _: progress.advance(task))  # fmt: skip
     finally:
         embedding_cache.close()
     written = write_report(evaluation, out)
     summary = evaluation.summary()
     if as_json:
-        emit_json({**summary, "report": {name: str(path) for name, path in written.items()}})
+        typer.echo(strict_json({**summary, "report": {name: str(path) for name, path in written.items()}}))
         return
     v = summary["verification"]
+    typer.echo(f"pipeline {summary['pipeline']}, operating threshold {summary['operating_threshold']:.4f}")
     typer.echo(f"verification: accuracy {v['mean_accuracy']:.4f} ± {v['std_accuracy']:.4f} over {folds} fold(s)")
     for far, row in v["tar_at_far"].items():
         typer.echo(f"  TAR at FAR {far}: {row['tar']:.4f}")
@@ -65,6 +75,48 @@ def lfw_command(
         typer.echo(f"identification: rank-1 {ident['rank1']:.4f}, rank-5 {ident['rank5']:.4f}, "
                    f"FNIR at FPIR 1%: {ident['fnir_at_fpir']['0.01']['fnir']:.4f}")  # fmt: skip
     typer.echo(f"report: {written['html']}")
+
+
+@eval_app.command("compare")
+@reports_errors
+def compare_command(
+    pipelines: Annotated[
+        list[Pipeline] | None, typer.Option("--pipeline", help="A pipeline to include (repeat; default: all).")
+    ] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="Folder with lfw/, pairs.txt, lfw_labels/.")] = None,
+    folds: Annotated[int, typer.Option("--folds", min=1, max=10, help="How many of View 2's folds to score.")] = 10,
+    people: Annotated[
+        int | None, typer.Option("--people", min=10, help="Only the first N people for identification and groups.")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Where the report and plots go.")] = Path("eval-compare"),
+    cache: Annotated[Path | None, typer.Option("--cache", help="Embedding cache file.")] = None,
+    workers: WorkersOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Several pipelines on LFW in one report: verification, TAR at FAR 1e-3/1e-4, open-set FNIR at FPIR
+    1%/0.1%, per-group FMR/FNMR at each pipeline's operating threshold, ROC and DET overlays."""
+    data = data or Path(os.environ.get("FACELEDGER_TEST_DATA", "../shared/data"))
+    if not (data / "pairs.txt").is_file():
+        raise InvalidInput(f"{data}: no pairs.txt here; point --data at the LFW data folder")
+    chosen = list(dict.fromkeys(pipelines or list(Pipeline)))
+    embedding_cache = EmbeddingCache(cache or default_cache_path())
+    try:
+        evaluations = [
+            run_lfw(data, make_settings(workers=workers, pipeline=p), folds=list(range(1, folds + 1)),
+                    cache=embedding_cache, workers=workers, max_people=people)
+            for p in chosen
+        ]  # fmt: skip
+    finally:
+        embedding_cache.close()
+    report = compare_report(evaluations, out)
+    if as_json:
+        typer.echo(strict_json(report))
+        return
+    for row in report["pipelines"]:
+        typer.echo(f"{row['pipeline']:<6} accuracy {row['accuracy']:.4f}  "
+                   f"TAR@FAR 1e-3 {row['tar_at_far']['0.001']:.4f}  rank-1 {row['rank1']:.4f}  "
+                   f"FNIR@FPIR 1% {row['fnir_at_fpir']['0.01']:.4f}")  # fmt: skip
+    typer.echo(f"report: {report['files']['html']}")
 
 
 @eval_app.command("choices")
@@ -83,7 +135,7 @@ def choices_command(
     finally:
         embedding_cache.close()
     if as_json:
-        emit_json(rows)
+        typer.echo(strict_json(rows))
         return
     for row in rows:
         typer.echo(
@@ -106,7 +158,7 @@ def threshold_command(
         raise InvalidInput("--fpir must be between 0 and 1, e.g. 0.01")
     advice = threshold_advice(load_calibration(), gallery_size, fpir)
     if as_json:
-        emit_json(advice)
+        typer.echo(strict_json(advice))
         return
     typer.echo(
         f"gallery {gallery_size:,} faces, target FPIR {fpir:g}: each comparison may falsely match at most "

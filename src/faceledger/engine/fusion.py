@@ -15,6 +15,7 @@ from importlib import resources
 from typing import Any
 
 from faceledger.errors import InvalidInput, ModelMismatch
+from faceledger.types import Pipeline
 
 
 @dataclass(frozen=True)
@@ -84,3 +85,13 @@ def load_fusion_rule(filename: str) -> FusionRule:
     except OSError as exc:
         raise InvalidInput(f"fusion rule {filename} is not shipped with this package ({exc})") from exc
     return FusionRule.from_json(json.loads(text))
+
+
+FUSION_RULE_FILE = "fusion_sface_dlib_lfw_view1.json"  # fitted by `python -m faceledger.eval.fusion_fit`
+
+
+def fusion_rule_for(pipeline: Pipeline | str) -> FusionRule | None:
+    """The shipped rule that scores a pipeline's models together; None for a single-model pipeline."""
+    if Pipeline(pipeline) is not Pipeline.FUSED:
+        return None
+    return load_fusion_rule(FUSION_RULE_FILE)

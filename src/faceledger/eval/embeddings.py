@@ -1,7 +1,9 @@
 """Embeddings for evaluation, cached per model, pipeline and image content so that reruns are fast.
 
 The cache is an SQLite file outside the project (default ~/.cache/faceledger/eval-embeddings.db); a key is
-(model key + pipeline settings, image sha256). "No usable face" is cached too, as NULL."""
+(model key + pipeline settings, image sha256). "No usable face" is cached too, as NULL.
+The dlib pipeline keeps its original keys (so existing caches stay valid); the YuNet pipelines key each
+model's vector by model key AND pipeline name, so dlib-on-HOG, dlib-inside-fused and SFace never collide."""
 
 from __future__ import annotations
 
@@ -20,12 +22,16 @@ from faceledger.engine.image_input import file_sha256
 from faceledger.engine.models import recognition_model_identity
 from faceledger.engine.parallel import FileResult, analyse_files
 from faceledger.eval.lfw import LfwImage, central_face
+from faceledger.types import Pipeline
 
 Vector = npt.NDArray[np.float32]
 _PIPELINE_FIELDS = (
     "detector", "hog_upsample", "hog_upsample_max_pixels", "hog_min_score", "cnn_fallback", "cnn_upsample",
     "cnn_min_score", "embed_flip", "embed_jitters", "chip_padding", "min_embed_face_px",
 )  # fmt: skip
+# the YuNet pipelines' own settings, whatever they are named
+_YUNET_PREFIXES = ("yunet_", "sface_", "onnx_")
+ModelEmbeddings = dict[str, dict[LfwImage, Vector]]  # model key -> image -> vector
 
 
 def default_cache_path() -> Path:
@@ -49,6 +55,10 @@ class EmbeddingCache:
             self._connection.execute(
                 "CREATE TABLE IF NOT EXISTS embeddings (pipeline TEXT, sha256 TEXT, vector BLOB, "
                 "PRIMARY KEY (pipeline, sha256))"
+            )
+            self._connection.execute(
+                "CREATE TABLE IF NOT EXISTS model_embeddings (tag TEXT, sha256 TEXT, model TEXT, vector BLOB, "
+                "PRIMARY KEY (tag, sha256, model))"
             )
 
     def get(self, pipeline: str, digests: Sequence[str]) -> dict[str, Vector | None]:
@@ -75,6 +85,39 @@ class EmbeddingCache:
                 [(pipeline, d, None if v is None else np.asarray(v, np.float32).tobytes()) for d, v in items.items()],
             )
 
+    def get_models(self, tag: str, digests: Sequence[str]) -> dict[str, dict[str, Vector] | None]:
+        """Per image: {model key: vector}, or None when no face was embedded."""
+        if self._connection is None:
+            return {}
+        found: dict[str, dict[str, Vector] | None] = {}
+        for start in range(0, len(digests), 500):
+            chunk = list(digests[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self._connection.execute(
+                f"SELECT sha256, model, vector FROM model_embeddings WHERE tag = ? AND sha256 IN ({marks})",  # noqa: S608
+                [tag, *chunk],
+            )
+            for digest, model, blob in rows:
+                vectors = found.setdefault(digest, None if model == "" else {})
+                if model and vectors is not None:
+                    vectors[model] = np.frombuffer(blob, dtype=np.float32).copy()
+        return found
+
+    def put_models(self, tag: str, items: dict[str, dict[str, Vector] | None]) -> None:
+        """An image with no embedded face is stored as one row with an empty model name."""
+        if self._connection is None:
+            return
+        rows: list[tuple[str, str, str, bytes | None]] = []
+        for digest, vectors in items.items():
+            if not vectors:
+                rows.append((tag, digest, "", None))
+            rows += [(tag, digest, key, np.asarray(v, np.float32).tobytes()) for key, v in (vectors or {}).items()]
+        with self._connection:
+            self._connection.executemany(
+                "DELETE FROM model_embeddings WHERE tag = ? AND sha256 = ?", [(tag, digest) for digest in items]
+            )
+            self._connection.executemany("INSERT OR REPLACE INTO model_embeddings VALUES (?, ?, ?, ?)", rows)
+
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()
@@ -88,12 +131,13 @@ def embed_lfw(
     *,
     workers: int | None = None,
     on_result: Callable[[FileResult], None] | None = None,
+    cached_only: bool = False,
 ) -> dict[LfwImage, Vector]:
     """The central face's embedding of each image; images with no usable face are left out."""
     pipeline = pipeline_key(settings)
     digests = {image: file_sha256(image.path(data_dir)) for image in images}
     cached = cache.get(pipeline, list(digests.values()))
-    missing = [image for image in images if digests[image] not in cached]
+    missing = [] if cached_only else [image for image in images if digests[image] not in cached]
     fresh: dict[str, Vector | None] = {}
     paths = [image.path(data_dir) for image in missing]
     for image, result in zip(
@@ -106,4 +150,58 @@ def embed_lfw(
         fresh[digests[image]] = vector
     cache.put(pipeline, fresh)
     everything = {**cached, **fresh}
-    return {image: vector for image in images if (vector := everything[digests[image]]) is not None}
+    return {image: vector for image in images if (vector := everything.get(digests[image])) is not None}
+
+
+def multi_model_tag(settings: Settings) -> str:
+    """The YuNet pipelines' cache tag: the pipeline's name and every setting that changes its vectors."""
+    dumped = settings.model_dump(mode="json")
+    names = [*_PIPELINE_FIELDS, *(n for n in sorted(dumped) if n.startswith(_YUNET_PREFIXES))]
+    values = {name: str(dumped.get(name)) for name in names}
+    digest = hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
+    return f"{Pipeline(settings.pipeline).value}|{digest}"
+
+
+def embed_lfw_models(
+    images: Sequence[LfwImage],
+    data_dir: Path,
+    settings: Settings,
+    cache: EmbeddingCache,
+    *,
+    workers: int | None = None,
+    on_result: Callable[[FileResult], None] | None = None,
+    cached_only: bool = False,
+) -> ModelEmbeddings:
+    """Every model's embedding of each image's central face, per model key. A model that did not embed an
+    image's face simply has no entry for it (the fusion rule scores such a pair with the other models).
+    `cached_only`: embed nothing, return what the cache holds (a partial run while embedding continues)."""
+    if Pipeline(settings.pipeline) is Pipeline.DLIB:
+        single = embed_lfw(images, data_dir, settings, cache, workers=workers, on_result=on_result,
+                           cached_only=cached_only)  # fmt: skip
+        return {recognition_model_identity().key: single}
+    tag = multi_model_tag(settings)
+    digests = {image: file_sha256(image.path(data_dir)) for image in images}
+    cached = cache.get_models(tag, list(digests.values()))
+    missing = [] if cached_only else [image for image in images if digests[image] not in cached]
+    fresh: dict[str, dict[str, Vector] | None] = {}
+    paths = [image.path(data_dir) for image in missing]
+    for image, result in zip(
+        missing, analyse_files(paths, settings, workers=workers, on_result=on_result), strict=True
+    ):
+        vectors = None
+        if result.faces is not None:
+            face = central_face(result.faces.faces, result.faces.image.width, result.faces.image.height)
+            if face is not None:
+                vectors = {e.model.key: np.asarray(e.vector, np.float32) for e in face.embeddings}
+        fresh[digests[image]] = vectors
+        if len(fresh) >= 200:  # a long run that is stopped keeps what it measured
+            cache.put_models(tag, fresh)
+            cached.update(fresh)
+            fresh = {}
+    cache.put_models(tag, fresh)
+    everything = {**cached, **fresh}
+    by_model: ModelEmbeddings = {}
+    for image in images:
+        for key, vector in (everything.get(digests[image]) or {}).items():
+            by_model.setdefault(key, {})[image] = vector
+    return by_model

@@ -100,15 +100,18 @@ def best_threshold(distances: npt.ArrayLike, same: npt.ArrayLike) -> tuple[float
     return float(chosen), float(accuracy.max())
 
 
-def kfold_accuracy(distances: npt.ArrayLike, same: npt.ArrayLike, folds: npt.ArrayLike) -> list[tuple[float, float]]:
-    """LFW's unrestricted protocol: per fold, the threshold chosen on the other folds and accuracy on this one."""
+def kfold_accuracy(
+    distances: npt.ArrayLike, same: npt.ArrayLike, folds: npt.ArrayLike, fallback_threshold: float = 0.6
+) -> list[tuple[float, float]]:
+    """LFW's unrestricted protocol: per fold, the threshold chosen on the other folds and accuracy on this one.
+    With a single fold there are no other folds: `fallback_threshold` (dlib's 0.6, or the pipeline's own)."""
     d = np.asarray(distances, dtype=np.float64)
     s = np.asarray(same, dtype=bool)
     f = np.asarray(folds)
     results = []
     for fold in np.unique(f):
         train, test = f != fold, f == fold
-        threshold = best_threshold(d[train], s[train])[0] if train.any() else 0.6
+        threshold = best_threshold(d[train], s[train])[0] if train.any() else fallback_threshold
         results.append((threshold, float(np.mean((d[test] <= threshold) == s[test]))))
     return results
 
@@ -146,6 +149,18 @@ def people_bootstrap_interval(
     share a person are not independent, and a per-pair interval would be too narrow.
     `errors[i, j]` and `trials[i, j]` count the pairs between person i and person j; with `diagonal`,
     they are vectors of per-person counts (genuine pairs)."""
+    rates = people_bootstrap_rates(errors, trials, reps, seed, diagonal=diagonal)
+    if not len(rates):
+        return (float("nan"), float("nan"))
+    low, high = np.percentile(rates, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def people_bootstrap_rates(
+    errors: npt.ArrayLike, trials: npt.ArrayLike, reps: int = 400, seed: int = 0, *, diagonal: bool = False
+) -> Floats:
+    """The rate in each resampling of people (see people_bootstrap_interval); resamplings with no trials
+    are left out."""
     e = np.asarray(errors, dtype=np.float64)
     t = np.asarray(trials, dtype=np.float64)
     rng = np.random.default_rng(seed)
@@ -156,7 +171,4 @@ def people_bootstrap_interval(
         if total:
             found = e[chosen].sum() if diagonal else e[np.ix_(chosen, chosen)].sum()
             rates.append(found / total)
-    if not rates:
-        return (float("nan"), float("nan"))
-    low, high = np.percentile(rates, [2.5, 97.5])
-    return float(low), float(high)
+    return np.array(rates, dtype=np.float64)

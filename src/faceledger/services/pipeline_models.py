@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from faceledger.config import Settings
-from faceledger.engine.fusion import FusionRule, load_fusion_rule
+from faceledger.engine.fusion import FusionRule, fusion_rule_for
 from faceledger.engine.models import recognition_model_identity
 from faceledger.engine.onnx_models import SFACE
 from faceledger.errors import EngineUnavailable
@@ -26,15 +26,8 @@ def pipeline_model_keys(settings: Settings) -> tuple[str, ...]:
     return tuple(identity.key for identity in pipeline_identities(settings))
 
 
-# The shipped rule for the fused pipeline, fitted on LFW View 1 by `python -m faceledger.eval.fusion_fit`
-# (engine.fusion.FUSION_RULE_FILE once that lands: the same name).
-FUSED_RULE_FILE = "fusion_sface_dlib_lfw_view1.json"
-
-
 def pipeline_fusion_rule(settings: Settings) -> FusionRule | None:
     """The rule combining a multi-model pipeline's distances; None for a single-model pipeline. A fused
     search scores with it even where a model found no face (the rule renormalises its weights), so that
     every candidate's distance is on the fused scale its calibration and threshold were measured on."""
-    if settings.pipeline is not Pipeline.FUSED:
-        return None
-    return load_fusion_rule(FUSED_RULE_FILE)
+    return fusion_rule_for(settings.pipeline)
