@@ -170,7 +170,9 @@ class Settings(BaseSettings):
     # YuNet finds faces of ~10-300 px; at 2 MP the ISS group photo's small faces are kept (1 MP loses two)
     # and a 12 MP photo takes ~0.2 s; larger images run on a copy scaled to this.
     yunet_max_pixels: int = Field(default=2_000_000, ge=10_000)
-    # Average SFace's vector with the mirrored chip's: +0.1 pt on LFW View 2 (99.40 -> 99.50%).
+    # Average SFace's vector with the mirrored chip's: +0.1 pt on LFW View 2 (99.40 -> 99.50%); on 600 View 1
+    # training pairs equal accuracy (99.67%) and a wider same/different separation (d' 5.08 -> 5.18),
+    # bench/sface_flip_view1.py. It doubles SFace's cost per face.
     sface_flip: bool = True
     # YuNet's confidence on true faces in the samples is >= 0.63, most >= 0.9.
     quality_min_yunet_score: float = Field(default=0.7, ge=0.0, le=1.0)
