@@ -43,11 +43,11 @@ def test_table_is_valid_and_monotone(pipeline: Pipeline) -> None:
     assert "View 1" in table.dataset
 
 
-@pytest.mark.parametrize("pipeline", SHIPPED, ids=str)
+# The dlib table predates group counts (`make calibrate` adds them, rows unchanged); until then the
+# operating threshold says its promise covers the average only (tests/policy/test_operating_threshold.py).
+@pytest.mark.parametrize("pipeline", [p for p in SHIPPED if p is not Pipeline.DLIB], ids=str)
 def test_group_counts_are_consistent(pipeline: Pipeline) -> None:
     data = raw(pipeline)
-    if "groups" not in data and pipeline is Pipeline.DLIB:
-        pytest.skip("the dlib table predates group counts: `make calibrate` adds them (rows unchanged)")
     rows = data["rows"]
     groups = data["groups"]
     assert {g["attribute"] for g in groups} == {"race", "gender"}

@@ -32,7 +32,7 @@ from tests.office import ATTESTATION, make_office
 def _fill_index(deployment: Deployment, faces: int) -> None:
     """Stand-in gallery vectors (the figures here depend on the count only)."""
     vectors = np.random.default_rng(7).normal(size=(faces, 128)).astype(np.float32)
-    deployment.index.add(np.arange(1, faces + 1, dtype=np.int64), vectors)
+    deployment.model_index(deployment.model_key).add(np.arange(1, faces + 1, dtype=np.int64), vectors)
 
 
 def test_status_and_the_report_show_the_threshold_the_worst_group_and_the_promise(
