@@ -112,7 +112,11 @@ class _Worker:
         if not self.conn.poll(_START_TIMEOUT_S):
             self.kill()
             raise WorkLimitExceeded(f"an analysis worker did not start within {_START_TIMEOUT_S:.0f} s")
-        self.conn.recv()
+        try:
+            self.conn.recv()
+        except (EOFError, OSError) as exc:  # e.g. a CLI exiting while a spare worker still loads its models
+            self.kill()
+            raise WorkLimitExceeded("an analysis worker exited while it was starting") from exc
 
     def call(self, budget: WorkBudget, function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         self.conn.send((function, args, budget.memory_bytes))
