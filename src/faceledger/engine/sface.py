@@ -7,13 +7,16 @@ graph: it reads raw 0-255 floats in RGB order (BGR costs 0.25 pt on LFW, DEPENDE
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 
 from faceledger.engine.onnx_models import SFACE, load_session
 from faceledger.types import FloatVector, ModelIdentity, OnnxProvider, RGBImage
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 CHIP_SIZE_PX = 112
 EMBEDDING_DIM = 128

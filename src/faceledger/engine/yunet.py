@@ -9,14 +9,17 @@ the template order SFace aligns on). OpenCV feeds the BGR image as raw 0-255 flo
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnxruntime as ort
 
 from faceledger.engine.budget import downscaled, fit_scale
 from faceledger.engine.onnx_models import YUNET, load_session
 from faceledger.engine.runtime import RawDetection
 from faceledger.types import ModelIdentity, OnnxProvider, RGBImage
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 STRIDES = (8, 16, 32)
 _DIVISOR = 32

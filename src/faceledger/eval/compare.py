@@ -9,13 +9,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; no display on a server
-import matplotlib.pyplot as plt
-
 from faceledger.eval.operating import strict_json
-from faceledger.eval.report import LfwEvaluation, _html, _save
+from faceledger.eval.report import LfwEvaluation, _html, _pyplot, _save
 
 HEADLINE_FARS = ("0.001", "0.0001")
 HEADLINE_FPIRS = ("0.01", "0.001")
@@ -63,6 +58,7 @@ def compare_report(evaluations: list[LfwEvaluation], out: Path) -> dict[str, Any
 
 
 def _plots(evaluations: list[LfwEvaluation], out: Path) -> dict[str, Path]:
+    plt = _pyplot()
     plots: dict[str, Path] = {}
     figure, axes = plt.subplots(figsize=(6, 4))
     for e in evaluations:

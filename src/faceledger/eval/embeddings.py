@@ -51,7 +51,7 @@ class EmbeddingCache:
         self._connection: sqlite3.Connection | None = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._connection = sqlite3.connect(path)
+            self._connection = sqlite3.connect(path, timeout=120)  # another process may be writing it
             self._connection.execute(
                 "CREATE TABLE IF NOT EXISTS embeddings (pipeline TEXT, sha256 TEXT, vector BLOB, "
                 "PRIMARY KEY (pipeline, sha256))"
