@@ -28,8 +28,11 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Two test processes: much of the suite waits on servers, subprocesses and the database, and a file's tests
+# stay together on one process (--dist loadfile) so its module fixtures are built once.
+TEST_PROCESSES ?= 2
 unit: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_PROCESSES) --dist loadfile
 
 # Debian's Chromium for the browser tests (Playwright drives it; nothing is downloaded by Playwright).
 browser:

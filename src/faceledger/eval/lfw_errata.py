@@ -10,7 +10,14 @@ between unit vectors; LFW same-person pairs mostly < 1.0, different people mostl
 - Wang_Yingfan / Yingfan_Wang (UN deputy ambassador Wang Yingfan): closest 0.78, mean 0.86;
 - Nan_Wang / Wang_Nan (table-tennis player Wang Nan): closest 0.78, mean 0.91;
 - Felipe_De_Borbon / Prince_Felipe (Felipe de Borbon, Prince of Asturias): 0.80.
-For comparison, Wang_Yingfan / Nan_Wang (two different people): closest 1.27."""
+For comparison, Wang_Yingfan / Nan_Wang (two different people): closest 1.27.
+
+Found by listing the non-mated probes nearest the gallery (full LFW, SFace), each checked by eye:
+- Eva_Amurri_0001 / Emmy_Rossum_0001: the same photograph under two names (0.21; mean pixel difference 5.9);
+- Andrew_Caldecott_0001 / Andrew_Gilligan_0001: the same photograph, cropped slightly apart (0.39);
+- Mireya_Elisa_Moscoso_Rodriguez / Mireya_Moscoso (President Mireya Moscoso of Panama, her full name): 0.92.
+Left in as genuine non-mated probes: Isabela / Carolina Moraes (twin sisters, 0.75), and every other
+near pair, which are different people who look alike."""
 
 from __future__ import annotations
 
@@ -22,6 +29,9 @@ SAME_PERSON: tuple[tuple[str, str], ...] = (
     ("Wang_Yingfan", "Yingfan_Wang"),
     ("Nan_Wang", "Wang_Nan"),
     ("Felipe_De_Borbon", "Prince_Felipe"),
+    ("Eva_Amurri", "Emmy_Rossum"),
+    ("Andrew_Caldecott", "Andrew_Gilligan"),
+    ("Mireya_Elisa_Moscoso_Rodriguez", "Mireya_Moscoso"),
 )
 
 
