@@ -37,7 +37,7 @@ from faceledger.store.keys import KeyFiles
 from faceledger.store.migrate import upgrade
 from faceledger.store.models import Face, FaceEmbedding, GalleryState
 from faceledger.store.sealed import DIR_MODE, FILE_MODE, IndexCodec, Role, Sealer, write_private
-from faceledger.types import IndexBackend
+from faceledger.types import IndexBackend, Pipeline
 
 CONFIG_FILE = "faceledger.json"
 INDEX_LOCK_FILE = "index.lock"  # beside index/, which a rebuild empties
@@ -145,6 +145,7 @@ def init_deployment(settings: Settings, data_dir: Path, backend: IndexBackend) -
         "index_backend": backend.value,
         "model": recognition_model_identity().to_dict(),
         "at_rest": AT_REST,
+        "pipeline": settings.pipeline.value,
     }
     KeyFiles.for_deployment(settings.keys_dir, data_dir).create()  # before the index, which is sealed with it
     deployment = _connect(settings, data_dir, config)
@@ -157,6 +158,19 @@ def init_deployment(settings: Settings, data_dir: Path, backend: IndexBackend) -
     return deployment
 
 
+def deployment_settings(settings: Settings, config: dict[str, Any]) -> Settings:
+    """The settings with the pipeline the deployment was made with, unless FACELEDGER_PIPELINE names one:
+    a new release's default never silently changes the matcher of a gallery embedded with another one.
+    A deployment made before its pipeline was recorded was made with dlib, the only pipeline then."""
+    if "pipeline" in settings.model_fields_set:
+        return settings
+    try:
+        made_with = Pipeline(config.get("pipeline", Pipeline.DLIB.value))
+    except ValueError as exc:
+        raise InvalidInput(f"{CONFIG_FILE} names an unknown pipeline {config.get('pipeline')!r}") from exc
+    return settings if made_with is settings.pipeline else settings.model_copy(update={"pipeline": made_with})
+
+
 def open_deployment(settings: Settings, data_dir: Path | None = None) -> Deployment:
     folder = data_dir_from(settings, data_dir)
     path = folder / CONFIG_FILE
@@ -166,6 +180,7 @@ def open_deployment(settings: Settings, data_dir: Path | None = None) -> Deploym
         config = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{path} is damaged: {exc}") from exc
+    settings = deployment_settings(settings, config)
     legacy = config.get("at_rest") != AT_REST
     if legacy:  # written before encryption at rest (perhaps before the keys folder): seal it once, now
         KeyFiles.for_deployment(settings.keys_dir, folder).create()
