@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from faceledger.config import Settings
 from faceledger.engine.calibration import CalibrationTable, load_pipeline_calibration
 from faceledger.engine.models import recognition_model_identity
+from faceledger.engine.operator_model import operator_calibration
 from faceledger.engine.pipeline import FaceEngine
 from faceledger.errors import Conflict, InvalidInput, NotFound
 from faceledger.index.base import BlobCodec, VectorIndex
@@ -37,7 +38,7 @@ from faceledger.store.keys import KeyFiles
 from faceledger.store.migrate import upgrade
 from faceledger.store.models import Face, FaceEmbedding, GalleryState
 from faceledger.store.sealed import DIR_MODE, FILE_MODE, IndexCodec, Role, Sealer, write_private
-from faceledger.types import IndexBackend
+from faceledger.types import IndexBackend, Pipeline
 
 CONFIG_FILE = "faceledger.json"
 INDEX_LOCK_FILE = "index.lock"  # beside index/, which a rebuild empties
@@ -91,7 +92,10 @@ class Deployment:
     @property
     def calibration(self) -> CalibrationTable:
         if self._calibration is None:
-            self._calibration = load_pipeline_calibration(self.settings.pipeline)  # its own distances' table
+            if self.settings.pipeline is Pipeline.OPERATOR:  # the table its own evaluation stored
+                self._calibration = operator_calibration(self.settings)
+            else:
+                self._calibration = load_pipeline_calibration(self.settings.pipeline)  # its own distances' table
         return self._calibration
 
     @property
@@ -185,6 +189,8 @@ def write_config(deployment: Deployment) -> None:
 
 
 def _connect(settings: Settings, data_dir: Path, config: dict[str, Any]) -> Deployment:
+    if settings.operator_model_dir is None:  # where `faceledger models add` keeps the added models
+        settings = settings.model_copy(update={"operator_model_dir": data_dir / "operator_models"})
     os.chmod(data_dir, DIR_MODE)  # only the service's user may enter the data directory
     if settings.database_url is None:
         _private_sqlite(data_dir / db.SQLITE_FILENAME)
