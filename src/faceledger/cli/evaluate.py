@@ -25,6 +25,10 @@ from faceledger.eval.report import run_lfw, threshold_advice, write_report
 from faceledger.services.operator_models import operator_settings, record_evaluation
 from faceledger.types import BUILTIN_PIPELINES, Pipeline
 
+_PIPELINE_HELP = (
+    "Which pipeline to measure (default: settings.pipeline): dlib, sface, fused, or a model added "
+    "with faceledger models add (then --data-dir: its report is stored in the deployment)."
+)
 eval_app = typer.Typer(help="Measure accuracy on real faces; advise on thresholds.", no_args_is_help=True)
 
 
@@ -38,10 +42,7 @@ def lfw_command(
     out: Annotated[Path, typer.Option("--out", help="Where the report and plots go.")] = Path("eval-report"),
     no_identification: Annotated[bool, typer.Option("--no-identification", help="Verification only.")] = False,
     cache: Annotated[Path | None, typer.Option("--cache", help="Embedding cache file.")] = None,
-    pipeline: Annotated[
-        str | None, typer.Option("--pipeline", help="Which pipeline to measure (default: settings.pipeline): "
-                                 "dlib, sface, fused, or a model added with faceledger models add.")
-    ] = None,
+    pipeline: Annotated[str | None, typer.Option("--pipeline", help=_PIPELINE_HELP)] = None,
     people: Annotated[
         int | None, typer.Option("--people", min=10, help="Only the first N people for identification and groups.")
     ] = None,

@@ -124,7 +124,7 @@ def group_counts(
 def pipeline_table(
     pipeline: Pipeline, pairs: Sequence[Pair], per_model: ModelEmbeddings, dataset: str,
     identity: ModelIdentity | None = None,
-) -> tuple[CalibrationTable, PairScorer]:
+) -> tuple[CalibrationTable, PairScorer]:  # fmt: skip
     """The table of one pipeline's own distance (fused: the shipped rule's). `identity`: the single model's,
     where the engine's built-in models do not include it (an operator-added model)."""
     rule = fusion_rule_for(pipeline)
