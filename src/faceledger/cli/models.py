@@ -12,9 +12,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from faceledger.cli.errors import reports_errors
 from faceledger.cli.options import DataDirOption, JsonOption, emit_json
 from faceledger.cli.session import TokenFileOption, TokenOption, acting
+from faceledger.config import Settings
+from faceledger.engine.licences import ModelNotice
+from faceledger.errors import EngineUnavailable
+from faceledger.services.deployment import open_deployment
 from faceledger.services.gallery_models import ReembedReport, governed_enable, governed_list, governed_reembed
-from faceledger.services.operator_models import add_model, list_operator_models
-from faceledger.types import ColourOrder, PixelScale, YesNo
+from faceledger.services.operator_models import OperatorModelInfo, add_model, list_operator_models
+from faceledger.types import ColourOrder, ModelIdentity, Pipeline, PixelScale, YesNo
 
 models_app = typer.Typer(help="Recognition models: which the gallery holds, which are searched.",
                          no_args_is_help=True)  # fmt: skip
@@ -128,4 +132,29 @@ def reembed_command(
         typer.echo(f"  failed: {failure}")
 
 
-__all__ = ["models_app"]
+def added_models(settings: Settings, data_dir: Path | None) -> list[OperatorModelInfo]:
+    """The deployment's added models, for `faceledger version` (none when no deployment is named)."""
+    folder = data_dir or settings.data_dir
+    if folder is None:
+        return []
+    deployment = open_deployment(settings, folder)
+    try:
+        return list_operator_models(deployment)
+    finally:
+        deployment.close()
+
+
+def operator_notices(settings: Settings, added: list[OperatorModelInfo]) -> list[ModelNotice]:
+    """The operator pipeline's embedder: the added model it names (FACELEDGER_OPERATOR_MODEL)."""
+    if settings.pipeline is not Pipeline.OPERATOR:
+        return []
+    chosen = [a for a in added if a.name == settings.operator_model]
+    if not chosen:
+        raise EngineUnavailable(f"the operator pipeline names the added model {settings.operator_model!r}, which "
+                                "this deployment does not have (faceledger version --data-dir DATA_DIR)")  # fmt: skip
+    a = chosen[0]
+    identity = ModelIdentity(a.name, "operator", a.sha256)
+    return [ModelNotice("embedder", identity, f"{a.licence} (commercial use: {'yes' if a.commercial_use else 'no'})")]
+
+
+__all__ = ["added_models", "models_app", "operator_notices"]
