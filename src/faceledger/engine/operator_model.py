@@ -125,10 +125,9 @@ def verified_bytes(spec: OperatorSpec) -> bytes:
     return data
 
 
-def validate_model_file(path: Path, max_bytes: int, embedding_dim: int | None = None) -> CheckedModel:
+def validate_model_file(path: Path, max_bytes: int) -> CheckedModel:
     """Refuse (InvalidInput naming why) anything but one 4-D float input compatible with 1x3x112x112 and one
-    2-D output, that loads in onnxruntime and gives a finite vector on a black chip (of `embedding_dim`
-    values, where the caller can only store that many)."""
+    2-D output, that loads in onnxruntime and gives a finite vector on a black chip."""
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -151,9 +150,6 @@ def validate_model_file(path: Path, max_bytes: int, embedding_dim: int | None = 
         raise InvalidInput(f"{path}: running it on a 112 px chip failed: {exc}") from exc
     if vector.ndim != 1 or vector.size < 2 or not np.all(np.isfinite(vector)):
         raise InvalidInput(f"{path}: on a black 112 px chip it gave no finite embedding (shape {vector.shape})")
-    if embedding_dim is not None and vector.size != embedding_dim:
-        raise InvalidInput(f"{path}: its embedding has {vector.size} values; the gallery's vector indexes hold "
-                           f"{embedding_dim}-d vectors")  # fmt: skip
     return CheckedModel(hashlib.sha256(data).hexdigest(), size, int(vector.size), shape)
 
 

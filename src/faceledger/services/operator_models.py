@@ -28,7 +28,6 @@ from faceledger.engine import operator_model
 from faceledger.engine.calibration import CalibrationTable
 from faceledger.engine.operator_model import OperatorSpec, validate_model_file
 from faceledger.errors import Conflict, EngineUnavailable, InvalidInput, NotFound, PolicyDenied
-from faceledger.index.base import DIM as INDEX_DIM
 from faceledger.policy.governance import Action, ActorView
 from faceledger.services.deployment import Deployment
 from faceledger.services.guard import append, governed, no_context
@@ -151,8 +150,7 @@ def add_model(
             append(session, actor, "models_add_refused", details={**asked, "reason": "non_commercial"})
         raise PolicyDenied(f"{name}: its weights are for non-commercial use only and this deployment forbids "
                            "them (allow_non_commercial_models is false)")  # fmt: skip
-    # the vector indexes (index/base.py DIM) are 128-d for every model today: a wider model is refused here
-    checked = validate_model_file(path, deployment.settings.operator_model_max_bytes, embedding_dim=INDEX_DIM)
+    checked = validate_model_file(path, deployment.settings.operator_model_max_bytes)
     with deployment.sessions() as session:
         if session.scalars(select(OperatorModel).where(OperatorModel.name == name)).first() is not None:
             raise Conflict(f"an added model is already named {name!r}")
