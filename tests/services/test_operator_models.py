@@ -18,12 +18,12 @@ from faceledger.engine.operator_model import OperatorEmbedder, read_spec, to_inp
 from faceledger.engine.pipeline import FaceEngine
 from faceledger.errors import Conflict, EngineUnavailable, InvalidInput, PolicyDenied
 from faceledger.services import gallery_models, operator_models
-from faceledger.services.deployment import Deployment
+from faceledger.services.deployment import Deployment, open_deployment
 from faceledger.services.gallery_search import search_gallery
 from faceledger.services.ingest import SourceSpec, ingest
 from faceledger.store import ledger, model_registry
 from faceledger.store.models import OperatorModel
-from faceledger.types import ColourOrder, OnnxProvider, PixelScale
+from faceledger.types import ColourOrder, OnnxProvider, Pipeline, PixelScale
 from tests.lfwdata import copy_with_manifest, people_with_several
 from tests.office import make_office
 from tests.operator_onnx import DIM, recognizer
@@ -93,6 +93,11 @@ def test_add_stores_file_row_and_ledger_and_refuses_non_commercial(
         operator_models.add_model(deployment, office.curator, recognizer(tmp_path / "b.onnx", seed=1), name="arc",
                                   licence="x", commercial_use=True)  # fmt: skip
 
+
+def test_non_commercial_weights_where_the_deployment_allows_them(
+    make_deployment: Callable[..., Deployment], tmp_path: Path
+) -> None:
+    model = recognizer(tmp_path / "arc.onnx")
     allowing = make_deployment(allow_non_commercial_models=True)
     other = make_office(allowing, case=False)
     added = operator_models.add_model(allowing, other.curator, model, name="arc", licence="CC BY-NC 4.0",
@@ -138,9 +143,10 @@ def test_enable_waits_for_an_evaluation_then_searches_with_its_own_embeddings(
     status = gallery_models.governed_enable(deployment, office.curator, "m", allow_missing=True)
     assert status.enabled
 
-    searching = operator_models.operator_settings(deployment, "m")
-    operator = Deployment(searching, deployment.data_dir, deployment.config, deployment.engine, deployment.sessions,
-                          deployment.index, _sealer=deployment.sealer)  # fmt: skip
+    # FACELEDGER_PIPELINE=operator FACELEDGER_OPERATOR_MODEL=m: the deployment finds the added model itself
+    chosen = deployment.settings.model_copy(update={"pipeline": Pipeline.OPERATOR, "operator_model": "m"})
+    operator = open_deployment(chosen, deployment.data_dir)
+    searching = operator.settings
     probe = people[1][1][0]  # a gallery photo: its own face is nearest
     result = search_gallery(operator, probe).results[0]
     assert result.candidates and result.candidates[0].subject_external_id == people[1][0]
@@ -152,6 +158,7 @@ def test_enable_waits_for_an_evaluation_then_searches_with_its_own_embeddings(
     assert embedded and all(e.model.key == info.model_key and not f.extra_embeddings
                             for e, f in zip(embedded, faces, strict=False))  # fmt: skip
     assert all(abs(float(np.linalg.norm(e.vector)) - 1) < 1e-5 for e in embedded)  # L2-normalised by us
+    operator.close()
 
 
 def _uniform_table(sha256: str, key: str) -> dict[str, object]:
