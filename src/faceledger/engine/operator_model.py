@@ -94,9 +94,12 @@ def settings_spec(settings: Settings) -> OperatorSpec:
     if not settings.operator_model:
         raise EngineUnavailable("the operator pipeline needs FACELEDGER_OPERATOR_MODEL naming an added model "
                                 "(faceledger models list)")  # fmt: skip
-    if settings.operator_model_dir is None:
+    folder = settings.operator_model_dir
+    if folder is None and settings.data_dir is not None:  # the deployment's folder for them (services)
+        folder = settings.data_dir / "operator_models"
+    if folder is None:
         raise EngineUnavailable("the operator pipeline needs the deployment (--data-dir or FACELEDGER_DATA_DIR)")
-    return read_spec(settings.operator_model_dir, settings.operator_model)
+    return read_spec(folder, settings.operator_model)
 
 
 def operator_calibration(settings: Settings) -> CalibrationTable:

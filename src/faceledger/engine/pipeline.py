@@ -52,11 +52,14 @@ class OperatorModels:
 
 
 class FaceEngine:
-    def __init__(self, settings: Settings, runtime: FaceRuntime | None = None, onnx: OnnxModels | None = None) -> None:
+    def __init__(
+        self, settings: Settings, runtime: FaceRuntime | None = None, onnx: OnnxModels | None = None,
+        operator: OperatorModels | None = None,
+    ) -> None:  # fmt: skip
         self.settings = settings
         self._runtime = runtime
         self._onnx = onnx
-        self._operator: OperatorModels | None = None
+        self._operator = operator
 
     def load(self) -> FaceEngine:
         """Load the models now (they load on first use otherwise); returns self for chaining."""
