@@ -61,6 +61,8 @@ def test_add_evaluate_enable_list(data_dir: Path, tmp_path: Path) -> None:
     assert enable.returncode == 7 and "faceledger eval lfw --pipeline city" in enable.stderr
 
     lfw = tiny_lfw(data_dir, tmp_path / "lfw-tiny")
+    nowhere = run("eval", "lfw", "--data", str(lfw), "--pipeline", "city")
+    assert nowhere.returncode == 3 and "pass --data-dir" in nowhere.stderr
     evaluated = run("eval", "lfw", "--data", str(lfw), "--folds", "1", "--pipeline", "city", "--people", "12",
                     "--cache", str(tmp_path / "cache.db"), "--out", str(tmp_path / "report"), "--workers", "1",
                     "--json", *token)  # fmt: skip

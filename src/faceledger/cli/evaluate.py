@@ -59,6 +59,9 @@ def lfw_command(
         raise InvalidInput(f"{data}: no pairs.txt here; point --data at the LFW data folder")
     builtin = {p.value: p for p in BUILTIN_PIPELINES}
     if pipeline is not None and pipeline not in builtin:  # an added model: evaluated inside its deployment
+        if data_dir is None and make_settings().data_dir is None:
+            raise InvalidInput(f"--pipeline {pipeline}: not one of {', '.join(builtin)}; a model added with "
+                               "faceledger models add is evaluated in its deployment: pass --data-dir")  # fmt: skip
         with acting(data_dir, token, token_file=token_file) as (deployment, actor):
             settings = operator_settings(deployment, pipeline, base=make_settings(workers=workers))
             summary, written = _run_and_report(data, settings, folds, out, no_identification, cache, people, workers)
