@@ -21,6 +21,7 @@ import numpy.typing as npt
 from faceledger.config import Settings
 from faceledger.engine.image_input import file_sha256
 from faceledger.engine.models import recognition_model_identity
+from faceledger.engine.operator_model import settings_spec
 from faceledger.engine.parallel import FileResult, analyse_files
 from faceledger.eval.lfw import LfwImage, central_face
 from faceledger.types import Face, Pipeline
@@ -187,6 +188,8 @@ def multi_model_tag(settings: Settings) -> str:
     dumped = settings.model_dump(mode="json")
     names = [*_PIPELINE_FIELDS, *(n for n in sorted(dumped) if n.startswith(_YUNET_PREFIXES))]
     values = {name: str(dumped.get(name)) for name in names}
+    if Pipeline(settings.pipeline) is Pipeline.OPERATOR:  # the added model's file, not just its name
+        values["operator_sha256"] = settings_spec(settings).sha256
     digest = hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
     return f"{Pipeline(settings.pipeline).value}|{digest}"
 
