@@ -76,3 +76,13 @@ def link_distances(pipeline: Pipeline) -> LinkDistances:
     if scale.is_reference:
         return LinkDistances()
     return LinkDistances(scale.distance(SAME_PERSON_DISTANCE), scale.distance(DIFFERENT_PERSON_DISTANCE))
+
+
+def scale_for_model_key(model_key: str) -> DistanceScale | None:
+    """The scale of one model's own distances (by ModelIdentity.key); None for a model with no shipped table
+    (an operator-supplied one), whose numbers cannot be carried."""
+    for pipeline in (Pipeline.DLIB, Pipeline.SFACE):  # the single-model tables
+        scale = pipeline_scale(pipeline)
+        if scale.table.model.key == model_key:
+            return scale
+    return None
