@@ -27,6 +27,7 @@ def test_dlib_scale_settings_follow_the_pipeline(make_deployment: Callable[..., 
     # The blocklist and opt-out matching compare the first model's embeddings: fused's are SFace's.
     first = Pipeline.DLIB if pipeline is Pipeline.DLIB else Pipeline.SFACE
     first_key = deployment.pipeline_keys[0]
+    assert load_blocklist(deployment).model_key == first_key  # the key opt-outs are stored under (optout.submit)
     assert load_blocklist(deployment, first_key).threshold == pipeline_scale(first).distance(0.6)
     assert strict_distance(deployment) == pipeline_table(first).distance_for_false_match_rate(1e-5)
     if pipeline is Pipeline.DLIB:

@@ -29,7 +29,9 @@ class Blocklist:
 
 
 def load_blocklist(deployment: Deployment, model_key: str | None = None) -> Blocklist:
-    key = model_key or deployment.model_key
+    # Default: the pipeline's first model, the one an opt-out photo is embedded and stored with
+    # (services/optout.py); deployment.model_key is dlib's on every pipeline, so sface's opt-outs went unread.
+    key = model_key or deployment.pipeline_keys[0]
     with deployment.sessions() as session:
         rows = session.execute(select(OptOutEmbedding.request_id, OptOutEmbedding.embedding)
                                .where(OptOutEmbedding.model_key == key)).all()  # fmt: skip
