@@ -136,7 +136,7 @@ def rank_candidates(
     settings, table = deployment.settings, deployment.calibration
     threshold = current_threshold(deployment).threshold if threshold is None else threshold  # the operating one
     kept = [s for s in scored if s.face_id in rows]  # deleted since it was scored: never shown
-    margin = scale_for_table(table).margin(settings.inconclusive_margin, settings.match_threshold)  # dlib units in
+    margin = scale_for_table(table).margin(settings.inconclusive_margin, settings.match_threshold)  # a dlib band
     return tuple(
         Candidate(
             rank=rank, face_id=row.id, distance=hit.distance,
