@@ -14,7 +14,7 @@ from faceledger.cli.errors import reports_errors
 from faceledger.cli.options import DataDirOption, JsonOption, WorkersOption, make_settings
 from faceledger.cli.session import TokenFileOption, TokenOption, acting
 from faceledger.config import Settings
-from faceledger.engine.calibration import load_calibration
+from faceledger.engine.calibration import load_pipeline_calibration
 from faceledger.errors import InvalidInput
 from faceledger.eval.choices import measure_choices
 from faceledger.eval.compare import compare_report
@@ -22,6 +22,7 @@ from faceledger.eval.embeddings import EmbeddingCache, default_cache_path
 from faceledger.eval.operating import sanitise, strict_json
 from faceledger.eval.operator_eval import operator_view1_table
 from faceledger.eval.report import run_lfw, threshold_advice, write_report
+from faceledger.policy.operating_threshold import operating_threshold
 from faceledger.services.operator_models import operator_settings, record_evaluation
 from faceledger.types import BUILTIN_PIPELINES, Pipeline
 
@@ -192,18 +193,32 @@ def threshold_command(
     fpir: Annotated[
         float, typer.Option("--fpir", help="Acceptable share of strangers who get any false candidate, e.g. 0.01.")
     ],
+    pipeline: Annotated[
+        Pipeline | None, typer.Option("--pipeline", help="Whose distances (default: settings.pipeline).")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """The distance threshold that keeps false candidates at a target rate for a gallery of a given size."""
+    """The distance threshold that keeps false candidates at a target rate for a gallery of a given size, for
+    every demographic group the pipeline's table measured on enough people (the policy a deployment applies)."""
     if not 0 < fpir < 1:
         raise InvalidInput("--fpir must be between 0 and 1, e.g. 0.01")
-    advice = threshold_advice(load_calibration(), gallery_size, fpir)
+    settings = make_settings(pipeline=pipeline)
+    table = load_pipeline_calibration(settings.pipeline)  # its own distances' table, never dlib's for another
+    advice = threshold_advice(table, gallery_size, fpir)
+    # The deployment's policy (policy/operating_threshold.py): the worst group's 95% upper bound, not the average.
+    policy = operating_threshold(table, gallery_size, fpir, settings.threshold_min_group_people)
+    advice.update(pipeline=settings.pipeline.value, table_model=table.model.key, operating_threshold=policy.to_dict())
     if as_json:
         typer.echo(strict_json(advice))
         return
     typer.echo(
-        f"gallery {gallery_size:,} faces, target FPIR {fpir:g}: each comparison may falsely match at most "
-        f"{advice['required_fmr']:.2e}; use distance <= {advice['threshold']:.3f} (then "
-        f"{100 * advice['false_non_match_rate_at_threshold']:.1f}% of same-person pairs fall above it)"
+        f"{settings.pipeline.value} pipeline ({table.model.key}), gallery {gallery_size:,} faces, target FPIR "
+        f"{fpir:g}: use distance <= {policy.threshold:.3f} ({policy.describe()}; then "
+        f"{100 * table.false_non_match_rate(policy.threshold):.1f}% of same-person pairs fall above it)"
+    )
+    typer.echo(
+        f"on the average alone each comparison may falsely match at most {advice['required_fmr']:.2e}: distance "
+        f"<= {advice['threshold']:.3f} (then {100 * advice['false_non_match_rate_at_threshold']:.1f}% of "
+        "same-person pairs fall above it)"
     )
     typer.echo(advice["note"])
