@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     optout_threshold: float = Field(default=0.6, gt=0)  # a gallery face this close to an opt-out photo goes
     feedback_contact: str = "the oversight office"  # printed in the accountability report: how to give feedback
     ledger_checkpoint_every: int = Field(default=100, ge=1)  # entries between signed checkpoints
+    # The Ed25519 key that signs the Merkle checkpoints others verify (services/transparency.py); None:
+    # ledger-signing.ed25519 in the keys folder. Refused inside the data directory or readable by others.
+    ledger_signing_key: Path | None = None
+    ledger_origin: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[^\s+]+$")
     # Opt-out matches shown to a curator for deletion: the largest calibrated distance whose measured
     # false-match rate is at most this (1e-5: 0.42 for dlib on LFW, 54 of 5,752,373 impostor pairs).
     # `optout_threshold` stays the looser distance the blocklist keeps out of ingests and results.

@@ -1,6 +1,7 @@
 """Upgrading a ledger whose checkpoints predate numbering (migration 0006): the old checkpoints stay, marked
 legacy, and verify the old way; the server's next checkpoint is number 1 and chains to the newest legacy
-MAC, so deleting that one is noticed; a forged legacy checkpoint is still caught."""
+MAC, so deleting that one is noticed; a forged legacy checkpoint is still caught. Migration 0016 then
+builds the Merkle tree over the entries already there without changing one of them."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from collections.abc import Callable
 from alembic import command
 from sqlalchemy import text
 
+from faceledger.services import transparency
 from faceledger.services.deployment import Deployment
 from faceledger.services.ledger_key import checkpoint_if_due, verification_checks
-from faceledger.store import checkpoints, ledger
+from faceledger.store import checkpoints, ledger, merkle
 from faceledger.store.db import transaction
 from faceledger.store.migrate import alembic_config, current_revision, head_revision, upgrade
 
@@ -25,6 +27,23 @@ def fill(deployment: Deployment, count: int) -> None:
             ledger.append(session, ledger.SYSTEM, "search", details={"i": i})
 
 
+def fill_as_0005(deployment: Deployment, count: int) -> None:
+    """Entries written the way 0005's schema held them: the row and the head, no Merkle tree yet."""
+    with deployment.engine.begin() as connection:
+        seq, prev = connection.execute(text("SELECT seq, hash FROM ledger_head WHERE id = 1")).one()
+        for i in range(count):
+            fields = {"seq": seq + 1, "at": f"2026-11-01T00:00:{i:02d}.000000+00:00", "actor_id": None,
+                      "actor": "system", "action": "search", "case_id": None, "outcome": "done", "subjects": "{}",
+                      "details": ledger.canonical({"i": i}), "reasons": "[]", "prev_hash": prev}  # fmt: skip
+            digest = ledger.entry_hash(fields)
+            connection.execute(text("INSERT INTO ledger_entries (seq, at, actor_id, actor, action, case_id, outcome, "
+                                    "subjects, details, reasons, prev_hash, hash) VALUES (:seq, :at, :actor_id, "
+                                    ":actor, :action, :case_id, :outcome, :subjects, :details, :reasons, :prev_hash, "
+                                    ":hash)"), {**fields, "hash": digest})  # fmt: skip
+            seq, prev = seq + 1, digest
+        connection.execute(text("UPDATE ledger_head SET seq = :s, hash = :h WHERE id = 1"), {"s": seq, "h": prev})
+
+
 def legacy_deployment(make_deployment: MakeDeployment) -> Deployment:
     """A deployment as 0005 left it: 12 entries, checkpoints at entries 5 and 10 signed the old way."""
     deployment = make_deployment(ledger_checkpoint_every=EVERY)
@@ -32,7 +51,7 @@ def legacy_deployment(make_deployment: MakeDeployment) -> Deployment:
     with deployment.engine.begin() as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, "0005")
-    fill(deployment, 12)
+    fill_as_0005(deployment, 12)
     key = deployment.keys.ledger_key()
     assert key is not None
     insert = text("INSERT INTO ledger_checkpoints (seq, entry_hash, at, mac) VALUES (:s, :h, :at, :m)")
@@ -41,8 +60,14 @@ def legacy_deployment(make_deployment: MakeDeployment) -> Deployment:
             digest = connection.execute(text("SELECT hash FROM ledger_entries WHERE seq = :s"), {"s": seq}).scalar_one()
             mac = checkpoints.legacy_mac(key, seq, digest)
             connection.execute(insert, {"s": seq, "h": digest, "at": "2026-11-01T00:00:00+00:00", "m": mac})
-    upgrade(deployment.engine)
+    upgrade(deployment.engine)  # 0016 builds the Merkle tree over the entries 0005 left, changing none of them
     assert current_revision(deployment.engine) == head_revision()
+    with deployment.sessions() as session:
+        head = session.get(ledger.LedgerHead, 1)
+        hashes = [e.hash for e in ledger.entries(session, limit=100)]
+        assert head is not None and head.seq == len(hashes) >= 12
+        rebuilt, size = merkle.rebuild(hashes, lambda _nodes: None)
+        assert size == head.seq and merkle.decode_frontier(head.tree, head.seq) == rebuilt
     return deployment
 
 
@@ -74,6 +99,8 @@ def test_legacy_checkpoints_verify_and_the_numbered_chain_follows_them(make_depl
     assert prev_mac == legacy[-1][4], "checkpoint 1 chains to the newest legacy checkpoint"
     result = verify(deployment)
     assert result.status is ledger.VerifyStatus.VERIFIED and result.checkpoints == 3, result
+    transparency.issue_checkpoint(deployment)  # the tree built by 0016, extended by the appends since
+    assert transparency.verify_tree(deployment) == []
 
 
 def test_deleting_the_newest_legacy_checkpoint_is_noticed(make_deployment: MakeDeployment) -> None:

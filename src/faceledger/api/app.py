@@ -20,6 +20,7 @@ from faceledger.api import (
     routes_casework,
     routes_oversight,
     routes_people,
+    routes_transparency,
     web,
     web_casework,
     web_enrol,
@@ -98,7 +99,8 @@ def create_app(settings: Settings, data_dir: Path | None = None) -> FastAPI:
     def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    for router in (routes_people.router, routes_casework.router, routes_oversight.router, web.router,
+    for router in (routes_people.router, routes_casework.router, routes_oversight.router, routes_transparency.router,
+                   web.router,
                    web_casework.router, web_video.router, web_reports.router, web_enrol.router):  # fmt: skip
         app.include_router(router)
     mount_static(app)

@@ -25,7 +25,9 @@ from faceledger.cli.options import DataDirOption, DetectorOption, JsonOption, Wo
 from faceledger.cli.oversight import ledger_app, optout_app, retention_app
 from faceledger.cli.people import authority_app, user_app
 from faceledger.cli.reports import report_app
+from faceledger.cli.transparency import register as register_transparency
 from faceledger.cli.video import video_app
+from faceledger.cli.witness import witness_app
 from faceledger.engine.licences import pipeline_models
 from faceledger.engine.models import runtime_versions
 from faceledger.engine.onnx_models import versions as onnx_versions
@@ -53,7 +55,9 @@ app.command("quality-override")(quality_override)
 app.add_typer(candidate_app, name="candidate")
 app.command("review")(review_command)
 app.add_typer(lead_app, name="lead")
+register_transparency(ledger_app)
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(witness_app, name="witness")
 app.add_typer(retention_app, name="retention")
 app.add_typer(optout_app, name="optout")
 app.add_typer(video_app, name="video")

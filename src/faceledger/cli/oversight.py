@@ -13,7 +13,8 @@ from faceledger.cli.session import TokenFileOption, TokenOption, acting
 from faceledger.errors import InvalidInput, LedgerTampered
 from faceledger.services import audit_ledger, optout, retention
 
-ledger_app = typer.Typer(help="The tamper-evident ledger: verify, show, sign.", no_args_is_help=True)
+ledger_app = typer.Typer(help="The tamper-evident ledger: verify, show, sign; checkpoints and proofs for outsiders.",
+                         no_args_is_help=True)  # fmt: skip
 retention_app = typer.Typer(help="The retention schedule and the purge it calls for.", no_args_is_help=True)
 optout_app = typer.Typer(help="Opt-out requests: remove a person and keep them out.", no_args_is_help=True)
 

@@ -7,13 +7,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from faceledger.errors import KeyProblem, LedgerTampered
+from faceledger.errors import KeyProblem, LedgerTampered, NotFound
 from faceledger.policy.governance import Action, ActorView, Context
+from faceledger.services import transparency
 from faceledger.services.deployment import Deployment
 from faceledger.services.guard import append, governed, no_context
 from faceledger.services.ledger_key import read_key, sign_head, verification_checks
-from faceledger.services.scope import ledger_clause
+from faceledger.services.scope import ledger_clause, visible_seqs
 from faceledger.store import checkpoints, ledger
+from faceledger.transparency.verify import VerifierKey
 
 Verification = ledger.Verification
 VerifyStatus = ledger.VerifyStatus
@@ -22,20 +24,28 @@ VerifyStatus = ledger.VerifyStatus
 def verify(deployment: Deployment, actor: ActorView) -> ledger.Verification:
     """VERIFIED, TAMPERED or UNVERIFIABLE (a missing or unusable key or anchor, an unsigned tail)."""
     checks = verification_checks(deployment)
+    try:
+        key: VerifierKey | None = transparency.public_key(deployment)
+    except KeyProblem:  # the roots are still checked against the entries; a witness checks the signatures
+        key = None
 
     found: list[ledger.Verification] = []
 
     def work(session: Session, _: Context) -> ledger.Verification:
-        found.append(checkpoints.verify(session, checks))
+        chain = checkpoints.verify(session, checks)
+        tree = [] if chain.status is VerifyStatus.TAMPERED else transparency.tree_problems(session, key)
+        found.append(ledger.Verification(VerifyStatus.TAMPERED, chain.entries, chain.checkpoints, None, tree[0])
+                     if tree else chain)  # fmt: skip
         append(session, actor, "ledger_verify", details=found[0].to_dict())
         return found[0]
 
     try:
-        return governed(deployment, actor, Action.VIEW_LEDGER, no_context, work)
+        result = governed(deployment, actor, Action.VIEW_LEDGER, no_context, work)
     except (LedgerTampered, KeyProblem):  # raised after the verification committed: its result says why
         if found and not found[0].ok:
             return found[0]
         raise
+    return result
 
 
 def show(deployment: Deployment, actor: ActorView, **filters: Any) -> list[dict[str, Any]]:
@@ -68,3 +78,36 @@ def sign(deployment: Deployment, actor: ActorView) -> int:
 
     governed(deployment, actor, Action.SIGN_LEDGER, no_context, work)
     return sign_head(deployment)
+
+
+def signed_checkpoint(deployment: Deployment, actor: ActorView) -> transparency.Issued:
+    """An Ed25519 checkpoint of the Merkle tree, covering the entry that records the request for it."""
+
+    def work(session: Session, _: Context) -> None:
+        append(session, actor, "ledger_checkpoint")
+
+    governed(deployment, actor, Action.SIGN_LEDGER, no_context, work)
+    return transparency.issue_checkpoint(deployment)
+
+
+def prove_inclusion(deployment: Deployment, actor: ActorView, seq: int, checkpoint_text: str) -> dict[str, Any]:
+    """The proof that entry `seq` is in the tree a checkpoint signed, for a reader who may see that entry
+    (an entry of another department is as absent as one that does not exist)."""
+    checkpoint = transparency.read_own_checkpoint(deployment, checkpoint_text)
+
+    def work(session: Session, _: Context) -> None:
+        if seq not in visible_seqs(session, actor, [seq]):
+            raise NotFound(f"no ledger entry {seq}")
+
+    governed(deployment, actor, Action.VIEW_LEDGER, no_context, work)
+    return {**transparency.inclusion_proof(deployment, seq, checkpoint.size), "checkpoint": checkpoint.text()}
+
+
+def prove_consistency(deployment: Deployment, actor: ActorView, old_text: str, new_text: str) -> dict[str, Any]:
+    """The proof that the newer of two checkpoints this log signed extends the older."""
+    old = transparency.read_own_checkpoint(deployment, old_text)
+    new = transparency.read_own_checkpoint(deployment, new_text)
+    if old.size > new.size:
+        old, new = new, old
+    governed(deployment, actor, Action.VIEW_LEDGER, no_context, lambda _s, _c: None)
+    return transparency.consistency_proof(deployment, old.size, new.size)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from faceledger.engine.calibration import CalibrationTable, load_pipeline_calibr
 from faceledger.engine.models import recognition_model_identity
 from faceledger.engine.operator_model import operator_calibration
 from faceledger.engine.pipeline import FaceEngine
-from faceledger.errors import Conflict, EngineUnavailable, InvalidInput, NotFound
+from faceledger.errors import Conflict, EngineUnavailable, InvalidInput, KeyProblem, NotFound
 from faceledger.index.base import DIM as INDEX_DIM
 from faceledger.index.base import BlobCodec, VectorIndex
 from faceledger.index.factory import open_index
@@ -39,6 +40,7 @@ from faceledger.store.keys import KeyFiles
 from faceledger.store.migrate import upgrade
 from faceledger.store.models import Face, FaceEmbedding, GalleryState, OperatorModel
 from faceledger.store.sealed import DIR_MODE, FILE_MODE, IndexCodec, Role, Sealer, write_private
+from faceledger.transparency.keyfile import KeyFileProblem, load_or_create_key
 from faceledger.types import IndexBackend, Pipeline
 
 CONFIG_FILE = "faceledger.json"
@@ -155,8 +157,14 @@ def init_deployment(settings: Settings, data_dir: Path, backend: IndexBackend) -
         "model": recognition_model_identity().to_dict(),
         "at_rest": AT_REST,
         "pipeline": settings.pipeline.value,
+        "ledger_origin": f"faceledger.invalid/{uuid.uuid4().hex[:16]}",  # the log's name in its checkpoints
     }
-    KeyFiles.for_deployment(settings.keys_dir, data_dir).create()  # before the index, which is sealed with it
+    keys = KeyFiles.for_deployment(settings.keys_dir, data_dir)
+    keys.create()  # before the index, which is sealed with it
+    try:  # the Ed25519 key that signs the checkpoints outsiders verify (services/transparency.py)
+        load_or_create_key(keys.signing_key_path(settings.ledger_signing_key), data_dir)
+    except KeyFileProblem as exc:
+        raise KeyProblem(str(exc)) from None
     deployment = _connect(settings, data_dir, config)
     with db.transaction(deployment.sessions) as session:  # the pipeline's models, searched from the start
         for key in pipeline_model_keys(settings):

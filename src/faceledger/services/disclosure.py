@@ -20,8 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from faceledger.engine.image_input import file_sha256
-from faceledger.errors import LedgerTampered, NotFound
+from faceledger.errors import KeyProblem, LedgerTampered, NotFound
 from faceledger.policy.governance import Action, ActorView, Context
+from faceledger.services import transparency
 from faceledger.services.deployment import Deployment
 from faceledger.services.governed_search import LEAD_NOTICE, candidate_dict
 from faceledger.services.guard import (
@@ -35,13 +36,14 @@ from faceledger.services.guard import (
 )
 from faceledger.services.ledger_key import verification_checks
 from faceledger.services.review import lead_state
-from faceledger.store import checkpoints, ledger
+from faceledger.store import checkpoints, ledger, merkle
 from faceledger.store.governance_models import Candidate, Case, QualityOverride, Search, User
 from faceledger.store.models import Face
 from faceledger.store.sealed import Role
+from faceledger.transparency import verify as verify_module
 
-HASHED_FIELDS = ("seq", "at", "actor_id", "actor", "action", "case_id", "outcome", "subjects", "details", "reasons",
-                 "prev_hash")  # fmt: skip
+HASHED_FIELDS = ledger.HASHED_FIELDS
+VERIFIER = Path(verify_module.__file__)  # stdlib + cryptography only: it travels in the package as verify.py
 README = """Disclosure of case {number} ({department}), made {at} by {actor} with faceledger.
 
 {notice} Every candidate here is a lead to corroborate with other evidence.
@@ -60,8 +62,8 @@ searches.json      every search, in ledger order. "status" is "done" (outcome "c
                    under the retention schedule has "purged": true; its candidates are then given as the
                    ledger recorded them. "ledger_seq" points to the search's entry in ledger.jsonl.
 ledger.jsonl       every ledger entry about this case, one JSON object a line, in sequence order.
-verification.json  the whole ledger verified when this archive was made, and every entry of ledger.jsonl
-                   rehashed.
+verification.json  the system's own check of the whole ledger when this archive was made.
+ledger/, verify.py what lets you check the ledger entries yourself (below).
 images/            probe-<search id>.jpg (the face searched) and candidate-<candidate id>.jpg (the gallery
                    face shown). An image no longer held is listed in searches.json as "absent", with why.
 
@@ -73,8 +75,28 @@ canonical JSON text that was hashed (parse them again to read them). An entry's 
 "hash" itself is not hashed. Canonical JSON: keys sorted, no whitespace (separators "," and ":"), non-ASCII
 characters written as themselves (not as \\u escapes), integers as integers, null where actor_id or case_id
 is empty. "prev_hash" is the hash of the entry before it in the whole ledger (64 zeros before the first).
-Entries of other cases lie between these, so the links can only be followed on the full ledger:
-verification.json gives the system's result for that, checked against its signed checkpoints. In Python:
+Entries of other cases lie between these, so the links can only be followed on the full ledger; what
+ties each of these entries to it is below.
+
+Checking it without trusting us: run verify.py
+ledger/checkpoint.txt   a checkpoint: the ledger's Merkle tree (RFC 9162) of all its entries, its size, root
+                        hash and time, signed with the office's Ed25519 key (C2SP checkpoint format), and any
+                        witness cosignatures it carries.
+ledger/public-key.txt   the key it was signed with. Get the office's key independently too (the council
+                        publishes it; witnesses hold it) and compare: the enclosed copy only shows that the
+                        package is consistent with itself.
+ledger/proofs.json      for every entry of ledger.jsonl, its inclusion proof (RFC 9162 audit path) in that tree.
+verify.py               a short program needing only Python 3.11+ and the `cryptography` package. It
+                        recomputes every entry's hash, every inclusion proof and the checkpoint's signature,
+                        and names the first thing that fails:
+
+  python -m venv v && v/bin/pip install cryptography
+  v/bin/python verify.py THIS_ZIP_OR_ITS_FOLDER --public-key THE_OFFICES_KEY_FILE
+
+A ledger rewritten after the checkpoint fails here; one rewritten and re-signed with the office's own key
+is caught by witnesses holding an earlier checkpoint (faceledger witness check): ask the council for a
+checkpoint its witnesses cosigned, and for a consistency proof from it to this one. verification.json is
+only the system's own account of its checks. To recompute the hashes by hand, in Python:
 
   import hashlib, json
   FIELDS = {field_tuple}
@@ -155,6 +177,7 @@ def _collect(session: Session, deployment: Deployment, actor: ActorView, case_id
     excerpt = ledger.entries(session, limit=1_000_000_000, case_id=case_id)  # all of the case's entries
     names = dict(session.execute(select(User.id, User.username)).all())
     bad = [e.seq for e in excerpt if ledger.entry_hash(_raw(e)) != e.hash]
+    proofs = _proofs(session, deployment, excerpt)
     bundle = _Bundle()
     searches = _done_searches(session, deployment, case_id, names, excerpt, bundle)
     refused = [_refused(e) for e in excerpt if e.action == Action.SEARCH.value and e.outcome == ledger.REFUSED]
@@ -176,9 +199,28 @@ def _collect(session: Session, deployment: Deployment, actor: ActorView, case_id
             "checked_at": at, "verified": summary.verified, "chain": verification.to_dict(),
             "status": verification.status.value,
             "checkpoint_key": "present" if checks.signer else "absent: checkpoint signatures not checked",
-            "excerpt": {"entries": len(excerpt), "hashes_recompute": not bad, "mismatched_seqs": bad}}),
+            "excerpt": {"entries": len(excerpt), "hashes_recompute": not bad, "mismatched_seqs": bad},
+            "signed_checkpoint": proofs.get("problem") or "ledger/checkpoint.txt"}),
+        **proofs.get("files", {}),
     }  # fmt: skip
     return bundle, summary
+
+
+def _proofs(session: Session, deployment: Deployment, excerpt: list[ledger.LedgerEntry]) -> dict[str, Any]:
+    """A fresh signed checkpoint and every excerpt entry's inclusion proof in its tree. A tree that does not
+    verify gets no signature (LedgerTampered): the package then says so instead of carrying one."""
+    try:
+        with session.begin_nested():  # a refusal to sign leaves the disclosure's transaction as it was
+            issued = transparency.sign_tree(session, deployment, transparency.signing_key(deployment, create=True))
+            reader = merkle.TreeReader(session, issued.checkpoint.size)
+            inclusion = [{"seq": e.seq, "tree_size": reader.size, "entry_hash": e.hash,
+                          "audit_path": [h.hex() for h in reader.inclusion_path(e.seq - 1, reader.size)]}
+                         for e in excerpt]  # fmt: skip
+    except (LedgerTampered, KeyProblem) as exc:
+        return {"problem": f"no signed checkpoint: {exc}"}
+    proofs = {"hashed_fields": list(HASHED_FIELDS), "checkpoint_size": issued.checkpoint.size, "inclusion": inclusion}
+    return {"files": {"ledger/checkpoint.txt": issued.checkpoint.text(), "ledger/public-key.txt": issued.key.text()
+                      + "\n", "ledger/proofs.json": _json(proofs), "verify.py": VERIFIER.read_text()}}  # fmt: skip
 
 
 def _raw(entry: ledger.LedgerEntry) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from faceledger.errors import KeyProblem
 
 LEDGER_KEY = "ledger.key"
 DATA_KEY = "data.key"
+SIGNING_KEY = "ledger-signing.ed25519"  # the Ed25519 checkpoint key (transparency/keyfile.py reads it)
 _KEY_BYTES = 32
 
 
@@ -58,6 +59,10 @@ class KeyFiles:
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(descriptor, "w") as handle:
                 handle.write(secrets.token_hex(_KEY_BYTES) + "\n")
+
+    def signing_key_path(self, configured: Path | None) -> Path:
+        """Where the Ed25519 checkpoint key is: Settings.ledger_signing_key, else in this folder."""
+        return configured or self.directory / SIGNING_KEY
 
     def ledger_key(self) -> bytes | None:
         """The checkpoint key, or None when it is missing (verification then reports 'unverifiable')."""

@@ -10,7 +10,6 @@ Entries hold ids, hashes, scores and words, never images or embeddings."""
 from __future__ import annotations
 
 import enum
-import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -21,7 +20,10 @@ from sqlalchemy import ColumnElement, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from faceledger.errors import InvalidInput
+from faceledger.store import merkle
 from faceledger.store.models import Base
+from faceledger.transparency.verify import canonical as canonical_json
+from faceledger.transparency.verify import entry_digest, leaf_hash
 
 GENESIS_HASH = "0" * 64
 DONE = "done"
@@ -58,6 +60,7 @@ class LedgerHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+    tree: Mapped[str | None] = mapped_column(Text, nullable=True)  # the Merkle tree's right edge (store/merkle.py)
 
 
 LEGACY_SCHEME = "legacy"  # checkpoints made before they were numbered and chained (migration 0006)
@@ -79,17 +82,21 @@ class LedgerCheckpoint(Base):
 
 
 def canonical(value: Any) -> str:
-    """One encoding for hashing: sorted keys, no spaces, UTF-8 kept; refuses what JSON cannot hold."""
+    """One encoding for hashing (transparency/verify.py's, which outside verifiers run); refuses what JSON
+    cannot hold."""
     try:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return canonical_json(value)
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"a ledger field cannot be encoded: {exc}") from exc
 
 
+# The fields an entry's hash covers: here, and nowhere else (a disclosure package names them to its verifier).
+HASHED_FIELDS = ("seq", "at", "actor_id", "actor", "action", "case_id", "outcome", "subjects", "details", "reasons",
+                 "prev_hash")  # fmt: skip
+
+
 def entry_hash(fields: Mapping[str, Any]) -> str:
-    names = ("seq", "at", "actor_id", "actor", "action", "case_id", "outcome", "subjects", "details", "reasons",
-             "prev_hash")  # fmt: skip
-    return hashlib.sha256(canonical({name: fields[name] for name in names}).encode()).hexdigest()
+    return entry_digest(fields, HASHED_FIELDS)
 
 
 def _fields(entry: LedgerEntry) -> dict[str, Any]:
@@ -131,7 +138,9 @@ def append(
     }  # fmt: skip
     entry = LedgerEntry(**fields, hash=entry_hash(fields))
     session.add(entry)
-    head.seq, head.hash = entry.seq, entry.hash
+    edge, completed = merkle.extend(merkle.decode_frontier(head.tree, head.seq), head.seq, leaf_hash(entry.hash))
+    merkle.store_nodes(session, completed)
+    head.seq, head.hash, head.tree = entry.seq, entry.hash, merkle.encode_frontier(edge)
     session.flush()
     return entry
 

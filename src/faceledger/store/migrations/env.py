@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from faceledger.store import governance_models, ledger, oversight_models  # noqa: F401 - their tables join the metadata
+# their tables join the metadata
+from faceledger.store import governance_models, ledger, oversight_models, tree_heads  # noqa: F401
 from faceledger.store.models import Base
 
 config = context.config

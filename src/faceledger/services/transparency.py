@@ -1,0 +1,241 @@
+"""What lets someone other than the operator check the ledger: Ed25519-signed checkpoints of its Merkle
+tree (C2SP checkpoint format), inclusion and consistency proofs (RFC 9162), and the log's public key.
+
+The signing key is not the HMAC ledger key: it is an Ed25519 key kept outside the data directory
+(Settings.ledger_signing_key), whose public half the council publishes and witnesses pin. The operator
+can still sign anything with it; what it cannot do is sign two checkpoints that no consistency proof
+joins without every witness holding the earlier one noticing (faceledger witness check)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from faceledger.errors import InvalidInput, KeyProblem, LedgerTampered, NotFound
+from faceledger.services.deployment import Deployment, write_config
+from faceledger.store import merkle, tree_heads
+from faceledger.store.db import transaction
+from faceledger.store.ledger import GENESIS_HASH, LedgerEntry, LedgerHead, check_entry, entries_after
+from faceledger.transparency import keyfile
+from faceledger.transparency.verify import (
+    Checkpoint,
+    VerificationFailed,
+    VerifierKey,
+    leaf_hash,
+    sign_checkpoint,
+    verifier_key,
+)
+
+
+def signing_key_path(deployment: Deployment) -> Path:
+    return deployment.keys.signing_key_path(deployment.settings.ledger_signing_key)
+
+
+def signing_key(deployment: Deployment, *, create: bool) -> Ed25519PrivateKey:
+    path = signing_key_path(deployment)
+    try:
+        if create:
+            return keyfile.load_or_create_key(path, deployment.data_dir)[0]
+        key = keyfile.load_key(path, deployment.data_dir)
+    except keyfile.KeyFileProblem as exc:
+        raise KeyProblem(str(exc)) from None
+    if key is None:
+        raise KeyProblem(f"there is no checkpoint signing key at {path} yet; `faceledger ledger checkpoint` makes one "
+                         "(or restore it from the keys backup: witnesses know its public key)")  # fmt: skip
+    return key
+
+
+def origin(deployment: Deployment) -> str:
+    """The log's name in its checkpoints: the setting, else the one recorded in the config (made once)."""
+    if deployment.settings.ledger_origin:
+        return deployment.settings.ledger_origin
+    if "ledger_origin" not in deployment.config:
+        deployment.config["ledger_origin"] = f"faceledger.invalid/{uuid.uuid4().hex[:16]}"
+        write_config(deployment)
+    return str(deployment.config["ledger_origin"])
+
+
+def public_key(deployment: Deployment) -> VerifierKey:
+    return verifier_key(origin(deployment), signing_key(deployment, create=False))
+
+
+@dataclass(frozen=True)
+class Issued:
+    checkpoint: Checkpoint
+    key: VerifierKey
+    key_created: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"checkpoint": self.checkpoint.text(), "origin": self.checkpoint.origin, "size": self.checkpoint.size,
+                "root_hash": self.checkpoint.root.hex(), "time": self.checkpoint.time,
+                "public_key": self.key.text(), "key_created": self.key_created}  # fmt: skip
+
+
+def issue_checkpoint(deployment: Deployment) -> Issued:
+    """Sign the tree as it stands, in a transaction of its own (see sign_tree)."""
+    existed = signing_key_path(deployment).is_file()
+    private = signing_key(deployment, create=True)
+    with transaction(deployment.sessions) as session:
+        issued = sign_tree(session, deployment, private)
+    return replace(issued, key_created=not existed)
+
+
+def sign_tree(session: Session, deployment: Deployment, private: Ed25519PrivateKey | None = None) -> Issued:
+    """Sign the tree as it stands in `session`'s transaction, after checking that it extends the last signed
+    one: the entries since then chain on and give exactly the tree edge the head holds (a log never signs a
+    tree inconsistent with one it signed before). Locks the head, so no entry lands in between."""
+    private = private or signing_key(deployment, create=False)
+    key = verifier_key(origin(deployment), private)
+    head = session.get(LedgerHead, 1, with_for_update=True, populate_existing=True)
+    size = head.seq if head else 0
+    edge = merkle.decode_frontier(head.tree if head else None, size)
+    _check_edge_since_last(session, key, size, edge)
+    stamp = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    checkpoint = sign_checkpoint(Checkpoint(key.name, size, merkle.edge_root(edge), stamp), key, private)
+    session.add(tree_heads.SignedCheckpoint(size=size, root_hash=checkpoint.root.hex(), signed_at=stamp,
+                                            key_id=key.id.hex(), note=checkpoint.text(),
+                                            edge=merkle.encode_frontier(edge)))  # fmt: skip
+    session.flush()
+    return Issued(checkpoint, key, key_created=False)
+
+
+def _check_edge_since_last(session: Session, key: VerifierKey, size: int, edge: list[bytes]) -> None:
+    previous = tree_heads.latest(session)
+    start, recomputed, prev_hash = 0, [], GENESIS_HASH
+    if previous is not None:
+        try:
+            signed = Checkpoint.parse(previous.note)
+            signed.require_signature(key)
+        except VerificationFailed as exc:
+            raise LedgerTampered(f"the last signed checkpoint does not verify: {exc}") from None
+        recomputed = merkle.decode_frontier(previous.edge, previous.size)
+        if (signed.size, signed.root) != (previous.size, merkle.edge_root(recomputed)):
+            raise LedgerTampered(f"the stored tree edge of the checkpoint at size {previous.size} is not the tree "
+                                 "it signed")  # fmt: skip
+        if size < previous.size:
+            raise LedgerTampered(f"the ledger has {size} entries but a checkpoint signed {previous.size}: entries "
+                                 "were deleted")  # fmt: skip
+        start = previous.size
+        if start:
+            last = session.get(LedgerEntry, start)
+            if last is None:
+                raise LedgerTampered(f"entry {start}, the last a checkpoint signed, is missing")
+            prev_hash = last.hash
+    for entry in entries_after(session, start):
+        if entry.seq > size:
+            break
+        problem = check_entry(entry, start + 1, prev_hash)
+        if problem:
+            raise LedgerTampered(f"not signed: {problem}")
+        recomputed, _ = merkle.extend(recomputed, start, leaf_hash(entry.hash))
+        start, prev_hash = entry.seq, entry.hash
+    if start != size or recomputed != edge:
+        raise LedgerTampered(f"not signed: the head's Merkle tree edge at {size} entries does not match the entries")
+
+
+def _reader(session: Session) -> merkle.TreeReader:
+    head = session.get(LedgerHead, 1)
+    return merkle.TreeReader(session, head.seq if head else 0)
+
+
+def inclusion_proof(deployment: Deployment, seq: int, size: int | None = None) -> dict[str, Any]:
+    """RFC 9162 audit path of entry `seq` in the tree of `size` entries (default: all of them)."""
+    with deployment.sessions() as session:
+        reader = _reader(session)
+        size = reader.size if size is None else size
+        entry = session.get(LedgerEntry, seq)
+        if entry is None:
+            raise NotFound(f"no ledger entry {seq}")
+        path = reader.inclusion_path(seq - 1, size)
+        return {"seq": seq, "leaf_index": seq - 1, "tree_size": size, "entry_hash": entry.hash,
+                "root_hash": reader.root(size).hex(), "audit_path": [h.hex() for h in path]}  # fmt: skip
+
+
+def consistency_proof(deployment: Deployment, old: int, new: int | None = None) -> dict[str, Any]:
+    """RFC 9162 proof that the tree of `new` entries extends the one of `old` entries."""
+    with deployment.sessions() as session:
+        reader = _reader(session)
+        new = reader.size if new is None else new
+        path = reader.consistency_path(old, new)
+        return {"old_size": old, "new_size": new, "old_root": reader.root(old).hex(),
+                "new_root": reader.root(new).hex(), "path": [h.hex() for h in path]}  # fmt: skip
+
+
+def latest_checkpoint(deployment: Deployment) -> str:
+    with deployment.sessions() as session:
+        row = tree_heads.latest(session)
+        if row is None:
+            raise NotFound("no checkpoint has been signed yet (faceledger ledger checkpoint)")
+        return row.note
+
+
+def read_own_checkpoint(deployment: Deployment, text: str) -> Checkpoint:
+    """A checkpoint someone holds, checked against this log's key and against the tree as stored now: if the
+    tree at that size no longer has the root the checkpoint signed, the ledger was rewritten since."""
+    try:
+        checkpoint = Checkpoint.parse(text)
+        checkpoint.require_signature(public_key(deployment))
+    except VerificationFailed as exc:
+        raise InvalidInput(f"the checkpoint does not verify: {exc}") from None
+    with deployment.sessions() as session:
+        reader = _reader(session)
+        if checkpoint.size > reader.size:
+            raise LedgerTampered(f"the checkpoint signed {checkpoint.size} entries; the ledger now has {reader.size}: "
+                                 "entries were deleted")  # fmt: skip
+        if reader.root(checkpoint.size) != checkpoint.root:
+            raise LedgerTampered(f"the ledger's first {checkpoint.size} entries no longer have the root this "
+                                 "checkpoint signed: they were rewritten")  # fmt: skip
+    return checkpoint
+
+
+def verify_tree(deployment: Deployment) -> list[str]:
+    """The tree recomputed from the entries themselves, against every signed checkpoint (its signature and
+    its root at its size) and the head's edge: what does not hold, in words (empty: all of it holds)."""
+    try:
+        key: VerifierKey | None = public_key(deployment)
+    except KeyProblem:  # no key here: the roots are still checked; a witness checks the signatures
+        key = None
+    with deployment.sessions() as session:
+        return tree_problems(session, key)
+
+
+def tree_problems(session: Session, key: VerifierKey | None) -> list[str]:
+    problems: list[str] = []
+    signed = session.scalars(select(tree_heads.SignedCheckpoint).order_by(tree_heads.SignedCheckpoint.size))
+    due = {row.size: row for row in signed}
+    edge: list[bytes] = []
+    size = 0
+    for entry in entries_after(session, 0):
+        if entry.seq != size + 1:
+            break  # a gap: the hash chain check names it
+        edge, _ = merkle.extend(edge, size, leaf_hash(entry.hash))
+        size = entry.seq
+        if size in due:
+            problems.extend(_against(due.pop(size), edge, key))
+    for row in due.values():
+        problems.append(f"the checkpoint of {row.size} entries signs more entries than the ledger holds ({size})")
+    head = session.get(LedgerHead, 1)
+    if head is not None and head.seq == size and merkle.decode_frontier(head.tree, head.seq) != edge:
+        problems.append("the head's Merkle tree edge does not match the entries")
+    return problems
+
+
+def _against(row: tree_heads.SignedCheckpoint, edge: list[bytes], key: VerifierKey | None) -> list[str]:
+    root = merkle.edge_root(edge)
+    try:
+        checkpoint = Checkpoint.parse(row.note)
+        if key is not None:
+            checkpoint.require_signature(key)
+    except VerificationFailed as exc:
+        return [f"the checkpoint of {row.size} entries does not verify: {exc}"]
+    if checkpoint.size != row.size or checkpoint.root != root:
+        return [f"the checkpoint of {row.size} entries signed another tree than its entries give now: entries up "
+                f"to {row.size} were rewritten since it was signed"]  # fmt: skip
+    return []

@@ -1,0 +1,70 @@
+"""Ed25519 private keys on disk, for the log's checkpoint signer and for a witness: PEM (PKCS #8), created
+0600 with O_EXCL, and refused when other users could read them or when they sit inside a folder whose
+copies must not carry them (the data directory)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    load_pem_private_key,
+)
+
+
+class KeyFileProblem(Exception):
+    """A key file that must not be used, and why."""
+
+
+def check_key_location(path: Path, forbidden: Path | None) -> None:
+    if forbidden is None:
+        return
+    where, inside = path.absolute().resolve(), forbidden.absolute().resolve()
+    if where == inside or where.is_relative_to(inside):
+        raise KeyFileProblem(f"the signing key {path} is inside the data directory {forbidden}; keep it elsewhere "
+                             "(FACELEDGER_LEDGER_SIGNING_KEY), so that a copy of the data directory cannot "
+                             "sign")  # fmt: skip
+
+
+def load_key(path: Path, forbidden: Path | None = None) -> Ed25519PrivateKey | None:
+    """The key at `path`, or None when there is no file there."""
+    check_key_location(path, forbidden)
+    if not path.is_file():
+        return None
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise KeyFileProblem(f"the signing key {path} can be read by other users (mode {mode:o}); run: chmod 600 "
+                             f"{path}")  # fmt: skip
+    try:
+        key = load_pem_private_key(path.read_bytes(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise KeyFileProblem(f"the signing key {path} is damaged or not a PEM private key: {exc}") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyFileProblem(f"the signing key {path} is not an Ed25519 key")
+    return key
+
+
+def create_key(path: Path, forbidden: Path | None = None) -> Ed25519PrivateKey:
+    """A new key at `path` (its folder made 0700 if missing); an existing file is never overwritten."""
+    check_key_location(path, forbidden)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise KeyFileProblem(f"{path} exists already; it is never overwritten") from None
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(pem)
+    return key
+
+
+def load_or_create_key(path: Path, forbidden: Path | None = None) -> tuple[Ed25519PrivateKey, bool]:
+    """The key at `path`, made first if there is none; whether it was made now."""
+    existing = load_key(path, forbidden)
+    return (existing, False) if existing is not None else (create_key(path, forbidden), True)
