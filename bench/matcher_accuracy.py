@@ -22,7 +22,7 @@ from faceledger.eval.compare import headline
 from faceledger.eval.embeddings import EmbeddingCache, default_cache_path
 from faceledger.eval.operating import strict_json
 from faceledger.eval.report import run_lfw
-from faceledger.types import Pipeline
+from faceledger.types import BUILTIN_PIPELINES, Pipeline
 
 TARGETS = {  # issue 12, for the default pipeline
     "accuracy_min": 0.996,
@@ -53,7 +53,8 @@ def against_targets(row: dict[str, Any]) -> dict[str, bool | None]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pipeline", nargs="+", type=Pipeline, default=list(Pipeline), choices=list(Pipeline))
+    builtin = list(BUILTIN_PIPELINES)
+    parser.add_argument("--pipeline", nargs="+", type=Pipeline, default=builtin, choices=builtin)
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("FACELEDGER_TEST_DATA", "../shared/data")))
     parser.add_argument("--cache", type=Path, default=None)
     parser.add_argument("--workers", type=int, default=None)

@@ -177,6 +177,16 @@ class Settings(BaseSettings):
     # YuNet's confidence on true faces in the samples is >= 0.63, most >= 0.9.
     quality_min_yunet_score: float = Field(default=0.7, ge=0.0, le=1.0)
 
+    # --- the operator-supplied model slot (faceledger models add; engine/operator_model.py)
+    # The added model the operator pipeline embeds with (FACELEDGER_OPERATOR_MODEL=NAME).
+    operator_model: str | None = None
+    # Where the added models' files are; the deployment sets it to DATA_DIR/operator_models.
+    operator_model_dir: Path | None = None
+    # Weights licensed for non-commercial use only are refused unless the deployment says otherwise.
+    allow_non_commercial_models: bool = False
+    # ArcFace R100 (ONNX, fp32) is ~250 MB; twice that leaves room for larger backbones, bounds the load.
+    operator_model_max_bytes: int = Field(default=512 * 1024**2, gt=0)
+
     @model_validator(mode="after")
     def _check_ranges(self) -> Settings:
         if self.quality_good_face_px <= self.quality_min_face_px:

@@ -28,6 +28,11 @@ class Pipeline(enum.StrEnum):
     DLIB = "dlib"  # HOG (CNN on a miss) -> dlib ResNet on dlib's 150 px chip
     SFACE = "sface"  # YuNet -> SFace on the 112 px five-point template
     FUSED = "fused"  # YuNet -> SFace and dlib ResNet; scores fused by a rule fitted on LFW View 1
+    OPERATOR = "operator"  # YuNet -> an operator-added model (Settings.operator_model) on the 112 px template
+
+
+# The pipelines whose weights ship with the package (OPERATOR needs a deployment's added model).
+BUILTIN_PIPELINES = (Pipeline.DLIB, Pipeline.SFACE, Pipeline.FUSED)
 
 
 class ThresholdMode(enum.StrEnum):
@@ -235,3 +240,23 @@ class OnnxProvider(enum.StrEnum):
     AUTO = "auto"
     CPU = "cpu"
     CUDA = "cuda"
+
+
+class ColourOrder(enum.StrEnum):
+    """The channel order an operator-added recognizer reads."""
+
+    RGB = "rgb"
+    BGR = "bgr"
+
+
+class PixelScale(enum.StrEnum):
+    """How an operator-added recognizer wants pixel values (ArcFace/AdaFace exports use symmetric)."""
+
+    RAW = "raw"  # 0..255, as SFace (normalises inside the graph)
+    UNIT = "unit"  # 0..1
+    SYMMETRIC = "symmetric"  # (x - 127.5) / 127.5, -1..1 (insightface-style ArcFace, AdaFace)
+
+
+class YesNo(enum.StrEnum):
+    YES = "yes"
+    NO = "no"

@@ -43,7 +43,11 @@ def test_compare_reads_sface_scores_only_with_a_table_of_its_own(samples: Path, 
     if result.returncode == 0:  # a calibration table for SFace has been shipped
         data = json.loads(result.stdout)
         assert data["likelihood"] == "likely the same person"
-        assert data["model"]["name"] == "opencv_zoo_sface_2021dec"
+        assert data["pipeline"] == pipeline and data["threshold"] > 0.6  # not dlib's number
+        # fused: the pair is scored by the fusion rule and read with the fused score's own table
+        expected = "opencv_zoo_sface_2021dec" if pipeline == "sface" else "fusion:sface+dlib z-score (LFW View 1)"
+        assert data["model"]["name"] == expected
+        assert (data["model_scores"] is None) == (pipeline == "sface")
     else:  # never a dlib table read for SFace distances
         assert_one_line_error(result, "calibration table", "opencv_zoo_sface_2021dec")
 

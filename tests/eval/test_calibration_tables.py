@@ -12,9 +12,13 @@ import pytest
 
 from faceledger.engine.calibration import CalibrationTable
 from faceledger.eval.operating import CALIBRATION_FILES
-from faceledger.types import Pipeline
+from faceledger.types import BUILTIN_PIPELINES, Pipeline
 
-SHIPPED = [p for p in Pipeline if resources.files("faceledger.engine").joinpath("data", CALIBRATION_FILES[p]).is_file()]
+SHIPPED = [
+    p
+    for p in BUILTIN_PIPELINES
+    if resources.files("faceledger.engine").joinpath("data", CALIBRATION_FILES[p]).is_file()
+]
 
 
 def raw(pipeline: Pipeline) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from faceledger.cli.disclose import disclose
 from faceledger.cli.errors import fail, one_line, reports_errors
 from faceledger.cli.evaluate import eval_app
 from faceledger.cli.gallery import gallery_app, index_app, init, seal_data
-from faceledger.cli.models import models_app
+from faceledger.cli.models import added_models, models_app, operator_notices
 from faceledger.cli.options import DataDirOption, DetectorOption, JsonOption, WorkersOption, emit_json, make_settings
 from faceledger.cli.oversight import ledger_app, optout_app, retention_app
 from faceledger.cli.people import authority_app, user_app
@@ -121,14 +121,19 @@ def compare(
 
 @app.command()
 @reports_errors
-def version(as_json: JsonOption = False) -> None:
-    """Version, the configured pipeline's models (identity, licence) and the packages that run them."""
-    pipeline = make_settings().pipeline
-    models = pipeline_models(pipeline)
+def version(as_json: JsonOption = False, data_dir: DataDirOption = None) -> None:
+    """Version, the configured pipeline's models (identity, licence) and the packages that run them; with a
+    deployment (--data-dir or FACELEDGER_DATA_DIR), the models its operators added."""
+    settings = make_settings()
+    pipeline = settings.pipeline
+    added = added_models(settings, data_dir)
+    models = pipeline_models(pipeline) + operator_notices(settings, added)
     embedder = next(m for m in models if m.role == "embedder")  # the first: Face.embedding's model
     runtime = {**runtime_versions(), **(onnx_versions() if pipeline is not Pipeline.DLIB else {})}
     data = {"faceledger": __version__, "model": embedder.identity.to_dict(), "licence": embedder.licence,
             "pipeline": pipeline.value, "models": [m.to_dict() for m in models], "runtime": runtime}  # fmt: skip
+    if added:
+        data["added_models"] = [a.to_dict() for a in added]
     if as_json:
         emit_json(data)
         return
@@ -138,6 +143,10 @@ def version(as_json: JsonOption = False) -> None:
         who = m.identity
         typer.echo(f"{m.role}: {who.name} version {who.version}, weights sha256 {who.weights_sha256}")
         typer.echo(f"  licence {m.licence}{notices}")
+    for a in added:
+        when = f"evaluated {a.evaluated_at:%Y-%m-%d}" if a.evaluated else "not evaluated (cannot be enabled)"
+        typer.echo(f"added model {a.name}: sha256 {a.sha256}, licence {a.licence}, commercial use "
+                   f"{'yes' if a.commercial_use else 'no'}, {when}")  # fmt: skip
     typer.echo("runtime " + ", ".join(f"{k} {v}" for k, v in runtime.items()))
 
 

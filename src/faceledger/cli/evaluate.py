@@ -4,23 +4,32 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 
 from faceledger.cli.errors import reports_errors
-from faceledger.cli.options import JsonOption, WorkersOption, make_settings
-from faceledger.engine.calibration import load_calibration
+from faceledger.cli.options import DataDirOption, JsonOption, WorkersOption, make_settings
+from faceledger.cli.session import TokenFileOption, TokenOption, acting
+from faceledger.config import Settings
+from faceledger.engine.calibration import load_pipeline_calibration
 from faceledger.errors import InvalidInput
 from faceledger.eval.choices import measure_choices
 from faceledger.eval.compare import compare_report
 from faceledger.eval.embeddings import EmbeddingCache, default_cache_path
-from faceledger.eval.operating import strict_json
+from faceledger.eval.operating import sanitise, strict_json
+from faceledger.eval.operator_eval import operator_view1_table
 from faceledger.eval.report import run_lfw, threshold_advice, write_report
-from faceledger.types import Pipeline
+from faceledger.policy.operating_threshold import operating_threshold
+from faceledger.services.operator_models import operator_settings, record_evaluation
+from faceledger.types import BUILTIN_PIPELINES, Pipeline
 
+_PIPELINE_HELP = (
+    "Which pipeline to measure (default: settings.pipeline): dlib, sface, fused, or a model added "
+    "with faceledger models add (then --data-dir: its report is stored in the deployment)."
+)
 eval_app = typer.Typer(help="Measure accuracy on real faces; advise on thresholds.", no_args_is_help=True)
 
 
@@ -34,20 +43,47 @@ def lfw_command(
     out: Annotated[Path, typer.Option("--out", help="Where the report and plots go.")] = Path("eval-report"),
     no_identification: Annotated[bool, typer.Option("--no-identification", help="Verification only.")] = False,
     cache: Annotated[Path | None, typer.Option("--cache", help="Embedding cache file.")] = None,
-    pipeline: Annotated[
-        Pipeline | None, typer.Option("--pipeline", help="Which pipeline to measure (default: settings.pipeline).")
-    ] = None,
+    pipeline: Annotated[str | None, typer.Option("--pipeline", help=_PIPELINE_HELP)] = None,
     people: Annotated[
         int | None, typer.Option("--people", min=10, help="Only the first N people for identification and groups.")
     ] = None,
     workers: WorkersOption = None,
     as_json: JsonOption = False,
+    data_dir: DataDirOption = None,
+    token: TokenOption = None,
+    token_file: TokenFileOption = None,
 ) -> None:
-    """LFW verification (10-fold), identification and per-group error rates, with a report and plots."""
+    """LFW verification (10-fold), identification and per-group error rates, with a report and plots. For an
+    added model (needs the deployment) the report and its View 1 calibration table are stored, ledgered."""
     data = data or Path(os.environ.get("FACELEDGER_TEST_DATA", "../shared/data"))
     if not (data / "pairs.txt").is_file():
         raise InvalidInput(f"{data}: no pairs.txt here; point --data at the LFW data folder")
-    settings = make_settings(workers=workers, pipeline=pipeline)
+    builtin = {p.value: p for p in BUILTIN_PIPELINES}
+    if pipeline is not None and pipeline not in builtin:  # an added model: evaluated inside its deployment
+        if data_dir is None and make_settings().data_dir is None:
+            raise InvalidInput(f"--pipeline {pipeline}: not one of {', '.join(builtin)}; a model added with "
+                               "faceledger models add is evaluated in its deployment: pass --data-dir")  # fmt: skip
+        with acting(data_dir, token, token_file=token_file) as (deployment, actor):
+            settings = operator_settings(deployment, pipeline, base=make_settings(workers=workers))
+            summary, written = _run_and_report(data, settings, folds, out, no_identification, cache, people, workers)
+            embedding_cache = EmbeddingCache(cache or default_cache_path())
+            try:
+                table = operator_view1_table(data, settings, embedding_cache, workers=workers)
+            finally:
+                embedding_cache.close()
+            stored = record_evaluation(deployment, actor, pipeline, sanitise(summary), table)
+        summary = {**summary, "stored": {"model": stored.name, "sha256": stored.sha256,
+                                         "calibration_impostor_pairs": table["impostor_pairs"]}}  # fmt: skip
+    else:
+        settings = make_settings(workers=workers, pipeline=builtin[pipeline] if pipeline else None)
+        summary, written = _run_and_report(data, settings, folds, out, no_identification, cache, people, workers)
+    _print_summary(summary, written, folds, as_json)
+
+
+def _run_and_report(
+    data: Path, settings: Settings, folds: int, out: Path, no_identification: bool, cache: Path | None,
+    people: int | None, workers: int | None,
+) -> tuple[dict[str, Any], dict[str, Path]]:  # fmt: skip
     embedding_cache = EmbeddingCache(cache or default_cache_path())
     console = Console(stderr=True)
     try:
@@ -61,7 +97,10 @@ def lfw_command(
     finally:
         embedding_cache.close()
     written = write_report(evaluation, out)
-    summary = evaluation.summary()
+    return evaluation.summary(), written
+
+
+def _print_summary(summary: dict[str, Any], written: dict[str, Path], folds: int, as_json: bool) -> None:
     if as_json:
         typer.echo(strict_json({**summary, "report": {name: str(path) for name, path in written.items()}}))
         return
@@ -74,6 +113,9 @@ def lfw_command(
         ident = summary["identification"]
         typer.echo(f"identification: rank-1 {ident['rank1']:.4f}, rank-5 {ident['rank5']:.4f}, "
                    f"FNIR at FPIR 1%: {ident['fnir_at_fpir']['0.01']['fnir']:.4f}")  # fmt: skip
+    if "stored" in summary:
+        typer.echo(f"stored for {summary['stored']['model']} (sha256 {summary['stored']['sha256']}) with its View 1 "
+                   "calibration table: it may now be enabled (faceledger models enable)")  # fmt: skip
     typer.echo(f"report: {written['html']}")
 
 
@@ -98,7 +140,7 @@ def compare_command(
     data = data or Path(os.environ.get("FACELEDGER_TEST_DATA", "../shared/data"))
     if not (data / "pairs.txt").is_file():
         raise InvalidInput(f"{data}: no pairs.txt here; point --data at the LFW data folder")
-    chosen = list(dict.fromkeys(pipelines or list(Pipeline)))
+    chosen = list(dict.fromkeys(pipelines or list(BUILTIN_PIPELINES)))
     embedding_cache = EmbeddingCache(cache or default_cache_path())
     try:
         evaluations = [
@@ -151,18 +193,32 @@ def threshold_command(
     fpir: Annotated[
         float, typer.Option("--fpir", help="Acceptable share of strangers who get any false candidate, e.g. 0.01.")
     ],
+    pipeline: Annotated[
+        Pipeline | None, typer.Option("--pipeline", help="Whose distances (default: settings.pipeline).")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """The distance threshold that keeps false candidates at a target rate for a gallery of a given size."""
+    """The distance threshold that keeps false candidates at a target rate for a gallery of a given size, for
+    every demographic group the pipeline's table measured on enough people (the policy a deployment applies)."""
     if not 0 < fpir < 1:
         raise InvalidInput("--fpir must be between 0 and 1, e.g. 0.01")
-    advice = threshold_advice(load_calibration(), gallery_size, fpir)
+    settings = make_settings(pipeline=pipeline)
+    table = load_pipeline_calibration(settings.pipeline)  # its own distances' table, never dlib's for another
+    advice = threshold_advice(table, gallery_size, fpir)
+    # The deployment's policy (policy/operating_threshold.py): the worst group's 95% upper bound, not the average.
+    policy = operating_threshold(table, gallery_size, fpir, settings.threshold_min_group_people)
+    advice.update(pipeline=settings.pipeline.value, table_model=table.model.key, operating_threshold=policy.to_dict())
     if as_json:
         typer.echo(strict_json(advice))
         return
     typer.echo(
-        f"gallery {gallery_size:,} faces, target FPIR {fpir:g}: each comparison may falsely match at most "
-        f"{advice['required_fmr']:.2e}; use distance <= {advice['threshold']:.3f} (then "
-        f"{100 * advice['false_non_match_rate_at_threshold']:.1f}% of same-person pairs fall above it)"
+        f"{settings.pipeline.value} pipeline ({table.model.key}), gallery {gallery_size:,} faces, target FPIR "
+        f"{fpir:g}: use distance <= {policy.threshold:.3f} ({policy.describe()}; then "
+        f"{100 * table.false_non_match_rate(policy.threshold):.1f}% of same-person pairs fall above it)"
+    )
+    typer.echo(
+        f"on the average alone each comparison may falsely match at most {advice['required_fmr']:.2e}: distance "
+        f"<= {advice['threshold']:.3f} (then {100 * advice['false_non_match_rate_at_threshold']:.1f}% of "
+        "same-person pairs fall above it)"
     )
     typer.echo(advice["note"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,7 +12,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from faceledger.cli.errors import reports_errors
 from faceledger.cli.options import DataDirOption, JsonOption, emit_json
 from faceledger.cli.session import TokenFileOption, TokenOption, acting
+from faceledger.config import Settings
+from faceledger.engine.licences import ModelNotice
+from faceledger.errors import EngineUnavailable
+from faceledger.services.deployment import open_deployment
 from faceledger.services.gallery_models import ReembedReport, governed_enable, governed_list, governed_reembed
+from faceledger.services.operator_models import OperatorModelInfo, add_model, list_operator_models
+from faceledger.types import ColourOrder, ModelIdentity, Pipeline, PixelScale, YesNo
 
 models_app = typer.Typer(help="Recognition models: which the gallery holds, which are searched.",
                          no_args_is_help=True)  # fmt: skip
@@ -28,14 +35,46 @@ def list_command(
     """The gallery's models: enabled for search or not, faces embedded, faces in each model's index."""
     with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         models = governed_list(deployment, actor)
+        added = {m.model_key: m for m in list_operator_models(deployment)}
     if as_json:
-        emit_json({"models": [m.to_dict() for m in models]})
+        emit_json({"models": [m.to_dict() for m in models], "added_models": [a.to_dict() for a in added.values()]})
         return
     for m in models:
         state = "enabled" if m.enabled else "not enabled"
         pipeline = ", the configured pipeline's" if m.in_pipeline else ""
         typer.echo(f"{m.model_key}: {state}{pipeline}; {m.faces_embedded} of {m.gallery_faces} faces embedded, "
                    f"{m.index_faces} in its index")  # fmt: skip
+        if (a := added.get(m.model_key)) is not None:
+            typer.echo(
+                f"  added by {a.added_by} {a.added_at:%Y-%m-%d %H:%M}; licence {a.licence}; commercial use "
+                f"{'yes' if a.commercial_use else 'no'}; sha256 {a.sha256}; "
+                f"{f'evaluated {a.evaluated_at:%Y-%m-%d %H:%M}' if a.evaluated_at else 'not evaluated'}"
+            )
+
+
+@models_app.command("add")
+@reports_errors
+def add_command(
+    file: Annotated[Path, typer.Argument(help="The recognizer: ONNX, 1x3x112x112 aligned face in, one embedding out.")],
+    name: Annotated[str, typer.Option("--name", help="What the model is called here (models enable NAME).")],
+    licence: Annotated[str, typer.Option("--licence", help="The licence the weights are used under (text).")],
+    commercial_use: Annotated[YesNo, typer.Option("--commercial-use", help="Does the licence allow commercial use?")],
+    colour: Annotated[ColourOrder, typer.Option("--input-colour", help="Channel order it reads.")] = ColourOrder.RGB,
+    scale: Annotated[PixelScale, typer.Option("--pixel-scale", help="raw 0-255, unit 0-1, or symmetric "
+                                              "(x-127.5)/127.5 (ArcFace, AdaFace).")] = PixelScale.SYMMETRIC,
+    data_dir: DataDirOption = None, token: TokenOption = None, token_file: TokenFileOption = None,
+    as_json: JsonOption = False,
+) -> None:  # fmt: skip
+    """Add a licensed recognizer (curators): checked, stored read-only by sha256, ledgered; searchable only after
+    faceledger eval lfw --pipeline NAME and models reembed/enable NAME."""
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
+        info = add_model(deployment, actor, file, name=name, licence=licence,
+                         commercial_use=commercial_use is YesNo.YES, colour=colour, scale=scale)  # fmt: skip
+    if as_json:
+        emit_json(info.to_dict())
+        return
+    typer.echo(f"{info.name} added as {info.model_key} ({info.embedding_dim}-d, sha256 {info.sha256}); next: "
+               f"faceledger eval lfw --pipeline {info.name}")  # fmt: skip
 
 
 @models_app.command("enable")
@@ -93,4 +132,29 @@ def reembed_command(
         typer.echo(f"  failed: {failure}")
 
 
-__all__ = ["models_app"]
+def added_models(settings: Settings, data_dir: Path | None) -> list[OperatorModelInfo]:
+    """The deployment's added models, for `faceledger version` (none when no deployment is named)."""
+    folder = data_dir or settings.data_dir
+    if folder is None:
+        return []
+    deployment = open_deployment(settings, folder)
+    try:
+        return list_operator_models(deployment)
+    finally:
+        deployment.close()
+
+
+def operator_notices(settings: Settings, added: list[OperatorModelInfo]) -> list[ModelNotice]:
+    """The operator pipeline's embedder: the added model it names (FACELEDGER_OPERATOR_MODEL)."""
+    if settings.pipeline is not Pipeline.OPERATOR:
+        return []
+    chosen = [a for a in added if a.name == settings.operator_model]
+    if not chosen:
+        raise EngineUnavailable(f"the operator pipeline names the added model {settings.operator_model!r}, which "
+                                "this deployment does not have (faceledger version --data-dir DATA_DIR)")  # fmt: skip
+    a = chosen[0]
+    identity = ModelIdentity(a.name, "operator", a.sha256)
+    return [ModelNotice("embedder", identity, f"{a.licence} (commercial use: {'yes' if a.commercial_use else 'no'})")]
+
+
+__all__ = ["added_models", "models_app", "operator_notices"]

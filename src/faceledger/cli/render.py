@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from faceledger.policy.comparison import threshold_text
 from faceledger.services.analysis import ChosenFace, Comparison, FileResult
 from faceledger.types import Face, ImageFaces
 
@@ -64,9 +65,11 @@ def comparison_text(result: Comparison) -> list[str]:
         _chosen("A", result.a),
         _chosen("B", result.b),
         f"distance {result.distance:.3f}: {result.likelihood.value}",
+        f"  scored by the {result.scored_by}",
         f"  {result.relation}",
         f"  false-match estimate: {result.false_match.describe()}",
-        f"  at the threshold {result.threshold:.2f}: about 1 in {at_threshold.one_in():,} strangers would pass; "
+        f"  at the threshold {threshold_text(result.threshold)}: "
+        f"about 1 in {at_threshold.one_in():,} strangers would pass; "
         f"{100 * result.threshold_false_non_match_rate:.1f}% of same-person pairs would not "
         f"- measured on {result.calibration.dataset}",
         "A likelihood from a face comparison, never an identification.",

@@ -52,6 +52,8 @@ def pipeline_models(pipeline: Pipeline) -> list[ModelNotice]:
     if pipeline is Pipeline.DLIB:
         return [_dlib("detector (on a HOG miss)", "cnn_detector"), _dlib("landmarks", "landmarks_5"),
                 _dlib("embedder", "recognition")]  # fmt: skip
+    if pipeline is Pipeline.OPERATOR:  # the embedder is the deployment's added model (cli version adds it)
+        return [_onnx("detector and landmarks", YUNET)]
     found = [_onnx("detector and landmarks", YUNET), _onnx("embedder", SFACE)]
     if pipeline is Pipeline.FUSED:
         found += [_dlib("landmarks (dlib's chip)", "landmarks_5"), _dlib("embedder", "recognition")]

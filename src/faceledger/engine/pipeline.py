@@ -15,6 +15,7 @@ from faceledger.engine.detection import Located, locate_faces, rotate, to_origin
 from faceledger.engine.image_input import ImageLimits, LoadedImage, load_image
 from faceledger.engine.models import model_files
 from faceledger.engine.onnx_pipeline import OnnxAnalysis
+from faceledger.engine.operator_model import OperatorEmbedder, OperatorStage, settings_spec
 from faceledger.engine.quality import assess_quality
 from faceledger.engine.runtime import DlibRuntime, FaceRuntime, RawDetection
 from faceledger.engine.sface import SFaceEmbedder
@@ -37,19 +38,45 @@ class OnnxModels:
         return cls(YuNetDetector(provider, threads), SFaceEmbedder(provider, threads))
 
 
+@dataclass
+class OperatorModels:
+    """YuNet and the operator-added recognizer (Settings.operator_model), sha256-checked at load."""
+
+    yunet: YuNetDetector
+    embedder: OperatorEmbedder
+
+    @classmethod
+    def load(cls, settings: Settings) -> OperatorModels:
+        provider, threads = settings.onnx_provider, settings.onnx_threads
+        return cls(YuNetDetector(provider, threads), OperatorEmbedder(settings_spec(settings), provider, threads))
+
+
 class FaceEngine:
-    def __init__(self, settings: Settings, runtime: FaceRuntime | None = None, onnx: OnnxModels | None = None) -> None:
+    def __init__(
+        self, settings: Settings, runtime: FaceRuntime | None = None, onnx: OnnxModels | None = None,
+        operator: OperatorModels | None = None,
+    ) -> None:  # fmt: skip
         self.settings = settings
         self._runtime = runtime
         self._onnx = onnx
+        self._operator = operator
 
     def load(self) -> FaceEngine:
         """Load the models now (they load on first use otherwise); returns self for chaining."""
+        if self.settings.pipeline is Pipeline.OPERATOR:
+            _ = self.operator
+            return self
         if self.settings.pipeline is not Pipeline.SFACE:
             _ = self.runtime
         if self.settings.pipeline is not Pipeline.DLIB:
             _ = self.onnx
         return self
+
+    @property
+    def operator(self) -> OperatorModels:
+        if self._operator is None:
+            self._operator = OperatorModels.load(self.settings)
+        return self._operator
 
     @property
     def onnx(self) -> OnnxModels:
@@ -67,16 +94,21 @@ class FaceEngine:
     @property
     def detector_model(self) -> ModelIdentity | None:
         """The ONNX detector's identity (YuNet); None for dlib's detectors, which ship with its weights."""
+        if self.settings.pipeline is Pipeline.OPERATOR:
+            return self.operator.yunet.model
         return None if self.settings.pipeline is Pipeline.DLIB else self.onnx.yunet.model
 
     def _embedders(self) -> tuple[FaceEmbedder, ...]:
+        if self.settings.pipeline is Pipeline.OPERATOR:
+            return (OperatorStage(self.operator.embedder),)
         sface: FaceEmbedder = SFaceStage(self.onnx.sface, self.settings)
         if self.settings.pipeline is Pipeline.FUSED:
             return (sface, DlibStage(self.runtime, self.settings))
         return (sface,)
 
     def _onnx_analysis(self) -> OnnxAnalysis:
-        return OnnxAnalysis(self.settings, self.onnx.yunet, self._embedders())
+        yunet = self.operator.yunet if self.settings.pipeline is Pipeline.OPERATOR else self.onnx.yunet
+        return OnnxAnalysis(self.settings, yunet, self._embedders())
 
     @property
     def runtime(self) -> FaceRuntime:

@@ -22,7 +22,8 @@ from typing import Any, TypeVar
 import threadpoolctl
 
 from faceledger.config import Settings
-from faceledger.engine.pipeline import FaceEngine, OnnxModels
+from faceledger.engine.operator_model import settings_spec
+from faceledger.engine.pipeline import FaceEngine, OnnxModels, OperatorModels
 from faceledger.engine.runtime import FaceRuntime
 from faceledger.errors import Busy, FaceledgerError, WorkLimitExceeded
 from faceledger.types import DescriptorRuntime, OnnxProvider, Pipeline
@@ -47,11 +48,19 @@ class WorkBudget:
 # --- inside a worker -------------------------------------------------------------------------------
 _runtimes: dict[DescriptorRuntime, FaceRuntime] = {}
 _onnx_models: dict[tuple[OnnxProvider, int], OnnxModels] = {}
+_operator_models: dict[tuple[str, str, OnnxProvider, int], OperatorModels] = {}
 
 
 def worker_engine(settings: Settings) -> FaceEngine:
     """An engine for these settings on the worker's already loaded models (building one is cheap): dlib's
     for the dlib and fused pipelines, YuNet and SFace for sface and fused."""
+    if settings.pipeline is Pipeline.OPERATOR:  # YuNet and the added model only, loaded once per file
+        spec = settings_spec(settings)
+        wanted = (str(spec.path), spec.sha256, settings.onnx_provider, settings.onnx_threads)
+        operator = _operator_models.get(wanted)
+        if operator is None:
+            operator = _operator_models[wanted] = OperatorModels.load(settings)
+        return FaceEngine(settings, operator=operator)
     runtime = None
     if settings.pipeline is not Pipeline.SFACE:
         runtime = _runtimes.get(settings.descriptor_runtime)

@@ -14,7 +14,22 @@ from faceledger.types import Box
 from faceledger.types import Face as DetectedFace
 
 SAME_PERSON_DISTANCE = 0.55  # stricter than the match threshold: a wrong link merges two people
+DIFFERENT_PERSON_DISTANCE = 0.7  # even overlapping boxes are two people this far apart
 MIN_IOU = 0.3
+
+
+@dataclass(frozen=True)
+class LinkDistances:
+    """The tracker's two distances on the scale of the embeddings it links. The defaults are dlib's; another
+    model's are carried from them at equal false-match rate by the caller (engine/scales.py)."""
+
+    same_person: float = SAME_PERSON_DISTANCE
+    different_person: float = DIFFERENT_PERSON_DISTANCE
+
+    @property
+    def unit(self) -> float:
+        """Distances are scored in dlib-like units (1.0 exactly for dlib), so IoU weighs the same on every scale."""
+        return self.different_person / DIFFERENT_PERSON_DISTANCE
 
 
 @dataclass
@@ -43,8 +58,11 @@ class Track:
         return max(self.sightings, key=lambda s: (s.face.quality.score, s.face.box.area))
 
     def vector(self) -> np.ndarray:
-        last = self.sightings[-1].face.embedding
-        return last.vector if last is not None else np.zeros(128, dtype=np.float32)
+        """The latest embedded sighting's vector (a track only ever starts from an embedded face)."""
+        for sighting in reversed(self.sightings):
+            if sighting.face.embedding is not None:
+                return sighting.face.embedding.vector
+        raise ValueError(f"track {self.number} has no embedded face")
 
 
 def iou(a: Box, b: Box) -> float:
@@ -56,29 +74,30 @@ def iou(a: Box, b: Box) -> float:
     return overlap / (a.area + b.area - overlap)
 
 
-def _link_score(track: Track, face: DetectedFace) -> float | None:
+def _link_score(track: Track, face: DetectedFace, link: LinkDistances) -> float | None:
     """Higher is better; None when the face cannot belong to the track."""
     if face.embedding is None:
         return None
     distance = float(np.linalg.norm(track.vector() - face.embedding.vector))
     overlap = iou(track.sightings[-1].face.box, face.box)
-    if distance > SAME_PERSON_DISTANCE and overlap < MIN_IOU:
+    if distance > link.same_person and overlap < MIN_IOU:
         return None
-    if distance > 0.7:  # overlapping boxes of two different people (one walks past the other)
+    if distance > link.different_person:  # overlapping boxes of two different people (one walks past the other)
         return None
-    return overlap + (1.0 - distance)
+    return overlap + (1.0 - distance / link.unit)
 
 
 class Tracker:
-    def __init__(self, max_gap: int = 2) -> None:
+    def __init__(self, max_gap: int = 2, link: LinkDistances | None = None) -> None:
         self.max_gap = max_gap
+        self.link = link or LinkDistances()
         self.open: list[Track] = []
         self.closed: list[Track] = []
         self._numbers = 0
 
     def add(self, time_s: float, faces: list[DetectedFace]) -> None:
         pairs = sorted(((score, t, f) for t, track in enumerate(self.open) for f, face in enumerate(faces)
-                        if (score := _link_score(track, face)) is not None), reverse=True)  # fmt: skip
+                        if (score := _link_score(track, face, self.link)) is not None), reverse=True)  # fmt: skip
         used_tracks: set[int] = set()
         used_faces: set[int] = set()
         for _, t, f in pairs:

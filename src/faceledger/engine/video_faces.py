@@ -21,8 +21,9 @@ from PIL import Image
 from faceledger.config import Settings
 from faceledger.engine.budget import fit_scale, scale_face
 from faceledger.engine.parallel import analyse_files
+from faceledger.engine.scales import link_distances
 from faceledger.engine.thumbnails import face_thumbnail
-from faceledger.engine.tracking import Track, Tracker
+from faceledger.engine.tracking import LinkDistances, Track, Tracker
 from faceledger.engine.video import VideoInfo, VideoLimits, probe_video, sample_frames
 from faceledger.errors import InvalidInput, WorkLimitExceeded
 
@@ -90,8 +91,11 @@ def analyse_video(
     attribution: str = "",
     on_frame: Callable[[int, int], None] | None = None,
     work_dir: Path | None = None,
+    link: LinkDistances | None = None,
 ) -> VideoFaces:
-    """Tracks in a video; boxes are in the coordinates of the full-resolution frames."""
+    """Tracks in a video; boxes are in the coordinates of the full-resolution frames. `link`: the tracker's
+    distances (default: dlib's, carried onto the pipeline's first model's scale, engine/scales.py)."""
+    link = link or link_distances(settings.pipeline)
     limits = video_limits(settings)
     info = probe_video(path, limits)
     settings, scale = frame_settings(settings, info, every_s)
@@ -103,7 +107,7 @@ def analyse_video(
             times.append(time_s)
         files = [Path(folder) / f"frame-{n:05d}.png" for n in range(len(times))]
         results = analyse_files(files, settings, workers=workers)
-        tracker, seen, small = Tracker(), 0, 0
+        tracker, seen, small = Tracker(link=link), 0, 0
         for done, (time_s, result) in enumerate(zip(times, results, strict=True), start=1):
             faces = list(result.faces.faces) if result.faces is not None else []
             seen += len(faces)

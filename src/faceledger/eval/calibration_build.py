@@ -31,12 +31,13 @@ from faceledger.eval.lfw import LfwImage, Pair, images_of, read_pairs
 from faceledger.eval.lfw_labels import gender_labels, race_labels
 from faceledger.eval.operating import CALIBRATION_FILES
 from faceledger.eval.scoring import PairScorer
-from faceledger.types import ModelIdentity, Pipeline
+from faceledger.types import BUILTIN_PIPELINES, ModelIdentity, Pipeline
 
 GRID = tuple(round(0.005 * i, 3) for i in range(0, 301))  # 0.000 .. 1.500
 # SFace: Euclidean between unit vectors, 0 .. 2 (LFW reaches ~1.6); fused: dlib-like, but its tail is longer
 GRIDS = {Pipeline.DLIB: GRID, Pipeline.SFACE: tuple(round(0.005 * i, 3) for i in range(0, 401)),
          Pipeline.FUSED: tuple(round(0.005 * i, 3) for i in range(0, 501))}  # fmt: skip
+GRIDS[Pipeline.OPERATOR] = GRIDS[Pipeline.SFACE]  # an added model's distances are also between unit vectors
 _DATA = Path(__file__).resolve().parents[1] / "engine" / "data"
 
 
@@ -121,9 +122,11 @@ def group_counts(
 
 
 def pipeline_table(
-    pipeline: Pipeline, pairs: Sequence[Pair], per_model: ModelEmbeddings, dataset: str
-) -> tuple[CalibrationTable, PairScorer]:
-    """The table of one pipeline's own distance (fused: the shipped rule's)."""
+    pipeline: Pipeline, pairs: Sequence[Pair], per_model: ModelEmbeddings, dataset: str,
+    identity: ModelIdentity | None = None,
+) -> tuple[CalibrationTable, PairScorer]:  # fmt: skip
+    """The table of one pipeline's own distance (fused: the shipped rule's). `identity`: the single model's,
+    where the engine's built-in models do not include it (an operator-added model)."""
     rule = fusion_rule_for(pipeline)
     scorer = PairScorer(per_model, rule)
     if pipeline is Pipeline.DLIB:
@@ -140,7 +143,7 @@ def pipeline_table(
     if rule is None:
         (key,) = per_model
         model, what = (
-            identity_for_key(key),
+            identity or identity_for_key(key),
             f"Euclidean distances between unit {key} embeddings (YuNet, 112 px five-point chip)",
         )
     else:
@@ -185,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--pairs", default="pairsDevTrain.txt")
-    parser.add_argument("--pipeline", type=Pipeline, default=Pipeline.DLIB, choices=list(Pipeline))
+    parser.add_argument("--pipeline", type=Pipeline, default=Pipeline.DLIB, choices=list(BUILTIN_PIPELINES))
     parser.add_argument("--out", type=Path, default=None, help="default: the shipped table of the pipeline")
     parser.add_argument("--cache", type=Path, default=None, help="embedding cache (default: the eval cache)")
     parser.add_argument("--no-cache", action="store_true", help="embed every image afresh")

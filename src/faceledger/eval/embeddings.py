@@ -13,6 +13,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -20,10 +21,12 @@ import numpy.typing as npt
 from faceledger.config import Settings
 from faceledger.engine.image_input import file_sha256
 from faceledger.engine.models import recognition_model_identity
+from faceledger.engine.operator_model import settings_spec
 from faceledger.engine.parallel import FileResult, analyse_files
 from faceledger.eval.lfw import LfwImage, central_face
-from faceledger.types import Pipeline
+from faceledger.types import Face, Pipeline
 
+T = TypeVar("T")
 Vector = npt.NDArray[np.float32]
 _PIPELINE_FIELDS = (
     "detector", "hog_upsample", "hog_upsample_max_pixels", "hog_min_score", "cnn_fallback", "cnn_upsample",
@@ -138,19 +141,46 @@ def embed_lfw(
     digests = {image: file_sha256(image.path(data_dir)) for image in images}
     cached = cache.get(pipeline, list(digests.values()))
     missing = [] if cached_only else [image for image in images if digests[image] not in cached]
-    fresh: dict[str, Vector | None] = {}
-    paths = [image.path(data_dir) for image in missing]
-    for image, result in zip(
-        missing, analyse_files(paths, settings, workers=workers, on_result=on_result), strict=True
-    ):
-        vector = None
-        if result.faces is not None:
-            face = central_face(result.faces.faces, result.faces.image.width, result.faces.image.height)
-            vector = face.embedding.vector if face is not None and face.embedding is not None else None
-        fresh[digests[image]] = vector
-    cache.put(pipeline, fresh)
+
+    def vector_of(face: Face) -> Vector | None:
+        return face.embedding.vector if face.embedding is not None else None
+
+    fresh = _embed_central_faces(
+        missing, digests, data_dir, settings, vector_of, lambda done: cache.put(pipeline, done),
+        workers=workers, on_result=on_result,
+    )  # fmt: skip
     everything = {**cached, **fresh}
     return {image: vector for image in images if (vector := everything.get(digests[image])) is not None}
+
+
+def _embed_central_faces(
+    missing: Sequence[LfwImage],
+    digests: dict[LfwImage, str],
+    data_dir: Path,
+    settings: Settings,
+    pick: Callable[[Face], T | None],
+    save: Callable[[dict[str, T | None]], None],
+    *,
+    workers: int | None,
+    on_result: Callable[[FileResult], None] | None,
+) -> dict[str, T | None]:
+    """`pick` of each image's central face (None: no usable face), by image digest; saved every 200 images,
+    so that a long run that is stopped keeps what it measured."""
+    fresh: dict[str, T | None] = {}
+    unsaved: dict[str, T | None] = {}
+    paths = [image.path(data_dir) for image in missing]
+    for image, result in zip(missing, analyse_files(paths, settings, workers=workers, on_result=on_result),
+                             strict=True):  # fmt: skip
+        value = None
+        if result.faces is not None:
+            face = central_face(result.faces.faces, result.faces.image.width, result.faces.image.height)
+            value = pick(face) if face is not None else None
+        fresh[digests[image]] = unsaved[digests[image]] = value
+        if len(unsaved) >= 200:
+            save(unsaved)
+            unsaved = {}
+    save(unsaved)
+    return fresh
 
 
 def multi_model_tag(settings: Settings) -> str:
@@ -158,6 +188,8 @@ def multi_model_tag(settings: Settings) -> str:
     dumped = settings.model_dump(mode="json")
     names = [*_PIPELINE_FIELDS, *(n for n in sorted(dumped) if n.startswith(_YUNET_PREFIXES))]
     values = {name: str(dumped.get(name)) for name in names}
+    if Pipeline(settings.pipeline) is Pipeline.OPERATOR:  # the added model's file, not just its name
+        values["operator_sha256"] = settings_spec(settings).sha256
     digest = hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
     return f"{Pipeline(settings.pipeline).value}|{digest}"
 
@@ -183,22 +215,14 @@ def embed_lfw_models(
     digests = {image: file_sha256(image.path(data_dir)) for image in images}
     cached = cache.get_models(tag, list(digests.values()))
     missing = [] if cached_only else [image for image in images if digests[image] not in cached]
-    fresh: dict[str, dict[str, Vector] | None] = {}
-    paths = [image.path(data_dir) for image in missing]
-    for image, result in zip(
-        missing, analyse_files(paths, settings, workers=workers, on_result=on_result), strict=True
-    ):
-        vectors = None
-        if result.faces is not None:
-            face = central_face(result.faces.faces, result.faces.image.width, result.faces.image.height)
-            if face is not None:
-                vectors = {e.model.key: np.asarray(e.vector, np.float32) for e in face.embeddings}
-        fresh[digests[image]] = vectors
-        if len(fresh) >= 200:  # a long run that is stopped keeps what it measured
-            cache.put_models(tag, fresh)
-            cached.update(fresh)
-            fresh = {}
-    cache.put_models(tag, fresh)
+
+    def vectors_of(face: Face) -> dict[str, Vector]:
+        return {e.model.key: np.asarray(e.vector, np.float32) for e in face.embeddings}
+
+    fresh = _embed_central_faces(
+        missing, digests, data_dir, settings, vectors_of, lambda done: cache.put_models(tag, done),
+        workers=workers, on_result=on_result,
+    )  # fmt: skip
     everything = {**cached, **fresh}
     by_model: ModelEmbeddings = {}
     for image in images:

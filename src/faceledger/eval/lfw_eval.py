@@ -177,8 +177,9 @@ def _search(
     fused: the rule's distance to every gallery entry (a missing score ranks last)."""
     only = scorer.only
     if only is not None:
-        index = ExactIndex()
-        index.add(np.arange(len(gallery)), np.stack([only[g] for g in gallery]))
+        vectors = np.stack([only[g] for g in gallery])
+        index = ExactIndex(dim=vectors.shape[1])  # an operator-added model's width may not be 128
+        index.add(np.arange(len(gallery)), vectors)
         hits = index.search(np.stack([only[p] for p in probes]), k)
         return hits.ids, hits.distances
     ids = np.zeros((len(probes), k), dtype=np.int64)

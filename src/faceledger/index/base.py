@@ -51,11 +51,11 @@ class VectorIndex(Protocol):
         ...
 
 
-def check_vectors(ids: Ids, vectors: Vectors) -> tuple[Ids, Vectors]:
+def check_vectors(ids: Ids, vectors: Vectors, dim: int = DIM) -> tuple[Ids, Vectors]:
     ids = np.ascontiguousarray(ids, dtype=np.int64)
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    if vectors.ndim != 2 or vectors.shape[1] != DIM:
-        raise InvalidInput(f"vectors must be n x {DIM}, got {vectors.shape}")
+    if vectors.ndim != 2 or vectors.shape[1] != dim:
+        raise InvalidInput(f"vectors must be n x {dim}, got {vectors.shape}")
     if ids.shape != (vectors.shape[0],):
         raise InvalidInput(f"{ids.shape[0]} ids for {vectors.shape[0]} vectors")
     if len(np.unique(ids)) != len(ids):
@@ -63,10 +63,10 @@ def check_vectors(ids: Ids, vectors: Vectors) -> tuple[Ids, Vectors]:
     return ids, vectors
 
 
-def check_queries(queries: Vectors, k: int) -> Vectors:
+def check_queries(queries: Vectors, k: int, dim: int = DIM) -> Vectors:
     queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-    if queries.shape[1] != DIM:
-        raise InvalidInput(f"queries must be n x {DIM}, got {queries.shape}")
+    if queries.shape[1] != dim:
+        raise InvalidInput(f"queries must be n x {dim}, got {queries.shape}")
     if k < 1:
         raise InvalidInput(f"k must be at least 1, got {k}")
     return queries

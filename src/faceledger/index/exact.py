@@ -30,11 +30,12 @@ _EXACT_MARGIN = 64  # candidates re-ranked in float64 beyond k: far more than fl
 class ExactIndex:
     backend = IndexBackend.EXACT
 
-    def __init__(self, folder: Path | None = None, codec: BlobCodec | None = None) -> None:
+    def __init__(self, folder: Path | None = None, codec: BlobCodec | None = None, dim: int = DIM) -> None:
         self._folder = folder
+        self._dim = dim  # the model's embedding width (an operator-added model's may differ from 128)
         self._codec = codec
         self._ids: Ids = np.empty(0, dtype=np.int64)
-        self._vectors: Vectors = np.empty((0, DIM), dtype=np.float32)
+        self._vectors: Vectors = np.empty((0, dim), dtype=np.float32)
         self._version: int | None = None
         self._norms: np.ndarray | None = None  # |v|^2, cached until the contents change
         if folder is not None and (folder / "exact.npz").is_file():
@@ -43,7 +44,7 @@ class ExactIndex:
             self._version = json.loads((folder / "exact.json").read_text())["gallery_version"]
 
     def add(self, ids: Ids, vectors: Vectors) -> None:
-        ids, vectors = check_vectors(ids, vectors)
+        ids, vectors = check_vectors(ids, vectors, self._dim)
         fresh = ~np.isin(ids, self._ids)
         self._ids = np.concatenate([self._ids, ids[fresh]])
         self._vectors = np.concatenate([self._vectors, vectors[fresh]])
@@ -57,7 +58,7 @@ class ExactIndex:
         return removed
 
     def search(self, queries: Vectors, k: int) -> Hits:
-        queries = check_queries(queries, k)
+        queries = check_queries(queries, k, self._dim)
         hits = empty_hits(len(queries), k)
         if not len(self._ids):
             return hits

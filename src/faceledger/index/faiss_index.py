@@ -59,14 +59,15 @@ class FaissIndex:
     backend = IndexBackend.FAISS
 
     def __init__(self, folder: Path | None = None, *, ivf_min_faces: int = 50_000, nprobe: int | None = None,
-                 codec: BlobCodec | None = None) -> None:  # fmt: skip
+                 codec: BlobCodec | None = None, dim: int = DIM) -> None:  # fmt: skip
         self._folder = folder
+        self._dim = dim  # the model's embedding width (an operator-added model's may differ from 128)
         self._codec = codec
         self._ivf_min_faces = ivf_min_faces
         self._nprobe = nprobe
         self._version: int | None = None
         self._trained_size = 0
-        self._exact: Any = faiss.IndexIDMap2(faiss.IndexFlatL2(DIM))
+        self._exact: Any = faiss.IndexIDMap2(faiss.IndexFlatL2(dim))
         self._codes: Any = None
         if folder is not None and (folder / INDEX_FILE).is_file() and (folder / META_FILE).is_file():
             meta = json.loads((folder / META_FILE).read_text())
@@ -82,7 +83,7 @@ class FaissIndex:
         return "ivf" if self._codes is not None else "flat"
 
     def add(self, ids: Ids, vectors: Vectors) -> None:
-        ids, vectors = check_vectors(ids, vectors)
+        ids, vectors = check_vectors(ids, vectors, self._dim)
         fresh = ~np.isin(ids, self.ids())
         if fresh.any():
             self._exact.add_with_ids(vectors[fresh], ids[fresh])
@@ -96,7 +97,7 @@ class FaissIndex:
     def _retrain(self) -> None:
         ids, vectors = self.ids(), self._vectors()
         nlist = nlist_for(len(ids))
-        codes = faiss.index_factory(DIM, f"IVF{nlist},SQ8")
+        codes = faiss.index_factory(self._dim, f"IVF{nlist},SQ8")
         sample = np.random.default_rng(0).permutation(len(ids))[: 64 * nlist]
         codes.train(vectors[sample])
         codes.add_with_ids(vectors, ids)
@@ -105,7 +106,7 @@ class FaissIndex:
     def _vectors(self) -> Vectors:
         flat = faiss.downcast_index(self._exact.index)
         if not self._exact.ntotal:
-            return np.empty((0, DIM), dtype=np.float32)
+            return np.empty((0, self._dim), dtype=np.float32)
         return np.asarray(flat.reconstruct_n(0, self._exact.ntotal), dtype=np.float32)
 
     def remove(self, ids: Ids) -> int:
@@ -118,7 +119,7 @@ class FaissIndex:
         return before - self.count()
 
     def search(self, queries: Vectors, k: int) -> Hits:
-        queries = check_queries(queries, k)
+        queries = check_queries(queries, k, self._dim)
         if not self.count():
             return empty_hits(len(queries), k)
         if self._codes is None:

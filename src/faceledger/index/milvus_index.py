@@ -34,9 +34,11 @@ class MilvusIndex:
     backend = IndexBackend.MILVUS
 
     def __init__(
-        self, uri: str, folder: Path | None = None, *, index_type: str = "FLAT", collection: str = COLLECTION
-    ) -> None:
+        self, uri: str, folder: Path | None = None, *, index_type: str = "FLAT", collection: str = COLLECTION,
+        dim: int = DIM,
+    ) -> None:  # fmt: skip
         self._folder = folder
+        self._dim = dim
         self._collection = collection  # one per model (index/per_model.py)
         if "://" not in uri:  # a local file: Milvus Lite, which wants its folder to exist
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
@@ -53,13 +55,13 @@ class MilvusIndex:
     def _create(self, index_type: str) -> None:
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.INT64, is_primary=True)
-        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self._dim)
         params = self._client.prepare_index_params()
         params.add_index(field_name="vector", index_type=index_type, metric_type="L2")
         self._client.create_collection(self._collection, schema=schema, index_params=params)
 
     def add(self, ids: Ids, vectors: Vectors) -> None:
-        ids, vectors = check_vectors(ids, vectors)
+        ids, vectors = check_vectors(ids, vectors, self._dim)
         for start in range(0, len(ids), _INSERT_CHUNK):
             rows = [{"id": int(i), "vector": v.tolist()} for i, v in zip(ids[start : start + _INSERT_CHUNK],
                                                                           vectors[start : start + _INSERT_CHUNK],
@@ -74,7 +76,7 @@ class MilvusIndex:
         return before - self.count()
 
     def search(self, queries: Vectors, k: int) -> Hits:
-        queries = check_queries(queries, k)
+        queries = check_queries(queries, k, self._dim)
         hits = empty_hits(len(queries), k)
         if not self.count():
             return hits

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from faceledger.errors import ModelMismatch
-from faceledger.index.base import BlobCodec, Hits, Ids, IndexBackend, VectorIndex, Vectors
+from faceledger.index.base import DIM, BlobCodec, Hits, Ids, IndexBackend, VectorIndex, Vectors
 
-Opener = Callable[[Path, str, BlobCodec | None], VectorIndex]  # folder, collection name, codec
+Opener = Callable[[Path, str, BlobCodec | None, int], VectorIndex]  # folder, collection name, codec, width
+DimOf = Callable[[str], int]  # a model key's embedding width
 
 
 def model_slug(model_key: str) -> str:
@@ -45,8 +46,9 @@ class ModelIndexes:
     """The per-model indexes of one data directory, opened as models are registered."""
 
     def __init__(self, backend: IndexBackend, folder: Path, opener: Opener, codec: BlobCodec | None = None,
-                 model_keys: Iterable[str] = ()) -> None:  # fmt: skip
+                 model_keys: Iterable[str] = (), dim_of: DimOf | None = None) -> None:  # fmt: skip
         self.backend = backend
+        self._dim_of = dim_of or (lambda _key: DIM)
         self.folder = folder
         self._opener = opener
         self._codec = codec
@@ -61,7 +63,8 @@ class ModelIndexes:
                 os.chmod(self.folder, 0o700)
             slug = model_slug(model_key)
             codec = _ModelCodec(self._codec, slug) if self._codec is not None else None
-            self._indexes[model_key] = self._opener(self.folder / slug, f"faceledger_{slug}", codec)
+            dim = self._dim_of(model_key)
+            self._indexes[model_key] = self._opener(self.folder / slug, f"faceledger_{slug}", codec, dim)
         return self._indexes[model_key]
 
     def for_model(self, model_key: str) -> VectorIndex:

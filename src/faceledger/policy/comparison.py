@@ -23,12 +23,18 @@ def assess_distance(distance: float, threshold: float, margin: float) -> Likelih
     return Likelihood.LIKELY_DIFFERENT
 
 
+def threshold_text(threshold: float) -> str:
+    """Two decimals (dlib's "0.60"), three where the threshold has them (a carried one such as SFace's 1.135)."""
+    return f"{threshold:.2f}" if abs(threshold - round(threshold, 2)) < 1e-9 else f"{threshold:.3f}"
+
+
 def relation_to_threshold(distance: float, threshold: float) -> str:
+    shown = threshold_text(threshold)
     if distance < threshold:
-        return f"distance {distance:.3f} is below the threshold {threshold:.2f} by {threshold - distance:.3f}"
+        return f"distance {distance:.3f} is below the threshold {shown} by {threshold - distance:.3f}"
     if distance > threshold:
-        return f"distance {distance:.3f} is above the threshold {threshold:.2f} by {distance - threshold:.3f}"
-    return f"distance {distance:.3f} equals the threshold {threshold:.2f}"
+        return f"distance {distance:.3f} is above the threshold {shown} by {distance - threshold:.3f}"
+    return f"distance {distance:.3f} equals the threshold {shown}"
 
 
 LEAD_DISCLAIMER = "A likelihood from a face comparison, never an identification."

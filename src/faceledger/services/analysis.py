@@ -10,13 +10,16 @@ from typing import Any
 from PIL import Image
 
 from faceledger.config import Settings
-from faceledger.engine.calibration import CalibrationTable, FalseMatchEstimate, load_calibration
+from faceledger.engine.calibration import CalibrationTable, FalseMatchEstimate, load_pipeline_calibration
 from faceledger.engine.distance import embedding_distance
+from faceledger.engine.fusion import FusionRule
 from faceledger.engine.parallel import FileResult, analyse_file, analyse_files
 from faceledger.engine.pipeline import FaceEngine
-from faceledger.errors import InvalidInput, NoFaceFound
+from faceledger.engine.scales import scale_for_table
+from faceledger.errors import InvalidInput, ModelMismatch, NoFaceFound
 from faceledger.policy.comparison import LEAD_DISCLAIMER, assess_distance, relation_to_threshold
-from faceledger.types import Detector, Embedding, Face, ImageFaces, Likelihood
+from faceledger.services.pipeline_models import pipeline_fusion_rule
+from faceledger.types import Detector, Embedding, Face, ImageFaces, Likelihood, Pipeline
 
 __all__ = ["AnalysisService", "ChosenFace", "Comparison", "FileResult", "save_chips"]
 
@@ -52,6 +55,16 @@ class Comparison:
     threshold_false_match: FalseMatchEstimate
     threshold_false_non_match_rate: float
     calibration: CalibrationTable
+    pipeline: Pipeline = Pipeline.DLIB
+    model_scores: dict[str, float] | None = None  # each model's distance, by model key (None: one model)
+    inconclusive_margin: float | None = None  # on this pipeline's scale (None: not recorded)
+
+    @property
+    def scored_by(self) -> str:
+        """Which pipeline and models scored the pair, for the CLI text."""
+        models = ", ".join(self.model_scores) if self.model_scores else self.a.embedding.model.key
+        how = f"{self.calibration.model.name} over {models}" if self.model_scores else models
+        return f"pipeline {self.pipeline.value}: {how}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,8 +81,13 @@ class Comparison:
             },
             "calibration": {"dataset": self.calibration.dataset, "method": self.calibration.method},
             "model": self.calibration.model.to_dict(),
+            "pipeline": self.pipeline.value,
+            "scored_by": self.scored_by,
+            "model_scores": None if self.model_scores is None
+            else {key: round(value, 4) for key, value in self.model_scores.items()},
+            "inconclusive_margin": None if self.inconclusive_margin is None else round(self.inconclusive_margin, 4),
             "note": LEAD_DISCLAIMER,
-        }
+        }  # fmt: skip
 
 
 class AnalysisService:
@@ -89,7 +107,7 @@ class AnalysisService:
     @property
     def calibration(self) -> CalibrationTable:
         if self._calibration is None:
-            self._calibration = load_calibration()
+            self._calibration = load_pipeline_calibration(self.settings.pipeline)  # its own distances' table
         return self._calibration
 
     def detect(
@@ -113,20 +131,33 @@ class AnalysisService:
     ) -> Comparison:  # fmt: skip
         a = self._choose(path_a, face_a, detector)
         b = self._choose(path_b, face_b, detector)
-        self.calibration.check_model(a.embedding.model)
-        distance = embedding_distance(a.embedding, b.embedding)
-        threshold = self.settings.match_threshold
+        rule = pipeline_fusion_rule(self.settings)
+        scores = None
+        if rule is None:
+            self.calibration.check_model(a.embedding.model)
+            distance = embedding_distance(a.embedding, b.embedding)
+        else:
+            scores = fused_scores(rule, a.face, b.face)
+            distance = rule.distance(scores)
+        # match_threshold and inconclusive_margin are stated on dlib's scale: carried onto this pipeline's
+        # at equal false-match rate (engine/scales.py); on dlib's own table they are used unchanged.
+        scale = scale_for_table(self.calibration)
+        threshold = scale.distance(self.settings.match_threshold)
+        margin = scale.margin(self.settings.inconclusive_margin, self.settings.match_threshold)
         return Comparison(
             a=a,
             b=b,
             distance=distance,
             threshold=threshold,
-            likelihood=assess_distance(distance, threshold, self.settings.inconclusive_margin),
+            likelihood=assess_distance(distance, threshold, margin),
             relation=relation_to_threshold(distance, threshold),
             false_match=self.calibration.false_match(distance),
             threshold_false_match=self.calibration.false_match(threshold),
             threshold_false_non_match_rate=self.calibration.false_non_match_rate(threshold),
             calibration=self.calibration,
+            pipeline=self.settings.pipeline,
+            model_scores=scores,
+            inconclusive_margin=margin,
         )
 
     def _choose(self, path: Path, number: int | None, detector: Detector | None) -> ChosenFace:
@@ -150,6 +181,17 @@ class AnalysisService:
         face, embedding = max(usable, key=lambda pair: pair[0].box.area)
         how = "the only face" if len(faces.faces) == 1 else f"the largest of {len(faces.faces)} faces"
         return ChosenFace(faces, face, embedding, how)
+
+
+def fused_scores(rule: FusionRule, a: Face, b: Face) -> dict[str, float]:
+    """Each of the rule's models' distance for the pair, where both faces have that model's embedding."""
+    theirs = {e.model.key: e for e in b.embeddings}
+    scores = {e.model.key: embedding_distance(e, theirs[e.model.key]) for e in a.embeddings
+              if e.model.key in theirs and e.model.key in rule.model_keys}  # fmt: skip
+    if not scores:
+        raise ModelMismatch(f"the faces have no embedding by a model of the fusion rule {rule.name} in common "
+                            f"(it needs {', '.join(rule.model_keys)})")  # fmt: skip
+    return scores
 
 
 def save_chips(faces: ImageFaces, out_dir: Path) -> list[Path]:

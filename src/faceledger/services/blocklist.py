@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from sqlalchemy import select
 
+from faceledger.engine.scales import scale_for_model_key
 from faceledger.services.deployment import Deployment
 from faceledger.store.governance_models import OptOutEmbedding
 from faceledger.store.sealed import Role, optout_embedding_name
@@ -28,10 +29,15 @@ class Blocklist:
 
 
 def load_blocklist(deployment: Deployment, model_key: str | None = None) -> Blocklist:
-    key = model_key or deployment.model_key
+    # Default: the pipeline's first model, the one an opt-out photo is embedded and stored with
+    # (services/optout.py); deployment.model_key is dlib's on every pipeline, so sface's opt-outs went unread.
+    key = model_key or deployment.pipeline_keys[0]
     with deployment.sessions() as session:
         rows = session.execute(select(OptOutEmbedding.request_id, OptOutEmbedding.embedding)
                                .where(OptOutEmbedding.model_key == key)).all()  # fmt: skip
     opened = [deployment.sealer.open(Role.OPTOUT_EMBEDDING, optout_embedding_name(r, key), blob) for r, blob in rows]
     vectors = np.stack([np.frombuffer(row, dtype=np.float32) for row in opened]) if rows else np.zeros((0, 128))
-    return Blocklist(vectors.astype(np.float32), deployment.settings.optout_threshold, key)
+    # optout_threshold is a dlib distance: carried onto this model's scale at equal false-match rate.
+    scale = scale_for_model_key(key)
+    threshold = deployment.settings.optout_threshold
+    return Blocklist(vectors.astype(np.float32), threshold if scale is None else scale.distance(threshold), key)

@@ -25,19 +25,21 @@ from sqlalchemy.orm import Session, sessionmaker
 from faceledger.config import Settings
 from faceledger.engine.calibration import CalibrationTable, load_pipeline_calibration
 from faceledger.engine.models import recognition_model_identity
+from faceledger.engine.operator_model import operator_calibration
 from faceledger.engine.pipeline import FaceEngine
 from faceledger.errors import Conflict, InvalidInput, NotFound
+from faceledger.index.base import DIM as INDEX_DIM
 from faceledger.index.base import BlobCodec, VectorIndex
 from faceledger.index.factory import open_index
-from faceledger.index.per_model import ModelIndexes
+from faceledger.index.per_model import DimOf, ModelIndexes
 from faceledger.services.pipeline_models import pipeline_model_keys
 from faceledger.services.staging import sweep as sweep_staging
 from faceledger.store import db, model_registry
 from faceledger.store.keys import KeyFiles
 from faceledger.store.migrate import upgrade
-from faceledger.store.models import Face, FaceEmbedding, GalleryState
+from faceledger.store.models import Face, FaceEmbedding, GalleryState, OperatorModel
 from faceledger.store.sealed import DIR_MODE, FILE_MODE, IndexCodec, Role, Sealer, write_private
-from faceledger.types import IndexBackend
+from faceledger.types import IndexBackend, Pipeline
 
 CONFIG_FILE = "faceledger.json"
 INDEX_LOCK_FILE = "index.lock"  # beside index/, which a rebuild empties
@@ -91,7 +93,10 @@ class Deployment:
     @property
     def calibration(self) -> CalibrationTable:
         if self._calibration is None:
-            self._calibration = load_pipeline_calibration(self.settings.pipeline)  # its own distances' table
+            if self.settings.pipeline is Pipeline.OPERATOR:  # the table its own evaluation stored
+                self._calibration = operator_calibration(self.settings)
+            else:
+                self._calibration = load_pipeline_calibration(self.settings.pipeline)  # its own distances' table
         return self._calibration
 
     @property
@@ -145,6 +150,7 @@ def init_deployment(settings: Settings, data_dir: Path, backend: IndexBackend) -
         "index_backend": backend.value,
         "model": recognition_model_identity().to_dict(),
         "at_rest": AT_REST,
+        "pipeline": settings.pipeline.value,
     }
     KeyFiles.for_deployment(settings.keys_dir, data_dir).create()  # before the index, which is sealed with it
     deployment = _connect(settings, data_dir, config)
@@ -157,6 +163,19 @@ def init_deployment(settings: Settings, data_dir: Path, backend: IndexBackend) -
     return deployment
 
 
+def deployment_settings(settings: Settings, config: dict[str, Any]) -> Settings:
+    """The settings with the pipeline the deployment was made with, unless FACELEDGER_PIPELINE names one:
+    a new release's default never silently changes the matcher of a gallery embedded with another one.
+    A deployment made before its pipeline was recorded was made with dlib, the only pipeline then."""
+    if "pipeline" in settings.model_fields_set:
+        return settings
+    try:
+        made_with = Pipeline(config.get("pipeline", Pipeline.DLIB.value))
+    except ValueError as exc:
+        raise InvalidInput(f"{CONFIG_FILE} names an unknown pipeline {config.get('pipeline')!r}") from exc
+    return settings if made_with is settings.pipeline else settings.model_copy(update={"pipeline": made_with})
+
+
 def open_deployment(settings: Settings, data_dir: Path | None = None) -> Deployment:
     folder = data_dir_from(settings, data_dir)
     path = folder / CONFIG_FILE
@@ -166,6 +185,7 @@ def open_deployment(settings: Settings, data_dir: Path | None = None) -> Deploym
         config = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{path} is damaged: {exc}") from exc
+    settings = deployment_settings(settings, config)
     legacy = config.get("at_rest") != AT_REST
     if legacy:  # written before encryption at rest (perhaps before the keys folder): seal it once, now
         KeyFiles.for_deployment(settings.keys_dir, folder).create()
@@ -185,6 +205,8 @@ def write_config(deployment: Deployment) -> None:
 
 
 def _connect(settings: Settings, data_dir: Path, config: dict[str, Any]) -> Deployment:
+    if settings.operator_model_dir is None:  # where `faceledger models add` keeps the added models
+        settings = settings.model_copy(update={"operator_model_dir": data_dir / "operator_models"})
     os.chmod(data_dir, DIR_MODE)  # only the service's user may enter the data directory
     if settings.database_url is None:
         _private_sqlite(data_dir / db.SQLITE_FILENAME)
@@ -197,17 +219,30 @@ def _connect(settings: Settings, data_dir: Path, config: dict[str, Any]) -> Depl
         keys = model_registry.registered_keys(session)
     _drop_single_model_index(data_dir / "index")
     with index_lock(data_dir, exclusive=False):  # never read half of another process's save
-        index = open_model_indexes(backend, data_dir / "index", settings, IndexCodec(sealer), keys)
+        index = open_model_indexes(backend, data_dir / "index", settings, IndexCodec(sealer), keys,
+                                   model_widths(db.session_factory(engine)))  # fmt: skip
     return Deployment(settings, data_dir, config, engine, db.session_factory(engine), index, _sealer=sealer)
 
 
-def open_model_indexes(
-    backend: IndexBackend, folder: Path, settings: Settings, codec: BlobCodec, keys: list[str]
-) -> ModelIndexes:
-    def opener(model_folder: Path, collection: str, model_codec: BlobCodec | None) -> VectorIndex:
-        return open_index(backend, model_folder, settings, model_codec, collection)
+def model_widths(sessions: sessionmaker[Session]) -> DimOf:
+    """A model key's embedding width: an operator-added model's from its row, 128 for the built-in ones."""
 
-    return ModelIndexes(backend, folder, opener, codec, keys)
+    def width(key: str) -> int:
+        with sessions() as session:
+            found = session.scalar(select(OperatorModel.embedding_dim).where(OperatorModel.model_key == key))
+        return int(found) if found is not None else INDEX_DIM
+
+    return width
+
+
+def open_model_indexes(
+    backend: IndexBackend, folder: Path, settings: Settings, codec: BlobCodec, keys: list[str],
+    dim_of: DimOf | None = None,
+) -> ModelIndexes:  # fmt: skip
+    def opener(model_folder: Path, collection: str, model_codec: BlobCodec | None, dim: int) -> VectorIndex:
+        return open_index(backend, model_folder, settings, model_codec, collection, dim)
+
+    return ModelIndexes(backend, folder, opener, codec, keys, dim_of)
 
 
 def _drop_single_model_index(folder: Path) -> None:
@@ -360,5 +395,6 @@ def rebuild_index(deployment: Deployment) -> Drift:
                 child.unlink()
         backend = deployment.settings.index_backend or IndexBackend(deployment.config["index_backend"])
         keys = list(deployment.index.model_keys())
-        deployment.index = open_model_indexes(backend, folder, deployment.settings, IndexCodec(deployment.sealer), keys)
+        deployment.index = open_model_indexes(backend, folder, deployment.settings, IndexCodec(deployment.sealer), keys,
+                                              model_widths(deployment.sessions))  # fmt: skip
     return sync_index(deployment, force=True)

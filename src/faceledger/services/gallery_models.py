@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from faceledger.engine.pipeline import FaceEngine
 from faceledger.errors import Conflict, EngineUnavailable, FaceledgerError, InvalidInput, NotFound
 from faceledger.policy.governance import Action, ActorView, Context
+from faceledger.services import operator_models
 from faceledger.services.deployment import Deployment
 from faceledger.services.guard import append, governed, no_context
 from faceledger.services.pipeline_models import pipeline_identities
@@ -122,6 +123,9 @@ def enable_model(deployment: Deployment, name: str, *, allow_missing: bool = Fal
     with transaction(deployment.sessions) as session:
         key = resolve_model(name, model_registry.registered_keys(session))
         row = session.scalars(select(GalleryModel).where(GalleryModel.model_key == key)).one()
+        refusal = operator_models.enable_refusal(session, key)  # an added model: only once evaluated
+        if refusal is not None:
+            raise Conflict(refusal)
         missing = _missing_count(session, key)
         if missing and not allow_missing:
             raise Conflict(f"{key}: {missing} gallery faces have no embedding by it; run: faceledger models "
@@ -142,6 +146,11 @@ def reembed_engine(deployment: Deployment, key: str) -> FaceEngine:
     """An engine whose pipeline embeds with this model (the configured one when it does)."""
     if key in _safe_pipeline_keys(deployment):
         return deployment.face_engine
+    with deployment.sessions() as session:
+        added = operator_models.operator_key(session, key)
+        added_name = added.name if added is not None else None
+    if added_name is not None:  # an operator-added model: its own pipeline (YuNet -> the 112 px chip -> it)
+        return FaceEngine(operator_models.operator_settings(deployment, added_name)).load()
     known = known_identities()
     if key not in known:
         raise EngineUnavailable(f"no pipeline of this build embeds with {key}")

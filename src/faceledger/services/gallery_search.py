@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from faceledger.engine.calibration import FalseMatchEstimate
+from faceledger.engine.scales import scale_for_table
 from faceledger.errors import NoFaceFound
 from faceledger.policy.comparison import LEAD_DISCLAIMER, assess_distance
 from faceledger.services import bounded_work
@@ -135,10 +136,11 @@ def rank_candidates(
     settings, table = deployment.settings, deployment.calibration
     threshold = current_threshold(deployment).threshold if threshold is None else threshold  # the operating one
     kept = [s for s in scored if s.face_id in rows]  # deleted since it was scored: never shown
+    margin = scale_for_table(table).margin(settings.inconclusive_margin, settings.match_threshold)  # a dlib band
     return tuple(
         Candidate(
             rank=rank, face_id=row.id, distance=hit.distance,
-            likelihood=assess_distance(hit.distance, threshold, settings.inconclusive_margin),
+            likelihood=assess_distance(hit.distance, threshold, margin),
             false_match=table.false_match(hit.distance), thumbnail=deployment.data_dir / row.thumbnail,
             image_sha256=row.image.sha256, source=row.image.source.name, legal_basis=row.image.source.legal_basis,
             source_url=row.image.source_url, page_url=row.image.page_url, collected_at=row.image.collected_at,

@@ -4,6 +4,7 @@ search, so it tightens as the gallery grows; each governed search stores and led
 
 from __future__ import annotations
 
+from faceledger.engine.scales import scale_for_table
 from faceledger.policy.operating_threshold import OperatingThreshold, operating_threshold
 from faceledger.services.deployment import Deployment
 
@@ -12,6 +13,8 @@ def current_threshold(deployment: Deployment, gallery_faces: int | None = None) 
     """For `gallery_faces` (default: the faces in the index a search would scan now)."""
     settings = deployment.settings
     faces = deployment.index.count() if gallery_faces is None else gallery_faces
+    # A fixed match_threshold is a dlib distance: carried onto the pipeline's scale at equal false-match rate.
+    fixed = scale_for_table(deployment.calibration).distance(settings.match_threshold)
     return operating_threshold(deployment.calibration, faces, settings.target_fpir,
                                settings.threshold_min_group_people, mode=settings.threshold_mode,
-                               fixed=settings.match_threshold)  # fmt: skip
+                               fixed=fixed)  # fmt: skip

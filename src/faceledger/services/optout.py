@@ -20,8 +20,10 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from faceledger.engine.calibration import CalibrationTable
 from faceledger.engine.distance import euclidean
 from faceledger.engine.image_input import file_sha256
+from faceledger.engine.scales import first_model_scale
 from faceledger.errors import Conflict, InvalidInput, NoFaceFound, NotFound
 from faceledger.policy.governance import Action, ActorView, Context
 from faceledger.services import bounded_work
@@ -32,6 +34,7 @@ from faceledger.store.db import transaction
 from faceledger.store.governance_models import OptOutEmbedding, OptOutMatch, OptOutRequest
 from faceledger.store.models import Face, FaceEmbedding
 from faceledger.store.sealed import Role, optout_embedding_name
+from faceledger.types import Pipeline
 
 _SEARCH_DEPTH = 500  # index hits examined: far more faces than one person has in a gallery
 PENDING, CONFIRMED, COMPLETED = "pending", "confirmed", "completed"
@@ -68,8 +71,16 @@ class OptOutStatus:
 
 
 def strict_distance(deployment: Deployment) -> float:
-    """The largest distance whose measured false-match rate is within the configured target."""
-    return deployment.calibration.distance_for_false_match_rate(deployment.settings.optout_max_false_match_rate)
+    """The largest distance whose measured false-match rate is within the configured target, on the scale of
+    the embedding an opt-out is matched with (the first model's: fused matches SFace's, read with SFace's table)."""
+    return first_model_table(deployment).distance_for_false_match_rate(deployment.settings.optout_max_false_match_rate)
+
+
+def first_model_table(deployment: Deployment) -> CalibrationTable:
+    """The table of the first model's own distances: the deployment's, but SFace's for the fused pipeline,
+    whose table is of fused scores an opt-out (matched by one model) never has."""
+    fused = deployment.settings.pipeline is Pipeline.FUSED
+    return first_model_scale(Pipeline.FUSED).table if fused else deployment.calibration
 
 
 def _status(session: Session, deployment: Deployment, row: OptOutRequest) -> OptOutStatus:
@@ -112,7 +123,7 @@ def submit(deployment: Deployment, actor: ActorView, photo: Path, contact: str) 
         sealed = deployment.sealer.seal(Role.OPTOUT_EMBEDDING, optout_embedding_name(request.id, key),
                                         np.asarray(embedding.vector, dtype=np.float32).tobytes())  # fmt: skip
         session.add(OptOutEmbedding(request_id=request.id, model_key=key, embedding=sealed))
-        table = deployment.calibration
+        table = first_model_table(deployment)
         session.add_all(OptOutMatch(request_id=request.id, face_id=face, distance=distance,
                                     false_match_rate=table.false_match(distance).rate)
                         for face, distance in matches)  # fmt: skip

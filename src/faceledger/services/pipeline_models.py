@@ -6,6 +6,7 @@ from faceledger.config import Settings
 from faceledger.engine.fusion import FusionRule, fusion_rule_for
 from faceledger.engine.models import recognition_model_identity
 from faceledger.engine.onnx_models import SFACE
+from faceledger.engine.operator_model import settings_spec
 from faceledger.errors import EngineUnavailable
 from faceledger.types import ModelIdentity, Pipeline
 
@@ -19,6 +20,8 @@ def pipeline_identities(settings: Settings) -> tuple[ModelIdentity, ...]:
         return (SFACE.identity(),)
     if settings.pipeline is Pipeline.FUSED:
         return (SFACE.identity(), recognition_model_identity())
+    if settings.pipeline is Pipeline.OPERATOR:
+        return (settings_spec(settings).identity(),)
     raise EngineUnavailable(f"the {settings.pipeline.value} pipeline is not available in this build")
 
 

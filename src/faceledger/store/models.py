@@ -184,3 +184,26 @@ class GalleryModel(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     enabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class OperatorModel(Base):
+    """A recognizer an operator added (faceledger models add): its licence, its file, its evaluation."""
+
+    __tablename__ = "operator_models"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    model_key: Mapped[str] = mapped_column(String(120))  # ModelIdentity.key: name@operator#sha12
+    licence: Mapped[str] = mapped_column(Text)
+    commercial_use: Mapped[bool] = mapped_column(Boolean)
+    input_colour: Mapped[str] = mapped_column(String(10))  # types.ColourOrder
+    pixel_scale: Mapped[str] = mapped_column(String(20))  # types.PixelScale
+    embedding_dim: Mapped[int] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    added_by: Mapped[str] = mapped_column(String(120))
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # the stored LFW evaluation: for which file (sha256), when, its summary, the View 1 table beside the file
+    evaluated_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    evaluated_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    eval_summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    calibration_file: Mapped[str | None] = mapped_column(String(200), nullable=True)
