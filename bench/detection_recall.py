@@ -22,7 +22,7 @@ from faceledger.config import Settings
 from faceledger.engine.pipeline import FaceEngine
 from faceledger.engine.video_faces import analyse_video
 from faceledger.eval.operating import strict_json
-from faceledger.types import Pipeline
+from faceledger.types import BUILTIN_PIPELINES, Pipeline
 
 # (upright, visible)
 FACES_BY_EYE = {
@@ -71,7 +71,7 @@ def video(settings: Settings, path: Path) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pipeline", nargs="+", type=Pipeline, default=[Pipeline.DLIB, Pipeline.SFACE],
-                        choices=list(Pipeline))  # fmt: skip
+                        choices=list(BUILTIN_PIPELINES))  # fmt: skip
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("FACELEDGER_TEST_DATA", "../shared/data")))
     args = parser.parse_args()
     for pipeline in args.pipeline:

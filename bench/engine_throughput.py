@@ -29,7 +29,7 @@ import numpy as np
 from faceledger.config import Settings
 from faceledger.engine.parallel import analyse_files
 from faceledger.engine.pipeline import FaceEngine
-from faceledger.types import Pipeline
+from faceledger.types import BUILTIN_PIPELINES, Pipeline
 
 TARGET_SPEEDUP = 2.0
 
@@ -126,7 +126,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("FACELEDGER_TEST_DATA", "../shared/data")))
     parser.add_argument("--images", type=int, default=500)
     parser.add_argument("--workers", type=int, default=2, help="faceledger workers = face_recognition processes")
-    parser.add_argument("--pipeline", type=Pipeline, choices=list(Pipeline), default=Settings().pipeline,
+    parser.add_argument("--pipeline", type=Pipeline, choices=list(BUILTIN_PIPELINES), default=Settings().pipeline,
                         help="faceledger's pipeline (default: the configured one, FACELEDGER_PIPELINE)")  # fmt: skip
     parser.add_argument("--single", action="store_true", help="also run both on one core")
     parser.add_argument("--batching-images", type=int, default=100)

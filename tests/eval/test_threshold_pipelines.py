@@ -11,7 +11,7 @@ from faceledger.cli.app import app
 from faceledger.engine.scales import pipeline_table
 from faceledger.eval.report import threshold_advice
 from faceledger.policy.operating_threshold import operating_threshold
-from faceledger.types import Pipeline
+from faceledger.types import BUILTIN_PIPELINES, Pipeline
 
 
 def advise(*args: str, env: dict[str, str] | None = None) -> dict[str, object]:
@@ -22,7 +22,7 @@ def advise(*args: str, env: dict[str, str] | None = None) -> dict[str, object]:
     return data
 
 
-@pytest.mark.parametrize("pipeline", list(Pipeline))
+@pytest.mark.parametrize("pipeline", BUILTIN_PIPELINES)
 def test_threshold_advice_reads_the_pipelines_own_table(pipeline: Pipeline) -> None:
     table = pipeline_table(pipeline)
     data = advise("--pipeline", pipeline.value)

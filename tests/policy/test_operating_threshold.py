@@ -10,7 +10,7 @@ import pytest
 from faceledger.errors import InvalidInput
 from faceledger.policy.operating_threshold import false_candidate_rate, operating_threshold
 from faceledger.types import ThresholdMode
-from tests.calibration_tables import AFRICAN, CAUCASIAN, GRID, THIN, table
+from tests.calibration_tables import AFRICAN, CAUCASIAN, GRID, THIN, group, table
 
 
 def test_false_candidate_rate_is_one_minus_the_chance_no_stranger_matches() -> None:
@@ -90,3 +90,23 @@ def test_an_empty_gallery_and_bad_inputs() -> None:
         operating_threshold(table(), -1, 0.01, 20)
     with pytest.raises(InvalidInput, match="between 0 and 1"):
         operating_threshold(table(), 10, 1.5, 20)
+
+
+# 22 people and 721 impostor pairs, as LFW View 1's african group: none closer than 0.3, then a few.
+FEW_PAIRS = group("race", "african", 22, 721, (0, 0, 0, 0.003, 0.01, 0.03, 0.05, 0.1, 0.2, 0.5, 1.0))
+
+
+def test_a_group_too_thinly_measured_to_bound_keeps_its_measured_rate_and_is_named() -> None:
+    """Even with no impostor seen, 721 pairs bound the rate only at ~4e-3, which no gallery of 10 faces can
+    keep at 1%: steering by that bound would leave every search at the tightest distance (no leads at all)."""
+    thin = operating_threshold(table(CAUCASIAN, FEW_PAIRS), 10, 0.01, 20)
+    alone = operating_threshold(table(CAUCASIAN), 10, 0.01, 20)
+    assert thin.unvouched_groups == ("race=african",) and not thin.promise_met
+    # Held to its measured rate: no pair under 0.3; 0.3% at 0.3 (10 faces: 3% of searches) is too many. The
+    # tightest the data supports would be 0.1 (the overall table first sees a pair at 0.2).
+    assert thin.threshold == 0.2 and alone.threshold > thin.threshold > GRID[1]
+    assert "race=african: measured on too few pairs to vouch for the promise" in thin.describe()
+    assert thin.to_dict()["unvouched_groups"] == ["race=african"]
+    assert alone.promise_met and alone.unvouched_groups == ()
+    tiny = operating_threshold(table(CAUCASIAN, FEW_PAIRS), 2, 0.01, 20)  # a bound that can still be met
+    assert tiny.unvouched_groups == () and tiny.promise_met

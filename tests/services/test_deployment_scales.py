@@ -13,10 +13,10 @@ from faceledger.services.blocklist import load_blocklist
 from faceledger.services.deployment import Deployment
 from faceledger.services.operating_threshold import current_threshold
 from faceledger.services.optout import strict_distance
-from faceledger.types import Pipeline, ThresholdMode
+from faceledger.types import BUILTIN_PIPELINES, Pipeline, ThresholdMode
 
 
-@pytest.mark.parametrize("pipeline", list(Pipeline))
+@pytest.mark.parametrize("pipeline", BUILTIN_PIPELINES)
 def test_dlib_scale_settings_follow_the_pipeline(make_deployment: Callable[..., Deployment],
                                                  pipeline: Pipeline) -> None:  # fmt: skip
     deployment = make_deployment(pipeline=pipeline, threshold_mode=ThresholdMode.FIXED)

@@ -6,9 +6,13 @@ not just on average. With a per-pair false-match rate p, a search of N strangers
 one false candidate with probability 1 - (1 - p)^N; p is read as the 95% upper bound of the group's
 measured rate, so a thin group cannot look safe by having been measured little. The threshold is the
 largest grid distance at which that holds for the overall table and every group of at least
-`min_group_people` people. When no distance does (a gallery larger than the measurement can vouch for),
-the threshold is the tightest the data supports and the promise is reported as unmet: never a silent
-fall back to a fixed number."""
+`min_group_people` people. A group measured on too few pairs for any bound to be low enough at this
+gallery size (LFW View 1 holds 721 impostor pairs of 22 african people: even none seen leaves a bound of
+5e-3) cannot steer by its bound, or no gallery of more than a few faces could be searched: for it the
+threshold keeps its *measured* rate within the promise, and the promise is reported as not vouched for
+that group, by name. When no distance keeps even that (a gallery larger than the whole measurement can
+vouch for), the threshold is the tightest the data supports and the promise is reported as unmet: never a
+silent fall back to a fixed number."""
 
 from __future__ import annotations
 
@@ -70,6 +74,7 @@ class OperatingThreshold:
     overall: GroupRisk
     groups: tuple[GroupRisk, ...]  # the groups the promise is kept for
     ignored_groups: tuple[str, ...]  # measured on too few people to steer by
+    unvouched_groups: tuple[str, ...] = ()  # too few pairs to bound at this gallery size: held to their rate
 
     @property
     def worst(self) -> GroupRisk:
@@ -96,6 +101,11 @@ class OperatingThreshold:
         )
         if not self.groups:
             text += "; this table has no per-group counts of enough people, so the promise is for the average only"
+        if self.unvouched_groups:
+            text += (
+                f"; {', '.join(self.unvouched_groups)}: measured on too few pairs to vouch for the promise at this "
+                "gallery size, so the threshold only keeps the measured rate within it"
+            )
         if not self.promise_met and self.mode is ThresholdMode.DERIVED:
             text += (
                 "; no measured distance keeps the promise for a gallery this large: this threshold is the "
@@ -113,7 +123,8 @@ class OperatingThreshold:
             "worst_group_expected_false_candidates": worst.expected_false_candidates,
             "expected_false_candidates_upper_95": self.overall.expected_false_candidates_upper,
             "overall": self.overall.to_dict(), "groups": [group.to_dict() for group in self.groups],
-            "ignored_groups": list(self.ignored_groups), "text": self.describe(),
+            "ignored_groups": list(self.ignored_groups), "unvouched_groups": list(self.unvouched_groups),
+            "text": self.describe(),
         }  # fmt: skip
 
 
@@ -149,14 +160,20 @@ def operating_threshold(
     # An empty gallery is derived as one of one face: the threshold the next search would need.
     derive_for = max(gallery_faces, 1)
 
+    # A group whose bound fails even with no impostor seen cannot be steered by its bound at this size.
+    unvouched = [c for c in kept if false_candidate_rate(_upper(c, 0, zero=True), derive_for) > target_fpir]
+    bounded = [c for c in counts if c not in unvouched]
+
     def holds(row: int) -> bool:
-        return all(false_candidate_rate(_upper(c, row), derive_for) <= target_fpir for c in counts)
+        return all(false_candidate_rate(_upper(c, row), derive_for) <= target_fpir for c in bounded) and all(
+            false_candidate_rate(c.at_or_below[row] / c.impostor_pairs, derive_for) <= target_fpir for c in unvouched
+        )
 
     if mode is ThresholdMode.FIXED:
         if fixed is None or fixed <= 0:
             raise InvalidInput("a fixed threshold needs a positive match_threshold")
         threshold, row = fixed, table.grid_index(fixed)
-        met = holds(row)
+        met = holds(row) and not unvouched
     else:
         # Counts are cumulative, so the rate only grows with distance: the rows that hold are a prefix.
         met_rows = [row for row in range(len(table.distances)) if holds(row)]
@@ -166,17 +183,20 @@ def operating_threshold(
         if threshold <= 0:  # a threshold must be positive; the first grid step above zero is the tightest usable
             row = min(row + 1, len(table.distances) - 1)
             threshold, met = table.distances[row], met and holds(row)
+        met = met and not unvouched
 
     def risk(c: _Counts) -> GroupRisk:
         return GroupRisk(c.name, c.people, FalseMatchEstimate(threshold, c.at_or_below[row], c.impostor_pairs),
                          gallery_faces)  # fmt: skip
 
     return OperatingThreshold(mode, threshold, gallery_faces, target_fpir, met, risk(overall),
-                              tuple(risk(c) for c in kept), ignored)  # fmt: skip
+                              tuple(risk(c) for c in kept), ignored, tuple(c.name for c in unvouched))  # fmt: skip
 
 
-def _upper(counts: _Counts, row: int) -> float:
-    return FalseMatchEstimate(0.0, counts.at_or_below[row], counts.impostor_pairs).upper_95
+def _upper(counts: _Counts, row: int, *, zero: bool = False) -> float:
+    """The 95% upper bound of the rate at `row`; `zero`: as if no impostor pair had been seen at all."""
+    errors = 0 if zero else counts.at_or_below[row]
+    return FalseMatchEstimate(0.0, errors, counts.impostor_pairs).upper_95
 
 
 def _tightest(counts: list[_Counts]) -> int:
