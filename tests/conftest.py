@@ -17,7 +17,7 @@ import pytest
 from faceledger.config import Settings
 from faceledger.engine.pipeline import FaceEngine
 from faceledger.services.deployment import Deployment, init_deployment
-from faceledger.types import IndexBackend
+from faceledger.types import IndexBackend, Pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -57,6 +57,12 @@ def settings() -> Settings:
 @pytest.fixture(scope="session")
 def engine(settings: Settings) -> FaceEngine:
     return FaceEngine(settings).load()
+
+
+@pytest.fixture(scope="session")
+def dlib_engine() -> FaceEngine:
+    """dlib's pipeline whatever the default: for tests of dlib itself (HOG counts, face_recognition parity)."""
+    return FaceEngine(Settings(workers=2, pipeline=Pipeline.DLIB)).load()
 
 
 def _postgres_admin_url() -> str | None:

@@ -183,6 +183,6 @@ def test_worker_processes_build_the_configured_pipeline(sface_engine: FaceEngine
             assert np.allclose(theirs.embedding.vector, ours.embedding.vector, atol=1e-5)
 
 
-def test_the_dlib_pipeline_refuses_the_yunet_detector(engine: FaceEngine, samples: Path) -> None:
+def test_the_dlib_pipeline_refuses_the_yunet_detector(dlib_engine: FaceEngine, samples: Path) -> None:
     with pytest.raises(InvalidInput, match="sface and fused pipelines"):
-        engine.analyse(engine.load_image(samples / "wh_obama_2012_portrait.jpg"), Detector.YUNET)
+        dlib_engine.analyse(dlib_engine.load_image(samples / "wh_obama_2012_portrait.jpg"), Detector.YUNET)

@@ -11,6 +11,13 @@ from faceledger.engine.pipeline import FaceEngine
 
 pytestmark = pytest.mark.needs_data
 
+
+@pytest.fixture(scope="module")
+def engine(dlib_engine: FaceEngine) -> FaceEngine:
+    """dlib's pipeline, whatever the default: these tests are about dlib itself."""
+    return dlib_engine
+
+
 face_recognition = pytest.importorskip("face_recognition", reason="the reference library is in the test extras")
 
 IMAGES = [

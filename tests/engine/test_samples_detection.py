@@ -16,9 +16,16 @@ import pytest
 
 from faceledger.config import Settings
 from faceledger.engine.pipeline import FaceEngine
-from faceledger.types import Detector
+from faceledger.types import Detector, Pipeline
 
 pytestmark = pytest.mark.needs_data
+
+
+@pytest.fixture(scope="module")
+def engine(dlib_engine: FaceEngine) -> FaceEngine:
+    """dlib's pipeline, whatever the default: these tests are about dlib itself."""
+    return dlib_engine
+
 
 UPRIGHT_COUNTS = {
     "nasa_iss_expedition1_crew.jpg": 3,
@@ -45,7 +52,7 @@ def test_face_counts(engine: FaceEngine, samples: Path, name: str, expected: int
 
 
 def test_rotation_search_finds_all_thirteen(samples: Path) -> None:
-    engine = FaceEngine(Settings(rotation_search=True)).load()
+    engine = FaceEngine(Settings(pipeline=Pipeline.DLIB, rotation_search=True)).load()
     result = engine.analyse(engine.load_image(samples / "nasa_iss_sts131_exp23_group.jpg"))
     assert len(result.faces) == 13
     turned = [face for face in result.faces if face.rotation_deg]
@@ -56,7 +63,7 @@ def test_rotation_search_finds_all_thirteen(samples: Path) -> None:
 
 
 def test_small_faces_are_reported_not_dropped(samples: Path) -> None:
-    engine = FaceEngine(Settings(min_embed_face_px=100)).load()
+    engine = FaceEngine(Settings(pipeline=Pipeline.DLIB, min_embed_face_px=100)).load()
     result = engine.analyse(engine.load_image(samples / "nasa_iss_sts131_exp23_group.jpg"))
     assert len(result.faces) == 6
     for face in result.faces:
