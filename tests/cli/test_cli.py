@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from faceledger.config import Settings
+from faceledger.engine.scales import pipeline_scale
+from faceledger.services.pipeline_models import pipeline_identities
+from faceledger.types import Pipeline
 from tests.imagefactory import png_bomb
+
+_DEFAULT_THRESHOLD = pipeline_scale(Settings().pipeline).distance(Settings().match_threshold)  # dlib's 0.6, carried
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -94,7 +100,7 @@ def test_compare_text_speaks_of_likelihood(samples: Path) -> None:
     assert same.returncode == 0, same.stderr
     assert "likely the same person" in same.stdout
     assert "strangers score this close" in same.stdout
-    assert "below the threshold 0.60" in same.stdout
+    assert f"below the threshold {_DEFAULT_THRESHOLD:.2f}" in same.stdout
     different = run("compare", "--json", str(samples / "wh_obama_2012_portrait.jpg"),
                     str(samples / "wh_biden_2013_portrait.jpg"))  # fmt: skip
     data = json.loads(different.stdout)
@@ -108,7 +114,7 @@ def test_compare_text_speaks_of_likelihood(samples: Path) -> None:
 def test_version_names_the_model() -> None:
     result = run("version", "--json")
     data = json.loads(result.stdout)
-    assert data["model"]["name"] == "dlib_face_recognition_resnet_model_v1"
+    assert data["model"]["name"] == pipeline_identities(Settings())[0].name  # the default pipeline's first
     assert len(data["model"]["weights_sha256"]) == 64
 
 
@@ -120,4 +126,4 @@ def test_detect_writes_aligned_chips(samples: Path, tmp_path: Path) -> None:
     assert [c.name.rsplit("-", 1)[1] for c in chips] == ["face1.png", "face2.png"]
     for chip in chips:
         with Image.open(chip) as image:
-            assert image.size == (150, 150)
+            assert image.size == ((150, 150) if Settings().pipeline is Pipeline.DLIB else (112, 112))
