@@ -59,9 +59,15 @@ def rotate(vector: np.ndarray) -> np.ndarray:
     return (np.asarray(vector, dtype=np.float64) @ ROTATION).astype(np.float32)
 
 
+@pytest.fixture(autouse=True)
+def dlib_deployments(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These galleries are dlib's (the second model is dlib turned), whatever the default pipeline."""
+    monkeypatch.setenv("FACELEDGER_PIPELINE", Pipeline.DLIB.value)
+
+
 @pytest.fixture(scope="module")
 def rotated_engine() -> FaceEngine:
-    settings = Settings(workers=1)
+    settings = Settings(workers=1, pipeline=Pipeline.DLIB)
     return FaceEngine(settings, RotatedRuntime(DlibRuntime(model_files(), settings.descriptor_runtime))).load()
 
 

@@ -27,7 +27,7 @@ from faceledger.engine.calibration import CalibrationTable, load_pipeline_calibr
 from faceledger.engine.models import recognition_model_identity
 from faceledger.engine.operator_model import operator_calibration
 from faceledger.engine.pipeline import FaceEngine
-from faceledger.errors import Conflict, InvalidInput, NotFound
+from faceledger.errors import Conflict, EngineUnavailable, InvalidInput, NotFound
 from faceledger.index.base import DIM as INDEX_DIM
 from faceledger.index.base import BlobCodec, VectorIndex
 from faceledger.index.factory import open_index
@@ -101,7 +101,11 @@ class Deployment:
 
     @property
     def model_key(self) -> str:
-        return recognition_model_identity().key
+        """The configured pipeline's first model (types.Face.embedding's): what searches and opt-outs use."""
+        try:
+            return self.pipeline_keys[0]
+        except EngineUnavailable:  # an operator pipeline whose model is not added: dlib's, as before
+            return recognition_model_identity().key
 
     def gallery_version(self, session: Session) -> int:
         return session.execute(select(GalleryState.version).where(GalleryState.id == 1)).scalar_one()
