@@ -3,6 +3,7 @@ rate at 0.6, the fused score from both models; dlib's comparison is as it was.""
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -22,10 +23,15 @@ OBAMA = ("wh_obama_2009_congress.jpg", "wh_obama_2010_blue_room.jpg")
 BIDEN = "wh_biden_2010_blue_room.jpg"
 
 
+@cache
+def _service(pipeline: Pipeline) -> AnalysisService:
+    settings = Settings(pipeline=pipeline, workers=1)
+    return AnalysisService(settings, FaceEngine(settings).load())  # one engine per pipeline for the module
+
+
 @pytest.fixture(scope="module", params=[Pipeline.SFACE, Pipeline.FUSED])
 def service(request: pytest.FixtureRequest) -> AnalysisService:
-    settings = Settings(pipeline=request.param, workers=1)
-    return AnalysisService(settings, FaceEngine(settings).load())  # one engine per pipeline for the module
+    return _service(request.param)
 
 
 def test_same_person_on_the_pipelines_own_scale(service: AnalysisService, samples: Path) -> None:
@@ -48,9 +54,8 @@ def test_different_people_on_the_pipelines_own_scale(service: AnalysisService, s
     assert result.distance > result.threshold + result.to_dict()["inconclusive_margin"]
 
 
-def test_fused_scores_the_pair_with_both_models(service: AnalysisService, samples: Path) -> None:
-    if service.settings.pipeline is not Pipeline.FUSED:
-        pytest.skip("a single-model pipeline has no fusion rule")
+def test_fused_scores_the_pair_with_both_models(samples: Path) -> None:
+    service = _service(Pipeline.FUSED)
     result = service.compare(samples / OBAMA[0], samples / OBAMA[1])
     rule = pipeline_fusion_rule(service.settings)
     assert rule is not None and result.model_scores is not None

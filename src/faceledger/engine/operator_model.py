@@ -21,7 +21,7 @@ import numpy as np
 from faceledger.engine import sface
 from faceledger.engine.calibration import CalibrationTable, load_calibration
 from faceledger.engine.onnx_models import make_session, prepared_graph
-from faceledger.engine.stages import Spot
+from faceledger.engine.stages import Spot, template_chips
 from faceledger.errors import EngineUnavailable, InvalidInput
 from faceledger.types import ColourOrder, FloatVector, ModelIdentity, OnnxProvider, PixelScale, RGBImage
 
@@ -231,12 +231,7 @@ class OperatorStage:
         self.model = embedder.model
 
     def chips(self, spots: Sequence[Spot]) -> list[RGBImage]:
-        chips = []
-        for spot in spots:
-            if spot.detection.landmarks5 is None:
-                raise ValueError("the operator model needs the detector's five landmarks")
-            chips.append(sface.align(spot.image, spot.detection.landmarks5))
-        return chips
+        return template_chips(spots, "the operator model")
 
     def vectors(self, chips: Sequence[RGBImage]) -> list[FloatVector]:
         return self._embedder.embed(chips)

@@ -72,15 +72,20 @@ class SFaceStage:
         self.model = embedder.model
 
     def chips(self, spots: Sequence[Spot]) -> list[RGBImage]:
-        chips = []
-        for spot in spots:
-            if spot.detection.landmarks5 is None:
-                raise ValueError("SFace needs the detector's five landmarks")
-            chips.append(sface.align(spot.image, spot.detection.landmarks5))
-        return chips
+        return template_chips(spots, "SFace")
 
     def vectors(self, chips: Sequence[RGBImage]) -> list[FloatVector]:
         return self._embedder.embed(chips, flip=self._flip)
+
+
+def template_chips(spots: Sequence[Spot], model: str) -> list[RGBImage]:
+    """The 112 px five-point template chip of each spot (SFace's alignment, and any ArcFace-class model's)."""
+    chips = []
+    for spot in spots:
+        if spot.detection.landmarks5 is None:
+            raise ValueError(f"{model} needs the detector's five landmarks")
+        chips.append(sface.align(spot.image, spot.detection.landmarks5))
+    return chips
 
 
 class DlibStage:
