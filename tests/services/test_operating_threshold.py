@@ -24,7 +24,7 @@ from faceledger.services.governed_search import SearchRequest, governed_search
 from faceledger.services.ingest import SourceSpec
 from faceledger.services.operating_threshold import current_threshold
 from faceledger.store.governance_models import Candidate, Search
-from tests.calibration_tables import AFRICAN, CAUCASIAN, THIN, table
+from tests.calibration_tables import AFRICAN, CAUCASIAN, THIN, group, table
 from tests.lfwdata import copy_with_manifest, people_with_several
 from tests.office import ATTESTATION, make_office
 
@@ -64,6 +64,15 @@ def test_status_and_the_report_show_the_threshold_the_worst_group_and_the_promis
     html = reports.accountability(deployment, office.auditor, tmp_path / "unmet").html.read_text()
     assert ">does NOT hold<" in html and "tightest the data supports" in html
     assert "Expected false candidates per search" in html
+
+    # A group too thin to bound at this size (22 people, 721 pairs): named, not called the tightest distance.
+    deployment.settings = deployment.settings.model_copy(update={"target_fpir": 0.01})
+    deployment._calibration = table(CAUCASIAN, group("race", "african", 22, 721, (0,) * 6 + (0.01,) * 5))
+    thin = status(deployment, office.analyst).operating
+    assert thin is not None and thin.unvouched_groups == ("race=african",) and not thin.promise_met
+    html = reports.accountability(deployment, office.auditor, tmp_path / "thin").html.read_text()
+    assert ">does NOT hold<" in html and "cannot be vouched for race=african" in html
+    assert "tightest the data supports" not in html
 
 
 def test_authority_status_on_the_command_line(make_deployment: Callable[..., Deployment],

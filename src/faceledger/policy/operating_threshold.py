@@ -178,6 +178,8 @@ def operating_threshold(
         # Counts are cumulative, so the rate only grows with distance: the rows that hold are a prefix.
         met_rows = [row for row in range(len(table.distances)) if holds(row)]
         met = bool(met_rows)
+        if not met:  # the tightest distance the data supports: nothing is vouched for, whatever the group
+            unvouched = []
         row = met_rows[-1] if met else _tightest(counts)
         threshold = table.distances[row]
         if threshold <= 0:  # a threshold must be positive; the first grid step above zero is the tightest usable

@@ -68,7 +68,9 @@ a search for someone who is not in the gallery returns a false candidate in at m
 {{ "%.2f" | format(100 * op.target_fpir) }}% of searches (target FPIR), for every demographic group measured
 on enough people (95% upper bounds), not just on average. For {{ "{:,}".format(op.gallery_faces) }} gallery
 faces the threshold is <strong id="operating-threshold">{{ "%.3f" | format(op.threshold) }}</strong>.
-The promise <strong id="operating-promise">{{ "holds" if op.promise_met else "does NOT hold" }}</strong>{% if not op.promise_met and op.mode == "derived" %}:
+The promise <strong id="operating-promise">{{ "holds" if op.promise_met else "does NOT hold" }}</strong>{% if op.unvouched_groups %}:
+it cannot be vouched for {{ op.unvouched_groups | join(", ") }}, measured on too few pairs to bound at this gallery
+size, so for them the threshold only keeps the measured rate within it{% elif not op.promise_met and op.mode == "derived" %}:
 no measured distance keeps it for a gallery this large, so the threshold is the tightest the data supports{% endif %}.
 Worst group: {{ op.worst_group }}, up to {{ "%.2f" | format(100 * op.worst_group_fpir_upper_95) }}% of searches.
 Expected false candidates per search: {{ "%.2g" | format(op.expected_false_candidates) }} overall (at most
