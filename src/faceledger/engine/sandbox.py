@@ -98,14 +98,21 @@ def _serve(conn: Connection, settings: Settings) -> None:
             reply = ("error", exc)
         except MemoryError:
             reply = ("memory", None)
-        except Exception as exc:  # dlib reports a failed allocation as RuntimeError: bad_alloc
-            reply = ("memory", None) if "bad_alloc" in str(exc) else ("crash", f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # dlib and onnxruntime report a failed allocation as an error of their own
+            reply = ("memory", None) if _allocation_failed(exc) else ("crash", f"{type(exc).__name__}: {exc}")
         finally:
             resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
         try:
             conn.send(reply)
         except Exception as exc:  # an unpicklable result is a bug, reported rather than hanging the caller
             conn.send(("crash", f"the result could not be sent back: {exc}"))
+
+
+_ALLOCATION_FAILURES = ("bad_alloc", "bfc_arena", "Failed to allocate memory")  # dlib; onnxruntime's arena
+
+
+def _allocation_failed(exc: Exception) -> bool:
+    return any(sign in str(exc) for sign in _ALLOCATION_FAILURES)
 
 
 # --- in the server -----------------------------------------------------------------------------------
