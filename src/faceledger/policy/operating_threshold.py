@@ -106,7 +106,7 @@ class OperatingThreshold:
                 f"; {', '.join(self.unvouched_groups)}: measured on too few pairs to vouch for the promise at this "
                 "gallery size, so the threshold only keeps the measured rate within it"
             )
-        if not self.promise_met and self.mode is ThresholdMode.DERIVED:
+        if not self.promise_met and self.mode is ThresholdMode.DERIVED and not self.unvouched_groups:
             text += (
                 "; no measured distance keeps the promise for a gallery this large: this threshold is the "
                 "tightest the data supports"
