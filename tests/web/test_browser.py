@@ -23,7 +23,7 @@ from faceledger.services.curation import governed_ingest
 from faceledger.services.deployment import init_deployment
 from faceledger.services.ingest import SourceSpec
 from faceledger.types import IndexBackend
-from tests.lfwdata import copy_with_manifest, people_with_several
+from tests.lfwdata import copy_with_manifest, passes_quality, people_with_several
 from tests.office import Office, make_office
 
 pytestmark = [pytest.mark.needs_data, pytest.mark.slow, pytest.mark.browser]
@@ -80,19 +80,13 @@ def signed_in_page(browser: Any, base: str, user: str) -> Any:
     return page
 
 
-def _passes_quality(office: Office, image: Path) -> bool:
-    engine = office.deployment.face_engine
-    faces = engine.analyse(engine.load_image(image)).faces
-    return bool(faces) and max(faces, key=lambda face: face.box.area).quality.acceptable
-
-
 def test_the_workflow_in_a_browser(served: tuple[str, Office, list[tuple[str, list[Path]]]], tmp_path: Path) -> None:
     from playwright.sync_api import Page, expect, sync_playwright
 
     base, office, people = served
     shots = tmp_path / "screenshots"
     shots.mkdir()
-    person_images = next(images for _, images in people if _passes_quality(office, images[1]))
+    person_images = next(images for _, images in people if passes_quality(office.deployment.face_engine, images[1]))
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
