@@ -74,6 +74,19 @@ def test_add_evaluate_enable_list(data_dir: Path, tmp_path: Path) -> None:
     assert table["model"]["weights_sha256"] == info["sha256"] and table["groups"]
     assert sum(g["people"] for g in table["groups"] if g["attribute"] == "gender") <= 8
 
+    advised = run("eval", "threshold", "--pipeline", "city", "--gallery-size", "1000", "--fpir", "0.01", "--json",
+                  *token)  # fmt: skip
+    assert advised.returncode == 0, advised.stderr
+    advice = json.loads(advised.stdout)  # the stored table of this very file, not a built-in pipeline's
+    assert advice["pipeline"] == "city" and advice["table_model"].endswith("#" + info["sha256"][:12])
+    bare = run("eval", "threshold", "--pipeline", "operator", "--gallery-size", "1000", "--fpir", "0.01", *token)
+    assert bare.returncode == 4 and "no added model 'operator'" in bare.stderr, bare.stderr
+    compared = run("eval", "compare", "--data", str(lfw), "--folds", "1", "--pipeline", "city", "--pipeline", "dlib",
+                   "--people", "12", "--cache", str(tmp_path / "cache.db"), "--out", str(tmp_path / "compare"),
+                   "--workers", "1", "--json", *token)  # fmt: skip
+    assert compared.returncode == 0, compared.stderr
+    assert [row["pipeline"] for row in json.loads(compared.stdout)["pipelines"]] == ["operator", "dlib"]
+
     enabled = run("models", "enable", "city", "--allow-missing", *token)
     assert enabled.returncode == 0, enabled.stderr
     listed = run("models", "list", *token)

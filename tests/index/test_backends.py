@@ -81,3 +81,32 @@ def test_empty_index_and_bad_input(tmp_path: Path) -> None:
             index.add(np.array([1, 1]), np.zeros((2, 128), dtype=np.float32))
         with pytest.raises(InvalidInput):
             index.add(np.array([1]), np.zeros((1, 64), dtype=np.float32))
+
+
+WIDE_BACKENDS: dict[str, Callable[[Path, int], VectorIndex]] = {
+    "exact": lambda folder, dim: ExactIndex(folder, dim=dim),
+    "faiss-flat": lambda folder, dim: FaissIndex(folder, dim=dim),
+    "faiss-ivf": lambda folder, dim: FaissIndex(folder, ivf_min_faces=200, nprobe=64, dim=dim),
+    "milvus-lite": lambda folder, dim: MilvusIndex(str(folder / "milvus.db"), folder, dim=dim),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WIDE_BACKENDS))
+def test_an_added_models_width_is_kept_and_checked(name: str, tmp_path: Path) -> None:
+    """An operator-added model may embed 512 wide: its index holds that width across a save, refuses a
+    128-wide vector, and is not reopened at another width."""
+    from faceledger.errors import InvalidInput, ModelMismatch
+
+    vectors = np.random.default_rng(5).normal(size=(300, 512)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = np.arange(1, 301, dtype=np.int64)
+    index = WIDE_BACKENDS[name](tmp_path, 512)
+    index.add(ids, vectors)
+    with pytest.raises(InvalidInput, match="512"):
+        index.add(np.array([999]), np.zeros((1, 128), dtype=np.float32))
+    assert index.search(vectors[7:8], 1).ids[0, 0] == ids[7]
+    index.save(gallery_version=3)
+    reopened = WIDE_BACKENDS[name](tmp_path, 512)
+    assert reopened.count() == 300 and reopened.search(vectors[9:10], 1).ids[0, 0] == ids[9]
+    with pytest.raises(ModelMismatch, match="holds 512-wide vectors; this model embeds 128 wide"):
+        WIDE_BACKENDS[name](tmp_path, 128)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ from faceledger.cli.options import DataDirOption, JsonOption, WorkersOption, mak
 from faceledger.cli.session import TokenFileOption, TokenOption, acting
 from faceledger.config import Settings
 from faceledger.engine.calibration import load_pipeline_calibration
+from faceledger.engine.operator_model import operator_calibration
 from faceledger.errors import InvalidInput
 from faceledger.eval.choices import measure_choices
 from faceledger.eval.compare import compare_report
@@ -23,6 +25,7 @@ from faceledger.eval.operating import sanitise, strict_json
 from faceledger.eval.operator_eval import operator_view1_table
 from faceledger.eval.report import run_lfw, threshold_advice, write_report
 from faceledger.policy.operating_threshold import operating_threshold
+from faceledger.services.deployment import Deployment
 from faceledger.services.operator_models import operator_settings, record_evaluation
 from faceledger.types import BUILTIN_PIPELINES, Pipeline
 
@@ -31,6 +34,24 @@ _PIPELINE_HELP = (
     "with faceledger models add (then --data-dir: its report is stored in the deployment)."
 )
 eval_app = typer.Typer(help="Measure accuracy on real faces; advise on thresholds.", no_args_is_help=True)
+_BUILTIN = {p.value: p for p in BUILTIN_PIPELINES}
+
+
+def _added_models(names: list[str], data_dir: Path | None) -> list[str]:
+    """The names in `names` that are not built-in pipelines: models added to the deployment, which is then needed."""
+    added = [name for name in names if name not in _BUILTIN]
+    if added and data_dir is None and make_settings().data_dir is None:
+        raise InvalidInput(f"--pipeline {added[0]}: not one of {', '.join(_BUILTIN)}; a model added with "
+                           "faceledger models add is evaluated in its deployment: pass --data-dir")  # fmt: skip
+    return added
+
+
+def _pipeline_settings(name: str, deployment: Deployment | None, workers: int | None) -> Settings:
+    if name in _BUILTIN:
+        return make_settings(workers=workers, pipeline=_BUILTIN[name])
+    if deployment is None:
+        raise InvalidInput(f"--pipeline {name}: an added model needs its deployment (--data-dir)")
+    return operator_settings(deployment, name, base=make_settings(workers=workers))
 
 
 @eval_app.command("lfw")
@@ -58,11 +79,7 @@ def lfw_command(
     data = data or Path(os.environ.get("FACELEDGER_TEST_DATA", "../shared/data"))
     if not (data / "pairs.txt").is_file():
         raise InvalidInput(f"{data}: no pairs.txt here; point --data at the LFW data folder")
-    builtin = {p.value: p for p in BUILTIN_PIPELINES}
-    if pipeline is not None and pipeline not in builtin:  # an added model: evaluated inside its deployment
-        if data_dir is None and make_settings().data_dir is None:
-            raise InvalidInput(f"--pipeline {pipeline}: not one of {', '.join(builtin)}; a model added with "
-                               "faceledger models add is evaluated in its deployment: pass --data-dir")  # fmt: skip
+    if pipeline is not None and _added_models([pipeline], data_dir):  # evaluated inside its deployment
         with acting(data_dir, token, token_file=token_file) as (deployment, actor):
             settings = operator_settings(deployment, pipeline, base=make_settings(workers=workers))
             summary, written = _run_and_report(data, settings, folds, out, no_identification, cache, people, workers)
@@ -75,7 +92,7 @@ def lfw_command(
         summary = {**summary, "stored": {"model": stored.name, "sha256": stored.sha256,
                                          "calibration_impostor_pairs": table["impostor_pairs"]}}  # fmt: skip
     else:
-        settings = make_settings(workers=workers, pipeline=builtin[pipeline] if pipeline else None)
+        settings = make_settings(workers=workers, pipeline=_BUILTIN[pipeline] if pipeline else None)
         summary, written = _run_and_report(data, settings, folds, out, no_identification, cache, people, workers)
     _print_summary(summary, written, folds, as_json)
 
@@ -123,7 +140,11 @@ def _print_summary(summary: dict[str, Any], written: dict[str, Path], folds: int
 @reports_errors
 def compare_command(
     pipelines: Annotated[
-        list[Pipeline] | None, typer.Option("--pipeline", help="A pipeline to include (repeat; default: all).")
+        list[str] | None,
+        typer.Option(
+            "--pipeline",
+            help="A pipeline, or a model added to --data-dir's deployment (repeat; default: the built-in ones).",
+        ),
     ] = None,
     data: Annotated[Path | None, typer.Option("--data", help="Folder with lfw/, pairs.txt, lfw_labels/.")] = None,
     folds: Annotated[int, typer.Option("--folds", min=1, max=10, help="How many of View 2's folds to score.")] = 10,
@@ -134,22 +155,24 @@ def compare_command(
     cache: Annotated[Path | None, typer.Option("--cache", help="Embedding cache file.")] = None,
     workers: WorkersOption = None,
     as_json: JsonOption = False,
+    data_dir: DataDirOption = None,
+    token: TokenOption = None,
+    token_file: TokenFileOption = None,
 ) -> None:
     """Several pipelines on LFW in one report: verification, TAR at FAR 1e-3/1e-4, open-set FNIR at FPIR
     1%/0.1%, per-group FMR/FNMR at each pipeline's operating threshold, ROC and DET overlays."""
     data = data or Path(os.environ.get("FACELEDGER_TEST_DATA", "../shared/data"))
     if not (data / "pairs.txt").is_file():
         raise InvalidInput(f"{data}: no pairs.txt here; point --data at the LFW data folder")
-    chosen = list(dict.fromkeys(pipelines or list(BUILTIN_PIPELINES)))
-    embedding_cache = EmbeddingCache(cache or default_cache_path())
-    try:
-        evaluations = [
-            run_lfw(data, make_settings(workers=workers, pipeline=p), folds=list(range(1, folds + 1)),
-                    cache=embedding_cache, workers=workers, max_people=people)
-            for p in chosen
-        ]  # fmt: skip
-    finally:
-        embedding_cache.close()
+    chosen = list(dict.fromkeys(pipelines or list(_BUILTIN)))
+    with ExitStack() as stack:
+        deployment = None
+        if _added_models(chosen, data_dir):  # added models are measured with their stored, sha256-checked file
+            deployment, _ = stack.enter_context(acting(data_dir, token, token_file=token_file))
+        settings = [_pipeline_settings(name, deployment, workers) for name in chosen]
+        embedding_cache = stack.enter_context(closing(EmbeddingCache(cache or default_cache_path())))
+        evaluations = [run_lfw(data, s, folds=list(range(1, folds + 1)), cache=embedding_cache, workers=workers,
+                               max_people=people) for s in settings]  # fmt: skip
     report = compare_report(evaluations, out)
     if as_json:
         typer.echo(strict_json(report))
@@ -194,25 +217,42 @@ def threshold_command(
         float, typer.Option("--fpir", help="Acceptable share of strangers who get any false candidate, e.g. 0.01.")
     ],
     pipeline: Annotated[
-        Pipeline | None, typer.Option("--pipeline", help="Whose distances (default: settings.pipeline).")
+        str | None,
+        typer.Option(
+            "--pipeline",
+            help="Whose distances (default: settings.pipeline); an added model's name "
+            "reads the table its stored evaluation measured (needs --data-dir).",
+        ),
     ] = None,
     as_json: JsonOption = False,
+    data_dir: DataDirOption = None,
+    token: TokenOption = None,
+    token_file: TokenFileOption = None,
 ) -> None:
     """The distance threshold that keeps false candidates at a target rate for a gallery of a given size, for
     every demographic group the pipeline's table measured on enough people (the policy a deployment applies)."""
     if not 0 < fpir < 1:
         raise InvalidInput("--fpir must be between 0 and 1, e.g. 0.01")
-    settings = make_settings(pipeline=pipeline)
-    table = load_pipeline_calibration(settings.pipeline)  # its own distances' table, never dlib's for another
+    configured = make_settings()
+    if pipeline is None and configured.pipeline is Pipeline.OPERATOR:
+        pipeline = configured.operator_model  # the added model the settings search with
+    if pipeline is not None and _added_models([pipeline], data_dir):
+        with acting(data_dir, token, token_file=token_file) as (deployment, _):
+            settings = operator_settings(deployment, pipeline)
+            table = operator_calibration(settings)  # the table its stored evaluation measured for this file
+    else:
+        settings = make_settings(pipeline=_BUILTIN[pipeline] if pipeline else None)
+        table = load_pipeline_calibration(settings.pipeline)  # its own distances' table, never dlib's for another
     advice = threshold_advice(table, gallery_size, fpir)
     # The deployment's policy (policy/operating_threshold.py): the worst group's 95% upper bound, not the average.
     policy = operating_threshold(table, gallery_size, fpir, settings.threshold_min_group_people)
-    advice.update(pipeline=settings.pipeline.value, table_model=table.model.key, operating_threshold=policy.to_dict())
+    name = pipeline or settings.pipeline.value
+    advice.update(pipeline=name, table_model=table.model.key, operating_threshold=policy.to_dict())
     if as_json:
         typer.echo(strict_json(advice))
         return
     typer.echo(
-        f"{settings.pipeline.value} pipeline ({table.model.key}), gallery {gallery_size:,} faces, target FPIR "
+        f"{name} pipeline ({table.model.key}), gallery {gallery_size:,} faces, target FPIR "
         f"{fpir:g}: use distance <= {policy.threshold:.3f} ({policy.describe()}; then "
         f"{100 * table.false_non_match_rate(policy.threshold):.1f}% of same-person pairs fall above it)"
     )

@@ -11,7 +11,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from faceledger.errors import InvalidInput
+from faceledger.errors import InvalidInput, ModelMismatch
 from faceledger.types import IndexBackend
 
 __all__ = ["DIM", "BlobCodec", "Hits", "Ids", "IndexBackend", "VectorIndex", "Vectors"]
@@ -61,6 +61,13 @@ def check_vectors(ids: Ids, vectors: Vectors, dim: int = DIM) -> tuple[Ids, Vect
     if len(np.unique(ids)) != len(ids):
         raise InvalidInput("ids must be unique")
     return ids, vectors
+
+
+def check_stored_width(stored: int, dim: int, where: object) -> None:
+    """A saved index is opened only at its model's width: another model's file, or a model whose declared
+    width changed, is refused here rather than failing inside a search."""
+    if stored != dim:
+        raise ModelMismatch(f"{where} holds {stored}-wide vectors; this model embeds {dim} wide")
 
 
 def check_queries(queries: Vectors, k: int, dim: int = DIM) -> Vectors:

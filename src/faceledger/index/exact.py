@@ -16,6 +16,7 @@ from faceledger.index.base import (
     IndexBackend,
     Vectors,
     check_queries,
+    check_stored_width,
     check_vectors,
     empty_hits,
     read_index_file,
@@ -41,6 +42,7 @@ class ExactIndex:
         if folder is not None and (folder / "exact.npz").is_file():
             with np.load(io.BytesIO(read_index_file(folder / "exact.npz", codec))) as data:
                 self._ids, self._vectors = data["ids"], data["vectors"]
+            check_stored_width(self._vectors.shape[1], dim, folder / "exact.npz")
             self._version = json.loads((folder / "exact.json").read_text())["gallery_version"]
 
     def add(self, ids: Ids, vectors: Vectors) -> None:

@@ -25,6 +25,7 @@ from faceledger.index.base import (
     IndexBackend,
     Vectors,
     check_queries,
+    check_stored_width,
     check_vectors,
     empty_hits,
     read_index_file,
@@ -72,6 +73,7 @@ class FaissIndex:
         if folder is not None and (folder / INDEX_FILE).is_file() and (folder / META_FILE).is_file():
             meta = json.loads((folder / META_FILE).read_text())
             self._exact = _read(folder / INDEX_FILE, codec)
+            check_stored_width(self._exact.d, dim, folder / INDEX_FILE)
             if meta.get("kind") == "ivf" and (folder / CODES_FILE).is_file():
                 self._codes = _read(folder / CODES_FILE, codec)
             self._version, self._trained_size = meta["gallery_version"], meta["trained_size"]

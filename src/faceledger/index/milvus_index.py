@@ -18,6 +18,7 @@ from faceledger.index.base import (
     IndexBackend,
     Vectors,
     check_queries,
+    check_stored_width,
     check_vectors,
     empty_hits,
     read_meta_version,
@@ -46,11 +47,16 @@ class MilvusIndex:
             self._client = MilvusClient(uri)
             if not self._client.has_collection(self._collection):
                 self._create(index_type)
+            check_stored_width(self._stored_width(), dim, f"Milvus collection {collection}")
             self._client.load_collection(self._collection)
         except MilvusException as exc:
             raise EngineUnavailable(f"Milvus at {uri} is not usable: {exc}") from exc
         meta = folder / META_FILE if folder else None
         self._version: int | None = json.loads(meta.read_text())["gallery_version"] if meta and meta.is_file() else None
+
+    def _stored_width(self) -> int:
+        fields = self._client.describe_collection(self._collection)["fields"]
+        return int(next(f["params"]["dim"] for f in fields if f["name"] == "vector"))
 
     def _create(self, index_type: str) -> None:
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
