@@ -6,6 +6,8 @@ import csv
 import shutil
 from pathlib import Path
 
+from faceledger.engine.pipeline import FaceEngine
+
 
 def people_with_several(data_dir: Path, count: int, minimum: int = 2) -> list[tuple[str, list[Path]]]:
     found = []
@@ -34,3 +36,9 @@ def copy_with_manifest(
             writer.writerow([image.name, f"https://example.org/lfw/{image.name}", "https://example.org/lfw/",
                              "2007-01-01", *subject])  # fmt: skip
     return manifest
+
+
+def passes_quality(engine: FaceEngine, image: Path) -> bool:
+    """Whether the largest face in `image` passes the probe-quality gate of `engine`'s pipeline."""
+    faces = engine.analyse(engine.load_image(image)).faces
+    return bool(faces) and max(faces, key=lambda face: face.box.area).quality.acceptable

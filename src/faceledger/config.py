@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=60_000_000, gt=0)  # a 60 Mpx RGB decode is ~180 MB
 
     # --- the matcher: which detector and embedders (types.Pipeline); see engine/pipeline.py
-    pipeline: Pipeline = Pipeline.DLIB
+    pipeline: Pipeline = Pipeline.SFACE
 
     # --- detection (the dlib pipeline's; YuNet's settings are under yunet_)
     detector: Detector = Detector.HOG

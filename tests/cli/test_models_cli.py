@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from faceledger.config import Settings
 from tests.cli.test_gallery_cli import run
 from tests.lfwdata import copy_with_manifest, people_with_several
 
@@ -28,7 +29,7 @@ def test_models_list_enable_reembed(data_dir: Path, tmp_path: Path) -> None:
     assert model["enabled"] and model["in_pipeline"] and model["faces_embedded"] == model["gallery_faces"] >= 3
     assert model["index_faces"] == model["gallery_faces"]
 
-    again = run("models", "reembed", "dlib", "--json", *token)  # a pipeline's name names its model
+    again = run("models", "reembed", Settings().pipeline.value, "--json", *token)  # a pipeline's name: its model
     assert again.returncode == 0, again.stderr
     report = json.loads(again.stdout)
     assert (report["already_embedded"], report["embedded"]) == (model["gallery_faces"], 0)

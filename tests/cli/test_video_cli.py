@@ -21,11 +21,14 @@ def test_video_faces_prints_tracks_and_writes_a_contact_sheet(data_dir: Path, tm
                "--attribution", ATTRIBUTION]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
-    assert "3 track(s)" in done.stdout and done.stdout.count("  track ") == 3
+    written = json.loads((out / "faces.json").read_text())
+    tracks = len(written["tracks"])
+    assert 3 <= tracks <= 6  # five people stand in the room (dlib links 3 of them, sface 4 and two glimpses)
+    assert f"{tracks} track(s)" in done.stdout and done.stdout.count("  track ") == tracks
     assert ATTRIBUTION in done.stdout
     assert Image.open(out / "contact_sheet.png").format == "PNG"
-    assert sorted(p.name for p in out.glob("track-*.jpg")) == ["track-1.jpg", "track-2.jpg", "track-3.jpg"]
-    assert json.loads((out / "faces.json").read_text())["attribution"] == ATTRIBUTION
+    assert sorted(p.name for p in out.glob("track-*.jpg")) == sorted(f"track-{n}.jpg" for n in range(1, tracks + 1))
+    assert written["attribution"] == ATTRIBUTION
 
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(video.read_bytes()[:150_000])

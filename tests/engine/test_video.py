@@ -16,6 +16,7 @@ from faceledger.engine.contact_sheet import contact_sheet
 from faceledger.engine.video import VideoLimits, frame_at, probe_video
 from faceledger.engine.video_faces import VideoFaces, analyse_video
 from faceledger.errors import InvalidInput, TooLarge
+from faceledger.types import Pipeline
 
 pytestmark = pytest.mark.needs_data
 ATTRIBUTION = 'Video: (c) 2012 Aaron "tango" Tang, CC BY 2.0, https://www.flickr.com/photos/hahatango/7484510910'
@@ -29,7 +30,7 @@ def video(data_dir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def analysed(video: Path) -> VideoFaces:
-    return analyse_video(video, Settings(workers=2), every_s=0.5, attribution=ATTRIBUTION)
+    return analyse_video(video, Settings(workers=2, pipeline=Pipeline.DLIB), every_s=0.5, attribution=ATTRIBUTION)
 
 
 def test_one_track_per_person_whose_face_can_be_seen(analysed: VideoFaces) -> None:

@@ -70,6 +70,18 @@ def test_cache_keeps_pipelines_apart(tmp_path: Path) -> None:
 
 @pytest.mark.needs_data
 @pytest.mark.slow
+def test_single_vector_keys_name_the_pipeline() -> None:
+    """sface's vectors are 128-wide like dlib's: a shared key would hand one model's vectors to the other."""
+    from faceledger.config import Settings
+    from faceledger.eval.embeddings import pipeline_key
+    from faceledger.types import Pipeline
+
+    keys = {pipeline: pipeline_key(Settings(pipeline=pipeline)) for pipeline in (Pipeline.DLIB, Pipeline.SFACE,
+                                                                                 Pipeline.FUSED)}  # fmt: skip
+    assert len(set(keys.values())) == 3, keys
+    assert keys[Pipeline.SFACE] != pipeline_key(Settings(pipeline=Pipeline.SFACE, yunet_min_score=0.5))
+
+
 def test_eval_lfw_dlib_prints_strict_json_with_the_acceptance_keys(data_dir: Path, tmp_path: Path) -> None:
     data = tiny_data(data_dir, tmp_path / "data")
     result = faceledger("eval", "lfw", "--pipeline", "dlib", "--data", str(data), "--folds", "1", "--json",

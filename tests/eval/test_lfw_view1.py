@@ -13,7 +13,7 @@ from faceledger.engine.distance import euclidean
 from faceledger.eval.calibration_build import build_table, impostor_distances
 from faceledger.eval.embeddings import EmbeddingCache, embed_lfw
 from faceledger.eval.lfw import LfwImage, Pair, images_of, read_pairs
-from faceledger.types import ModelIdentity
+from faceledger.types import ModelIdentity, Pipeline
 
 pytestmark = [pytest.mark.needs_data, pytest.mark.slow]
 
@@ -31,7 +31,7 @@ def test_view1_test_pairs_accuracy_at_the_default_threshold(data_dir: Path, lfw_
     pairs = read_pairs(data_dir / "pairsDevTest.txt")
     sample = pairs[:150] + pairs[500:650]  # 150 matched + 150 mismatched
     cache = EmbeddingCache(lfw_embedding_cache)  # these images are View 1 test images: embedded once a run
-    embeddings = embed_lfw(images_of(sample), data_dir, Settings(), cache, workers=2)
+    embeddings = embed_lfw(images_of(sample), data_dir, Settings(pipeline=Pipeline.DLIB), cache, workers=2)
     scored = [(p, euclidean(embeddings[p.first], embeddings[p.second])) for p in sample
               if p.first in embeddings and p.second in embeddings]  # fmt: skip
     assert len(scored) >= 0.95 * len(sample), "a face is found in nearly every LFW image"

@@ -24,6 +24,7 @@ from PIL import Image
 from faceledger.api.app import create_app
 from faceledger.errors import TooLarge
 from faceledger.services.deployment import Deployment
+from faceledger.types import Pipeline
 from tests.api.conftest import Api
 from tests.databases import SQLITE_ONLY
 from tests.office import ATTESTATION, make_office
@@ -212,11 +213,14 @@ def test_analyses_over_the_concurrency_bound_get_a_503_not_a_hang(api: Api, blac
     assert int(response.headers["Retry-After"]) >= 1
 
 
-def test_a_memory_bomb_fails_cleanly_within_the_memory_budget(api: Api) -> None:
-    deployment = api.office.deployment
+def test_a_memory_bomb_fails_cleanly_within_the_memory_budget(make_deployment: Callable[..., Deployment]) -> None:
+    # dlib's HOG pass is the bomb here (YuNet works on a downscaled copy, and onnxruntime's own failed
+    # allocation is checked in tests/engine/test_sandbox_allocation.py).
+    office = make_office(make_deployment(pipeline=Pipeline.DLIB))
     # 64 MiB on top of the loaded engine: the 12 MP image decodes (36 MB), its HOG pass does not fit.
-    settings = deployment.settings.model_copy(update={"analysis_max_memory_bytes": 64 * MIB})
-    with TestClient(create_app(settings, deployment.data_dir), raise_server_exceptions=False) as client:
+    settings = office.deployment.settings.model_copy(update={"analysis_max_memory_bytes": 64 * MIB})
+    with TestClient(create_app(settings, office.deployment.data_dir), raise_server_exceptions=False) as client:
+        api = Api(office, client)
         response = within(60, lambda: _search(client, api, "black.png", black_png(4000, 3000)))
     assert response.status_code == 413, response.text
     assert "analysis_max_memory_bytes" in response.json()["error"]["message"]

@@ -22,6 +22,7 @@ from faceledger.services.governed_search import SearchRequest, governed_search
 from faceledger.services.ingest import SourceSpec
 from faceledger.store.governance_models import Candidate
 from faceledger.store.models import Face, GalleryImage
+from faceledger.types import Pipeline
 from tests.lfwdata import copy_with_manifest
 from tests.office import ATTESTATION, make_office
 
@@ -43,7 +44,8 @@ def test_strangers_within_the_old_distance_are_neither_removed_nor_scrubbed(
     photo = own[4]
     strangers = [(name, sorted((data_dir / "lfw" / name).glob("*.jpg"))[:1]) for name in STRANGERS]
     manifest = copy_with_manifest([*strangers, *((PERSON, [image]) for image in own[:3])], tmp_path / "g")
-    deployment = make_deployment(search_rank_subjects=False)  # every photo its own candidate: faces are counted
+    # every photo its own candidate: faces are counted; dlib, whose strangers below score this close
+    deployment = make_deployment(search_rank_subjects=False, pipeline=Pipeline.DLIB)
     office = make_office(deployment)
     assert curation.governed_ingest(deployment, office.curator, manifest, SourceSpec("lfw", "test")).images_added == 6
     person_faces = faces_of(deployment, {image.name for image in own[:3]})

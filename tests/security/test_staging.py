@@ -24,7 +24,7 @@ from faceledger.services.authority import halt
 from faceledger.services.deployment import Deployment, open_deployment
 from faceledger.services.governed_search import SearchRequest, governed_search
 from tests.databases import SQLITE_ONLY
-from tests.lfwdata import people_with_several
+from tests.lfwdata import passes_quality, people_with_several
 from tests.office import ATTESTATION, Office, make_office
 from tests.security import webflow
 
@@ -170,7 +170,12 @@ def test_a_halt_landing_in_flight_leaves_no_probe_face(
 ) -> None:
     office = make_office(make_deployment())
     deployment = office.deployment
-    _, images = people_with_several(data_dir, 1)[0]
+    probe = next(  # a halt, not the quality gate, must be what refuses it
+        image
+        for _, images in people_with_several(data_dir, 5)
+        for image in images
+        if passes_quality(deployment.face_engine, image)
+    )
     original = governed_search_module.rank_candidates
 
     def rank_then_halt(*args: object, **kwargs: object) -> object:  # the council halts while the search runs
@@ -180,7 +185,7 @@ def test_a_halt_landing_in_flight_leaves_no_probe_face(
 
     monkeypatch.setattr(governed_search_module, "rank_candidates", rank_then_halt)
     with pytest.raises(PolicyDenied, match="halted"):
-        governed_search(deployment, office.analyst, SearchRequest("C-1", ATTESTATION, images[0]))
+        governed_search(deployment, office.analyst, SearchRequest("C-1", ATTESTATION, probe))
     probes = deployment.data_dir / "probes"
     left = [p for p in probes.rglob("*") if p.is_file()] if probes.exists() else []
     assert left == [], f"the refused search left its probe face: {left}"
@@ -189,7 +194,7 @@ def test_a_halt_landing_in_flight_leaves_no_probe_face(
     from faceledger.services.authority import resume
 
     resume(deployment, office.council, "the vote is over")
-    done = governed_search(deployment, office.analyst, SearchRequest("C-1", ATTESTATION, images[0]))
+    done = governed_search(deployment, office.analyst, SearchRequest("C-1", ATTESTATION, probe))
     assert (deployment.data_dir / f"probes/{done.probe_sha256[:2]}").is_dir(), "a committed search keeps its face"
 
 

@@ -67,8 +67,8 @@ def test_fused_scores_the_pair_with_both_models(samples: Path) -> None:
     assert all(key in result.scored_by for key in result.model_scores)
 
 
-def test_dlib_compare_is_unchanged(settings: Settings, engine: FaceEngine, samples: Path) -> None:
-    result = AnalysisService(settings, engine).compare(samples / OBAMA[0], samples / OBAMA[1])
+def test_dlib_compare_is_unchanged(dlib_engine: FaceEngine, samples: Path) -> None:
+    result = AnalysisService(dlib_engine.settings, dlib_engine).compare(samples / OBAMA[0], samples / OBAMA[1])
     assert result.threshold == 0.6 and result.calibration == load_calibration() and result.model_scores is None
     data = result.to_dict()
     assert data["inconclusive_margin"] == 0.04 and data["pipeline"] == "dlib"

@@ -34,7 +34,7 @@ def test_obama_photos_are_likely_the_same_person(service: AnalysisService, sampl
 def test_obama_and_biden_are_likely_different(service: AnalysisService, samples: Path, obama: str) -> None:
     result = service.compare(samples / obama, samples / "wh_biden_2010_blue_room.jpg")
     assert result.likelihood is Likelihood.LIKELY_DIFFERENT
-    assert result.false_match.rate > 0.05  # many strangers are this close: it says nothing
+    assert result.false_match.rate > 0.01  # more than 1 in 100 strangers are this close: it says nothing
     assert "identif" not in str(result.to_dict()).replace("never an identification", "")
 
 
@@ -54,5 +54,5 @@ def test_no_face_is_a_clear_error(service: AnalysisService, samples: Path, tmp_p
 
     blank = tmp_path / "wall.png"
     Image.new("RGB", (300, 300), (200, 190, 180)).save(blank)
-    with pytest.raises(NoFaceFound, match=r"wall.png: no face found \(tried the hog then cnn detector\)"):
+    with pytest.raises(NoFaceFound, match=r"wall.png: no face found \(tried the (hog then cnn|yunet) detector\)"):
         service.compare(blank, samples / OBAMA[0])

@@ -122,9 +122,10 @@ def test_a_search_uses_stores_and_ledgers_the_threshold_for_the_gallery_it_searc
     printed = capsys.readouterr().out
     assert "operating threshold" in printed and top["strangers"] in printed
 
-    # The gallery grows: the next search derives a tighter threshold from the new count.
+    # The gallery grows: the next search derives its threshold from the new count (never looser; on sface a
+    # few faces more can leave it where it was, held by the thin african group's measured rate).
     governed_ingest(deployment, office.curator, copy_with_manifest(people[2:], tmp_path / "g2"), spec)
     second = governed_search(deployment, office.analyst, SearchRequest("C-1", ATTESTATION, images[1]))
     assert second.gallery_faces == deployment.index.count() > first.gallery_faces
-    assert second.threshold == current_threshold(deployment, second.gallery_faces).threshold < first.threshold
+    assert second.threshold == current_threshold(deployment, second.gallery_faces).threshold <= first.threshold
     assert second.operating_point["gallery_faces"] == second.gallery_faces

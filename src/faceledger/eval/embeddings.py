@@ -43,7 +43,11 @@ def default_cache_path() -> Path:
 
 
 def pipeline_key(settings: Settings) -> str:
-    """Everything that changes an embedding: the model's identity and the pipeline's settings."""
+    """Everything that changes an embedding: the model's identity and the pipeline's settings. A YuNet
+    pipeline's first model has its own key: its vectors are 128-wide too, and under dlib's key they would
+    be read back as dlib's."""
+    if Pipeline(settings.pipeline) is not Pipeline.DLIB:
+        return f"{multi_model_tag(settings)}|first"
     values = {name: str(getattr(settings, name)) for name in _PIPELINE_FIELDS}
     digest = hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
     return f"{recognition_model_identity().key}|{digest}"
