@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +23,7 @@ from typer.testing import CliRunner
 
 from faceledger.cli.disclose import disclose
 from faceledger.errors import PolicyDenied
-from faceledger.services import cases, retention, review
+from faceledger.services import cases, retention, review, transparency
 from faceledger.services.curation import governed_ingest
 from faceledger.services.deployment import Deployment
 from faceledger.services.disclosure import HASHED_FIELDS, DisclosureSummary, disclose_case
@@ -187,3 +190,80 @@ def test_a_tampered_ledger_row_is_named_and_the_cli_exits_8(
     refused = CliRunner().invoke(app, [*command, "--out", str(tmp_path / "cli-after.zip")])
     assert refused.exit_code == 8 and f"entry {seq}" in refused.output
     assert (tmp_path / "cli-after.zip").is_file()
+
+
+def _venv_with_only_cryptography(folder: Path) -> Path:
+    """A fresh virtual environment whose only third-party package is `cryptography` (and what it needs):
+    the installed copy is linked in rather than downloaded, so the test needs no network."""
+    import cffi
+    import cryptography
+    import pycparser
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True, timeout=120)
+    only = folder / "only"
+    only.mkdir()
+    for module in (cryptography, cffi, pycparser):
+        source = Path(module.__file__).parent  # type: ignore[arg-type]
+        (only / source.name).symlink_to(source)
+    backend = next(Path(cffi.__file__).parent.parent.glob("_cffi_backend*.so"))  # type: ignore[arg-type]
+    (only / backend.name).symlink_to(backend)
+    site = next((folder / "lib").glob("python3*/site-packages"))
+    (site / "only.pth").write_text(str(only) + "\n")
+    return folder / "bin" / "python"
+
+
+def _rezip(source: Path, target: Path, change: Callable[[str, bytes], bytes]) -> Path:
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for name in old.namelist():
+            new.writestr(name, change(name, old.read(name)))
+    return target
+
+
+def test_the_zip_verifies_offline_with_its_own_verify_py(casework: Casework, tmp_path: Path) -> None:
+    office, deployment = casework.office, casework.office.deployment
+    out = tmp_path / "C-1.zip"
+    disclose_case(deployment, office.auditor, "C-1", out)
+    with zipfile.ZipFile(out) as archive:
+        (tmp_path / "verify.py").write_bytes(archive.read("verify.py"))
+        proofs = json.loads(archive.read("ledger/proofs.json"))
+        lines = archive.read("ledger.jsonl").decode().splitlines()
+    assert proofs["hashed_fields"] == list(ledger.HASHED_FIELDS) and len(proofs["inclusion"]) == len(lines)
+    key = tmp_path / "office.pub"  # the key as the council publishes it, not the package's copy
+    key.write_text(transparency.public_key(deployment).text() + "\n")
+    python = _venv_with_only_cryptography(tmp_path / "venv")
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
+
+    def verify(package: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(python), "-I", str(tmp_path / "verify.py"), str(package), "--public-key", str(key)],
+                              capture_output=True, text=True, env=env, timeout=120, check=False)  # fmt: skip
+
+    isolated = subprocess.run([str(python), "-I", "-c", "import faceledger"], capture_output=True, env=env,
+                              timeout=60, check=False)  # fmt: skip
+    assert isolated.returncode != 0, "the venv must not see faceledger"
+    good = verify(out)
+    assert good.returncode == 0, good.stderr
+    assert f"{len(lines)} disclosed entries" in good.stdout and "verified" in good.stdout
+
+    first = json.loads(lines[0])
+    altered = _rezip(out, tmp_path / "entry.zip", lambda name, data: data.replace(
+        f'"actor": "{first["actor"]}"'.encode(), f'"actor": "{first["actor"]}x"'.encode(), 1)
+        if name == "ledger.jsonl" else data)  # fmt: skip
+    failed = verify(altered)
+    assert failed.returncode == 1 and f"entry {first['seq']} was altered" in failed.stderr, failed.stderr
+
+    target = next(p for p in proofs["inclusion"] if p["audit_path"])
+    digest = target["audit_path"][0]
+    flipped = ("0" if digest[0] != "0" else "1") + digest[1:]
+    bad_proof = _rezip(out, tmp_path / "proof.zip", lambda name, data: data.replace(digest.encode(), flipped.encode())
+                       if name == "ledger/proofs.json" else data)  # fmt: skip
+    failed = verify(bad_proof)
+    assert failed.returncode == 1 and "does not lead to the root" in failed.stderr, failed.stderr
+
+    def grown(name: str, data: bytes) -> bytes:  # the checkpoint claims one entry more than was signed
+        if name != "ledger/checkpoint.txt":
+            return data
+        origin, size, rest = data.decode().split("\n", 2)
+        return f"{origin}\n{int(size) + 1}\n{rest}".encode()
+
+    failed = verify(_rezip(out, tmp_path / "checkpoint.zip", grown))
+    assert failed.returncode == 1 and "not signed by" in failed.stderr, failed.stderr

@@ -40,7 +40,7 @@ from faceledger.store.keys import KeyFiles
 from faceledger.store.migrate import upgrade
 from faceledger.store.models import Face, FaceEmbedding, GalleryState, OperatorModel
 from faceledger.store.sealed import DIR_MODE, FILE_MODE, IndexCodec, Role, Sealer, write_private
-from faceledger.transparency.keyfile import KeyFileProblem, load_or_create_key
+from faceledger.transparency.keyfile import KeyFileProblem, check_key_location, load_or_create_key
 from faceledger.types import IndexBackend, Pipeline
 
 CONFIG_FILE = "faceledger.json"
@@ -148,7 +148,13 @@ def init_deployment(settings: Settings, data_dir: Path, backend: IndexBackend) -
         raise Conflict(f"{data_dir} is already a faceledger data directory")
     if data_dir.exists() and any(data_dir.iterdir()):
         raise InvalidInput(f"{data_dir} exists and is not empty; choose a new or empty folder")
-    KeyFiles.for_deployment(settings.keys_dir, data_dir).check_location()
+    keys = KeyFiles.for_deployment(settings.keys_dir, data_dir)
+    keys.check_location()
+    signing_key = keys.signing_key_path(settings.ledger_signing_key)
+    try:
+        check_key_location(signing_key, data_dir)  # before anything is made
+    except KeyFileProblem as exc:
+        raise KeyProblem(str(exc)) from None
     data_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     config = {
         "format": FORMAT_VERSION,
@@ -159,10 +165,9 @@ def init_deployment(settings: Settings, data_dir: Path, backend: IndexBackend) -
         "pipeline": settings.pipeline.value,
         "ledger_origin": f"faceledger.invalid/{uuid.uuid4().hex[:16]}",  # the log's name in its checkpoints
     }
-    keys = KeyFiles.for_deployment(settings.keys_dir, data_dir)
     keys.create()  # before the index, which is sealed with it
     try:  # the Ed25519 key that signs the checkpoints outsiders verify (services/transparency.py)
-        load_or_create_key(keys.signing_key_path(settings.ledger_signing_key), data_dir)
+        load_or_create_key(signing_key, data_dir)
     except KeyFileProblem as exc:
         raise KeyProblem(str(exc)) from None
     deployment = _connect(settings, data_dir, config)
