@@ -96,7 +96,20 @@ for c in r["candidates"]:
   say "The ledger: every action and every refusal, hash-chained"
   as auditor ledger show --limit 100 | tail -n 12
   as auditor ledger verify
+  say "Checked without trusting the office: a signed checkpoint, a witness on its own, the disclosure's verify.py"
+  $FL ledger public-key --out "$work/office.pub"   # what the council publishes and witnesses pin
+  as auditor ledger checkpoint --out "$work/checkpoint-1.txt"
+  W="$work/witness"   # a witness needs only the package, its own folder and the office's public key
+  env -u FACELEDGER_DATA_DIR $FL witness check --state "$W" --name council.example/w1 --public-key "$work/office.pub" \
+    --checkpoint "$work/checkpoint-1.txt" > "$work/checkpoint-1.cosigned.txt"
   as council authority resume --reason "demo: open for the web UI"
+  as auditor ledger checkpoint --out "$work/checkpoint-2.txt"
+  as auditor ledger consistency "$work/checkpoint-1.txt" "$work/checkpoint-2.txt" > "$work/proof-1-2.json"
+  env -u FACELEDGER_DATA_DIR $FL witness check --state "$W" --public-key "$work/office.pub" \
+    --checkpoint "$work/checkpoint-2.txt" --proof "$work/proof-1-2.json" | tail -n 2
+  .venv/bin/python -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract("verify.py", sys.argv[2])' \
+    "$work/reports/C-1-disclosure.zip" "$work/reports"
+  .venv/bin/python -I "$work/reports/verify.py" "$work/reports/C-1-disclosure.zip" --public-key "$work/office.pub"
   say "The web UI and the REST API on this demo deployment"
   echo "Run:   .venv/bin/faceledger serve --data-dir demo/data"
   echo "Open:  http://127.0.0.1:8000/ui/  (API docs: http://127.0.0.1:8000/docs)"

@@ -18,13 +18,14 @@ from faceledger.eval.lfw import LfwImage, images_of, read_pairs
 from faceledger.eval.lfw_eval import group_rates, verify
 from faceledger.eval.lfw_labels import gender_labels
 from faceledger.eval.report import LfwEvaluation, write_report
-from faceledger.services import reports, review
+from faceledger.services import reports, review, transparency
 from faceledger.services.curation import governed_ingest
 from faceledger.services.deployment import Deployment
 from faceledger.services.governed_search import SearchRequest, governed_search
 from faceledger.services.ingest import SourceSpec
 from faceledger.services.usage import iso_week
 from faceledger.store import ledger
+from faceledger.transparency.verify import Checkpoint, VerifierKey
 from tests.lfwdata import copy_with_manifest, people_with_several
 from tests.office import ATTESTATION, Office, make_office
 
@@ -70,6 +71,10 @@ def test_usage_report_counts_what_the_ledger_holds(busy_office: Office, tmp_path
     html = written.html.read_text()
     assert html.count("data:image/png;base64,") == 6 and not re.search(r"(src|href)=\"https?://", html)
     assert busy_office.entries(action="report_usage"), "writing a report is ledgered"
+    checkpoint = Checkpoint.parse(data["ledger"]["checkpoint"])  # signed after the report's own entry
+    checkpoint.require_signature(transparency.public_key(busy_office.deployment))
+    assert checkpoint.size == busy_office.entries(action="report_usage")[-1].seq
+    assert data["ledger"]["checkpoint"] in html and data["ledger"]["public_key"] in html
 
 
 def test_a_week_with_no_use_and_a_malformed_week(busy_office: Office, tmp_path: Path) -> None:
@@ -115,5 +120,9 @@ def test_accountability_report_with_a_real_evaluation(
     groups = facts["accuracy"]["evaluation"]["groups"]
     assert {g["attribute"] for g in groups} >= {"gender"} and all(g["group"] in html for g in groups)
     assert html.count("data:image/png;base64,") == 3
+    signed = Checkpoint.parse(facts["ledger"]["checkpoint"])
+    signed.require_signature(VerifierKey.parse(facts["ledger"]["public_key"]))
+    assert facts["ledger"]["public_key"] == transparency.public_key(busy_office.deployment).text()
+    assert facts["ledger"]["public_key"] in html and "faceledger witness check" in html
     with pytest.raises(InvalidInput, match="not an evaluation summary"):
         reports.accountability(busy_office.deployment, busy_office.auditor, tmp_path / "bad", evaluation=tmp_path)

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from faceledger.engine.image_input import file_sha256
-from faceledger.errors import KeyProblem, LedgerTampered, NotFound
+from faceledger.errors import LedgerTampered, NotFound
 from faceledger.policy.governance import Action, ActorView, Context
 from faceledger.services import transparency
 from faceledger.services.deployment import Deployment
@@ -209,15 +209,14 @@ def _collect(session: Session, deployment: Deployment, actor: ActorView, case_id
 def _proofs(session: Session, deployment: Deployment, excerpt: list[ledger.LedgerEntry]) -> dict[str, Any]:
     """A fresh signed checkpoint and every excerpt entry's inclusion proof in its tree. A tree that does not
     verify gets no signature (LedgerTampered): the package then says so instead of carrying one."""
-    try:
-        with session.begin_nested():  # a refusal to sign leaves the disclosure's transaction as it was
-            issued = transparency.sign_tree(session, deployment, transparency.signing_key(deployment, create=True))
-            reader = merkle.TreeReader(session, issued.checkpoint.size)
-            inclusion = [{"seq": e.seq, "tree_size": reader.size, "entry_hash": e.hash,
-                          "audit_path": [h.hex() for h in reader.inclusion_path(e.seq - 1, reader.size)]}
-                         for e in excerpt]  # fmt: skip
-    except (LedgerTampered, KeyProblem) as exc:
-        return {"problem": f"no signed checkpoint: {exc}"}
+    signed = transparency.sign_within(session, deployment)
+    if isinstance(signed, str):
+        return {"problem": signed}
+    reader = merkle.TreeReader(session, signed.checkpoint.size)
+    inclusion = [{"seq": e.seq, "tree_size": reader.size, "entry_hash": e.hash,
+                  "audit_path": [h.hex() for h in reader.inclusion_path(e.seq - 1, reader.size)]}
+                 for e in excerpt]  # fmt: skip
+    issued = signed
     proofs = {"hashed_fields": list(HASHED_FIELDS), "checkpoint_size": issued.checkpoint.size, "inclusion": inclusion}
     return {"files": {"ledger/checkpoint.txt": issued.checkpoint.text(), "ledger/public-key.txt": issued.key.text()
                       + "\n", "ledger/proofs.json": _json(proofs), "verify.py": VERIFIER.read_text()}}  # fmt: skip

@@ -9,6 +9,14 @@ table { border-collapse: collapse; margin: .5rem 0 1rem; } th, td { border: 1px 
 img { max-width: 100%; }
 </style>"""
 
+LEDGER_CHECKPOINT = """{% if ledger.checkpoint %}<p>This report was made from the ledger as of this signed checkpoint
+(its Merkle tree of {{ ledger.size }} entries, root {{ ledger.root_hash }}). Anyone can check it, and that any later
+checkpoint extends it, without trusting the office: <code>faceledger witness check</code> with the council's copy of
+the office's public key.</p>
+<pre>{{ ledger.checkpoint }}</pre>
+<p>Public key: <code>{{ ledger.public_key }}</code></p>
+{% else %}<p>No signed checkpoint could be made for this report: {{ ledger.problem }}</p>{% endif %}"""
+
 ACCOUNTABILITY = (
     """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>faceledger accountability report</title>"""
     + STYLE
@@ -103,6 +111,11 @@ and pass <code>--eval DIR</code>).</p>{% endif %}
 
 <h2>8. Feedback</h2>
 <p>Questions, complaints and feedback: {{ f.feedback }}.</p>
+
+<h2>9. The ledger this report was made from</h2>
+{% with ledger = f.ledger %}"""
+    + LEDGER_CHECKPOINT
+    + """{% endwith %}
 </body></html>"""
 )
 
@@ -116,5 +129,9 @@ Every result is an investigative lead, never an identification.</p>
 {% for title, png in charts.items() %}<h2>By {{ title }}</h2>
 <img src="data:image/png;base64,{{ png }}" alt="Searches by {{ title }}">{% endfor %}
 <p>The same numbers are in the CSV beside this file.</p>
+<h2>The ledger this report was made from</h2>
+"""
+    + LEDGER_CHECKPOINT
+    + """
 </body></html>"""
 )

@@ -22,7 +22,7 @@ from faceledger import __version__
 from faceledger.engine.models import RECOGNITION_MODEL_LICENCE, recognition_model_identity
 from faceledger.errors import InvalidInput
 from faceledger.policy.governance import BLOCKED_PURPOSES, Action, ActorView, Context
-from faceledger.services import report_templates
+from faceledger.services import report_templates, transparency
 from faceledger.services.authority import status as authority_status
 from faceledger.services.deployment import Deployment
 from faceledger.services.gallery_admin import gallery_stats
@@ -117,6 +117,7 @@ def accountability(
             "violations": _violations(session, actor), "feedback": deployment.settings.feedback_contact,
         }  # fmt: skip
         append(session, actor, "report_accountability", details={"file": str(out), "days": days})
+        facts["ledger"] = transparency.report_section(transparency.sign_within(session, deployment))
         return {"facts": facts, "period": period}
 
     found = governed(deployment, actor, Action.VIEW_LEDGER, no_context, work)
@@ -144,19 +145,19 @@ def _violations(session: Session, actor: ActorView) -> list[dict[str, Any]]:
 def usage_report(deployment: Deployment, actor: ActorView, week: str, out: Path) -> Written:
     start, end = iso_week(week)
 
-    def work(session: Session, _: Context) -> Usage:
+    def work(session: Session, _: Context) -> tuple[Usage, dict[str, Any]]:
         found = usage(session, start, end, ledger_clause(actor))
         append(session, actor, "report_usage", details={"week": week, "file": str(out)})
-        return found
+        return found, transparency.report_section(transparency.sign_within(session, deployment))
 
-    period = governed(deployment, actor, Action.VIEW_LEDGER, no_context, work)
+    period, signed = governed(deployment, actor, Action.VIEW_LEDGER, no_context, work)
     charts = {name: chart(counts, f"Searches by {name}" if name != "refusal reason" else "Refusals by reason")
               for name, counts in period.breakdowns().items()}  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     stem = f"usage-{week}"
-    html = _ENV.from_string(report_templates.USAGE).render(u=period.to_dict(), week=week, charts=charts)
+    html = _ENV.from_string(report_templates.USAGE).render(u=period.to_dict(), week=week, charts=charts, ledger=signed)
     (out / f"{stem}.html").write_text(html)
-    (out / f"{stem}.json").write_text(json.dumps(period.to_dict(), indent=2) + "\n")
+    (out / f"{stem}.json").write_text(json.dumps({**period.to_dict(), "ledger": signed}, indent=2) + "\n")
     rows = ([week, name, value, count] for name, counts in period.breakdowns().items()
             for value, count in counts.most_common())  # fmt: skip
     write_csv(out / f"{stem}.csv", ["week", "breakdown", "value", "count"], rows)

@@ -239,3 +239,24 @@ def _against(row: tree_heads.SignedCheckpoint, edge: list[bytes], key: VerifierK
         return [f"the checkpoint of {row.size} entries signed another tree than its entries give now: entries up "
                 f"to {row.size} were rewritten since it was signed"]  # fmt: skip
     return []
+
+
+def sign_within(session: Session, deployment: Deployment) -> Issued | str:
+    """A checkpoint signed inside the caller's transaction (a report or a disclosure that carries one, covering
+    its own ledger entry), or why none could be signed; a refusal leaves the caller's transaction as it was."""
+    try:
+        with session.begin_nested():
+            return sign_tree(session, deployment, signing_key(deployment, create=True))
+    except (LedgerTampered, KeyProblem) as exc:
+        return f"no signed checkpoint: {exc}"
+
+
+def report_section(signed: Issued | str) -> dict[str, Any]:
+    """What a published report says about the ledger it was made from."""
+    if isinstance(signed, str):
+        return {"problem": signed}
+    return {"checkpoint": signed.checkpoint.text(), "size": signed.checkpoint.size,
+            "root_hash": signed.checkpoint.root.hex(), "public_key": signed.key.text(),
+            "how_to_check": "faceledger witness check --public-key KEY --checkpoint FILE (with the council's "
+                            "copy of the key); faceledger ledger consistency OLD NEW proves a later one extends "
+                            "it"}  # fmt: skip
