@@ -13,13 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 
 from faceledger.services import transparency
 from faceledger.services.deployment import Deployment
 from faceledger.store import ledger
 from faceledger.store.db import transaction
-from faceledger.transparency.verify import Checkpoint, VerificationFailed
+from faceledger.transparency.verify import Checkpoint, VerificationFailed, sign_checkpoint
 from faceledger.transparency.witness import WitnessRefused, WitnessState, check
 
 MakeDeployment = Callable[..., Deployment]
@@ -87,16 +88,18 @@ def test_truncation_and_reordering_are_refused(make_deployment: MakeDeployment, 
 
 
 def test_a_checkpoint_signed_by_another_key_is_refused(make_deployment: MakeDeployment, tmp_path: Path) -> None:
-    deployment, impostor = make_deployment(), make_deployment()
+    deployment = make_deployment()
     state = WitnessState(tmp_path / "witness")
     write(deployment, [{"i": 1}])
-    witness_sees(deployment, state, None)
-    forged = transparency.issue_checkpoint(impostor).checkpoint
+    held = witness_sees(deployment, state, None)
+    office = transparency.public_key(deployment)
+    other = Ed25519PrivateKey.generate()  # someone without the office's key, using the office's name
+    forged = sign_checkpoint(Checkpoint(held.origin, held.size + 1, bytes(32), held.time), office, other)
     with pytest.raises(WitnessRefused, match="bad signature"):
-        check(state, transparency.public_key(deployment), forged, None)
-    body_changed = Checkpoint(forged.origin, forged.size + 1, forged.root, forged.time, forged.signatures)
+        check(state, office, forged, None)
+    body_changed = Checkpoint(held.origin, held.size + 1, held.root, held.time, held.signatures)
     with pytest.raises(VerificationFailed, match="not signed by"):
-        body_changed.require_signature(transparency.public_key(impostor))
+        body_changed.require_signature(office)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
