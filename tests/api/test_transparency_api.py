@@ -7,7 +7,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,12 +16,14 @@ from sqlalchemy import text
 
 from faceledger.api.app import create_app
 from faceledger.services import transparency
+from faceledger.services.deployment import Deployment
 from faceledger.store import ledger
 from faceledger.store.db import transaction
 from faceledger.transparency.verify import Checkpoint, check_consistency_proof, check_inclusion_proof
-from faceledger.transparency.witness import WitnessRefused, WitnessState, from_url
+from faceledger.transparency.witness import WitnessRefused, WitnessState, check, from_url
 from tests.api.conftest import Api
 from tests.databases import SQLITE_ONLY
+from tests.office import make_office
 
 
 def test_public_checkpoint_and_consistency_proof(api: Api) -> None:
@@ -39,8 +41,16 @@ def test_public_checkpoint_and_consistency_proof(api: Api) -> None:
     proof = api.client.get("/api/v1/ledger/proofs/consistency", params={"old": old.size, "new": new.size})
     assert proof.status_code == 200, proof.text
     check_consistency_proof(proof.json(), old, new)
-    beyond = api.client.get("/api/v1/ledger/proofs/consistency", params={"old": 1, "new": new.size + 1})
-    assert beyond.status_code == 422 and "no tree of size" in beyond.text
+    for old_size, new_size in ((1, new.size), (old.size, new.size + 1), (old.size, 10**12)):
+        unsigned = api.client.get("/api/v1/ledger/proofs/consistency", params={"old": old_size, "new": new_size})
+        assert unsigned.status_code == 404 and "was signed" in unsigned.text, unsigned.text  # no live size, no oracle
+        assert str(deployment_size(api)) not in unsigned.json()["error"]["message"]
+
+
+def deployment_size(api: Api) -> int:
+    with api.office.deployment.sessions() as session:
+        head = session.get(ledger.LedgerHead, 1)
+        return head.seq if head else 0
 
 
 def test_an_inclusion_proof_needs_the_ledger_rule(api: Api) -> None:
@@ -95,6 +105,31 @@ def test_a_witness_follows_the_server_by_url(api: Api, live: str, tmp_path: Path
         for i in range(grown.size + 2):
             ledger.append(session, ledger.SYSTEM, "search", details={"rewritten": i})
     transparency.issue_checkpoint(deployment)
+    with pytest.raises(WitnessRefused, match=f"no consistency proof from the {grown.size} entries accepted before "
+                                             f"to its {grown.size + 2}"):  # fmt: skip
+        from_url(state, key, live)
     with pytest.raises(WitnessRefused, match=f"fork: the checkpoint of {grown.size + 2} entries does not extend "
                                              f"the one of {grown.size}"):  # fmt: skip
-        from_url(state, key, live)
+        check(
+            state,
+            key,
+            Checkpoint.parse(transparency.latest_checkpoint(deployment)),
+            transparency.consistency_proof(deployment, grown.size, grown.size + 2),
+        )
+
+
+def test_the_server_signs_for_witnesses_as_it_signs_its_own_checkpoints(
+    make_deployment: Callable[..., Deployment],
+) -> None:
+    """Every `ledger_checkpoint_every` entries the server's HMAC checkpoint comes with an Ed25519 one, so a
+    witness polling /checkpoints/latest sees the ledger grow without anyone running `ledger checkpoint`."""
+    office = make_office(make_deployment(ledger_checkpoint_every=5))
+    deployment = office.deployment
+    for n in range(4):
+        office.open_case(f"C-{10 + n}")
+    first = Checkpoint.parse(transparency.latest_checkpoint(deployment))
+    for n in range(6):
+        office.open_case(f"C-{20 + n}")
+    later = Checkpoint.parse(transparency.latest_checkpoint(deployment))
+    assert later.size >= first.size + 5
+    check_consistency_proof(transparency.consistency_proof(deployment, first.size, later.size), first, later)

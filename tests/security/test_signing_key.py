@@ -57,3 +57,20 @@ def test_a_key_named_elsewhere_is_made_there(tmp_path: Path) -> None:
         assert transparency.issue_checkpoint(deployment).checkpoint.signed_by(transparency.public_key(deployment))
     finally:
         deployment.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_linked_key_is_refused(make_deployment: MakeDeployment) -> None:
+    """A hard link could put a second name of the key inside the data directory; a symbolic link could
+    point the key anywhere: both are refused on the opened file."""
+    deployment = make_deployment()
+    path = transparency.signing_key_path(deployment)
+    os.link(path, deployment.data_dir / "copy.ed25519")
+    with pytest.raises(KeyProblem, match="hard links"):
+        transparency.public_key(deployment)
+    os.unlink(deployment.data_dir / "copy.ed25519")
+    moved = path.with_name("elsewhere.ed25519")
+    os.replace(path, moved)
+    path.symlink_to(moved)
+    with pytest.raises(KeyProblem, match="symbolic link"):
+        transparency.public_key(deployment)

@@ -1,6 +1,6 @@
-"""The ledger's checkpoints and proofs for outsiders. The latest checkpoint and consistency proofs are
-public, as a transparency log's are (they disclose hashes and the ledger's size, which the public reports
-state anyway): a witness needs no account. Inclusion proofs name an entry, so they follow the ledger's
+"""The ledger's checkpoints and proofs for outsiders. The latest checkpoint and consistency proofs between
+signed checkpoints are public, as a transparency log's are (they disclose only what the published
+checkpoints say): a witness needs no account. Inclusion proofs name an entry, so they follow the ledger's
 own rule and scope."""
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ def public_key(deployment: DeploymentDep) -> str:
 
 @router.get("/proofs/consistency", tags=["ledger"], **rule(PUBLIC))
 def consistency(deployment: DeploymentDep, old: Size, new: Size) -> dict[str, Any]:
-    """RFC 9162 proof that the tree of `new` entries extends the one of `old` entries."""
-    return transparency.consistency_proof(deployment, old, new)
+    """RFC 9162 proof that the signed tree of `new` entries extends the signed one of `old` entries."""
+    return transparency.published_consistency_proof(deployment, old, new)
 
 
 @router.get("/proofs/inclusion", tags=["ledger"], **rule(Action.VIEW_LEDGER))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from faceledger.errors import KeyProblem, LedgerTampered
+from faceledger.services import transparency
 from faceledger.services.deployment import Deployment
 from faceledger.store import checkpoints
 from faceledger.store.db import transaction
@@ -72,6 +73,10 @@ def advance(deployment: Deployment, *, force: bool) -> int:
                 due = head is not None and head.seq - signed >= deployment.settings.ledger_checkpoint_every
                 if key is not None and (due or force):
                     made = checkpoints.add_checkpoint(session, checkpoints.HmacSigner(key), anchor)
+                    # and the Ed25519 checkpoint witnesses fetch, at the same pace (none without its key)
+                    signed_for_outsiders = transparency.sign_within(session, deployment)
+                    if isinstance(signed_for_outsiders, str):
+                        log.warning("%s", signed_for_outsiders)
                 newest = checkpoints.anchor_of(made, head)
         except LedgerTampered:
             log.error("the ledger was tampered with; nothing signed (anchor %s)", anchor_path(keys))

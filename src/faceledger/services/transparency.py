@@ -8,7 +8,7 @@ joins without every witness holding the earlier one noticing (faceledger witness
 
 from __future__ import annotations
 
-import uuid
+import hashlib
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from faceledger.errors import InvalidInput, KeyProblem, LedgerTampered, NotFound
-from faceledger.services.deployment import Deployment, write_config
+from faceledger.services.deployment import Deployment
 from faceledger.store import merkle, tree_heads
 from faceledger.store.db import transaction
 from faceledger.store.ledger import GENESIS_HASH, LedgerEntry, LedgerHead, check_entry, entries_after
@@ -56,10 +56,12 @@ def origin(deployment: Deployment) -> str:
     """The log's name in its checkpoints: the setting, else the one recorded in the config (made once)."""
     if deployment.settings.ledger_origin:
         return deployment.settings.ledger_origin
-    if "ledger_origin" not in deployment.config:
-        deployment.config["ledger_origin"] = f"faceledger.invalid/{uuid.uuid4().hex[:16]}"
-        write_config(deployment)
-    return str(deployment.config["ledger_origin"])
+    if "ledger_origin" in deployment.config:
+        return str(deployment.config["ledger_origin"])
+    # A deployment made before origins: one derived from what it was created with, the same in every
+    # process (writing one down lazily would let two server workers pick two).
+    made = hashlib.sha256(f"{deployment.config.get('created_at')}|{deployment.config.get('model')}".encode())
+    return f"faceledger.invalid/{made.hexdigest()[:16]}"
 
 
 def public_key(deployment: Deployment) -> VerifierKey:
@@ -166,6 +168,17 @@ def consistency_proof(deployment: Deployment, old: int, new: int | None = None) 
         path = reader.consistency_path(old, new)
         return {"old_size": old, "new_size": new, "old_root": reader.root(old).hex(),
                 "new_root": reader.root(new).hex(), "path": [h.hex() for h in path]}  # fmt: skip
+
+
+def published_consistency_proof(deployment: Deployment, old: int, new: int) -> dict[str, Any]:
+    """For anyone: a proof only between the sizes of checkpoints this log signed (what witnesses hold), so
+    that the public learns nothing the published checkpoints do not already say (not the live size, not
+    the root at every size, and so not every leaf)."""
+    with deployment.sessions() as session:
+        for size in {old, new} - {0}:
+            if tree_heads.at_size(session, size) is None:
+                raise NotFound(f"no checkpoint of {size} entries was signed; ask for a proof between signed ones")
+    return consistency_proof(deployment, old, new)
 
 
 def latest_checkpoint(deployment: Deployment) -> str:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from faceledger.errors import InvalidInput
 from faceledger.store import merkle
 from faceledger.store.models import Base
+from faceledger.transparency.verify import HASHED_FIELDS as HASHED
 from faceledger.transparency.verify import canonical as canonical_json
 from faceledger.transparency.verify import entry_digest, leaf_hash
 
@@ -90,9 +91,7 @@ def canonical(value: Any) -> str:
         raise InvalidInput(f"a ledger field cannot be encoded: {exc}") from exc
 
 
-# The fields an entry's hash covers: here, and nowhere else (a disclosure package names them to its verifier).
-HASHED_FIELDS = ("seq", "at", "actor_id", "actor", "action", "case_id", "outcome", "subjects", "details", "reasons",
-                 "prev_hash")  # fmt: skip
+HASHED_FIELDS = HASHED  # defined once, in the verifier that travels with every disclosure package
 
 
 def entry_hash(fields: Mapping[str, Any]) -> str:

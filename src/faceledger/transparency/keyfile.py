@@ -36,12 +36,24 @@ def load_key(path: Path, forbidden: Path | None = None) -> Ed25519PrivateKey | N
     check_key_location(path, forbidden)
     if not path.is_file():
         return None
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        raise KeyFileProblem(f"the signing key {path} can be read by other users (mode {mode:o}); run: chmod 600 "
-                             f"{path}")  # fmt: skip
+    try:  # checked on the open file itself, not on a name that could be swapped in between
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise KeyFileProblem(f"cannot open the signing key {path} (a symbolic link is refused): {exc}") from None
+    with os.fdopen(descriptor, "rb") as handle:
+        status = os.fstat(handle.fileno())
+        mode = stat.S_IMODE(status.st_mode)
+        if mode & 0o077:
+            raise KeyFileProblem(f"the signing key {path} can be read by other users (mode {mode:o}); run: chmod 600 "
+                                 f"{path}")  # fmt: skip
+        if status.st_uid != os.geteuid():
+            raise KeyFileProblem(f"the signing key {path} belongs to another user (uid {status.st_uid})")
+        if status.st_nlink != 1:
+            raise KeyFileProblem(f"the signing key {path} has {status.st_nlink} names (hard links): a copy could "
+                                 "sit inside the data directory; keep one")  # fmt: skip
+        data = handle.read()
     try:
-        key = load_pem_private_key(path.read_bytes(), password=None)
+        key = load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
         raise KeyFileProblem(f"the signing key {path} is damaged or not a PEM private key: {exc}") from None
     if not isinstance(key, Ed25519PrivateKey):

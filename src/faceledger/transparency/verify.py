@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import struct
 import sys
 import zipfile
@@ -32,6 +33,14 @@ ED25519_COSIGNATURE = 0x04  # a witness's timestamped cosignature (C2SP tlog-cos
 _DASH = "\u2014 "
 _MAX_NOTE = 64 * 1024  # a checkpoint is a few hundred bytes; anything this long is refused unread
 _MAX_PATH = 64  # a tree of 2^64 entries needs no longer proof
+
+
+# The fields an entry's hash covers, in this one place (store/ledger.py hashes with it, and this file travels
+# in every disclosure package with it pinned: a package cannot name its own).
+HASHED_FIELDS = ("seq", "at", "actor_id", "actor", "action", "case_id", "outcome", "subjects", "details", "reasons",
+                 "prev_hash")  # fmt: skip
+_SIZE = re.compile(r"0|[1-9][0-9]{0,18}")
+_HEX_HASH = re.compile(r"[0-9a-f]{64}")
 
 
 class VerificationFailed(Exception):
@@ -220,7 +229,7 @@ class Checkpoint:
         if len(lines) != 4 or not lines[3].startswith("time "):
             raise VerificationFailed("a checkpoint has four lines: origin, tree size, root hash and time")
         origin, size_text, root_text, time_line = lines
-        if not size_text.isdigit() or (size_text != "0" and size_text.startswith("0")):
+        if not _SIZE.fullmatch(size_text):
             raise VerificationFailed(f"the tree size {size_text!r} is not a number")
         try:
             root = base64.b64decode(root_text, validate=True)
@@ -228,16 +237,13 @@ class Checkpoint:
             raise VerificationFailed("the checkpoint's root hash is not base64") from None
         if len(root) != 32:
             raise VerificationFailed("the checkpoint's root hash is not a SHA-256 hash")
-        signatures = []
-        for line in signed[:-1].split("\n"):
-            name, _, encoded = line.removeprefix(_DASH).rpartition(" ")
-            if not line.startswith(_DASH) or not name:
-                raise VerificationFailed(f"not a signature line: {line[:60]!r}")
-            try:
-                signatures.append((name, base64.b64decode(encoded, validate=True)))
-            except ValueError:
-                raise VerificationFailed(f"the signature of {name} is not base64") from None
-        return cls(origin, int(size_text), root, time_line.removeprefix("time "), tuple(signatures))
+        if size_text == "0" and root != empty_root():
+            raise VerificationFailed("an empty tree has one root, SHA-256 of nothing; this checkpoint names another")
+        signatures = _signature_lines(signed)
+        parsed = cls(origin, int(size_text), root, time_line.removeprefix("time "), tuple(signatures))
+        if parsed.text() != text:  # what is checked is exactly what was received: no second spelling of it
+            raise VerificationFailed("the checkpoint is not written the one way a checkpoint is written")
+        return parsed
 
     def signed_by(self, key: VerifierKey) -> bool:
         """Whether the log key `key` signed this checkpoint (lines of other keys are ignored)."""
@@ -269,6 +275,24 @@ class Checkpoint:
         return Checkpoint(self.origin, self.size, self.root, self.time, (*kept, (name, signature)))
 
 
+def _signature_lines(signed: str) -> list[tuple[str, bytes]]:
+    signatures: list[tuple[str, bytes]] = []
+    seen: set[tuple[str, bytes]] = set()
+    for line in signed[:-1].split("\n"):
+        name, _, encoded = line.removeprefix(_DASH).rpartition(" ")
+        if not line.startswith(_DASH) or not name or " " in name or "+" in name:
+            raise VerificationFailed(f"not a signature line: {line[:60]!r}")
+        try:
+            raw = base64.b64decode(encoded, validate=True)
+        except ValueError:
+            raise VerificationFailed(f"the signature of {name} is not base64") from None
+        if (name, raw[:4]) in seen:
+            raise VerificationFailed(f"two signature lines of {name} with one key")
+        seen.add((name, raw[:4]))
+        signatures.append((name, raw))
+    return signatures
+
+
 def sign_checkpoint(checkpoint: Checkpoint, key: VerifierKey, private: Ed25519PrivateKey) -> Checkpoint:
     return checkpoint.with_signature(key.name, key.id + private.sign(checkpoint.body.encode()))
 
@@ -286,23 +310,22 @@ def cosign(checkpoint: Checkpoint, key: VerifierKey, private: Ed25519PrivateKey,
 
 
 def hashes_of(values: Any, what: str) -> list[bytes]:
-    if not isinstance(values, list) or not all(isinstance(v, str) and len(v) == 64 for v in values):
-        raise VerificationFailed(f"the {what} is not a list of hex SHA-256 hashes")
-    try:
-        return [bytes.fromhex(v) for v in values]
-    except ValueError:
-        raise VerificationFailed(f"the {what} is not a list of hex SHA-256 hashes") from None
+    if not isinstance(values, list) or not all(isinstance(v, str) and _HEX_HASH.fullmatch(v) for v in values):
+        raise VerificationFailed(f"the {what} is not a list of lowercase hex SHA-256 hashes")
+    return [bytes.fromhex(v) for v in values]
 
 
 def check_inclusion_proof(proof: Mapping[str, Any], checkpoint: Checkpoint, entry_hash: str) -> None:
     """A proof as `faceledger ledger prove` writes it, for the entry whose hash is `entry_hash`."""
+    if not isinstance(proof, Mapping):
+        raise VerificationFailed("an inclusion proof is a JSON object")
     if proof.get("tree_size") != checkpoint.size:
         raise VerificationFailed(f"the proof is for a tree of {proof.get('tree_size')}, the checkpoint's has "
                                  f"{checkpoint.size}")  # fmt: skip
     if proof.get("entry_hash") != entry_hash:
         raise VerificationFailed(f"the proof is for another entry than entry {proof.get('seq')}")
     seq = proof.get("seq")
-    if not isinstance(seq, int) or seq < 1:
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
         raise VerificationFailed("the proof names no entry number")
     path = hashes_of(proof.get("audit_path"), "audit path")
     verify_inclusion(seq - 1, checkpoint.size, leaf_hash(entry_hash), path, checkpoint.root)
@@ -310,6 +333,8 @@ def check_inclusion_proof(proof: Mapping[str, Any], checkpoint: Checkpoint, entr
 
 def check_consistency_proof(proof: Mapping[str, Any], old: Checkpoint, new: Checkpoint) -> None:
     """A proof as `faceledger ledger consistency` writes it, between two checkpoints of one log."""
+    if not isinstance(proof, Mapping):
+        raise VerificationFailed("a consistency proof is a JSON object")
     if old.origin != new.origin:
         raise VerificationFailed(f"the checkpoints are of two logs: {old.origin!r} and {new.origin!r}")
     if (proof.get("old_size"), proof.get("new_size")) != (old.size, new.size):
@@ -326,43 +351,61 @@ _PACKAGE_FILES = ("ledger.jsonl", "ledger/checkpoint.txt", "ledger/public-key.tx
 
 def _read_package(location: Path) -> dict[str, bytes]:
     """The package's ledger files (the images are not needed to check the ledger), from a folder or a zip,
-    also when it was zipped with its folder."""
-
-    def wanted(name: str) -> str | None:
-        return next((end for end in _PACKAGE_FILES if name == end or name.endswith("/" + end)), None)
-
-    found: dict[str, bytes] = {}
+    also when it was zipped inside one top folder. Each must be there once, where the README says: a second
+    copy elsewhere could be the one a reader opens, so it is refused."""
     if location.is_dir():
-        for path in location.rglob("*"):
-            end = wanted(path.relative_to(location).as_posix())
-            if end and path.is_file():
-                found.setdefault(end, path.read_bytes())
-        return found
+        names = [p.relative_to(location).as_posix() for p in location.rglob("*") if p.is_file()]
+        return _pick(names, lambda name: (location / name).read_bytes())
     try:
         with zipfile.ZipFile(location) as archive:
-            for name in archive.namelist():
-                end = wanted(name)
-                if end:
-                    found.setdefault(end, archive.read(name))
+            return _pick(archive.namelist(), archive.read)
     except (OSError, zipfile.BadZipFile) as exc:
         raise VerificationFailed(f"cannot read the package {location}: {exc}") from None
+
+
+def _pick(names: list[str], read: Any) -> dict[str, bytes]:
+    tops = {name.split("/", 1)[0] for name in names if "/" in name}
+    prefix = ""
+    if "ledger.jsonl" not in names and len(tops) == 1 and all("/" in n for n in names):
+        prefix = tops.pop() + "/"  # zipped with its folder
+    found: dict[str, bytes] = {}
+    for wanted in _PACKAGE_FILES:
+        copies = [n for n in names if n == prefix + wanted]
+        elsewhere = [n for n in names if n.endswith("/" + wanted) and n != prefix + wanted]
+        if len(copies) > 1 or elsewhere:
+            raise VerificationFailed(f"the package holds more than one {wanted} ({', '.join(copies + elsewhere)}): "
+                                     "which one a reader opens cannot be told")  # fmt: skip
+        if copies:
+            found[wanted] = read(copies[0])
     return found
+
+
+def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise VerificationFailed(f"an entry names a field twice ({sorted(k for k in keys if keys.count(k) > 1)[0]})")
+    return dict(pairs)
 
 
 def _entries(text: str) -> list[dict[str, Any]]:
     entries = []
     for number, line in enumerate(text.splitlines(), start=1):
         try:
-            entry = json.loads(line)
+            entry = json.loads(line, object_pairs_hook=_no_repeated_keys)
         except json.JSONDecodeError as exc:
             raise VerificationFailed(f"line {number} of ledger.jsonl is not JSON: {exc}") from None
-        if not isinstance(entry, dict):
-            raise VerificationFailed(f"line {number} of ledger.jsonl is not an entry")
+        if not isinstance(entry, dict) or set(entry) != {*HASHED_FIELDS, "hash"}:
+            extra = sorted(set(entry) - {*HASHED_FIELDS, "hash"}) if isinstance(entry, dict) else []
+            raise VerificationFailed(f"line {number} of ledger.jsonl is not an entry of exactly the hashed fields and "
+                                     f"its hash{': it adds ' + ', '.join(extra) if extra else ''}")  # fmt: skip
         entries.append(entry)
+    if not entries:
+        raise VerificationFailed("the package discloses no ledger entry")
     return entries
 
 
-def verify_package(location: Path, public_key: str | None = None) -> list[str]:
+def verify_package(location: Path, public_key: str | None = None,
+                   witness_keys: Sequence[VerifierKey] = ()) -> list[str]:  # fmt: skip
     """Every check of a disclosure package, in order; raises VerificationFailed at the first that fails."""
     files = _read_package(location)
     done: list[str] = []
@@ -380,9 +423,9 @@ def verify_package(location: Path, public_key: str | None = None) -> list[str]:
     source = "given" if public_key is not None else "enclosed"
     done.append(f"checkpoint: {checkpoint.origin}, {checkpoint.size} entries, signed by the {source} key "
                 f"{key.id.hex()} at {checkpoint.time}")  # fmt: skip
-    names = proofs.get("hashed_fields") if isinstance(proofs, dict) else None
-    if not isinstance(names, list) or not names:
-        raise VerificationFailed("proofs.json names no hashed fields")
+    names = HASHED_FIELDS  # pinned here; the package's own list is only compared
+    if not isinstance(proofs, dict) or tuple(proofs.get("hashed_fields", ())) != HASHED_FIELDS:
+        raise VerificationFailed("proofs.json names other hashed fields than this verifier knows")
     by_seq = {p.get("seq"): p for p in proofs.get("inclusion", []) if isinstance(p, dict)}
     for entry in entries:
         seq = entry.get("seq")
@@ -400,30 +443,45 @@ def verify_package(location: Path, public_key: str | None = None) -> list[str]:
             raise VerificationFailed(f"entry {seq}: {exc}") from None
     done.append(f"{len(entries)} disclosed entries: each hash recomputed and each proven included in the "
                 "checkpoint's tree")  # fmt: skip
-    for name, sig in checkpoint.signatures:
-        if name != key.name and len(sig) == 76:
-            done.append(f"also carries a cosignature line of {name} (check it with that witness's public key)")
+    for witness in witness_keys:
+        stamp = checkpoint.cosigned_at(witness)
+        if stamp is None:
+            raise VerificationFailed(f"the checkpoint carries no valid cosignature of the witness {witness.name}")
+        done.append(f"cosigned by the witness {witness.name} at {stamp} (POSIX time)")
+    unchecked = [n for n, sig in checkpoint.signatures if n != key.name and n not in {w.name for w in witness_keys}]
+    if unchecked:
+        done.append(f"UNVERIFIED signature lines (no key given for them): {', '.join(unchecked)}")
     return done
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit 0: verified against the office's key given with --public-key; 1: something failed; 3: the
+    package is consistent with the key it encloses, which is not an independent check."""
     args = list(sys.argv[1:] if argv is None else argv)
-    public_key = None
-    if "--public-key" in args:
-        at = args.index("--public-key")
-        if at + 1 >= len(args):
-            print("verify: --public-key needs a file", file=sys.stderr)
-            return 2
-        public_key = Path(args[at + 1]).read_text()
-        del args[at : at + 2]
+    options: dict[str, list[str]] = {"--public-key": [], "--witness-key": []}
+    for flag, values in options.items():
+        while flag in args:
+            at = args.index(flag)
+            if at + 1 >= len(args):
+                print(f"verify: {flag} needs a file", file=sys.stderr)
+                return 2
+            values.append(args[at + 1])
+            del args[at : at + 2]
     location = Path(args[0]) if args else Path(__file__).resolve().parent
     try:
-        for line in verify_package(location, public_key):
+        public_key = Path(options["--public-key"][0]).read_text() if options["--public-key"] else None
+        witnesses = [VerifierKey.parse(Path(f).read_text()) for f in options["--witness-key"]]
+        for line in verify_package(location, public_key, witnesses):
             print(f"ok: {line}")
-    except VerificationFailed as exc:
+    except (VerificationFailed, OSError) as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
-    print("verified: nothing in this package needs the operator to be trusted, given the public key")
+    if public_key is None:
+        print("NOT independently verified: the package agrees with the key it encloses, which whoever made it "
+              "chose; run again with --public-key and the office's key as the council publishes it")  # fmt: skip
+        return 3
+    print("verified: the disclosed entries are in the ledger the office's key signed; entries a package leaves "
+          "out, and its other files (searches.json, images), are not covered by this check")  # fmt: skip
     return 0
 
 

@@ -7,12 +7,15 @@ clerk, an auditor or a newspaper can run one on their own machine, from files or
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,7 @@ from faceledger.transparency.verify import (
 KEY_FILE = "witness.ed25519"
 NAME_FILE = "name.txt"
 LAST_FILE = "last-checkpoint.txt"
+LOCK_FILE = ".lock"
 _MAX_RESPONSE = 1024 * 1024  # a checkpoint or a proof is a few kilobytes
 
 
@@ -78,13 +82,33 @@ class WitnessState:
     def keep(self, checkpoint: Checkpoint) -> None:
         path = self.folder / LAST_FILE
         temporary = path.with_suffix(".tmp")
-        temporary.write_text(checkpoint.text())
+        with temporary.open("w") as handle:
+            handle.write(checkpoint.text())
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(temporary, path)  # a crash leaves the old state or the new, never half of one
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """One check at a time: two runs reading the same last checkpoint could each cosign one side of a fork."""
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with (self.folder / LOCK_FILE).open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def check(state: WitnessState, log_key: VerifierKey, new: Checkpoint, proof: dict[str, Any] | None,
           name: str | None = None, now: int | None = None) -> Accepted:  # fmt: skip
     """Accept `new` after the last accepted checkpoint (with `proof` from its size to the new one)."""
+    with state.locked():
+        return _check(state, log_key, new, proof, name, now)
+
+
+def _check(state: WitnessState, log_key: VerifierKey, new: Checkpoint, proof: dict[str, Any] | None,
+           name: str | None, now: int | None) -> Accepted:  # fmt: skip
     witness_key, private = state.key(name)
     try:
         new.require_signature(log_key)
@@ -131,16 +155,21 @@ def fetch(url: str, path: str, query: dict[str, int] | None = None, token: str |
 
 
 def from_url(state: WitnessState, log_key: VerifierKey, url: str, name: str | None = None) -> Accepted:
-    """Fetch the log's latest checkpoint and the proof from the last accepted one, then check."""
-    try:
-        new = Checkpoint.parse(fetch(url, "/api/v1/ledger/checkpoints/latest").decode())
-    except (VerificationFailed, UnicodeDecodeError) as exc:
-        raise WitnessRefused(f"the log's latest checkpoint is not a checkpoint: {exc}") from None
-    last = state.last()
-    proof = None
-    if last is not None and new.size > last.size:
+    """Fetch the log's latest checkpoint and the proof from the last accepted one, then check (all under
+    the state's lock, so the proof is from the checkpoint that is still the last one)."""
+    with state.locked():
         try:
-            proof = json.loads(fetch(url, "/api/v1/ledger/proofs/consistency", {"old": last.size, "new": new.size}))
-        except json.JSONDecodeError as exc:
-            raise WitnessRefused(f"the log's consistency proof is not JSON: {exc}") from None
-    return check(state, log_key, new, proof, name)
+            new = Checkpoint.parse(fetch(url, "/api/v1/ledger/checkpoints/latest").decode())
+        except (VerificationFailed, UnicodeDecodeError) as exc:
+            raise WitnessRefused(f"the log's latest checkpoint is not a checkpoint: {exc}") from None
+        last = state.last()
+        proof = None
+        if last is not None and new.size > last.size:
+            query = {"old": last.size, "new": new.size}
+            try:
+                proof = json.loads(fetch(url, "/api/v1/ledger/proofs/consistency", query))
+            except (WitnessRefused, json.JSONDecodeError) as exc:
+                raise WitnessRefused(f"refused: the log gives no consistency proof from the {last.size} entries "
+                                     f"accepted before to its {new.size}: a log that was rewritten has none "
+                                     f"({exc})") from None  # fmt: skip
+        return _check(state, log_key, new, proof, name, None)
