@@ -91,7 +91,12 @@ verify.py               a short program needing only Python 3.11+ and the `crypt
                         and names the first thing that fails:
 
   python -m venv v && v/bin/pip install cryptography
-  v/bin/python verify.py THIS_ZIP_OR_ITS_FOLDER --public-key THE_OFFICES_KEY_FILE
+  v/bin/python verify.py THIS_ZIP_OR_ITS_FOLDER --public-key THE_OFFICES_KEY_FILE [--witness-key W.pub ...]
+
+It exits 0 when every check passed against the key you gave, 1 naming what failed, and 3 when you gave
+no key (then it has only shown that the package agrees with the key it encloses). Each --witness-key
+checks that witness's cosignature on the checkpoint; signature lines of witnesses you name no key for
+are reported as UNVERIFIED.
 
 A ledger rewritten after the checkpoint fails here; one rewritten and re-signed with the office's own key
 is caught by witnesses holding an earlier checkpoint (faceledger witness check): ask the council for a

@@ -5,11 +5,12 @@ This one file uses only the Python standard library and `cryptography`, so that 
 a disclosure package carries it as verify.py, and a witness on another machine runs it from the package.
 Run on an unpacked (or zipped) disclosure package:
 
-    python verify.py PACKAGE_FOLDER_OR_ZIP [--public-key KEYFILE]
+    python verify.py PACKAGE_FOLDER_OR_ZIP --public-key KEYFILE [--witness-key WITNESS.pub ...]
 
 It recomputes every disclosed entry's hash, every inclusion proof and the checkpoint's signature, and
 names what failed. Pass the operator's public key obtained independently (from the council's published
-copy, say); the key inside the package only proves the package is self-consistent."""
+copy, say): without it, it exits 3, since the key inside the package only shows that the package agrees
+with itself."""
 
 from __future__ import annotations
 
