@@ -129,3 +129,22 @@ def test_the_command_refuses_with_one_line_and_exit_1(make_deployment: MakeDeplo
     assert refused.returncode == 1
     assert refused.stderr.count("\n") == 1 and "refused: fork" in refused.stderr, refused.stderr
     assert f"of {forged.size} entries does not extend the one of {held.size}" in refused.stderr
+
+
+def test_the_log_keeps_the_witnesses_cosignatures(make_deployment: MakeDeployment, tmp_path: Path) -> None:
+    from faceledger.errors import InvalidInput
+    from faceledger.services import audit_ledger
+    from tests.office import make_office
+
+    office = make_office(make_deployment())
+    deployment = office.deployment
+    state = WitnessState(tmp_path / "witness")
+    cosigned = witness_sees(deployment, state, None)
+    assert audit_ledger.keep_cosignatures(deployment, office.auditor, cosigned.text()) == [state.key(None)[0].name]
+    served = Checkpoint.parse(transparency.latest_checkpoint(deployment))
+    assert served.cosigned_at(state.key(None)[0]) is not None and served.signed_by(transparency.public_key(deployment))
+    assert audit_ledger.keep_cosignatures(deployment, office.auditor, cosigned.text()) == []  # already kept
+    other = Checkpoint(cosigned.origin, cosigned.size, bytes(32), cosigned.time, cosigned.signatures)
+    with pytest.raises(InvalidInput, match="does not verify"):
+        audit_ledger.keep_cosignatures(deployment, office.auditor, other.text())
+    assert office.entries(action="ledger_cosigned"), "keeping them is ledgered"

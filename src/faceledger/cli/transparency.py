@@ -33,6 +33,7 @@ def register(ledger_app: typer.Typer) -> None:
     ledger_app.command("checkpoint")(checkpoint_command)
     ledger_app.command("prove")(prove_command)
     ledger_app.command("consistency")(consistency_command)
+    ledger_app.command("cosigned")(cosigned_command)
 
 
 @reports_errors
@@ -99,3 +100,17 @@ def consistency_command(
     old_text, new_text = read_checkpoint_file(old), read_checkpoint_file(new)
     with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         emit_json(audit_ledger.prove_consistency(deployment, actor, old_text, new_text))
+
+
+@reports_errors
+def cosigned_command(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint of this log as a witness returned it, cosigned.")],
+    data_dir: DataDirOption = None,
+    token: TokenOption = None,
+    token_file: TokenFileOption = None,
+) -> None:
+    """Keep the witnesses' cosignatures on that checkpoint: /checkpoints/latest then serves them too."""
+    text = read_checkpoint_file(checkpoint)
+    with acting(data_dir, token, token_file=token_file) as (deployment, actor):
+        added = audit_ledger.keep_cosignatures(deployment, actor, text)
+    typer.echo(f"kept the cosignatures of {', '.join(added)}" if added else "no new cosignature in it")

@@ -111,3 +111,14 @@ def prove_consistency(deployment: Deployment, actor: ActorView, old_text: str, n
         old, new = new, old
     governed(deployment, actor, Action.VIEW_LEDGER, no_context, lambda _s, _c: None)
     return transparency.consistency_proof(deployment, old.size, new.size)
+
+
+def keep_cosignatures(deployment: Deployment, actor: ActorView, text: str) -> list[str]:
+    """Store witnesses' cosignatures on one of this log's checkpoints (ledgered); the witness names added."""
+
+    def work(session: Session, _: Context) -> list[str]:
+        merged, added = transparency.add_cosignatures(session, deployment, text)
+        append(session, actor, "ledger_cosigned", details={"size": merged.size, "witnesses": added})
+        return added
+
+    return governed(deployment, actor, Action.SIGN_LEDGER, no_context, work)

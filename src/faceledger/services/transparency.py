@@ -273,3 +273,26 @@ def report_section(signed: Issued | str) -> dict[str, Any]:
             "how_to_check": "faceledger witness check --public-key KEY --checkpoint FILE (with the council's "
                             "copy of the key); faceledger ledger consistency OLD NEW proves a later one extends "
                             "it"}  # fmt: skip
+
+
+def add_cosignatures(session: Session, deployment: Deployment, text: str) -> tuple[Checkpoint, list[str]]:
+    """Keep the witnesses' cosignatures on a checkpoint this log signed, so that /checkpoints/latest and
+    later reports serve it with them. The log cannot check a witness's line (it does not choose whose key
+    to trust); a reader checks the lines of the witnesses it trusts. Returns the merged checkpoint and the
+    names added."""
+    try:
+        given = Checkpoint.parse(text)
+        given.require_signature(public_key(deployment))
+    except VerificationFailed as exc:
+        raise InvalidInput(f"the cosigned checkpoint does not verify: {exc}") from None
+    row = tree_heads.at_size(session, given.size)
+    if row is None or row.root_hash != given.root.hex():
+        raise InvalidInput(f"this log signed no checkpoint of {given.size} entries with that root")
+    stored = Checkpoint.parse(row.note)
+    names = {name for name, _ in stored.signatures}
+    added = [(name, sig) for name, sig in given.signatures if name not in names and len(sig) == 76]
+    merged = stored
+    for name, sig in added:
+        merged = merged.with_signature(name, sig)
+    row.note = merged.text()
+    return merged, [name for name, _ in added]
