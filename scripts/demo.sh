@@ -106,7 +106,9 @@ for c in r["candidates"]:
   as auditor ledger checkpoint --out "$work/checkpoint-2.txt"
   as auditor ledger consistency "$work/checkpoint-1.txt" "$work/checkpoint-2.txt" > "$work/proof-1-2.json"
   env -u FACELEDGER_DATA_DIR $FL witness check --state "$W" --public-key "$work/office.pub" \
-    --checkpoint "$work/checkpoint-2.txt" --proof "$work/proof-1-2.json" | tail -n 2
+    --checkpoint "$work/checkpoint-2.txt" --proof "$work/proof-1-2.json" --out "$work/checkpoint-2.cosigned.txt" \
+    | tail -n 1
+  as auditor ledger cosigned "$work/checkpoint-2.cosigned.txt"   # served with the witness's line from now on
   .venv/bin/python -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract("verify.py", sys.argv[2])' \
     "$work/reports/C-1-disclosure.zip" "$work/reports"
   .venv/bin/python -I "$work/reports/verify.py" "$work/reports/C-1-disclosure.zip" --public-key "$work/office.pub"
