@@ -10,12 +10,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
-from faceledger.api.deps import MAX_ID, PUBLIC, CurrentActor, DeploymentDep, rule
+from faceledger.api.deps import PUBLIC, CurrentActor, DeploymentDep, rule
 from faceledger.policy.governance import Action
 from faceledger.services import audit_ledger, transparency
 
 router = APIRouter(prefix="/api/v1/ledger")
-Size = Annotated[int, Query(ge=0, le=MAX_ID)]
+MAX_SEQ = 2**31 - 1  # entry numbers and tree sizes are 32-bit columns (a larger one is a 422, not a query)
+Size = Annotated[int, Query(ge=0, le=MAX_SEQ)]
 
 
 @router.get("/checkpoints/latest", tags=["ledger"], response_class=PlainTextResponse, **rule(PUBLIC))
@@ -40,7 +41,7 @@ def consistency(deployment: DeploymentDep, old: Size, new: Size) -> dict[str, An
 def inclusion(
     actor: CurrentActor,
     deployment: DeploymentDep,
-    seq: Annotated[int, Query(ge=1, le=MAX_ID)],
+    seq: Annotated[int, Query(ge=1, le=MAX_SEQ)],
     checkpoint: Annotated[str, Query(min_length=1, max_length=4096, description="A checkpoint this log signed.")],
 ) -> dict[str, Any]:
     """RFC 9162 audit path of entry `seq` in the tree the given checkpoint signed."""

@@ -76,7 +76,7 @@ def checkpoint_command(
 
 @reports_errors
 def prove_command(
-    entry: Annotated[int, typer.Argument(min=1, help="The ledger entry's number.")],
+    entry: Annotated[int, typer.Argument(min=1, max=2**31 - 1, help="The ledger entry's number.")],
     checkpoint: Annotated[Path, typer.Option("--checkpoint", help="A checkpoint this log signed.")],
     data_dir: DataDirOption = None,
     token: TokenOption = None,
