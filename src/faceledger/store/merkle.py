@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 
-from sqlalchemy import BigInteger, Integer, String, select, tuple_
+from sqlalchemy import BigInteger, Integer, String, and_, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from faceledger.errors import InvalidInput, LedgerTampered
@@ -110,9 +110,9 @@ class TreeReader:
         wanted = {(w.bit_length() - 1, s >> (w.bit_length() - 1)) for s, w in spans if w & (w - 1) == 0}
         wanted -= set(self._cache)
         inner = [key for key in wanted if key[0] > 0]
-        if inner:
-            for row in self._session.scalars(select(LedgerTreeNode).where(
-                    tuple_(LedgerTreeNode.level, LedgerTreeNode.index).in_(inner))):  # fmt: skip
+        if inner:  # an OR of primary-key lookups: SQLite would scan the table for a row-value IN list
+            matches = or_(*(and_(LedgerTreeNode.level == lv, LedgerTreeNode.index == ix) for lv, ix in inner))
+            for row in self._session.scalars(select(LedgerTreeNode).where(matches)):
                 self._cache[(row.level, row.index)] = bytes.fromhex(row.hash)
         leaves = [index for level, index in wanted if level == 0]
         if leaves:
