@@ -27,6 +27,7 @@ from faceledger.services import transparency
 from faceledger.services.deployment import init_deployment
 from faceledger.store import ledger, merkle
 from faceledger.store.db import transaction
+from faceledger.store.events import EventName
 from faceledger.transparency.verify import leaf_hash, verify_consistency, verify_inclusion
 from faceledger.types import IndexBackend
 
@@ -44,7 +45,9 @@ def appends_per_second(folder: Path, count: int, batch: int, *, tree: bool) -> f
         for first in range(0, count, batch):
             with transaction(deployment.sessions) as session:
                 for i in range(first, min(first + batch, count)):
-                    ledger.append(session, ledger.SYSTEM, "search", case_id=i % 50, details={"i": i, "faces": 3})
+                    ledger.write_entry(
+                        session, ledger.SYSTEM, EventName.SEARCH, case_id=i % 50, details={"i": i, "faces": 3}
+                    )
         return count / (time.perf_counter() - started)
     finally:
         for patch in patches:
@@ -95,7 +98,7 @@ def proofs_at(folder: Path, size: int, samples: int) -> dict[str, Any]:
         signed = transparency.issue_checkpoint(deployment).checkpoint  # the first: it checks every entry
         first_sign_s = time.perf_counter() - started
         with transaction(deployment.sessions) as session:
-            ledger.append(session, ledger.SYSTEM, "search", details={"after": True})
+            ledger.write_entry(session, ledger.SYSTEM, EventName.SEARCH, details={"after": True})
         started = time.perf_counter()
         transparency.issue_checkpoint(deployment)  # the usual one: only the entries since the last
         next_sign_s = time.perf_counter() - started

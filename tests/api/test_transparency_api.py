@@ -19,6 +19,7 @@ from faceledger.services import transparency
 from faceledger.services.deployment import Deployment
 from faceledger.store import ledger
 from faceledger.store.db import transaction
+from faceledger.store.events import EventName
 from faceledger.transparency.verify import Checkpoint, check_consistency_proof, check_inclusion_proof
 from faceledger.transparency.witness import WitnessRefused, WitnessState, check, from_url
 from tests.api.conftest import Api
@@ -105,7 +106,7 @@ def test_a_witness_follows_the_server_by_url(api: Api, live: str, tmp_path: Path
         for table in ("ledger_entries", "ledger_tree_nodes", "ledger_head", "ledger_signed_checkpoints"):
             session.execute(text(f"DELETE FROM {table}"))
         for i in range(grown.size + 2):
-            ledger.append(session, ledger.SYSTEM, "search", details={"rewritten": i})
+            ledger.write_entry(session, ledger.SYSTEM, EventName.SEARCH, details={"rewritten": i})
     transparency.issue_checkpoint(deployment)
     with pytest.raises(WitnessRefused, match=f"no consistency proof from the {grown.size} entries accepted before "
                                              f"to its {grown.size + 2}"):  # fmt: skip

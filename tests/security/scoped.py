@@ -3,12 +3,12 @@ case C-1) and department B with its own supervisor, analyst and case B-1. No fac
 
 from __future__ import annotations
 
-from typing import Any
-
 from faceledger.policy.governance import ActorView
 from faceledger.services import cases
 from faceledger.store import ledger
 from faceledger.store.db import transaction
+from faceledger.store.events import EventName, Refusal
+from tests import entries
 from tests.office import PURPOSE, Office
 
 OTHER = "Internal Affairs B"
@@ -28,10 +28,16 @@ def case_id(office: Office, number: str) -> int:
 def ledger_search(office: Office, actor: ActorView, case: int, *, outcome: str = ledger.DONE,
                   reasons: list[str] | None = None, probe: str = "ab" * 32) -> int:  # fmt: skip
     """A search entry as governed_search writes it (the face work is not what these tests are about)."""
-    details: dict[str, Any] = {"probe_sha256": probe, "attestation": "synthetic", "candidates": []}
+    done = entries.search(case, probe)
+    event = (
+        done
+        if outcome == ledger.DONE
+        else Refusal(
+            action=EventName.SEARCH, subjects={"case": case}, asked={"probe_sha256": probe, "attestation": "synthetic"}
+        )
+    )
     with transaction(office.deployment.sessions) as session:
-        entry = ledger.append(session, ledger.Actor(actor.id, actor.name), "search", outcome=outcome, case_id=case,
-                              subjects={"case": case}, details=details, reasons=reasons)  # fmt: skip
+        entry = ledger.append(session, ledger.Actor(actor.id, actor.name), event, case_id=case, reasons=reasons or [])
         return entry.seq
 
 

@@ -20,6 +20,7 @@ from faceledger.services.deployment import Deployment
 from faceledger.services.ledger_key import checkpoint_if_due
 from faceledger.store import ledger
 from faceledger.store.db import transaction
+from faceledger.store.events import EventName
 from tests.office import PURPOSE, Office, make_office
 
 EVERY = 5  # entries between signed checkpoints, small so that an office has several
@@ -151,7 +152,7 @@ def test_thousands_of_rows_truncated_with_their_checkpoints(office: Office) -> N
     for batch in range(30):  # 3,000 entries, each hundred followed by the server's checkpoint
         with transaction(deployment.sessions) as session:
             for i in range(100):
-                ledger.append(session, ledger.SYSTEM, "bulk", details={"batch": batch, "i": i})
+                ledger.write_entry(session, ledger.SYSTEM, EventName.SEARCH, details={"batch": batch, "i": i})
         checkpoint_if_due(deployment)
     signed = checkpoint_seqs(deployment)
     assert len(signed) >= 30
@@ -196,7 +197,7 @@ def test_unsigned_tail_longer_than_the_checkpoint_interval_is_not_verified(offic
     last = max(checkpoint_seqs(deployment))
     with transaction(deployment.sessions) as session:
         for i in range(head_seq(deployment) - last, 2 * EVERY):
-            ledger.append(session, ledger.Actor(99, "mallory"), "search", details={"i": i})
+            ledger.write_entry(session, ledger.Actor(99, "mallory"), EventName.SEARCH, details={"i": i})
     result = verify(office)
     assert_status(result, "unverifiable", "not covered by a signed checkpoint")
     assert result.first_bad_seq == last + 1

@@ -19,9 +19,10 @@ from faceledger.services import accounts, authority
 from faceledger.services.anomalies import find_anomalies
 from faceledger.services.deployment import Deployment
 from faceledger.services.guard import today
-from faceledger.store import ledger
+from faceledger.store import events, ledger
 from faceledger.store.db import transaction
 from faceledger.store.governance_models import Case
+from tests import entries
 from tests.office import DEPARTMENT, PURPOSE, Office, make_office
 
 
@@ -110,10 +111,14 @@ def test_bootstrap_only_the_second_admin_is_made_alone(make_deployment: Callable
 def test_anomaly_audit_flags_new_accounts_from_the_same_admins_working_one_case(office: Office) -> None:
     with transaction(office.deployment.sessions) as session:
         case_id = session.scalars(select(Case.id).where(Case.number == "C-1")).one()
-        for who, action in ((office.analyst, "search"), (office.reviewer1, "review"), (office.reviewer2, "review"),
-                            (office.supervisor, "sign_off")):  # fmt: skip
-            ledger.append(session, ledger.Actor(who.id, who.name), action, case_id=case_id,
-                          subjects={"candidate": 1}, details={"decision": "possible"})  # fmt: skip
+        done = (
+            (office.analyst, entries.search(case_id, "ab" * 32, (1,))),
+            (office.reviewer1, entries.review(1, "possible")),
+            (office.reviewer2, entries.review(1, "possible")),
+            (office.supervisor, events.SignOff(candidate=1, note="")),
+        )
+        for who, event in done:
+            ledger.append(session, ledger.Actor(who.id, who.name), event, case_id=case_id)
     found = find_anomalies(office.deployment, office.auditor, hours=(0, 24))
     flagged = [f for f in found if f.kind.value == "new_accounts_casework"]
     assert flagged, [f.kind.value for f in found]

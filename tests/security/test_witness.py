@@ -20,6 +20,7 @@ from faceledger.services import transparency
 from faceledger.services.deployment import Deployment
 from faceledger.store import ledger
 from faceledger.store.db import transaction
+from faceledger.store.events import EventName
 from faceledger.transparency.verify import Checkpoint, VerificationFailed, sign_checkpoint
 from faceledger.transparency.witness import WitnessRefused, WitnessState, check
 
@@ -29,7 +30,7 @@ MakeDeployment = Callable[..., Deployment]
 def write(deployment: Deployment, details: list[dict[str, object]]) -> None:
     with transaction(deployment.sessions) as session:
         for d in details:
-            ledger.append(session, ledger.SYSTEM, "search", details=d)
+            ledger.write_entry(session, ledger.SYSTEM, EventName.SEARCH, details=d)
 
 
 def rewrite_everything(deployment: Deployment, details: list[dict[str, object]]) -> None:

@@ -4,7 +4,7 @@ ledger still verifies, and only overseers may look."""
 
 from __future__ import annotations
 
-import itertools
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,10 +37,11 @@ from faceledger.services.anomalies import (
 )
 from faceledger.services.deployment import Deployment
 from faceledger.services.governed_search import SearchRequest, governed_search
-from faceledger.store import ledger
+from faceledger.store import events, ledger
 from faceledger.store.db import transaction
 from faceledger.store.governance_models import Case
 from faceledger.store.oversight_models import Violation
+from tests import entries
 from tests.office import ATTESTATION, Office, make_office
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday morning, inside working hours
@@ -48,7 +49,6 @@ ANN, BOB = (1, "ann"), (2, "bob")
 ROSTER = Roster({1: frozenset({10}), 2: frozenset({10, 20})}, {10: "C-1", 20: "C-2"})
 PROBE_A, PROBE_B = "a" * 64, "b" * 64
 ALL_DAY = (0, 24)  # entries appended on a real deployment carry the time the test runs
-SEARCH_IDS = itertools.count(1000)
 
 
 def search(seq: int, who: tuple[int, str] = ANN, case: int = 10, probe: str = PROBE_A, minutes: float = 0,
@@ -188,15 +188,28 @@ def test_detect_orders_findings_by_kind_then_entry() -> None:
 
 
 def test_read_entries_takes_done_searches_and_reviews_only() -> None:
-    def row(seq: int, action: str, outcome: str = "done", **fields: Any) -> dict[str, Any]:
-        return {"seq": seq, "at": T0.isoformat(), "actor_id": 1, "actor": "ann", "action": action,
-                "case_id": 10, "outcome": outcome, "subjects": fields.get("subjects", {}),
-                "details": fields.get("details", {})}  # fmt: skip
+    def row(seq: int, event: events.Event | events.Refusal) -> ledger.LedgerEntry:
+        if isinstance(event, events.Refusal):
+            action, outcome, (subjects, details) = event.action, ledger.REFUSED, (event.subjects, event.asked)
+        else:
+            action, outcome, (subjects, details) = event.NAME, event.OUTCOME, event.parts()
+        return ledger.LedgerEntry(
+            seq=seq,
+            at=T0.isoformat(),
+            actor_id=1,
+            actor="ann",
+            action=action,
+            case_id=10,
+            outcome=outcome,
+            subjects=json.dumps(subjects),
+            details=json.dumps(details),
+        )
 
-    shown = {"probe_sha256": PROBE_A, "candidates": [{"candidate_id": 5, "rank": 1}, {"candidate_id": 6, "rank": 2}]}
-    rows = [row(1, "search", details=shown), row(2, "search", "refused", details={"probe_sha256": PROBE_B}),
-            row(3, "review", subjects={"candidate": 5}, details={"decision": "not"}), row(4, "open_case"),
-            row(5, "review", "refused", subjects={"candidate": 6})]  # fmt: skip
+    opened = events.OpenCase(case=10, number="C-10", purpose="p", offence_type="o")
+    refused_search = events.Refusal(action=events.EventName.SEARCH, asked={"probe_sha256": PROBE_B})
+    refused_review = events.Refusal(action=events.EventName.REVIEW, subjects={"candidate": 6})
+    rows = [row(1, entries.search(10, PROBE_A, (5, 6))), row(2, refused_search), row(3, entries.review(5, "not")),
+            row(4, opened), row(5, refused_review)]  # fmt: skip
     searches, reviews = read_entries(rows)
     assert searches == [SearchEntry(1, T0, 1, "ann", 10, PROBE_A, (5, 6))]
     assert reviews == [ReviewEntry(3, T0, 1, "ann", 10, 5, "not")]
@@ -215,23 +228,16 @@ def test_limits_are_checked(limits: dict[str, Any]) -> None:
 def append_search(office: Office, who: ActorView, case: str, probe: str, candidates: tuple[int, ...] = ()) -> int:
     """A done search entry as governed_search writes it (no gallery needed: the audit reads the ledger)."""
     case_id = _case_id(office, case)
-    shown = [{"candidate_id": c, "face_id": c, "rank": rank, "distance": 0.41, "false_match_rate": 0.001}
-             for rank, c in enumerate(candidates, 1)]  # fmt: skip
-    details = {"probe_sha256": probe, "attestation": ATTESTATION, "face": {"index": 1, "quality_score": 0.9},
-               "gallery_version": 1, "gallery_faces": 100, "model": "dlib", "threshold": 0.6, "max_candidates": 5,
-               "quality_override": None, "outcome": "candidates" if candidates else "no_candidates",
-               "candidates": shown}  # fmt: skip
     with transaction(office.deployment.sessions) as session:
-        entry = ledger.append(session, ledger.Actor(who.id, who.name), "search", case_id=case_id,
-                              subjects={"case": case_id, "search": next(SEARCH_IDS)}, details=details)  # fmt: skip
+        entry = ledger.append(session, ledger.Actor(who.id, who.name), entries.search(case_id, probe, candidates),
+                              case_id=case_id)  # fmt: skip
         return entry.seq
 
 
 def append_review(office: Office, who: ActorView, case: str, candidate: int, decision: str) -> int:
     with transaction(office.deployment.sessions) as session:
-        entry = ledger.append(session, ledger.Actor(who.id, who.name), "review", case_id=_case_id(office, case),
-                              subjects={"candidate": candidate}, details={"decision": decision,
-                              "state": "rejected" if decision == "not" else "awaiting_review"})  # fmt: skip
+        entry = ledger.append(session, ledger.Actor(who.id, who.name), entries.review(candidate, decision),
+                              case_id=_case_id(office, case))  # fmt: skip
         return entry.seq
 
 

@@ -30,7 +30,7 @@ from faceledger.services.disclosure import HASHED_FIELDS, DisclosureSummary, dis
 from faceledger.services.governed_search import SearchRequest, governed_search
 from faceledger.services.guard import find_case
 from faceledger.services.ingest import SourceSpec
-from faceledger.store import ledger
+from faceledger.store import events, ledger
 from faceledger.store.governance_models import Search
 from tests.lfwdata import copy_with_manifest, people_with_several
 from tests.office import ATTESTATION, Office, make_office
@@ -128,9 +128,15 @@ def test_the_zip_holds_every_search_of_the_case_and_verifies(casework: Casework,
     assert all(name in zipped["README.txt"] for name in HASHED_FIELDS)
 
     entry = office.entries()[-1]
-    details = json.loads(entry.details)
+    disclosed = entry.record()
     assert (entry.action, entry.outcome, entry.case_id) == ("case_disclose", ledger.DONE, casework.case_id)
-    assert (details["sha256"], details["file"], details["searches"]) == (summary.sha256, "C-1.zip", done)
+    assert isinstance(disclosed, events.CaseDisclose)
+    assert (disclosed.sha256, disclosed.file, disclosed.searches) == (summary.sha256, "C-1.zip", done)
+    # Every entry the whole casework wrote reads back through its typed record.
+    for each in office.entries():
+        record = each.record()
+        expected = events.CLASSES.get((each.action, each.outcome), events.Refusal)
+        assert isinstance(record, expected), (each.seq, each.action)
 
 
 def test_refused_to_an_analyst_not_on_the_case_and_purged_searches_still_listed(

@@ -20,6 +20,7 @@ from faceledger.errors import InvalidInput
 from faceledger.services.deployment import Deployment
 from faceledger.store import checkpoints, ledger
 from faceledger.store.db import transaction
+from faceledger.store.events import EventName
 from faceledger.store.ledger_anchor import Anchor
 
 ALICE = ledger.Actor(1, "alice")
@@ -40,10 +41,10 @@ def fill(deployment: Deployment, count: int, *, actor: ledger.Actor = ALICE, tag
     """Append `count` entries in one transaction; their sequence numbers."""
     with transaction(deployment.sessions) as session:
         return [
-            ledger.append(
+            ledger.write_entry(
                 session,
                 actor,
-                "search",
+                EventName.SEARCH,
                 case_id=100 + i,
                 subjects={"faces": [i, i + 1], "probe_sha256": f"{i:064x}"},
                 details={"tag": tag, "n": i, "score": 0.25 + i / 100, "name": "Zoë"},
@@ -150,10 +151,10 @@ def test_entries_are_chained_and_hashed(deployment: Deployment) -> None:
 
 def test_appended_entry_reads_back(deployment: Deployment) -> None:
     with transaction(deployment.sessions) as session:
-        entry = ledger.append(
+        entry = ledger.write_entry(
             session,
             ALICE,
-            "search",
+            EventName.SEARCH,
             outcome=ledger.REFUSED,
             case_id=7,
             subjects={"probe_sha256": "ab" * 32},
@@ -181,7 +182,7 @@ def test_appended_entry_reads_back(deployment: Deployment) -> None:
 
 def test_system_actor_is_recorded_without_id(deployment: Deployment) -> None:
     with transaction(deployment.sessions) as session:
-        ledger.append(session, ledger.SYSTEM, "ingest")
+        ledger.write_entry(session, ledger.SYSTEM, EventName.GALLERY_INGEST)
     [row] = rows(deployment)
     assert (row["actor_id"], row["actor"], row["outcome"]) == (None, "system", ledger.DONE)
     assert (row["subjects"], row["details"], row["reasons"]) == ("{}", "{}", "[]")
@@ -196,7 +197,7 @@ def test_rolled_back_append_leaves_no_trace(deployment: Deployment) -> None:
         pass
 
     with pytest.raises(Boom), transaction(deployment.sessions) as session:
-        ledger.append(session, ALICE, "search")
+        ledger.write_entry(session, ALICE, EventName.SEARCH)
         raise Boom
     assert head(deployment) == before
     assert [row["seq"] for row in rows(deployment)] == [1, 2, 3]
@@ -207,10 +208,10 @@ def test_rolled_back_append_leaves_no_trace(deployment: Deployment) -> None:
 def test_entries_filters(deployment: Deployment) -> None:
     with transaction(deployment.sessions) as session:
         for i in range(12):
-            ledger.append(
+            ledger.write_entry(
                 session,
                 ALICE,
-                "search" if i % 2 else "review",
+                EventName.SEARCH if i % 2 else EventName.REVIEW,
                 case_id=i % 3,
                 outcome=ledger.REFUSED if i % 4 == 0 else ledger.DONE,
             )
@@ -502,9 +503,9 @@ def test_canonical_is_sorted_compact_and_utf8() -> None:
 
 def test_append_refuses_nan_and_writes_nothing(deployment: Deployment) -> None:
     with pytest.raises(InvalidInput), transaction(deployment.sessions) as session:
-        ledger.append(session, ALICE, "search", details={"score": math.nan})
+        ledger.write_entry(session, ALICE, EventName.SEARCH, details={"score": math.nan})
     with pytest.raises(InvalidInput), transaction(deployment.sessions) as session:
-        ledger.append(session, ALICE, "search", subjects={"who": object()})
+        ledger.write_entry(session, ALICE, EventName.SEARCH, subjects={"who": object()})
     assert rows(deployment) == []
     assert head(deployment) == (0, ledger.GENESIS_HASH)
 
@@ -536,8 +537,12 @@ def test_hash_does_not_depend_on_key_order() -> None:
 
 def test_details_key_order_does_not_change_the_stored_entry(deployment: Deployment) -> None:
     with transaction(deployment.sessions) as session:
-        ledger.append(session, ALICE, "search", subjects={"y": 1, "x": 2}, details={"b": 1, "a": {"z": 1, "y": 2}})
-        ledger.append(session, ALICE, "search", subjects={"x": 2, "y": 1}, details={"a": {"y": 2, "z": 1}, "b": 1})
+        ledger.write_entry(
+            session, ALICE, EventName.SEARCH, subjects={"y": 1, "x": 2}, details={"b": 1, "a": {"z": 1, "y": 2}}
+        )
+        ledger.write_entry(
+            session, ALICE, EventName.SEARCH, subjects={"x": 2, "y": 1}, details={"a": {"y": 2, "z": 1}, "b": 1}
+        )
     first, second = rows(deployment)
     assert first["details"] == second["details"] == '{"a":{"y":2,"z":1},"b":1}'
     assert first["subjects"] == second["subjects"] == '{"x":2,"y":1}'
@@ -568,7 +573,9 @@ def test_concurrent_appends_make_one_gapless_chain(deployment: Deployment) -> No
         seqs = []
         for i in range(PER_THREAD):
             with transaction(deployment.sessions) as session:
-                seqs.append(ledger.append(session, actor, "search", details={"writer": number, "i": i}).seq)
+                seqs.append(
+                    ledger.write_entry(session, actor, EventName.SEARCH, details={"writer": number, "i": i}).seq
+                )
         return seqs
 
     with ThreadPoolExecutor(THREADS) as pool:
@@ -593,7 +600,9 @@ def test_concurrent_appends_and_checkpoints(deployment: Deployment) -> None:
     def writer(number: int) -> None:
         for i in range(PER_THREAD):
             with transaction(deployment.sessions) as session:
-                ledger.append(session, ledger.Actor(number, f"writer-{number}"), "search", details={"i": i})
+                ledger.write_entry(
+                    session, ledger.Actor(number, f"writer-{number}"), EventName.SEARCH, details={"i": i}
+                )
 
     def checkpointer() -> int:
         made = 0

@@ -15,6 +15,7 @@ from faceledger.services.deployment import Deployment
 from faceledger.services.ledger_key import checkpoint_if_due, verification_checks
 from faceledger.store import checkpoints, ledger, merkle
 from faceledger.store.db import transaction
+from faceledger.store.events import EventName
 from faceledger.store.migrate import alembic_config, current_revision, head_revision, upgrade
 
 MakeDeployment = Callable[..., Deployment]
@@ -24,7 +25,7 @@ EVERY = 5
 def fill(deployment: Deployment, count: int) -> None:
     with transaction(deployment.sessions) as session:
         for i in range(count):
-            ledger.append(session, ledger.SYSTEM, "search", details={"i": i})
+            ledger.write_entry(session, ledger.SYSTEM, EventName.SEARCH, details={"i": i})
 
 
 def fill_as_0005(deployment: Deployment, count: int) -> None:

@@ -16,6 +16,7 @@ from faceledger.services import transparency
 from faceledger.services.deployment import Deployment
 from faceledger.store import ledger, merkle
 from faceledger.store.db import transaction
+from faceledger.store.events import EventName
 from faceledger.store.ledger import LedgerHead
 from faceledger.transparency.verify import (
     VerificationFailed,
@@ -74,7 +75,7 @@ def filled(make_deployment: Callable[..., Deployment]) -> tuple[Deployment, list
     deployment = make_deployment()
     with transaction(deployment.sessions) as session:
         for i in range(SIZES):
-            ledger.append(session, ledger.SYSTEM, "tree_test", details={"i": i})
+            ledger.write_entry(session, ledger.SYSTEM, EventName.SEARCH, details={"i": i})
     with deployment.sessions() as session:
         hashes = [e.hash for e in ledger.entries(session, limit=SIZES + 10)]
     assert len(hashes) == SIZES

@@ -16,6 +16,7 @@ import faceledger.store.ledger
 from faceledger.services.deployment import Deployment
 from faceledger.store import checkpoints, ledger
 from faceledger.store.db import transaction
+from faceledger.store.events import EventName
 from faceledger.store.ledger_anchor import Anchor
 from faceledger.store.migrate import MIGRATIONS, alembic_config, current_revision, head_revision, upgrade
 from faceledger.store.models import Base
@@ -93,7 +94,7 @@ def test_upgrading_again_is_a_no_op(make_deployment: MakeDeployment) -> None:
     deployment = make_deployment()
     with transaction(deployment.sessions) as session:
         for i in range(3):
-            ledger.append(session, ledger.Actor(1, "alice"), "search", details={"i": i})
+            ledger.write_entry(session, ledger.Actor(1, "alice"), EventName.SEARCH, details={"i": i})
     before = schema_snapshot(deployment.engine)
     with deployment.engine.connect() as connection:
         entries_before = connection.execute(text("SELECT * FROM ledger_entries ORDER BY seq")).all()

@@ -39,7 +39,7 @@ from faceledger.services.accounts import (
 )
 from faceledger.services.deployment import Deployment
 from faceledger.services.guard import append, find_department, find_user, governed, record_refusal, today
-from faceledger.store import ledger
+from faceledger.store import events, ledger
 from faceledger.store.db import transaction
 from faceledger.store.governance_models import AccountRequest, EnrolmentCode, User
 
@@ -121,8 +121,7 @@ def _request(deployment: Deployment, actor: ActorView, kind: RequestKind, userna
                              status=RequestStatus.PENDING.value, note="")  # fmt: skip
         session.add(row)
         session.flush()
-        append(session, actor, "account_request", subjects={"user": username, "request": row.id},
-               details={"kind": kind.value, **payload})  # fmt: skip
+        append(session, actor, events.AccountRequest(request=row.id, user=username, kind=kind.value, **payload))
         if kind is RequestKind.CREATE_USER and roles == [Role.ADMIN.value] and _sole_admin(session, actor):
             # Bootstrap: the only admin may add the second one alone; ledgered as such.
             return _carry_out(deployment, session, row, actor, bootstrap=True)
@@ -220,8 +219,7 @@ def reject(deployment: Deployment, actor: ActorView, request_id: int, note: str 
         row = _load_pending(session, request_id)
         row.status, row.decided_by, row.decided_at, row.note = RequestStatus.REJECTED.value, actor.id, \
             datetime.now(UTC), note.strip()  # fmt: skip
-        append(session, actor, "account_reject", subjects={"request": row.id, "user": row.username},
-               details={"kind": row.kind, "note": note})  # fmt: skip
+        append(session, actor, events.AccountReject(request=row.id, user=row.username, kind=row.kind, note=note))
         return _public(session, row)
 
     return governed(deployment, actor, Action.MANAGE_USERS, lambda _: Context(today()), work,
@@ -265,10 +263,9 @@ def _carry_out(deployment: Deployment, session: Session, row: AccountRequest, ac
     if kind in (RequestKind.CREATE_USER, RequestKind.RESET, RequestKind.TOKEN):
         delivered = _deliver_code(deployment, session, user, row.id)
     row.status, row.decided_by, row.decided_at = RequestStatus.APPROVED.value, actor.id, datetime.now(UTC)
-    append(session, actor, "account_approve", subjects={"request": row.id, "user": row.username},
-           details={"kind": kind.value, **payload, "requested_by": row.requested_by,
-                    "bootstrap_second_admin": bootstrap,
-                    "delivered": delivered.name if delivered else None})  # fmt: skip
+    append(session, actor, events.AccountApprove(request=row.id, user=row.username, kind=kind.value, **payload,
+                                                 requested_by=row.requested_by, bootstrap_second_admin=bootstrap,
+                                                 delivered=delivered.name if delivered else None))  # fmt: skip
     return _public(session, row, delivered)
 
 
@@ -316,8 +313,11 @@ def enrol(deployment: Deployment, username: str, code: str, password: str | None
                 user.password_hash = digest
                 end_sessions(session, user.id)
             token = new_token(session, user, "enrolment")
-            ledger.append(session, ledger.Actor(user.id, user.username), "enrol", subjects={"user": user.username},
-                          details={"password_set": digest is not None, "request": row.request_id})  # fmt: skip
+            ledger.append(
+                session,
+                ledger.Actor(user.id, user.username),
+                events.Enrol(user=user.username, password_set=digest is not None, request=row.request_id),
+            )
     if not valid:
         sign_in_throttle.record_failure(deployment, attempt, "unknown, used or expired enrolment code")
         raise NotAuthenticated("enrolment refused: the code is unknown, used or expired for this user")

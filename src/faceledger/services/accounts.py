@@ -32,9 +32,11 @@ from faceledger.services.guard import (
     no_context,
     record_refusal,
 )
-from faceledger.store import ledger
+from faceledger.store import events, ledger
 from faceledger.store.db import transaction
 from faceledger.store.governance_models import ApiToken, User, WebSession
+
+AUTHENTICATE = events.EventName.AUTHENTICATE
 
 TOKEN_PREFIX = "flt_"  # noqa: S105 - a marker that makes leaked tokens easy to scan for, not a secret
 MIN_PASSWORD_CHARS = 12
@@ -104,17 +106,17 @@ def bootstrap_admin(deployment: Deployment, username: str, department: str) -> I
         session.add(user)
         session.flush()
         token = new_token(session, user, "created with the deployment")
-        ledger.append(session, ledger.SYSTEM, "user_add", subjects={"user": name},
-                      details={"roles": user.roles, "department": dept.name, "first_admin": True})  # fmt: skip
+        ledger.append(session, ledger.SYSTEM, events.UserAdd(user=name, roles=tuple(user.roles), department=dept.name,
+                                                             first_admin=True))  # fmt: skip
     return IssuedToken(name, token)
 
 
-def _update_user(deployment: Deployment, actor: ActorView, username: str, verb: str, change: Any,
-                 details: dict[str, Any]) -> UserPublic:  # fmt: skip
+def _update_user(deployment: Deployment, actor: ActorView, username: str, change: Any,
+                 event: events.Event) -> UserPublic:  # fmt: skip
     def work(session: Any, _: Any) -> UserPublic:
         user = find_user(session, username)
         change(session, user)
-        append(session, actor, verb, subjects={"user": username}, details=details)
+        append(session, actor, event)
         return public(user)
 
     return governed(deployment, actor, Action.MANAGE_USERS, no_context, work, subjects={"user": username})
@@ -124,7 +126,9 @@ def certify(deployment: Deployment, actor: ActorView, username: str, until: date
     def change(_: Any, user: User) -> None:
         user.certified_until = until
 
-    return _update_user(deployment, actor, username, "user_certify", change, {"certified_until": until.isoformat()})
+    return _update_user(
+        deployment, actor, username, change, events.UserCertify(user=username, certified_until=until.isoformat())
+    )
 
 
 def end_sessions(session: Any, user_id: int) -> int:
@@ -152,7 +156,7 @@ def disable(deployment: Deployment, actor: ActorView, username: str, reason: str
         user.disabled = True
         end_sessions(session, user.id)
 
-    return _update_user(deployment, actor, username, "user_disable", change, {"reason": reason})
+    return _update_user(deployment, actor, username, change, events.UserDisable(user=username, reason=reason))
 
 
 def set_password(deployment: Deployment, actor: ActorView, username: str, password: str) -> None:
@@ -168,7 +172,7 @@ def set_password(deployment: Deployment, actor: ActorView, username: str, passwo
         user = find_user(session, username)
         user.password_hash = digest
         ended = end_sessions(session, user.id)
-        append(session, actor, "user_password", subjects={"user": username}, details={"sessions_ended": ended})
+        append(session, actor, events.UserPassword(user=username, sessions_ended=ended))
 
 
 def hash_password(password: str) -> str:
@@ -192,7 +196,7 @@ def issue_token(deployment: Deployment, actor: ActorView, username: str, label: 
         if user.disabled:  # disabled since the caller authenticated
             raise InvalidInput(f"user {username} is disabled")
         token = new_token(session, user, label)
-        append(session, actor, "token_issue", subjects={"user": username}, details={"label": label})
+        append(session, actor, events.TokenIssue(user=username, label=label))
     return IssuedToken(username, token)
 
 
@@ -206,19 +210,19 @@ def list_users(deployment: Deployment, actor: ActorView) -> list[UserPublic]:
 def authenticate_token(deployment: Deployment, token: str | None) -> ActorView:
     """The user a bearer token belongs to; unknown, revoked or disabled is refused and ledgered."""
     if not token or not token.strip():
-        raise record_refusal(deployment, None, "authenticate", ["no API token: set FACELEDGER_TOKEN or pass --token"])
+        raise record_refusal(deployment, None, AUTHENTICATE, ["no API token: set FACELEDGER_TOKEN or pass --token"])
     digest = token_digest(token.strip())
     with deployment.sessions() as session:
         row = session.execute(select(ApiToken, User).join(User, ApiToken.user_id == User.id)
                               .where(ApiToken.token_sha256 == digest)).first()  # fmt: skip
         found = (row[0].revoked_at, actor_view(row[1])) if row else None
     if found is None:
-        raise record_refusal(deployment, None, "authenticate", ["the API token is not known"],
+        raise record_refusal(deployment, None, AUTHENTICATE, ["the API token is not known"],
                              details={"token_sha256_prefix": digest[:12]})  # fmt: skip
     revoked_at, actor = found
     if revoked_at is not None or actor.disabled:
         reason = "the API token was revoked" if revoked_at is not None else f"user {actor.name} is disabled"
-        raise record_refusal(deployment, actor, "authenticate", [reason], details={"token_sha256_prefix": digest[:12]})
+        raise record_refusal(deployment, actor, AUTHENTICATE, [reason], details={"token_sha256_prefix": digest[:12]})
     return actor
 
 
@@ -248,7 +252,7 @@ def revoke_tokens(deployment: Deployment, actor: ActorView, username: str) -> in
     def work(session: Any, _: Any) -> int:
         user = find_user(session, username)
         count = revoke_all_tokens(session, user.id)
-        append(session, actor, "token_revoke", subjects={"user": username}, details={"tokens": count})
+        append(session, actor, events.TokenRevoke(user=username, tokens=count))
         return count
 
     if username == actor.name:

@@ -23,7 +23,7 @@ from faceledger.services import anomaly_accounts
 from faceledger.services.deployment import Deployment
 from faceledger.services.guard import append, governed, no_context
 from faceledger.services.scope import ledger_clause, visible_violations
-from faceledger.store import ledger
+from faceledger.store import events, ledger
 from faceledger.store.governance_models import Case, CaseAssignment, User
 from faceledger.store.oversight_models import Violation
 
@@ -235,20 +235,19 @@ def detect(searches: list[SearchEntry], reviews: list[ReviewEntry], roster: Rost
     return sorted(found, key=lambda f: (order.index(f.kind), f.ledger_seqs[0]))
 
 
-def read_entries(rows: Iterable[Mapping[str, Any]]) -> tuple[list[SearchEntry], list[ReviewEntry]]:
-    """Done search and review entries, from ledger entries as LedgerEntry.to_dict() gives them."""
+def read_entries(rows: Iterable[ledger.LedgerEntry]) -> tuple[list[SearchEntry], list[ReviewEntry]]:
+    """Done search and review entries, each read through its typed record (store/events.py)."""
     searches, reviews = [], []
     for row in rows:
-        if row["outcome"] != ledger.DONE:
+        if row.outcome != ledger.DONE:
             continue
-        base = (row["seq"], datetime.fromisoformat(row["at"]), row["actor_id"], row["actor"], row["case_id"])
-        details = row["details"]
-        if row["action"] == Action.SEARCH:
-            shown = tuple(int(c["candidate_id"]) for c in details.get("candidates", ()) if "candidate_id" in c)
-            searches.append(SearchEntry(*base, probe_sha256=str(details.get("probe_sha256", "")), candidate_ids=shown))
-        elif row["action"] == Action.REVIEW and "candidate" in row["subjects"]:
-            reviews.append(ReviewEntry(*base, candidate_id=int(row["subjects"]["candidate"]),
-                                       decision=str(details.get("decision", ""))))  # fmt: skip
+        base = (row.seq, datetime.fromisoformat(row.at), row.actor_id, row.actor, row.case_id)
+        record = row.record()
+        if isinstance(record, events.Search):
+            shown = tuple(candidate.candidate_id for candidate in record.candidates)
+            searches.append(SearchEntry(*base, probe_sha256=record.probe_sha256, candidate_ids=shown))
+        elif isinstance(record, events.Review):
+            reviews.append(ReviewEntry(*base, candidate_id=record.candidate, decision=record.decision))
     return searches, reviews
 
 
@@ -286,13 +285,16 @@ def find_anomalies(deployment: Deployment, actor: ActorView, *, since: datetime 
             query = query.where(E.at >= window["since"])
         if window["until"]:
             query = query.where(E.at < window["until"])
-        searches, reviews = read_entries(e.to_dict() for e in session.scalars(query.order_by(E.seq)))
+        searches, reviews = read_entries(session.scalars(query.order_by(E.seq)))
         findings = detect(searches, reviews, _roster(session), limits)
         findings += _new_accounts(session, window, days)
-        append(session, actor, "anomaly_scan", details={**window, "limits": {"caseload_ratio": caseload_ratio,
-               "burst_per_hour": burst_per_hour, "hours": list(hours), "new_account_days": days},
-               "searches": len(searches),
-               "findings": [{"kind": f.kind.value, "ledger_seqs": f.ledger_seqs} for f in findings]})  # fmt: skip
+        scan = events.AnomalyScan(
+            since=window["since"], until=window["until"], searches=len(searches),
+            limits={"caseload_ratio": caseload_ratio, "burst_per_hour": burst_per_hour, "hours": list(hours),
+                    "new_account_days": days},
+            findings=tuple(events.ScanFinding(kind=f.kind.value, ledger_seqs=f.ledger_seqs) for f in findings),
+        )  # fmt: skip
+        append(session, actor, scan)
         return findings
 
     return governed(deployment, actor, Action.VIEW_LEDGER, no_context, work, details=window)
@@ -323,7 +325,15 @@ def record_violation(deployment: Deployment, actor: ActorView, finding: Finding,
                         actor=finding.actor[:100], recorded_by=actor.id, note=note.strip())  # fmt: skip
         session.add(row)
         session.flush()
-        append(session, actor, "violation_record", subjects={"violation": row.id}, details={**details, "note": note})
+        recorded = events.ViolationRecord(
+            violation=row.id,
+            kind=finding.kind.value,
+            summary=finding.summary,
+            ledger_seqs=tuple(seqs),
+            actor=finding.actor,
+            note=note,
+        )
+        append(session, actor, recorded)
         return row.id
 
     return governed(deployment, actor, Action.SIGN_LEDGER, no_context, work, details=details)

@@ -91,6 +91,5 @@ def read_casework(session: Session, since: str | None, until: str | None) -> lis
         query = query.where(E.at >= since)
     if until:
         query = query.where(E.at < until)
-    rows = (e.to_dict() for e in session.scalars(query.order_by(E.seq)))
-    return [CaseworkEntry(r["seq"], datetime.fromisoformat(r["at"]), r["actor_id"], r["actor"], r["case_id"],
-                          r["action"]) for r in rows]  # fmt: skip
+    return [CaseworkEntry(e.seq, datetime.fromisoformat(e.at), e.actor_id, e.actor, e.case_id, e.action)
+            for e in session.scalars(query.order_by(E.seq))]  # fmt: skip

@@ -14,7 +14,7 @@ from faceledger.services.deployment import Deployment
 from faceledger.services.guard import append, governed, no_context
 from faceledger.services.ledger_key import read_key, sign_head, verification_checks
 from faceledger.services.scope import ledger_clause, visible_seqs
-from faceledger.store import checkpoints, ledger
+from faceledger.store import checkpoints, events, ledger
 from faceledger.transparency.verify import VerifierKey
 
 Verification = ledger.Verification
@@ -36,7 +36,10 @@ def verify(deployment: Deployment, actor: ActorView) -> ledger.Verification:
         tree = [] if chain.status is VerifyStatus.TAMPERED else transparency.tree_problems(session, key)
         found.append(ledger.Verification(VerifyStatus.TAMPERED, chain.entries, chain.checkpoints, None, tree[0])
                      if tree else chain)  # fmt: skip
-        append(session, actor, "ledger_verify", details=found[0].to_dict())
+        result = found[0]
+        append(session, actor, events.LedgerVerify(status=result.status.value, ok=result.ok, entries=result.entries,
+                                                   checkpoints=result.checkpoints, first_bad_seq=result.first_bad_seq,
+                                                   problem=result.problem))  # fmt: skip
         return found[0]
 
     try:
@@ -74,7 +77,7 @@ def sign(deployment: Deployment, actor: ActorView) -> int:
         sign_head(deployment)  # raises KeyProblem, naming the missing key, before anything is ledgered
 
     def work(session: Session, _: Context) -> None:
-        append(session, actor, "ledger_checkpoint")
+        append(session, actor, events.LedgerCheckpoint())
 
     governed(deployment, actor, Action.SIGN_LEDGER, no_context, work)
     return sign_head(deployment)
@@ -84,7 +87,7 @@ def signed_checkpoint(deployment: Deployment, actor: ActorView) -> transparency.
     """An Ed25519 checkpoint of the Merkle tree, covering the entry that records the request for it."""
 
     def work(session: Session, _: Context) -> None:
-        append(session, actor, "ledger_checkpoint")
+        append(session, actor, events.LedgerCheckpoint())
 
     governed(deployment, actor, Action.SIGN_LEDGER, no_context, work)
     return transparency.issue_checkpoint(deployment)
@@ -118,7 +121,7 @@ def keep_cosignatures(deployment: Deployment, actor: ActorView, text: str) -> li
 
     def work(session: Session, _: Context) -> list[str]:
         merged, added = transparency.add_cosignatures(session, deployment, text)
-        append(session, actor, "ledger_cosigned", details={"size": merged.size, "witnesses": added})
+        append(session, actor, events.LedgerCosigned(size=merged.size, witnesses=tuple(added)))
         return added
 
     return governed(deployment, actor, Action.SIGN_LEDGER, no_context, work)

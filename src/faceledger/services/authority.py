@@ -22,6 +22,7 @@ from faceledger.services.guard import (
     today,
 )
 from faceledger.services.operating_threshold import current_threshold
+from faceledger.store import events
 from faceledger.store.governance_models import Authorisation
 
 MAX_CANDIDATES_CEILING = 50
@@ -126,7 +127,10 @@ def grant(
                             allows_bulk_video=allows_bulk_video, granted_by=actor.id)  # fmt: skip
         session.add(row)
         session.flush()
-        append(session, actor, Action.GRANT_AUTHORITY, subjects={"authorisation": row.id}, details=details)
+        append(session, actor, events.GrantAuthority(authorisation=row.id, reference=reference, purposes=tuple(allowed),
+                                                     offence_types=tuple(offences), starts_on=starts_on.isoformat(),
+                                                     ends_on=ends_on.isoformat(), max_candidates=max_candidates,
+                                                     allows_bulk_video=allows_bulk_video))  # fmt: skip
         return _status(row)
 
     def context(session: Session) -> Context:  # a halted grant is not lifted by a new one: only by resume
@@ -182,7 +186,7 @@ def halt(deployment: Deployment, actor: ActorView, reason: str) -> AuthorityStat
     def work(session: Session, _: Context) -> AuthorityStatus:
         row = _in_force(session)
         row.halted, row.halt_reason = True, reason.strip()
-        append(session, actor, Action.HALT_AUTHORITY, subjects={"authorisation": row.id}, details={"reason": reason})
+        append(session, actor, events.HaltAuthority(authorisation=row.id, reason=reason))
         return _status(row)
 
     return governed(deployment, actor, Action.HALT_AUTHORITY, context, work, details={"reason": reason})
@@ -195,8 +199,7 @@ def resume(deployment: Deployment, actor: ActorView, reason: str = "") -> Author
     def work(session: Session, _: Context) -> AuthorityStatus:
         row = _in_force(session)
         row.halted, row.halt_reason = False, ""
-        append(session, actor, Action.RESUME_AUTHORITY, subjects={"authorisation": row.id},
-               details={"reason": reason})  # fmt: skip
+        append(session, actor, events.ResumeAuthority(authorisation=row.id, reason=reason))
         return _status(row)
 
     return governed(deployment, actor, Action.RESUME_AUTHORITY, context, work)

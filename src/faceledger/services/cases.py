@@ -24,6 +24,7 @@ from faceledger.services.guard import (
     today,
 )
 from faceledger.services.scope import sees_everything
+from faceledger.store import events
 from faceledger.store.governance_models import Case, CaseAssignment, Search, User
 
 # Case numbers appear in file names (disclosures, exports), CSV cells, URLs and pages: a safe set only.
@@ -78,7 +79,8 @@ def open_case(
                     offence_type=wanted.offence_type, description=description, opened_by=actor.id)  # fmt: skip
         session.add(case)
         session.flush()
-        append(session, actor, Action.OPEN_CASE, case_id=case.id, subjects={"case": case.id}, details=details)
+        opened = events.OpenCase(case=case.id, number=number, purpose=wanted.purpose, offence_type=wanted.offence_type)
+        append(session, actor, opened, case_id=case.id)
         return public(session, case)
 
     return governed(deployment, actor, Action.OPEN_CASE, context, work, details=details)
@@ -119,8 +121,7 @@ def assign(deployment: Deployment, actor: ActorView, reference: str, usernames: 
                 added.append(username)
         session.flush()
         session.expire(case)
-        append(session, actor, Action.ASSIGN_CASE, case_id=case.id, subjects={"case": case.id},
-               details={"assigned": added})  # fmt: skip
+        append(session, actor, events.AssignCase(case=case.id, assigned=tuple(added)), case_id=case.id)
         return public(session, case)
 
     result: CasePublic = _case_action(deployment, actor, reference, Action.ASSIGN_CASE, work)
@@ -130,8 +131,7 @@ def assign(deployment: Deployment, actor: ActorView, reference: str, usernames: 
 def close(deployment: Deployment, actor: ActorView, reference: str, reason: str = "") -> CasePublic:
     def work(session: Session, case: Case) -> CasePublic:
         case.status, case.closed_at = "closed", datetime.now(UTC)
-        append(session, actor, Action.CLOSE_CASE, case_id=case.id, subjects={"case": case.id},
-               details={"reason": reason})  # fmt: skip
+        append(session, actor, events.CloseCase(case=case.id, reason=reason), case_id=case.id)
         return public(session, case)
 
     result: CasePublic = _case_action(deployment, actor, reference, Action.CLOSE_CASE, work)

@@ -3,6 +3,7 @@ on the ledger (what was asked, what was added or removed, the gallery version af
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from faceledger.services.ingest import (
     read_ingest_inputs,
 )  # fmt: skip
 from faceledger.services.ingest_inputs import IngestItem
+from faceledger.store import events
 from faceledger.store.db import transaction
 
 
@@ -30,9 +32,10 @@ def _allowed(deployment: Deployment, actor: ActorView, action: Action, details: 
     governed(deployment, actor, action, no_context, lambda _s, _c: None, details=details)
 
 
-def _record(deployment: Deployment, actor: ActorView, verb: str, details: dict[str, Any]) -> None:
+def _record(deployment: Deployment, actor: ActorView, event_at: Callable[[int], events.Event]) -> None:
+    """Ledger what was done to the gallery, with the gallery's version after it."""
     with transaction(deployment.sessions) as session:
-        append(session, actor, verb, details={**details, "gallery_version": deployment.gallery_version(session)})
+        append(session, actor, event_at(deployment.gallery_version(session)))
 
 
 def governed_ingest(
@@ -44,22 +47,31 @@ def governed_ingest(
     workers: int | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> IngestReport:
-    asked = {"input": str(path), "source": spec.name, "legal_basis": spec.legal_basis}
+    asked: dict[str, Any] = {"input": str(path), "source": spec.name, "legal_basis": spec.legal_basis}
     items = _checked_inputs(deployment, actor, path, asked, read_all=True)
 
     def start(session: Session, _: Context) -> None:
         # What a killed run on this input had committed is accounted for before the rerun skips it.
         for closed in close_interrupted(session, path):
-            append(session, actor, "gallery_ingest_interrupted", details={**asked, **closed})
-        append(session, actor, "gallery_ingest_start", details=asked)  # a killed run is on the ledger too
+            append(
+                session,
+                actor,
+                events.GalleryIngestInterrupted(
+                    **asked,
+                    job=closed["job"],
+                    images_committed=closed["images_committed"],
+                    faces_committed=closed["faces_committed"],
+                ),
+            )
+        append(session, actor, events.GalleryIngestStart(**asked))  # a killed run is on the ledger too
 
     governed(deployment, actor, Action.CURATE_GALLERY, no_context, start, details=asked)
     report = ingest(deployment, path, spec, workers=workers, on_progress=on_progress, items=items)
-    _record(deployment, actor, "gallery_ingest", {
-        **asked, "job": report.job_id, "files_seen": report.files_seen, "images_added": report.images_added,
-        "faces_added": report.faces_added, "images_known": report.images_known, "failures": len(report.failures),
-        "faces_skipped_optout": report.faces_skipped_optout,
-    })  # fmt: skip
+    _record(deployment, actor, lambda version: events.GalleryIngest(
+        **asked, job=report.job_id, files_seen=report.files_seen, images_added=report.images_added,
+        faces_added=report.faces_added, images_known=report.images_known, failures=len(report.failures),
+        faces_skipped_optout=report.faces_skipped_optout, gallery_version=version,
+    ))  # fmt: skip
     return report
 
 
@@ -79,21 +91,24 @@ def _checked_inputs(
             return []
         return read_ingest_inputs(deployment, path)
     except NotIngestable as exc:
-        raise record_refusal(deployment, actor, "gallery_ingest", [str(exc)], details=asked) from exc
+        raise record_refusal(deployment, actor, events.EventName.GALLERY_INGEST, [str(exc)], details=asked) from exc
 
 
 def governed_remove(deployment: Deployment, actor: ActorView, **which: Any) -> Removal:
     asked = {key: value for key, value in which.items() if value is not None}
     _allowed(deployment, actor, Action.CURATE_GALLERY, asked)
     removal = remove_from_gallery(deployment, **which)
-    _record(deployment, actor, "gallery_remove", {**asked, **removal.to_dict()})
+    _record(deployment, actor, lambda version: events.GalleryRemove(**asked, **removal.to_dict(),
+                                                                    gallery_version=version))  # fmt: skip
     return removal
 
 
 def governed_rebuild(deployment: Deployment, actor: ActorView) -> None:
     _allowed(deployment, actor, Action.CURATE_GALLERY, {"index": "rebuild"})
     drift = rebuild_index(deployment)
-    _record(deployment, actor, "index_rebuild", {"faces": deployment.index.count(), "drift_before": drift.to_dict()})
+    faces = deployment.index.count()
+    _record(deployment, actor, lambda version: events.IndexRebuild(faces=faces, drift_before=drift.to_dict(),
+                                                                   gallery_version=version))  # fmt: skip
 
 
 def governed_stats(deployment: Deployment, actor: ActorView) -> dict[str, Any]:

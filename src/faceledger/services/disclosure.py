@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from faceledger.engine.image_input import file_sha256
-from faceledger.errors import LedgerTampered, NotFound
+from faceledger.errors import InvalidInput, LedgerTampered, NotFound
 from faceledger.policy.governance import Action, ActorView, Context
 from faceledger.services import transparency
 from faceledger.services.deployment import Deployment
@@ -36,7 +36,7 @@ from faceledger.services.guard import (
 )
 from faceledger.services.ledger_key import verification_checks
 from faceledger.services.review import lead_state
-from faceledger.store import checkpoints, ledger, merkle
+from faceledger.store import checkpoints, events, ledger, merkle
 from faceledger.store.governance_models import Candidate, Case, QualityOverride, Search, User
 from faceledger.store.models import Face
 from faceledger.store.sealed import Role
@@ -151,9 +151,11 @@ def disclose_case(deployment: Deployment, actor: ActorView, case_reference: str,
         out.parent.mkdir(parents=True, exist_ok=True)
         written.append(_write_zip(out, bundle))
         summary = replace(summary, path=out, sha256=file_sha256(written[0]))
-        counts = {k: v for k, v in summary.to_dict().items() if k not in ("path", "ledger_seq", "problem")}
-        entry = append(session, actor, "case_disclose", case_id=case_id, subjects={"case": case_id},
-                       details={"file": out.name, **counts})  # fmt: skip
+        disclosed = events.CaseDisclose(case=case_id, file=out.name, sha256=summary.sha256, searches=summary.searches,
+                                        refused=summary.refused, candidates=summary.candidates,
+                                        ledger_entries=summary.ledger_entries, verified=summary.verified,
+                                        first_bad_seq=summary.first_bad_seq)  # fmt: skip
+        entry = append(session, actor, disclosed, case_id=case_id)
         return replace(summary, ledger_seq=entry.seq)
 
     try:
@@ -257,11 +259,11 @@ def _case(case: Case, names: dict[int, str], at: str, actor: ActorView, summary:
 
 def _done_searches(session: Session, deployment: Deployment, case_id: int, names: dict[int, str],
                    excerpt: list[ledger.LedgerEntry], bundle: _Bundle) -> list[dict[str, Any]]:  # fmt: skip
-    ledgered: dict[Any, ledger.LedgerEntry] = {}
+    ledgered: dict[int, tuple[int, events.Search]] = {}  # search id -> its ledger entry's seq and record
     for item in excerpt:
-        subjects = _loads(item.subjects)
-        if item.action == Action.SEARCH.value and item.outcome == ledger.DONE and isinstance(subjects, dict):
-            ledgered[subjects.get("search")] = item
+        record = _record(item)
+        if isinstance(record, events.Search):
+            ledgered[record.search] = (item.seq, record)
     overrides = {o.id: o for o in session.scalars(select(QualityOverride).where(QualityOverride.case_id == case_id))}
     rows = session.scalars(select(Search).where(Search.case_id == case_id).order_by(Search.id)
                            .options(selectinload(Search.candidates))).unique().all()  # fmt: skip
@@ -276,7 +278,7 @@ def _done_searches(session: Session, deployment: Deployment, case_id: int, names
         probe_absent = (f"purged under the retention schedule on {_iso(search.purged_at)}" if search.purged_at
                         else "no probe face was kept")  # fmt: skip
         found.append({
-            "status": "done", "search_id": search.id, "ledger_seq": entry.seq if entry else None,
+            "status": "done", "search_id": search.id, "ledger_seq": entry[0] if entry else None,
             "searched_at": search.created_at.isoformat(), "searcher": names.get(search.user_id),
             "attestation": search.attestation, "probe_name": search.probe_name, "probe_sha256": search.probe_sha256,
             "probe_face": search.probe_face,
@@ -288,9 +290,9 @@ def _done_searches(session: Session, deployment: Deployment, case_id: int, names
             "candidates": [_candidate(deployment, c, names, thumbnails, bundle) for c in search.candidates],
         })  # fmt: skip
         if search.purged_at is not None:  # the rows went with the purge; the ledger kept what was shown
-            ledgered_details = _loads(entry.details) if entry else {}
-            shown = ledgered_details.get("candidates", []) if isinstance(ledgered_details, dict) else []
-            found[-1]["candidates"] = [{**c, "image": {"absent": probe_absent}} for c in shown]
+            shown = entry[1].candidates if entry else ()
+            found[-1]["candidates"] = [{**c.model_dump(mode="json", exclude_unset=True),
+                                        "image": {"absent": probe_absent}} for c in shown]  # fmt: skip
             found[-1]["candidates_from"] = "ledger (purged from the database under the retention schedule)"
     return found
 
@@ -328,9 +330,18 @@ def _image(deployment: Deployment, bundle: _Bundle, stem: str, relative: str | N
     return {"file": name}
 
 
+def _record(entry: ledger.LedgerEntry) -> events.Recorded | None:
+    """The entry's typed record, or None where a tampered row no longer fits it (verification names it)."""
+    try:
+        return entry.record()
+    except InvalidInput:
+        return None
+
+
 def _refused(entry: ledger.LedgerEntry) -> dict[str, Any]:
     details = _loads(entry.details)
-    known = details if isinstance(details, dict) else {}
+    record = _record(entry)
+    known = record.asked if isinstance(record, events.Refusal) else {}
     return {"status": "refused", "outcome": "refused", "ledger_seq": entry.seq, "at": entry.at,
             "searcher": entry.actor, "attestation": known.get("attestation"),
             "probe_sha256": known.get("probe_sha256"), "probe_face": known.get("face"),

@@ -27,7 +27,7 @@ from faceledger.services.guard import append, governed, no_context
 from faceledger.services.pipeline_models import pipeline_identities
 from faceledger.services.reembed_sources import FacePixels, OriginalFinder, PixelSource, thumbnail_pixels
 from faceledger.services.staging import scratch
-from faceledger.store import model_registry
+from faceledger.store import events, model_registry
 from faceledger.store.db import transaction
 from faceledger.store.models import Face, FaceEmbedding, GalleryImage, GalleryModel, IngestJob, utcnow
 from faceledger.types import Box, Embedding, ModelIdentity, Pipeline
@@ -318,7 +318,7 @@ def governed_enable(deployment: Deployment, actor: ActorView, name: str, *, allo
     governed(deployment, actor, Action.CURATE_GALLERY, no_context, lambda _s, _c: None, details=asked)
     status = enable_model(deployment, name, allow_missing=allow_missing)
     with transaction(deployment.sessions) as session:
-        append(session, actor, "models_enable", details={**asked, **status.to_dict()})
+        append(session, actor, events.ModelsEnable(model=name, allow_missing=allow_missing, **status.to_dict()))
     return status
 
 
@@ -339,16 +339,14 @@ def governed_reembed(
 
     def start(session: Session, _: Context) -> None:
         embedded = session.scalar(select(func.count()).where(FaceEmbedding.model_key == key)) or 0
-        append(session, actor, "models_reembed_start", details={**asked, "already_embedded": int(embedded)})
+        append(session, actor, events.ModelsReembedStart(model=key, from_thumbnails=from_thumbnails,
+                                                         already_embedded=int(embedded)))  # fmt: skip
 
     governed(deployment, actor, Action.CURATE_GALLERY, no_context, start, details=asked)
     report = reembed(deployment, key, from_thumbnails=from_thumbnails, engine=engine, on_progress=on_progress,
                      batch_faces=batch_faces)  # fmt: skip
     with transaction(deployment.sessions) as session:  # a killed run has its start entry and no finish
-        append(
-            session,
-            actor,
-            "models_reembed",
-            details={**asked, **report.to_dict(), "gallery_version": deployment.gallery_version(session)},
-        )
+        done = events.ModelsReembed(model=key, thumbnails_allowed=from_thumbnails, **report.to_dict(),
+                                    gallery_version=deployment.gallery_version(session))  # fmt: skip
+        append(session, actor, done)
     return report

@@ -40,6 +40,7 @@ from faceledger.services.guard import (
 )
 from faceledger.services.operating_threshold import current_threshold
 from faceledger.services.staging import private_file, scratch
+from faceledger.store import events
 from faceledger.store.governance_models import Candidate, Case, QualityOverride, Search
 from faceledger.store.sealed import Role, private_folder
 from faceledger.types import Box, Detector
@@ -236,14 +237,14 @@ def _store(
                       strangers_text=c.false_match.in_gallery(operating.gallery_faces)) for c in leads]  # fmt: skip
     session.add_all(rows)
     session.flush()
-    shown = [{"candidate_id": row.id, "face_id": row.face_id, "rank": row.rank, "distance": round(row.distance, 4),
-              "false_match_rate": row.false_match_rate, "expected_strangers": row.expected_strangers}
-             for row in rows]  # fmt: skip
-    entry = append(session, actor, Action.SEARCH, case_id=case_id, subjects={"case": case_id, "search": search.id},
-                   details={**details, "gallery_version": search.gallery_version, "gallery_faces": search.gallery_faces,
-                            "model": search.model_key, "threshold": search.threshold, "max_candidates": cap,
-                            "quality_override": override_id, "outcome": outcome, "candidates": shown,
-                            "operating_threshold": _ledgered(operating)})  # fmt: skip
+    shown = tuple(events.ShownCandidate(candidate_id=row.id, face_id=row.face_id, rank=row.rank,
+                                        distance=round(row.distance, 4), false_match_rate=row.false_match_rate,
+                                        expected_strangers=row.expected_strangers) for row in rows)  # fmt: skip
+    done = events.Search(case=case_id, search=search.id, **details, gallery_version=search.gallery_version,
+                         gallery_faces=search.gallery_faces, model=search.model_key, threshold=search.threshold,
+                         max_candidates=cap, quality_override=override_id, outcome=outcome, candidates=shown,
+                         operating_threshold=_ledgered(operating))  # fmt: skip
+    entry = append(session, actor, done, case_id=case_id)
     return SearchOutcome(
         search.id,
         case.number,
@@ -310,8 +311,8 @@ def record_override(deployment: Deployment, actor: ActorView, case: str, probe: 
         override = QualityOverride(case_id=case_id, probe_sha256=digest, supervisor_id=actor.id, reason=reason.strip())
         session.add(override)
         session.flush()
-        append(session, actor, Action.OVERRIDE_QUALITY, case_id=case_id, subjects={"case": case_id,
-               "override": override.id}, details={"probe_sha256": digest, "reason": reason})  # fmt: skip
+        append(session, actor, events.OverrideQuality(case=case_id, override=override.id, probe_sha256=digest,
+                                                      reason=reason), case_id=case_id)  # fmt: skip
         return override.id
 
     return governed(deployment, actor, Action.OVERRIDE_QUALITY, context, work, case_id=case_id,

@@ -31,6 +31,7 @@ from faceledger.services.ledger_key import checkpoint_if_due
 from faceledger.services.scope import sees_everything
 from faceledger.store import ledger
 from faceledger.store.db import transaction
+from faceledger.store.events import Event, EventName, Refusal
 from faceledger.store.governance_models import Authorisation, Case, Department, User
 
 T = TypeVar("T")
@@ -149,7 +150,7 @@ def refreshed(session: Session, actor: ActorView) -> ActorView:
 def record_refusal(
     deployment: Deployment,
     actor: ActorView | None,
-    action: Action | str,
+    action: Action | EventName,
     reasons: list[str] | tuple[str, ...],
     *,
     case_id: int | None = None,
@@ -159,17 +160,17 @@ def record_refusal(
     """Ledger a refusal in its own transaction and return the error to raise. A request that names no
     known user is counted per minute and source instead (`refusal_counter`), so strangers cannot flood
     the ledger."""
-    name = action.value if isinstance(action, Action) else action
-    anonymous = refusal_counter.current_request() if actor is None and name == "authenticate" else None
+    name = EventName(action.value)
+    anonymous = refusal_counter.current_request() if actor is None and name is EventName.AUTHENTICATE else None
     if anonymous is not None:
         return refusal_counter.refuse_unauthenticated(deployment, anonymous.source, anonymous.method,
                                                       anonymous.path, "; ".join(reasons)[:200])  # fmt: skip
     with transaction(deployment.sessions) as session:
-        entry = ledger.append(session, as_ledger_actor(actor), name, outcome=ledger.REFUSED, case_id=case_id,
-                              subjects=subjects, details=details, reasons=list(reasons))  # fmt: skip
+        refusal = Refusal(action=name, subjects=dict(subjects or {}), asked=dict(details or {}))
+        entry = ledger.append(session, as_ledger_actor(actor), refusal, case_id=case_id, reasons=reasons)
     checkpoint_if_due(deployment)
     verb = name.replace("_", " ")
-    kind = NotAuthenticated if name == "authenticate" else PolicyDenied
+    kind = NotAuthenticated if name is EventName.AUTHENTICATE else PolicyDenied
     return kind(f"{verb} refused: {'; '.join(reasons)} (ledger entry {entry.seq})")
 
 
@@ -228,6 +229,6 @@ def no_context(_: Session) -> Context:
     return Context(today())
 
 
-def append(session: Session, actor: ActorView, action: Action | str, **fields: Any) -> ledger.LedgerEntry:
-    name = action.value if isinstance(action, Action) else action
-    return ledger.append(session, as_ledger_actor(actor), name, **fields)
+def append(session: Session, actor: ActorView, event: Event, *, case_id: int | None = None) -> ledger.LedgerEntry:
+    """Ledger what `actor` did, through its typed record, in the action's own transaction."""
+    return ledger.append(session, as_ledger_actor(actor), event, case_id=case_id)

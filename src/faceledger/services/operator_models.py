@@ -32,7 +32,7 @@ from faceledger.policy.governance import Action, ActorView
 from faceledger.services.deployment import Deployment
 from faceledger.services.guard import append, governed, no_context
 from faceledger.services.pipeline_models import pipeline_identities
-from faceledger.store import model_registry
+from faceledger.store import events, model_registry
 from faceledger.store.db import transaction
 from faceledger.store.models import OperatorModel, utcnow
 from faceledger.store.sealed import write_private
@@ -136,7 +136,7 @@ def add_model(
     colour: ColourOrder = ColourOrder.RGB,
     scale: PixelScale = PixelScale.SYMMETRIC,
 ) -> OperatorModelInfo:
-    asked = {"model": name, "file": path.name, "licence": licence, "commercial_use": commercial_use,
+    asked: dict[str, Any] = {"model": name, "file": path.name, "licence": licence, "commercial_use": commercial_use,
              "input_colour": colour.value, "pixel_scale": scale.value}  # fmt: skip
     governed(deployment, actor, Action.CURATE_GALLERY, no_context, lambda _s, _c: None, details=asked)
     if not _NAME.match(name):
@@ -147,7 +147,7 @@ def add_model(
         raise InvalidInput("--licence: state the licence the weights are used under")
     if not commercial_use and not deployment.settings.allow_non_commercial_models:
         with transaction(deployment.sessions) as session:
-            append(session, actor, "models_add_refused", details={**asked, "reason": "non_commercial"})
+            append(session, actor, events.ModelsAddRefused(**asked, reason="non_commercial"))
         raise PolicyDenied(f"{name}: its weights are for non-commercial use only and this deployment forbids "
                            "them (allow_non_commercial_models is false)")  # fmt: skip
     checked = validate_model_file(path, deployment.settings.operator_model_max_bytes)
@@ -172,9 +172,9 @@ def add_model(
             model_registry.register(session, row.model_key, enabled=False)
             session.flush()
             info = OperatorModelInfo.of(row)
-            append(session, actor, "models_add", details={**asked, "sha256": checked.sha256,
-                   "model_key": row.model_key, "embedding_dim": checked.embedding_dim,
-                   "size_bytes": checked.size_bytes, "input_shape": list(checked.input_shape)})  # fmt: skip
+            append(session, actor, events.ModelsAdd(**asked, sha256=checked.sha256, model_key=row.model_key,
+                                                    embedding_dim=checked.embedding_dim, size_bytes=checked.size_bytes,
+                                                    input_shape=tuple(checked.input_shape)))  # fmt: skip
     except BaseException:
         manifest.unlink(missing_ok=True)
         _remove(spec.path)
@@ -222,8 +222,8 @@ def record_evaluation(
         row.evaluated_sha256, row.evaluated_at = evaluated, utcnow()
         row.eval_summary, row.calibration_file = summary, target.name
         info = OperatorModelInfo.of(row)
-        append(session, actor, "models_evaluate", details={"model": name, "sha256": evaluated,
-               "calibration_file": target.name, "summary": summary})  # fmt: skip
+        append(session, actor, events.ModelsEvaluate(model=name, sha256=evaluated, calibration_file=target.name,
+                                                     summary=summary))  # fmt: skip
     return info
 
 

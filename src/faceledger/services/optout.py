@@ -30,6 +30,7 @@ from faceledger.services import bounded_work
 from faceledger.services.deployment import Deployment, refresh_index
 from faceledger.services.gallery_admin import remove_faces
 from faceledger.services.guard import append, governed, no_context
+from faceledger.store import events
 from faceledger.store.db import transaction
 from faceledger.store.governance_models import OptOutEmbedding, OptOutMatch, OptOutRequest
 from faceledger.store.models import Face, FaceEmbedding
@@ -127,8 +128,13 @@ def submit(deployment: Deployment, actor: ActorView, photo: Path, contact: str) 
         session.add_all(OptOutMatch(request_id=request.id, face_id=face, distance=distance,
                                     false_match_rate=table.false_match(distance).rate)
                         for face, distance in matches)  # fmt: skip
-        append(session, actor, "optout_submit", subjects={"optout": request.id},
-               details={"photo_sha256": digest, "matched_faces": sorted(face for face, _ in matches)})  # fmt: skip
+        append(
+            session,
+            actor,
+            events.OptoutSubmit(
+                optout=request.id, photo_sha256=digest, matched_faces=tuple(sorted(face for face, _ in matches))
+            ),
+        )
         session.flush()
         return _status(session, deployment, request)
 
@@ -153,8 +159,13 @@ def confirm(deployment: Deployment, actor: ActorView, request_id: int, face_ids:
         for face in chosen:
             listed[face].confirmed = True
         row.status = CONFIRMED
-        append(session, actor, "optout_confirm", subjects={"optout": request_id},
-               details={"confirmed": chosen, "declined": sorted(set(listed) - set(chosen))})  # fmt: skip
+        append(
+            session,
+            actor,
+            events.OptoutConfirm(
+                optout=request_id, confirmed=tuple(chosen), declined=tuple(sorted(set(listed) - set(chosen)))
+            ),
+        )
         return chosen
 
     confirmed = governed(deployment, actor, Action.OPT_OUT, no_context, work, subjects={"optout": request_id})
@@ -165,9 +176,13 @@ def confirm(deployment: Deployment, actor: ActorView, request_id: int, face_ids:
             raise NotFound(f"opt-out request {request_id} disappeared")
         row.status, row.completed_at = COMPLETED, datetime.now(UTC)
         row.faces_removed, row.images_removed = removal.faces, removal.images
-        append(session, actor, "optout_complete", subjects={"optout": request_id},
-               details={"faces_removed": removal.faces, "images_removed": removal.images,
-                        "face_ids": confirmed})  # fmt: skip
+        append(
+            session,
+            actor,
+            events.OptoutComplete(
+                optout=request_id, faces_removed=removal.faces, images_removed=removal.images, face_ids=tuple(confirmed)
+            ),
+        )
         session.flush()
         return _status(session, deployment, row)
 

@@ -30,12 +30,13 @@ from faceledger.services.guard import (
     today,
 )
 from faceledger.services.ledger_key import checkpoint_if_due
+from faceledger.store import events
 from faceledger.store.db import transaction
 from faceledger.store.governance_models import Case
 from faceledger.types import ImageFaces, RGBImage
 
-PHOTO_PREVIEW = "preview_probe"
-VIDEO_PREVIEW = "preview_video"
+PHOTO_PREVIEW = events.EventName.PREVIEW_PROBE
+VIDEO_PREVIEW = events.EventName.PREVIEW_VIDEO
 T = TypeVar("T")
 
 
@@ -101,8 +102,8 @@ def preview_photo(deployment: Deployment, actor: ActorView, case: str, probe: Pa
     faces = found.faces
 
     def record(session: Session, case_id: int) -> int:
-        entry = append(session, actor, PHOTO_PREVIEW, case_id=case_id, subjects={"case": case_id},
-                       details={**details, "faces": len(faces.faces)})  # fmt: skip
+        entry = append(session, actor, events.PreviewProbe(case=case_id, probe_sha256=digest, faces=len(faces.faces)),
+                       case_id=case_id)  # fmt: skip
         return entry.seq
 
     return PhotoPreview(faces, found.pixels, digest, _governed(deployment, actor, case, details, record))
@@ -119,8 +120,8 @@ def preview_video(deployment: Deployment, actor: ActorView, case: str, video: Pa
     )  # decoded frames stay in the upload's staging folder
 
     def record(session: Session, case_id: int) -> int:
-        entry = append(session, actor, VIDEO_PREVIEW, case_id=case_id, subjects={"case": case_id},
-                       details={**details, "tracks": len(found.tracks)})  # fmt: skip
+        preview = events.PreviewVideo(case=case_id, video_sha256=digest, every_s=every_s, tracks=len(found.tracks))
+        entry = append(session, actor, preview, case_id=case_id)
         return entry.seq
 
     return VideoPreview(found, _governed(deployment, actor, case, details, record))

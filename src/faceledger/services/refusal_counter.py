@@ -22,11 +22,11 @@ from sqlalchemy.orm import Session
 from faceledger.errors import NotAuthenticated
 from faceledger.services.deployment import Deployment
 from faceledger.services.ledger_key import checkpoint_if_due
-from faceledger.store import ledger
+from faceledger.store import events, ledger
 from faceledger.store.db import transaction
 from faceledger.store.oversight_models import UnauthenticatedRefusals
 
-ACTION = "unauthenticated_requests"
+ACTION = events.EventName.UNAUTHENTICATED_REQUESTS
 PATH_CHARS = 200
 SOURCE_CHARS = 64
 ANONYMOUS = ledger.Actor(None, "unauthenticated")
@@ -36,9 +36,15 @@ def minute_of(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
 
 
-def _summary(row: UnauthenticatedRefusals, *, final: bool) -> dict[str, Any]:
-    return {"minute": row.minute, "source": row.source, "count": row.count, "first_path": row.first_path,
-            "reasons": dict(row.reasons), "final": final}  # fmt: skip
+def _summary(row: UnauthenticatedRefusals, *, final: bool) -> events.UnauthenticatedRequests:
+    return events.UnauthenticatedRequests(
+        minute=row.minute,
+        source=row.source,
+        count=row.count,
+        first_path=row.first_path,
+        reasons=dict(row.reasons),
+        final=final,
+    )
 
 
 def refuse_unauthenticated(
@@ -69,9 +75,10 @@ def _bucket(session: Session, minute: str, source: str) -> UnauthenticatedRefusa
 def _first_of_bucket(session: Session, minute: str, source: str, path: str, reason: str) -> UnauthenticatedRefusals:
     """A new bucket with its first-seen ledger entry (the transaction is BEGIN IMMEDIATE on SQLite and the
     ledger head is locked on PostgreSQL, so two requests do not both create it)."""
-    ledger.append(session, ANONYMOUS, ACTION, outcome=ledger.REFUSED, reasons=[reason],
-                  details={"minute": minute, "source": source, "count": 1, "first_path": path,
-                           "reasons": {reason: 1}, "final": False})  # fmt: skip
+    first = events.UnauthenticatedRequests(
+        minute=minute, source=source, count=1, first_path=path, reasons={reason: 1}, final=False
+    )
+    ledger.append(session, ANONYMOUS, first, reasons=[reason])
     found = _bucket(session, minute, source)  # created while this one waited for the ledger head
     if found is not None:
         found.count += 1
@@ -92,8 +99,7 @@ def flush_closed(deployment: Deployment, *, now: datetime | None = None, everyth
     closed = 0
     with transaction(deployment.sessions) as session:
         for row in session.scalars(query.order_by(UnauthenticatedRefusals.id).with_for_update()).all():
-            entry = ledger.append(session, ANONYMOUS, ACTION, outcome=ledger.REFUSED,
-                                  details=_summary(row, final=True), reasons=sorted(row.reasons))  # fmt: skip
+            entry = ledger.append(session, ANONYMOUS, _summary(row, final=True), reasons=sorted(row.reasons))
             row.closed_seq = entry.seq
             closed += 1
     if closed:
@@ -105,7 +111,8 @@ def counted(deployment: Deployment) -> list[dict[str, Any]]:
     """Every bucket, oldest first, for audits and tests."""
     with deployment.sessions() as session:
         rows = session.scalars(select(UnauthenticatedRefusals).order_by(UnauthenticatedRefusals.id)).all()
-        return [_summary(row, final=row.closed_seq is not None) | {"closed_seq": row.closed_seq} for row in rows]
+        return [_summary(row, final=row.closed_seq is not None).model_dump() | {"closed_seq": row.closed_seq}
+                for row in rows]  # fmt: skip
 
 
 @dataclass(frozen=True)

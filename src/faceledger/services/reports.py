@@ -32,6 +32,7 @@ from faceledger.services.retention import schedule
 from faceledger.services.scope import ledger_clause, visible_violations
 from faceledger.services.spreadsheet import write_csv
 from faceledger.services.usage import Usage, iso_week, usage
+from faceledger.store import events
 from faceledger.store.governance_models import OptOutRequest
 
 _ENV = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
@@ -116,7 +117,7 @@ def accountability(
             "optouts": _optouts(session), "accuracy": accuracy, "usage": period.to_dict(),
             "violations": _violations(session, actor), "feedback": deployment.settings.feedback_contact,
         }  # fmt: skip
-        append(session, actor, "report_accountability", details={"file": str(out), "days": days})
+        append(session, actor, events.ReportAccountability(file=str(out), days=days))
         facts["ledger"] = transparency.report_section(transparency.sign_within(session, deployment))
         return {"facts": facts, "period": period}
 
@@ -147,7 +148,7 @@ def usage_report(deployment: Deployment, actor: ActorView, week: str, out: Path)
 
     def work(session: Session, _: Context) -> tuple[Usage, dict[str, Any]]:
         found = usage(session, start, end, ledger_clause(actor))
-        append(session, actor, "report_usage", details={"week": week, "file": str(out)})
+        append(session, actor, events.ReportUsage(week=week, file=str(out)))
         return found, transparency.report_section(transparency.sign_within(session, deployment))
 
     period, signed = governed(deployment, actor, Action.VIEW_LEDGER, no_context, work)

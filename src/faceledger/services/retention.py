@@ -18,6 +18,7 @@ from faceledger.config import Settings
 from faceledger.policy.governance import Action, ActorView, Context
 from faceledger.services.deployment import Deployment
 from faceledger.services.guard import append, governed, no_context
+from faceledger.store import events
 from faceledger.store.db import checkpoint
 from faceledger.store.governance_models import Candidate, Case, Search
 
@@ -52,7 +53,9 @@ def run(deployment: Deployment, actor: ActorView, *, now: datetime | None = None
         files = _unreferenced_probe_files(deployment, kept, purged_files)
         summary = {"cutoff": cutoff.isoformat(), "searches_purged": search_ids, "candidates_deleted": len(candidates),
                    "probe_files_deleted": len(files)}  # fmt: skip
-        append(session, actor, "retention_purge", details=summary)
+        append(session, actor, events.RetentionPurge(cutoff=cutoff.isoformat(), searches_purged=tuple(search_ids),
+                                                     candidates_deleted=len(candidates),
+                                                     probe_files_deleted=len(files)))  # fmt: skip
         return summary, files
 
     summary, files = governed(deployment, actor, Action.RUN_RETENTION, no_context, work)

@@ -19,6 +19,7 @@ from faceledger.policy.governance import Action, ActorView, Context, ReviewDecis
 from faceledger.services.deployment import Deployment
 from faceledger.services.governed_search import LEAD_NOTICE, candidate_dict
 from faceledger.services.guard import append, authority_view, case_view, governed, require_role, today
+from faceledger.store import events
 from faceledger.store.governance_models import Candidate, Case, CaseAssignment, Lead, Review, Search
 
 OVERSEERS = frozenset({Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN})
@@ -115,8 +116,9 @@ def review(deployment: Deployment, actor: ActorView, candidate_id: int, decision
         session.flush()
         candidate = _load(session, candidate_id)
         state = lead_state(candidate)
-        append(session, actor, Action.REVIEW, case_id=case_id, subjects={"candidate": candidate_id},
-               details={"decision": chosen.value, "state": state})  # fmt: skip
+        append(
+            session, actor, events.Review(candidate=candidate_id, decision=chosen.value, state=state), case_id=case_id
+        )
         return state
 
     return governed(deployment, actor, Action.REVIEW, _context(candidate_id), work, case_id=case_id,
@@ -130,8 +132,7 @@ def sign_off(deployment: Deployment, actor: ActorView, candidate_id: int, note: 
     def work(session: Session, _: Context) -> str:
         session.add(Lead(candidate_id=candidate_id, supervisor_id=actor.id, signoff_note=note))
         session.flush()
-        append(session, actor, Action.SIGN_OFF, case_id=case_id, subjects={"candidate": candidate_id},
-               details={"note": note})  # fmt: skip
+        append(session, actor, events.SignOff(candidate=candidate_id, note=note), case_id=case_id)
         return lead_state(_load(session, candidate_id))
 
     return governed(deployment, actor, Action.SIGN_OFF, _context(candidate_id), work, case_id=case_id,
@@ -146,8 +147,7 @@ def corroborate(deployment: Deployment, actor: ActorView, candidate_id: int, evi
         if lead is None:
             raise InvalidInput(f"candidate {candidate_id} is not a confirmed lead; it cannot be corroborated yet")
         lead.corroboration, lead.corroborated_by, lead.corroborated_at = evidence.strip(), actor.id, datetime.now(UTC)
-        append(session, actor, Action.CORROBORATE, case_id=case_id, subjects={"candidate": candidate_id},
-               details={"evidence": evidence})  # fmt: skip
+        append(session, actor, events.Corroborate(candidate=candidate_id, evidence=evidence), case_id=case_id)
         return lead_state(_load(session, candidate_id))
 
     return governed(deployment, actor, Action.CORROBORATE, _context(candidate_id, reason=evidence), work,
@@ -179,8 +179,7 @@ def export(deployment: Deployment, actor: ActorView, candidate_id: int, out: Pat
             "corroboration": {"evidence": lead.corroboration, "by": lead.corroborated_by,
                               "at": lead.corroborated_at.isoformat() if lead.corroborated_at else None},
         }  # fmt: skip
-        entry = append(session, actor, Action.EXPORT, case_id=case_id, subjects={"candidate": candidate_id},
-                       details={"file": out.name})  # fmt: skip
+        entry = append(session, actor, events.Export(candidate=candidate_id, file=out.name), case_id=case_id)
         record["ledger_seq"] = entry.seq
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")

@@ -7,7 +7,7 @@ from pathlib import Path
 from faceledger.config import Settings
 from faceledger.services.accounts import IssuedToken, bootstrap_admin
 from faceledger.services.deployment import Deployment, init_deployment
-from faceledger.store import ledger
+from faceledger.store import events, ledger
 from faceledger.store.db import transaction
 from faceledger.types import IndexBackend
 
@@ -19,6 +19,6 @@ def create_deployment(
     the ledger's first entry."""
     deployment = init_deployment(settings, data_dir, backend)
     with transaction(deployment.sessions) as session:
-        ledger.append(session, ledger.SYSTEM, "deployment_init",
-                      details={"index_backend": backend.value, "model": deployment.config["model"]})  # fmt: skip
+        first = events.DeploymentInit(index_backend=backend.value, model=deployment.config["model"])
+        ledger.append(session, ledger.SYSTEM, first)
     return deployment, bootstrap_admin(deployment, admin, department)

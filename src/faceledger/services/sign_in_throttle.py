@@ -26,6 +26,7 @@ from faceledger.services.deployment import Deployment
 from faceledger.services.guard import as_ledger_actor, record_refusal
 from faceledger.store import ledger
 from faceledger.store.db import transaction
+from faceledger.store.events import EventName, Refusal, SignInLockout
 from faceledger.store.governance_models import SignInThrottle, User
 
 UNKNOWN_SOURCE = "unknown"
@@ -113,15 +114,15 @@ def _record_failure(deployment: Deployment, attempt: Attempt, reason: str) -> No
         if source_row is not None and source_row.ledgered_minute != minute:
             failures = source_row.unledgered + 1
             source_row.ledgered_minute, source_row.unledgered = minute, 0
-            ledger.append(session, as_ledger_actor(None), "authenticate", outcome=ledger.REFUSED,
-                          details={**details, "failures_since_last_entry": failures},
-                          reasons=[f"sign-in failed: {reason}"])  # fmt: skip
+            refusal = Refusal(action=EventName.AUTHENTICATE, asked={**details, "failures_since_last_entry": failures})
+            ledger.append(session, as_ledger_actor(None), refusal, reasons=[f"sign-in failed: {reason}"])
         elif source_row is not None:
             source_row.unledgered += 1
         for what in locked_now:
-            ledger.append(session, as_ledger_actor(None), "sign_in_lockout", outcome=ledger.REFUSED,
-                          details={**details, "locked": what, "lockout_s": settings.sign_in_lockout_s},
-                          reasons=[f"too many failed sign-ins for this {what}"])  # fmt: skip
+            locked_out = SignInLockout(**details, locked=what, lockout_s=settings.sign_in_lockout_s)
+            ledger.append(
+                session, as_ledger_actor(None), locked_out, reasons=[f"too many failed sign-ins for this {what}"]
+            )
 
 
 def clear_account(deployment: Deployment, attempt: Attempt) -> None:
@@ -142,6 +143,6 @@ def authenticate_password(deployment: Deployment, username: str, password: str, 
         record_failure(deployment, attempt, "wrong user name or password")
         raise NotAuthenticated("sign-in refused: wrong user name or password")
     if actor.disabled:
-        raise record_refusal(deployment, actor, "authenticate", [f"user {actor.name} is disabled"])
+        raise record_refusal(deployment, actor, EventName.AUTHENTICATE, [f"user {actor.name} is disabled"])
     clear_account(deployment, attempt)
     return actor

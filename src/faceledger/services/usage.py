@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from faceledger.errors import InvalidInput
 from faceledger.services.review import lead_state
+from faceledger.store import events
 from faceledger.store.governance_models import Candidate, Case, Department, Search
 from faceledger.store.ledger import LedgerEntry
 
@@ -63,7 +64,8 @@ def usage(session: Session, start: datetime, end: datetime, visible: ColumnEleme
     """Searches done or refused in [start, end), as the ledger records them; only `visible` entries (a
     supervisor's department, services/scope.py) when given."""
     found = Usage(start, end)
-    in_period = (LedgerEntry.action == "search", LedgerEntry.at >= _iso(start), LedgerEntry.at < _iso(end),
+    searched = LedgerEntry.action == events.EventName.SEARCH
+    in_period = (searched, LedgerEntry.at >= _iso(start), LedgerEntry.at < _iso(end),
                  *(() if visible is None else (visible,)))  # fmt: skip
     entries = session.scalars(select(LedgerEntry).where(*in_period).order_by(LedgerEntry.seq)).all()
     cases = {case.id: case for case in session.scalars(select(Case))}
@@ -71,7 +73,8 @@ def usage(session: Session, start: datetime, end: datetime, visible: ColumnEleme
     for entry in entries:
         case = cases.get(entry.case_id) if entry.case_id is not None else None
         found.by_day[entry.at[:10]] += 1
-        if entry.outcome != "done":
+        record = entry.record()
+        if not isinstance(record, events.Search):
             found.refused += 1
             for reason in json.loads(entry.reasons):
                 found.refusals[_LEDGER_REF.sub("", reason)] += 1
@@ -82,7 +85,7 @@ def usage(session: Session, start: datetime, end: datetime, visible: ColumnEleme
             found.by_purpose[case.purpose] += 1
             found.by_offence[case.offence_type] += 1
             found.by_department[departments.get(case.department_id, "?")] += 1
-        found.outcomes[_outcome(session, json.loads(entry.subjects).get("search"))] += 1
+        found.outcomes[_outcome(session, record.search)] += 1
     return found
 
 

@@ -14,6 +14,7 @@ from faceledger.policy.governance import ActorView
 from faceledger.services.deployment import Deployment
 from faceledger.services.guard import actor_view, append, record_refusal
 from faceledger.services.sign_in_throttle import authenticate_password
+from faceledger.store import events
 from faceledger.store.db import transaction
 from faceledger.store.governance_models import User, WebSession
 
@@ -38,7 +39,7 @@ def sign_in(deployment: Deployment, username: str, password: str, source: str = 
     with transaction(deployment.sessions) as session:
         session.add(WebSession(token_sha256=_digest(token), user_id=actor.id, csrf_token=csrf,
                                expires_at=datetime.now(UTC) + timedelta(hours=SESSION_HOURS)))  # fmt: skip
-        append(session, actor, "sign_in")
+        append(session, actor, events.SignIn())
     return OpenSession(token, csrf, actor)
 
 
@@ -49,12 +50,12 @@ def session_actor(deployment: Deployment, token: str) -> OpenSession:
                               .where(WebSession.token_sha256 == _digest(token))).first()  # fmt: skip
         found = (row[0].ended_at, row[0].expires_at, row[0].csrf_token, actor_view(row[1])) if row else None
     if found is None:
-        raise record_refusal(deployment, None, "authenticate", ["not signed in: the session is unknown"])
+        raise record_refusal(deployment, None, events.EventName.AUTHENTICATE, ["not signed in: the session is unknown"])
     ended_at, expires_at, csrf, actor = found
     if ended_at is not None or expires_at < datetime.now(UTC):
-        raise record_refusal(deployment, actor, "authenticate", ["the session has ended; sign in again"])
+        raise record_refusal(deployment, actor, events.EventName.AUTHENTICATE, ["the session has ended; sign in again"])
     if actor.disabled:
-        raise record_refusal(deployment, actor, "authenticate", [f"user {actor.name} is disabled"])
+        raise record_refusal(deployment, actor, events.EventName.AUTHENTICATE, [f"user {actor.name} is disabled"])
     return OpenSession(token, csrf, actor)
 
 
@@ -65,4 +66,4 @@ def sign_out(deployment: Deployment, token: str) -> None:
             row.ended_at = datetime.now(UTC)
             user = session.get(User, row.user_id)
             if user is not None:
-                append(session, actor_view(user), "sign_out")
+                append(session, actor_view(user), events.SignOut())

@@ -20,15 +20,15 @@ from sqlalchemy import ColumnElement, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from faceledger.errors import InvalidInput
-from faceledger.store import merkle
+from faceledger.store import events, merkle
+from faceledger.store.events import Event, EventName, Recorded, Refusal, parse
 from faceledger.store.models import Base
 from faceledger.transparency.verify import HASHED_FIELDS as HASHED
 from faceledger.transparency.verify import canonical as canonical_json
 from faceledger.transparency.verify import entry_digest, leaf_hash
 
 GENESIS_HASH = "0" * 64
-DONE = "done"
-REFUSED = "refused"
+DONE, REFUSED = events.DONE, events.REFUSED
 _VERIFY_CHUNK = 5_000
 
 
@@ -54,6 +54,13 @@ class LedgerEntry(Base):
             "details": json.loads(self.details), "reasons": json.loads(self.reasons),
             "prev_hash": self.prev_hash, "hash": self.hash,
         }  # fmt: skip
+
+    def record(self) -> Recorded:
+        """This entry as the typed record it was written through (store/events.py)."""
+        try:
+            return parse(self.action, self.outcome, self.subjects, self.details)
+        except InvalidInput as exc:
+            raise InvalidInput(f"ledger entry {self.seq}: {exc}") from exc
 
 
 class LedgerHead(Base):
@@ -116,24 +123,45 @@ SYSTEM = Actor(None, "system")
 def append(
     session: Session,
     actor: Actor,
-    action: str,
+    event: Event | Refusal,
+    *,
+    case_id: int | None = None,
+    reasons: list[str] | tuple[str, ...] = (),
+) -> LedgerEntry:
+    """Add one entry, written through its typed record, in the caller's transaction: it commits with the
+    action it records, or not at all."""
+    if isinstance(event, Refusal):
+        return write_entry(session, actor, event.action, outcome=REFUSED, case_id=case_id, subjects=event.subjects,
+                           details=event.asked, reasons=reasons)  # fmt: skip
+    subjects, details = event.parts()
+    return write_entry(session, actor, event.NAME, outcome=event.OUTCOME, case_id=case_id, subjects=subjects,
+                       details=details, reasons=reasons)  # fmt: skip
+
+
+def write_entry(
+    session: Session,
+    actor: Actor,
+    action: EventName,
     *,
     outcome: str = DONE,
     case_id: int | None = None,
     subjects: Mapping[str, Any] | None = None,
     details: Mapping[str, Any] | None = None,
-    reasons: list[str] | None = None,
+    reasons: list[str] | tuple[str, ...] = (),
 ) -> LedgerEntry:
-    """Add one entry in the caller's transaction: it commits with the action it records, or not at all."""
+    """The chain itself: any fields, hashed and linked. Services write through `append`, which gives
+    every action its typed record; tests of the chain write odd contents here."""
+    if not isinstance(action, EventName):
+        raise InvalidInput(f"the ledger has no action named {action!r}")
     head = session.get(LedgerHead, 1, with_for_update=True, populate_existing=True)
     if head is None:
         head = LedgerHead(id=1, seq=0, hash=GENESIS_HASH)
         session.add(head)
     fields: dict[str, Any] = {
         "seq": head.seq + 1, "at": datetime.now(UTC).isoformat(timespec="microseconds"), "actor_id": actor.id,
-        "actor": actor.name, "action": action, "case_id": case_id, "outcome": outcome,
+        "actor": actor.name, "action": action.value, "case_id": case_id, "outcome": outcome,
         "subjects": canonical(dict(subjects or {})), "details": canonical(dict(details or {})),
-        "reasons": canonical(list(reasons or [])), "prev_hash": head.hash,
+        "reasons": canonical(list(reasons)), "prev_hash": head.hash,
     }  # fmt: skip
     entry = LedgerEntry(**fields, hash=entry_hash(fields))
     session.add(entry)

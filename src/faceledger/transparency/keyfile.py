@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -36,6 +37,8 @@ def load_key(path: Path, forbidden: Path | None = None) -> Ed25519PrivateKey | N
     check_key_location(path, forbidden)
     if not path.is_file():
         return None
+    if os.stat(path, follow_symlinks=False).st_nlink > 1:
+        _clear_interrupted(path)  # a kill between linking the key into place and removing its temporary name
     try:  # checked on the open file itself, not on a name that could be swapped in between
         descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError as exc:
@@ -61,19 +64,49 @@ def load_key(path: Path, forbidden: Path | None = None) -> Ed25519PrivateKey | N
     return key
 
 
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}.new-"
+
+
+def _clear_interrupted(path: Path) -> None:
+    """Remove what a creation killed part-way left: a temporary file never linked (a key nothing signed
+    with), or the temporary name of a key linked but not yet unlinked (the key itself stays)."""
+    for leftover in path.parent.glob(_temp_prefix(path) + "*"):
+        if leftover.is_file() and not leftover.is_symlink():
+            leftover.unlink()
+
+
 def create_key(path: Path, forbidden: Path | None = None) -> Ed25519PrivateKey:
-    """A new key at `path` (its folder made 0700 if missing); an existing file is never overwritten."""
+    """A new key at `path` (its folder made 0700 if missing); an existing file is never overwritten.
+    Written whole to a temporary file first and linked into place, so that a kill at any point leaves
+    either no key or the whole key, never an empty or half-written one."""
     check_key_location(path, forbidden)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _clear_interrupted(path)
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    descriptor, temp = tempfile.mkstemp(prefix=_temp_prefix(path), dir=path.parent)  # created 0600
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise KeyFileProblem(f"{path} exists already; it is never overwritten") from None
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(pem)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(pem)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temp, path)  # fails rather than replace an existing key
+        except FileExistsError:
+            raise KeyFileProblem(f"{path} exists already; it is never overwritten") from None
+    finally:
+        Path(temp).unlink(missing_ok=True)
+    _sync_folder(path.parent)
     return key
+
+
+def _sync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def load_or_create_key(path: Path, forbidden: Path | None = None) -> tuple[Ed25519PrivateKey, bool]:
