@@ -8,9 +8,13 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +28,7 @@ from faceledger.services.deployment import init_deployment
 from faceledger.services.ingest import SourceSpec
 from faceledger.types import IndexBackend
 from tests.lfwdata import copy_with_manifest, passes_quality, people_with_several
-from tests.office import Office, make_office
+from tests.office import PURPOSE, Office, make_office
 
 pytestmark = [pytest.mark.needs_data, pytest.mark.slow, pytest.mark.browser]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -48,13 +52,8 @@ def served(data_dir: Path, tmp_path: Path) -> Iterator[tuple[str, Office, list[t
         if os.environ.get("FACELEDGER_REQUIRE_TEST_DATA"):
             pytest.fail(message)
         pytest.skip(message)
-    deployment = init_deployment(Settings(workers=2), tmp_path / "data", IndexBackend.FAISS)
-    office = make_office(deployment, case=False)
-    people = people_with_several(data_dir, 6)
-    governed_ingest(office.deployment, office.curator, copy_with_manifest(people, tmp_path / "gallery"),
-                    SourceSpec("lfw", "research test data"))  # fmt: skip
-    for user in ("analyst", "reviewer1", "reviewer2", "supervisor", "auditor"):
-        office.set_password(user, PASSWORD)
+    office, people = _office_with_gallery(Settings(workers=2), data_dir, tmp_path)
+    deployment = office.deployment
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(office.deployment.settings, office.deployment.data_dir),
                                            host="127.0.0.1", port=port, log_level="warning"))  # fmt: skip
@@ -70,6 +69,18 @@ def served(data_dir: Path, tmp_path: Path) -> Iterator[tuple[str, Office, list[t
     deployment.close()
 
 
+def _office_with_gallery(
+    settings: Settings, data_dir: Path, tmp_path: Path
+) -> tuple[Office, list[tuple[str, list[Path]]]]:
+    office = make_office(init_deployment(settings, tmp_path / "data", IndexBackend.FAISS), case=False)
+    people = people_with_several(data_dir, 6)
+    governed_ingest(office.deployment, office.curator, copy_with_manifest(people, tmp_path / "gallery"),
+                    SourceSpec("lfw", "research test data"))  # fmt: skip
+    for user in ("analyst", "reviewer1", "reviewer2", "supervisor", "auditor"):
+        office.set_password(user, PASSWORD)
+    return office, people
+
+
 def signed_in_page(browser: Any, base: str, user: str) -> Any:
     """A new browser context (its own cookies), signed in as `user` on the login page."""
     page = browser.new_context().new_page()
@@ -80,7 +91,123 @@ def signed_in_page(browser: Any, base: str, user: str) -> Any:
     return page
 
 
+@contextmanager
+def _server(office: Office, database_url: str | None, *, workers: int) -> Iterator[str]:
+    """`faceledger serve` in its own process(es) on the office's data directory and database."""
+    port = _free_port()
+    env = {**os.environ, "FACELEDGER_DATABASE_URL": str(database_url)}
+    command = [sys.executable, "-m", "faceledger", "serve", "--workers", str(workers), "--port", str(port),
+               "--data-dir", str(office.deployment.data_dir)]  # fmt: skip
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        pids = _wait_for_workers(server, port, workers)
+        yield f"http://127.0.0.1:{port}"
+        assert all(_alive(pid) for pid in pids), "a server process died during the test"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _needs_chromium() -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium is not installed at {CHROMIUM} (make test installs Debian's chromium)")
+
+
+@pytest.fixture
+def served_by_two_processes(
+    data_dir: Path, tmp_path: Path, database_url: str | None
+) -> Iterator[tuple[str, Office, list[tuple[str, list[Path]]]]]:
+    """`faceledger serve --workers 2` on PostgreSQL: two server processes that share every piece of request
+    state (sessions, a search's upload between its two steps, throttles) through the database and the
+    data directory."""
+    _needs_chromium()
+    office, people = _office_with_gallery(Settings(workers=2, database_url=database_url), data_dir, tmp_path)
+    try:
+        with _server(office, database_url, workers=2) as base:
+            yield base, office, people
+    finally:
+        office.deployment.close()
+
+
+def _wait_for_workers(server: subprocess.Popen[bytes], port: int, count: int) -> list[int]:
+    """The server's processes (its workers when it has several), once it answers /health."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert server.poll() is None, f"the server exited: {server.stderr.read().decode() if server.stderr else ''}"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+                if count == 1:
+                    return [server.pid]
+                if len(children) >= count:
+                    return [int(pid) for pid in children]
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"the server did not start {count} worker processes")
+
+
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
 def test_the_workflow_in_a_browser(served: tuple[str, Office, list[tuple[str, list[Path]]]], tmp_path: Path) -> None:
+    _workflow(served, tmp_path)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_the_workflow_in_a_browser_against_two_server_processes(
+    served_by_two_processes: tuple[str, Office, list[tuple[str, list[Path]]]], tmp_path: Path
+) -> None:
+    _workflow(served_by_two_processes, tmp_path)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_search_begun_on_one_server_is_finished_on_another(
+    data_dir: Path, tmp_path: Path, database_url: str | None
+) -> None:
+    """Step one (find the faces) on one server, step two (search) on another: the upload, the session and
+    its CSRF token live in the data directory and the database, not in a process."""
+    from playwright.sync_api import sync_playwright
+
+    from faceledger.services import cases
+
+    _needs_chromium()
+    office, people = _office_with_gallery(Settings(workers=2, database_url=database_url), data_dir, tmp_path)
+    cases.open_case(office.deployment, office.supervisor, "C-3", purpose=PURPOSE, offence_type="assault")
+    cases.assign(office.deployment, office.supervisor, "C-3", ["analyst"])
+    probe = next(images for _, images in people if passes_quality(office.deployment.face_engine, images[1]))[1]
+    try:
+        with (
+            _server(office, database_url, workers=1) as first,
+            _server(office, database_url, workers=1) as second,
+            sync_playwright() as playwright,
+        ):
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            page = signed_in_page(browser, first, "analyst")  # cookies are per host, not per port
+            page.goto(f"{first}/ui/search")
+            page.get_by_label("Case").select_option("C-3")
+            page.get_by_label("Probe photo").set_input_files(str(probe))
+            page.get_by_role("button", name="Find faces").click()
+            page.get_by_label("Why is this search needed?").fill(ATTESTATION)
+            # The page's CSP sends forms only to their own origin, so step two goes out as the form would,
+            # with the browser's cookies, to the other server.
+            fields = page.eval_on_selector(
+                'form[action="/ui/search"]', "form => Object.fromEntries(new FormData(form))"
+            )
+            answer = page.request.post(f"{second}/ui/search", form=fields)  # then to the search's own page
+            assert answer.status == 200 and answer.url.startswith(second), (answer.url, answer.text()[:500])
+            assert "not an identification" in answer.text() and 'class="candidate"' in answer.text()
+            reused = page.request.post(f"{first}/ui/search", form=fields)
+            assert reused.status < 500 and 'class="candidate"' not in reused.text(), "an upload is claimed once"
+            browser.close()
+        done = office.entries(action="search", outcome="done")
+        assert done and done[-1].actor == "analyst"
+    finally:
+        office.deployment.close()
+
+
+def _workflow(served: tuple[str, Office, list[tuple[str, list[Path]]]], tmp_path: Path) -> None:
     from playwright.sync_api import Page, expect, sync_playwright
 
     base, office, people = served
