@@ -6,11 +6,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,6 +15,7 @@ from faceledger.config import Settings
 from faceledger.engine.pipeline import FaceEngine
 from faceledger.services.deployment import Deployment, init_deployment
 from faceledger.types import IndexBackend, Pipeline
+from tests.databases import fresh_postgres_database
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -81,31 +79,8 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
         if os.environ.get("FACELEDGER_REQUIRE_TEST_DATA"):
             pytest.fail(reason)
         pytest.skip(reason)
-    from sqlalchemy import create_engine, make_url
-
-    name = f"faceledger_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        _drop_database(admin, name)
-        admin.dispose()
-
-
-def _drop_database(admin: Any, name: str) -> None:
-    """Drop a test database. An autovacuum worker (the server's own role, which FORCE may not end) can be
-    busy in it for a moment after heavy writes, so try a few times before leaving it behind."""
-    from sqlalchemy.exc import DBAPIError
-
-    for attempt in range(10):
-        try:
-            with admin.connect() as connection:
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            return
-        except DBAPIError:
-            time.sleep(0.5 * (attempt + 1))
+    with fresh_postgres_database(admin_url) as url:
+        yield url
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from faceledger.index.base import VectorIndex
 from faceledger.index.exact import ExactIndex
 from faceledger.index.faiss_index import FaissIndex
 from faceledger.index.milvus_index import MilvusIndex
+from faceledger.services.deployment import Deployment
+from faceledger.types import IndexBackend
 
 pytestmark = pytest.mark.needs_data
 
@@ -36,13 +39,26 @@ def real_embeddings(data_dir: Path, lfw_embedding_cache: Path) -> tuple[np.ndarr
     return np.arange(1000, 1000 + len(vectors), dtype=np.int64), vectors
 
 
-@pytest.mark.parametrize("name", sorted(BACKENDS))
+def _collection(folder: Path) -> str:
+    """One collection per test on the shared server, the same again when a test reopens its index."""
+    return "t" + hashlib.sha256(str(folder).encode()).hexdigest()[:16]
+
+
+@pytest.fixture(params=[*sorted(BACKENDS), "milvus-server"])
+def backend(request: pytest.FixtureRequest) -> tuple[str, Factory]:
+    if request.param == "milvus-server":
+        uri = request.getfixturevalue("milvus_server")
+        return request.param, lambda folder: MilvusIndex(uri, folder, collection=_collection(folder))
+    return request.param, BACKENDS[request.param]
+
+
 def test_recall_at_10_against_the_oracle(
-    name: str, real_embeddings: tuple[np.ndarray, np.ndarray], tmp_path: Path
+    backend: tuple[str, Factory], real_embeddings: tuple[np.ndarray, np.ndarray], tmp_path: Path
 ) -> None:
+    name, factory = backend
     ids, vectors = real_embeddings
     gallery, queries = slice(100, None), vectors[:100] + 0.0
-    oracle, index = ExactIndex(), BACKENDS[name](tmp_path)
+    oracle, index = ExactIndex(), factory(tmp_path)
     oracle.add(ids[gallery], vectors[gallery])
     index.add(ids[gallery], vectors[gallery])
     assert index.count() == oracle.count()
@@ -52,10 +68,12 @@ def test_recall_at_10_against_the_oracle(
     assert np.allclose(got.distances[:, 0], expected.distances[:, 0], atol=1e-4)
 
 
-@pytest.mark.parametrize("name", sorted(BACKENDS))
-def test_remove_save_and_reload(name: str, real_embeddings: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
+def test_remove_save_and_reload(
+    backend: tuple[str, Factory], real_embeddings: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    _, factory = backend
     ids, vectors = real_embeddings[0][:300], real_embeddings[1][:300]
-    index = BACKENDS[name](tmp_path)
+    index = factory(tmp_path)
     index.add(ids, vectors)
     index.add(ids[:10], vectors[:10])  # adding known ids again changes nothing
     assert index.count() == 300
@@ -63,24 +81,24 @@ def test_remove_save_and_reload(name: str, real_embeddings: tuple[np.ndarray, np
     hits = index.search(vectors[:50], 5)
     assert not set(hits.ids.ravel().tolist()) & set(ids[:50].tolist()), "a removed face came back"
     index.save(gallery_version=7)
-    reopened = BACKENDS[name](tmp_path)
+    reopened = factory(tmp_path)
     assert reopened.count() == 250 and reopened.saved_version() == 7
     assert sorted(reopened.ids().tolist()) == sorted(ids[50:].tolist())
     again = reopened.search(vectors[60:61], 1)
     assert again.ids[0, 0] == ids[60] and again.distances[0, 0] < 1e-3
 
 
-def test_empty_index_and_bad_input(tmp_path: Path) -> None:
+def test_empty_index_and_bad_input(backend: tuple[str, Factory], tmp_path: Path) -> None:
     from faceledger.errors import InvalidInput
 
-    for name, factory in BACKENDS.items():
-        index = factory(tmp_path / name)
-        hits = index.search(np.zeros((2, 128), dtype=np.float32), 3)
-        assert (hits.ids == -1).all(), name
-        with pytest.raises(InvalidInput):
-            index.add(np.array([1, 1]), np.zeros((2, 128), dtype=np.float32))
-        with pytest.raises(InvalidInput):
-            index.add(np.array([1]), np.zeros((1, 64), dtype=np.float32))
+    name, factory = backend
+    index = factory(tmp_path / name)
+    hits = index.search(np.zeros((2, 128), dtype=np.float32), 3)
+    assert (hits.ids == -1).all(), name
+    with pytest.raises(InvalidInput):
+        index.add(np.array([1, 1]), np.zeros((2, 128), dtype=np.float32))
+    with pytest.raises(InvalidInput):
+        index.add(np.array([1]), np.zeros((1, 64), dtype=np.float32))
 
 
 WIDE_BACKENDS: dict[str, Callable[[Path, int], VectorIndex]] = {
@@ -91,8 +109,12 @@ WIDE_BACKENDS: dict[str, Callable[[Path, int], VectorIndex]] = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(WIDE_BACKENDS))
-def test_an_added_models_width_is_kept_and_checked(name: str, tmp_path: Path) -> None:
+def _on_server(uri: str) -> Callable[[Path, int], VectorIndex]:
+    return lambda folder, dim: MilvusIndex(uri, folder, dim=dim, collection=_collection(folder))
+
+
+@pytest.mark.parametrize("name", [*sorted(WIDE_BACKENDS), "milvus-server"])
+def test_an_added_models_width_is_kept_and_checked(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """An operator-added model may embed 512 wide: its index holds that width across a save, refuses a
     128-wide vector, and is not reopened at another width."""
     from faceledger.errors import InvalidInput, ModelMismatch
@@ -100,13 +122,30 @@ def test_an_added_models_width_is_kept_and_checked(name: str, tmp_path: Path) ->
     vectors = np.random.default_rng(5).normal(size=(300, 512)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     ids = np.arange(1, 301, dtype=np.int64)
-    index = WIDE_BACKENDS[name](tmp_path, 512)
+    make = WIDE_BACKENDS.get(name) or _on_server(request.getfixturevalue("milvus_server"))
+    index = make(tmp_path, 512)
     index.add(ids, vectors)
     with pytest.raises(InvalidInput, match="512"):
         index.add(np.array([999]), np.zeros((1, 128), dtype=np.float32))
     assert index.search(vectors[7:8], 1).ids[0, 0] == ids[7]
     index.save(gallery_version=3)
-    reopened = WIDE_BACKENDS[name](tmp_path, 512)
+    reopened = make(tmp_path, 512)
     assert reopened.count() == 300 and reopened.search(vectors[9:10], 1).ids[0, 0] == ids[9]
     with pytest.raises(ModelMismatch, match="holds 512-wide vectors; this model embeds 128 wide"):
-        WIDE_BACKENDS[name](tmp_path, 128)
+        make(tmp_path, 128)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_two_deployments_on_one_milvus_server_keep_their_faces_apart(
+    make_deployment: Callable[..., Deployment], milvus_server: str
+) -> None:
+    """A Milvus server or cluster may hold many deployments' galleries: each one's collections carry its own
+    namespace, so one never searches, counts or deletes another's faces."""
+    first, second = (make_deployment(IndexBackend.MILVUS, milvus_uri=milvus_server) for _ in range(2))
+    assert first.config["index_namespace"] != second.config["index_namespace"]
+    vectors = np.random.default_rng(3).normal(size=(20, 128)).astype(np.float32)
+    key = next(iter(first.index.model_keys()))
+    first.index.for_model(key).add(np.arange(1, 21, dtype=np.int64), vectors)
+    theirs = second.index.for_model(key)
+    assert theirs.count() == 0 and (theirs.search(vectors[:1], 3).ids == -1).all()
+    assert first.index.for_model(key).count() == 20

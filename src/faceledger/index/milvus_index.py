@@ -28,6 +28,10 @@ from faceledger.index.base import (
 COLLECTION = "faceledger_faces"
 META_FILE = "milvus.json"
 _INSERT_CHUNK = 5_000
+# A Milvus server's default ("Bounded") lets a search miss what was written a moment before, so a face just
+# added or removed would be missed or shown; every read waits for every write before it. Milvus Lite is
+# always strong.
+STRONG = "Strong"
 _ITERATOR_BATCH = 10_000
 
 
@@ -64,7 +68,7 @@ class MilvusIndex:
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self._dim)
         params = self._client.prepare_index_params()
         params.add_index(field_name="vector", index_type=index_type, metric_type="L2")
-        self._client.create_collection(self._collection, schema=schema, index_params=params)
+        self._client.create_collection(self._collection, schema=schema, index_params=params, consistency_level=STRONG)
 
     def add(self, ids: Ids, vectors: Vectors) -> None:
         ids, vectors = check_vectors(ids, vectors, self._dim)
@@ -88,7 +92,12 @@ class MilvusIndex:
             return hits
         # Name the output fields: Milvus Lite otherwise returns every field, the vector included.
         results: list[Any] = self._client.search(
-            self._collection, data=queries.tolist(), limit=k, output_fields=["id"], search_params={"metric_type": "L2"}
+            self._collection,
+            data=queries.tolist(),
+            limit=k,
+            output_fields=["id"],
+            search_params={"metric_type": "L2"},
+            consistency_level=STRONG,
         )
         for row, found in enumerate(results):
             for column, hit in enumerate(found[:k]):
@@ -98,7 +107,7 @@ class MilvusIndex:
 
     def ids(self) -> Ids:
         iterator = self._client.query_iterator(
-            self._collection, batch_size=_ITERATOR_BATCH, filter="", output_fields=["id"]
+            self._collection, batch_size=_ITERATOR_BATCH, filter="", output_fields=["id"], consistency_level=STRONG
         )
         found: list[int] = []
         try:
@@ -109,7 +118,9 @@ class MilvusIndex:
         return np.array(sorted(found), dtype=np.int64)
 
     def count(self) -> int:
-        return int(self._client.get_collection_stats(self._collection)["row_count"])
+        # Not get_collection_stats: a Milvus server counts only flushed segments there, deleted rows included.
+        found = self._client.query(self._collection, filter="", output_fields=["count(*)"], consistency_level=STRONG)
+        return int(found[0]["count(*)"])
 
     def save(self, gallery_version: int) -> None:
         self._client.flush(self._collection)

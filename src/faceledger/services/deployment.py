@@ -164,6 +164,9 @@ def init_deployment(settings: Settings, data_dir: Path, backend: IndexBackend) -
         "at_rest": AT_REST,
         "pipeline": settings.pipeline.value,
         "ledger_origin": f"faceledger.invalid/{uuid.uuid4().hex[:16]}",  # the log's name in its checkpoints
+        # Prefixes this deployment's Milvus collections: deployments sharing one Milvus server or cluster
+        # never read or write each other's faces (made before this: no prefix, as they were).
+        "index_namespace": f"d{uuid.uuid4().hex[:12]}",
     }
     keys.create()  # before the index, which is sealed with it
     try:  # the Ed25519 key that signs the checkpoints outsiders verify (services/transparency.py)
@@ -237,7 +240,8 @@ def _connect(settings: Settings, data_dir: Path, config: dict[str, Any]) -> Depl
     _drop_single_model_index(data_dir / "index")
     with index_lock(data_dir, exclusive=False):  # never read half of another process's save
         index = open_model_indexes(backend, data_dir / "index", settings, IndexCodec(sealer), keys,
-                                   model_widths(db.session_factory(engine)))  # fmt: skip
+                                   model_widths(db.session_factory(engine)),
+                                   config.get("index_namespace", ""))  # fmt: skip
     return Deployment(settings, data_dir, config, engine, db.session_factory(engine), index, _sealer=sealer)
 
 
@@ -254,10 +258,11 @@ def model_widths(sessions: sessionmaker[Session]) -> DimOf:
 
 def open_model_indexes(
     backend: IndexBackend, folder: Path, settings: Settings, codec: BlobCodec, keys: list[str],
-    dim_of: DimOf | None = None,
+    dim_of: DimOf | None = None, namespace: str = "",
 ) -> ModelIndexes:  # fmt: skip
     def opener(model_folder: Path, collection: str, model_codec: BlobCodec | None, dim: int) -> VectorIndex:
-        return open_index(backend, model_folder, settings, model_codec, collection, dim)
+        named = f"{namespace}_{collection}" if namespace else collection
+        return open_index(backend, model_folder, settings, model_codec, named, dim)
 
     return ModelIndexes(backend, folder, opener, codec, keys, dim_of)
 
@@ -413,5 +418,6 @@ def rebuild_index(deployment: Deployment) -> Drift:
         backend = deployment.settings.index_backend or IndexBackend(deployment.config["index_backend"])
         keys = list(deployment.index.model_keys())
         deployment.index = open_model_indexes(backend, folder, deployment.settings, IndexCodec(deployment.sealer), keys,
-                                              model_widths(deployment.sessions))  # fmt: skip
+                                              model_widths(deployment.sessions),
+                                              deployment.config.get("index_namespace", ""))  # fmt: skip
     return sync_index(deployment, force=True)
