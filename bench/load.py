@@ -7,7 +7,8 @@ clients, one after another on the same cores, so their figures compare like with
         .venv/bin/python bench/load.py --clients 8 --duration-s 60 --workers 1 2
 
 Prints JSON: per server size and route, requests, p50/p99 ms and errors (a 503 with Retry-After is counted
-as shed load, not an error); governed searches/s (photo analysis included); the ledger's verification."""
+as shed load and a 403 as a governed refusal, such as a probe too turned away to search, not as errors);
+governed searches/s (photo analysis included); the ledger's verification."""
 
 from __future__ import annotations
 
@@ -82,21 +83,25 @@ class Tally:
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self.errors: dict[str, list[str]] = defaultdict(list)
         self.shed: dict[str, int] = defaultdict(int)
+        self.refused: dict[str, int] = defaultdict(int)
 
     def record(self, route: str, started: float, response: httpx.Response | None, problem: str = "") -> None:
         elapsed = (time.monotonic() - started) * 1000
         with self.lock:
             if response is not None and response.status_code == 503 and "retry-after" in response.headers:
                 self.shed[route] += 1
+            elif response is not None and response.status_code == 403:  # a governed refusal, e.g. a probe's
+                self.refused[route] += 1  # quality: the policy working, ledgered, not a failure
             elif response is None or response.status_code >= 400:
                 code = response.status_code if response is not None else "no answer"
-                self.errors[route].append(f"{code}: {(response.text if response is not None else problem)[:120]}")
+                self.errors[route].append(f"{code}: {(response.text if response is not None else problem)[:400]}")
             else:
                 self.latencies[route].append(elapsed)
 
     def summary(self) -> dict[str, Any]:
-        routes = sorted(set(self.latencies) | set(self.errors) | set(self.shed))
+        routes = sorted(set(self.latencies) | set(self.errors) | set(self.shed) | set(self.refused))
         return {route: {"ok": len(self.latencies[route]), "shed_503": self.shed[route],
+                        "refused_403": self.refused[route],
                         "errors": len(self.errors[route]), "error_samples": self.errors[route][:3],
                         **percentiles(self.latencies[route])} for route in routes}  # fmt: skip
 

@@ -142,8 +142,10 @@ def _anchor_problem(session: Session, anchor: Anchor, newest: LedgerCheckpoint |
 
 def check_since_anchor(session: Session, anchor: Anchor | None) -> tuple[LedgerHead | None, int]:
     """Per write: the head still reaches the anchored head, and the entries after it chain from it. Raises
-    LedgerTampered; returns the head and the entry the newest signed checkpoint covers."""
-    head = session.get(LedgerHead, 1, populate_existing=True)
+    LedgerTampered; returns the head and the entry the newest signed checkpoint covers. The head is locked
+    first (as appends lock it), so another request's entry cannot commit between reading the head and
+    walking the entries and look like a deleted tail (PostgreSQL reads each statement's own snapshot)."""
+    head = session.get(LedgerHead, 1, with_for_update=True, populate_existing=True)
     numbered, legacy = _last(session)
     newest = numbered or legacy
     signed = newest.seq if newest is not None else 0
