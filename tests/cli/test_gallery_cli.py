@@ -54,3 +54,18 @@ def test_init_ingest_search_remove(data_dir: Path, tmp_path: Path) -> None:
 
     missing = run("gallery", "stats", "--data-dir", str(tmp_path / "nowhere"), *token)
     assert missing.returncode == 4 and "not a faceledger data directory" in missing.stderr
+
+
+def test_ingest_on_a_ray_address_where_no_cluster_listens(data_dir: Path, tmp_path: Path) -> None:
+    from tests.raycluster import free_port
+
+    folder = tmp_path / "data"
+    manifest = copy_with_manifest(people_with_several(data_dir, 2), tmp_path / "in")
+    token = ["--token", json.loads(run("init", "--data-dir", str(folder), "--json").stdout)["token"]]
+    address = f"127.0.0.1:{free_port()}"
+    refused = run("gallery", "ingest", str(manifest), "--source", "lfw", "--legal-basis", "test", "--ray", address,
+                  "--data-dir", str(folder), *token)  # fmt: skip
+    assert refused.returncode == 10, refused.stderr
+    assert f"no Ray cluster answers at {address}" in refused.stderr
+    stats = json.loads(run("gallery", "stats", "--json", "--data-dir", str(folder), *token).stdout)
+    assert stats["images"] == 0

@@ -75,6 +75,14 @@ def ingest_command(
     collection_method: Annotated[str, typer.Option("--collection-method", help="How they were collected.")] = "",
     contact: Annotated[str, typer.Option("--contact", help="Who answers for the source.")] = "",
     workers: WorkersOption = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help="Analyse on this Ray cluster (host:port of its head); the database writes stay here.",
+        ),
+    ] = None,
     data_dir: DataDirOption = None,
     token: TokenOption = None,
     token_file: TokenFileOption = None,
@@ -83,12 +91,13 @@ def ingest_command(
     """Add images to the gallery (curators): deduplicated, incremental, resumable after a kill; ledgered."""
     with acting(data_dir, token, token_file=token_file, workers=workers) as (deployment, actor):
         report = _ingest_with_progress(deployment, actor, path, workers, source, legal_basis, collection_method,
-                                       contact)  # fmt: skip
+                                       contact, ray)  # fmt: skip
     _print_ingest(report, as_json)
 
 
 def _ingest_with_progress(deployment: Deployment, actor: ActorView, path: Path, workers: int | None, source: str,
-                          legal_basis: str | None, collection_method: str, contact: str) -> IngestReport:  # fmt: skip
+                          legal_basis: str | None, collection_method: str, contact: str,
+                          ray_address: str | None = None) -> IngestReport:  # fmt: skip
     spec = SourceSpec(source, legal_basis, collection_method, contact)
     console = Console(stderr=True)
     columns = (TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
@@ -100,7 +109,8 @@ def _ingest_with_progress(deployment: Deployment, actor: ActorView, path: Path, 
             status = f"{report.images_added} added, {len(report.failures)} failed"
             progress.update(task, completed=done, total=total, status=status)
 
-        return governed_ingest(deployment, actor, path, spec, workers=workers, on_progress=tick)
+        return governed_ingest(deployment, actor, path, spec, workers=workers, on_progress=tick,
+                               ray_address=ray_address)  # fmt: skip
 
 
 def _print_ingest(report: IngestReport, as_json: bool) -> None:

@@ -68,8 +68,16 @@ def analyse_files(
     workers: int | None = None,
     on_result: Callable[[FileResult], None] | None = None,
     thumbnail_px: int | None = None,
+    ray_address: str | None = None,
 ) -> Iterator[FileResult]:
-    """Yield one FileResult per path, in order. A bad file is a result with an error, never an exception."""
+    """Yield one FileResult per path, in order. A bad file is a result with an error, never an exception.
+    With `ray_address`, the files are analysed on that Ray cluster instead (engine/ray_analysis.py)."""
+    if ray_address is not None and paths:
+        from faceledger.engine.ray_analysis import analyse_on_ray  # ray is heavy: only when asked for
+
+        yield from _reporting(analyse_on_ray(paths, settings, ray_address, detector=detector,
+                                             thumbnail_px=thumbnail_px), on_result)  # fmt: skip
+        return
     count = min(workers or settings.workers, len(paths))
     if count <= 1:
         engine = FaceEngine(settings).load()

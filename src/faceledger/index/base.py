@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -14,7 +17,7 @@ import numpy.typing as npt
 from faceledger.errors import InvalidInput, ModelMismatch
 from faceledger.types import IndexBackend
 
-__all__ = ["DIM", "BlobCodec", "Hits", "Ids", "IndexBackend", "VectorIndex", "Vectors"]
+__all__ = ["DIM", "BlobCodec", "Hits", "Ids", "IndexBackend", "ReadWriteLock", "VectorIndex", "Vectors"]
 
 Ids = npt.NDArray[np.int64]
 Vectors = npt.NDArray[np.float32]
@@ -125,3 +128,41 @@ def read_meta_version(path: Path | None) -> int | None:
         return None
     version = json.loads(path.read_text()).get("gallery_version")
     return int(version) if version is not None else None
+
+
+class ReadWriteLock:
+    """Many searches at once, or one change alone: FAISS searches release the GIL and run side by side,
+    but an add or a remove reallocates the lists a search is reading (a crash, not a wrong answer).
+    A waiting change goes before searches that arrive after it, so a steady load cannot starve it."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._readers = 0
+        self._writers_waiting = 0
+        self._writing = False
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._condition:
+            self._condition.wait_for(lambda: not self._writing and not self._writers_waiting)
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._readers -= 1
+                self._condition.notify_all()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._condition:
+            self._writers_waiting += 1
+            self._condition.wait_for(lambda: not self._writing and not self._readers)
+            self._writers_waiting -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._writing = False
+                self._condition.notify_all()

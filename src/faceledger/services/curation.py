@@ -46,6 +46,7 @@ def governed_ingest(
     *,
     workers: int | None = None,
     on_progress: ProgressCallback | None = None,
+    ray_address: str | None = None,
 ) -> IngestReport:
     asked: dict[str, Any] = {"input": str(path), "source": spec.name, "legal_basis": spec.legal_basis}
     items = _checked_inputs(deployment, actor, path, asked, read_all=True)
@@ -66,7 +67,8 @@ def governed_ingest(
         append(session, actor, events.GalleryIngestStart(**asked))  # a killed run is on the ledger too
 
     governed(deployment, actor, Action.CURATE_GALLERY, no_context, start, details=asked)
-    report = ingest(deployment, path, spec, workers=workers, on_progress=on_progress, items=items)
+    report = ingest(deployment, path, spec, workers=workers, on_progress=on_progress, items=items,
+                    ray_address=ray_address)  # fmt: skip
     _record(deployment, actor, lambda version: events.GalleryIngest(
         **asked, job=report.job_id, files_seen=report.files_seen, images_added=report.images_added,
         faces_added=report.faces_added, images_known=report.images_known, failures=len(report.failures),

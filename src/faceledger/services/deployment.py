@@ -62,6 +62,8 @@ class Deployment:
     _face_engine: FaceEngine | None = field(default=None, repr=False)
     _calibration: CalibrationTable | None = field(default=None, repr=False)
     _sealer: Sealer | None = field(default=None, repr=False)
+    # Operating thresholds already derived, by gallery size and settings (services/operating_threshold.py).
+    threshold_cache: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def thumbnails_dir(self) -> Path:

@@ -10,7 +10,7 @@ from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from faceledger.errors import InvalidInput, NotFound
-from faceledger.services.deployment import Deployment, index_drift
+from faceledger.services.deployment import Deployment, index_drift, index_lock
 from faceledger.store.db import checkpoint, transaction
 from faceledger.store.governance_models import Candidate
 from faceledger.store.models import Face, GalleryImage, IngestFailure, IngestJob, Source, Subject
@@ -42,17 +42,20 @@ def remove_from_gallery(
     if len(chosen) != 1:
         raise InvalidInput("name exactly one of: an image id, a sha256, a source or a subject")
     kind, value = chosen[0]
-    with transaction(deployment.sessions) as session:
-        images = _images_query(kind, value)
-        image_ids = list(session.scalars(images.with_only_columns(GalleryImage.id)))
-        if not image_ids and kind in ("image", "sha256"):
-            raise NotFound(f"no gallery image with {kind} {value}")
-        faces = session.execute(select(Face.id, Face.thumbnail).where(Face.image_id.in_(image_ids))).all()
-        session.execute(delete(Face).where(Face.image_id.in_(image_ids)))
-        session.execute(delete(GalleryImage).where(GalleryImage.id.in_(image_ids)))
-        _delete_owner(session, kind, value)
-        deployment.bump_version(session)
-    deployment.index.remove(np.array([row[0] for row in faces], dtype=np.int64))
+    # Under the index lock, the delete and then the index removal: no other process writes an index row
+    # for these faces in between (index/vector_file.py), so none is left behind.
+    with index_lock(deployment.data_dir, exclusive=True):
+        with transaction(deployment.sessions) as session:
+            images = _images_query(kind, value)
+            image_ids = list(session.scalars(images.with_only_columns(GalleryImage.id)))
+            if not image_ids and kind in ("image", "sha256"):
+                raise NotFound(f"no gallery image with {kind} {value}")
+            faces = session.execute(select(Face.id, Face.thumbnail).where(Face.image_id.in_(image_ids))).all()
+            session.execute(delete(Face).where(Face.image_id.in_(image_ids)))
+            session.execute(delete(GalleryImage).where(GalleryImage.id.in_(image_ids)))
+            _delete_owner(session, kind, value)
+            deployment.bump_version(session)
+        deployment.index.remove(np.array([row[0] for row in faces], dtype=np.int64))
     deployment.save_index()
     removed_thumbnails = _unlink_thumbnails(deployment, [row[1] for row in faces])
     checkpoint(deployment.engine)
@@ -64,18 +67,20 @@ def remove_faces(deployment: Deployment, face_ids: list[int], *, scrub_candidate
     `scrub_candidates`, earlier search results keep their scores but lose the face's provenance."""
     if not face_ids:
         return Removal("faces", 0, 0, 0)
-    with transaction(deployment.sessions) as session:
-        faces = session.execute(select(Face.id, Face.thumbnail, Face.image_id).where(Face.id.in_(face_ids))).all()
-        image_ids = {row[2] for row in faces}
-        if scrub_candidates:
-            session.execute(update(Candidate).where(Candidate.face_id.in_(face_ids))
-                            .values(face_id=None, provenance={"removed": "opt-out"}))  # fmt: skip
-        session.execute(delete(Face).where(Face.id.in_(face_ids)))
-        emptied = [image_id for image_id in image_ids
-                   if session.scalar(select(func.count()).where(Face.image_id == image_id)) == 0]  # fmt: skip
-        session.execute(delete(GalleryImage).where(GalleryImage.id.in_(emptied)))
-        deployment.bump_version(session)
-    deployment.index.remove(np.array([row[0] for row in faces], dtype=np.int64))
+    # as in remove_from_gallery: the delete, then the index removal, under the index lock
+    with index_lock(deployment.data_dir, exclusive=True):
+        with transaction(deployment.sessions) as session:
+            faces = session.execute(select(Face.id, Face.thumbnail, Face.image_id).where(Face.id.in_(face_ids))).all()
+            image_ids = {row[2] for row in faces}
+            if scrub_candidates:
+                session.execute(update(Candidate).where(Candidate.face_id.in_(face_ids))
+                                .values(face_id=None, provenance={"removed": "opt-out"}))  # fmt: skip
+            session.execute(delete(Face).where(Face.id.in_(face_ids)))
+            emptied = [image_id for image_id in image_ids
+                       if session.scalar(select(func.count()).where(Face.image_id == image_id)) == 0]  # fmt: skip
+            session.execute(delete(GalleryImage).where(GalleryImage.id.in_(emptied)))
+            deployment.bump_version(session)
+        deployment.index.remove(np.array([row[0] for row in faces], dtype=np.int64))
     deployment.save_index()
     removed = _unlink_thumbnails(deployment, [row[1] for row in faces])
     checkpoint(deployment.engine)

@@ -22,7 +22,7 @@ from faceledger.engine.pipeline import FaceEngine
 from faceledger.errors import Conflict, EngineUnavailable, FaceledgerError, InvalidInput, NotFound
 from faceledger.policy.governance import Action, ActorView, Context
 from faceledger.services import operator_models
-from faceledger.services.deployment import Deployment
+from faceledger.services.deployment import Deployment, index_lock
 from faceledger.services.guard import append, governed, no_context
 from faceledger.services.pipeline_models import pipeline_identities
 from faceledger.services.reembed_sources import FacePixels, OriginalFinder, PixelSource, thumbnail_pixels
@@ -290,18 +290,19 @@ def _commit(deployment: Deployment, key: str, embedded: list[tuple[_PendingFace,
     """Store a batch's embeddings in one transaction (faces removed meanwhile are left out), then index them."""
     if not embedded:
         return 0
-    with transaction(deployment.sessions) as session:
-        present = set(session.scalars(select(Face.id).where(Face.id.in_([f.face_id for f, _ in embedded]))))
-        have = set(session.scalars(select(FaceEmbedding.face_id).where(
-            FaceEmbedding.model_key == key, FaceEmbedding.face_id.in_(present))))  # fmt: skip
-        kept = [(f, e) for f, e in embedded if f.face_id in present and f.face_id not in have]  # removed meanwhile
-        session.add_all(FaceEmbedding(face_id=f.face_id, model_key=key,
-                                      embedding=deployment.seal_embedding(f.thumbnail, e.vector))
-                        for f, e in kept)  # fmt: skip
-        deployment.bump_version(session)
-    if kept:
-        index.add(np.array([f.face_id for f, _ in kept], dtype=np.int64),
-                  np.stack([np.asarray(e.vector, dtype=np.float32) for _, e in kept]))  # fmt: skip
+    with index_lock(deployment.data_dir, exclusive=True):  # as ingest: no removal between rows and index
+        with transaction(deployment.sessions) as session:
+            present = set(session.scalars(select(Face.id).where(Face.id.in_([f.face_id for f, _ in embedded]))))
+            have = set(session.scalars(select(FaceEmbedding.face_id).where(
+                FaceEmbedding.model_key == key, FaceEmbedding.face_id.in_(present))))  # fmt: skip
+            kept = [(f, e) for f, e in embedded if f.face_id in present and f.face_id not in have]  # removed meanwhile
+            session.add_all(FaceEmbedding(face_id=f.face_id, model_key=key,
+                                          embedding=deployment.seal_embedding(f.thumbnail, e.vector))
+                            for f, e in kept)  # fmt: skip
+            deployment.bump_version(session)
+        if kept:
+            index.add(np.array([f.face_id for f, _ in kept], dtype=np.int64),
+                      np.stack([np.asarray(e.vector, dtype=np.float32) for _, e in kept]))  # fmt: skip
     return len(kept)
 
 

@@ -196,7 +196,8 @@ def governed(
         if decision.allowed:
             result = work(session, context)
     if decision.allowed:
-        checkpoint_if_due(deployment)
+        if session.info.get(ledger.APPENDED):  # a check that wrote nothing leaves the chain as it was
+            checkpoint_if_due(deployment)
         return result
     refusal = record_refusal(deployment, actor, action, decision.reasons, case_id=case_id, subjects=subjects,
                              details=details)  # fmt: skip

@@ -20,7 +20,7 @@ from faceledger.engine.image_input import file_sha256
 from faceledger.engine.parallel import FileResult, analyse_files
 from faceledger.errors import Conflict, InvalidInput
 from faceledger.services.blocklist import Blocklist, load_blocklist
-from faceledger.services.deployment import Deployment
+from faceledger.services.deployment import Deployment, index_lock
 from faceledger.services.ingest_inputs import IngestItem, InputRoots, read_inputs
 from faceledger.store import model_registry
 from faceledger.store.db import checkpoint, transaction
@@ -78,8 +78,10 @@ def ingest(
     workers: int | None = None,
     on_progress: ProgressCallback | None = None,
     items: list[IngestItem] | None = None,
+    ray_address: str | None = None,
 ) -> IngestReport:
-    """Ingest `path`; `items` when the caller has already read (and so checked) it."""
+    """Ingest `path`; `items` when the caller has already read (and so checked) it. With `ray_address` the
+    analysis runs on that Ray cluster; every database write still happens here, batch by batch."""
     started = time.monotonic()
     if items is None:
         items = read_inputs(path, input_roots(deployment))  # the whole input is checked before anything is stored
@@ -95,6 +97,7 @@ def ingest(
         deployment.settings,
         workers=workers,
         thumbnail_px=deployment.settings.thumbnail_px,
+        ray_address=ray_address,
     )
     for done, (item, result) in enumerate(zip(pending, results, strict=True), start=1):
         batch.append((item, result))
@@ -253,33 +256,36 @@ def _commit_batch(
     added_faces: list[tuple[int, str, bytes]] = []  # face id, model key, float32 bytes
     failures: list[tuple[str, str]] = []
     images_added = 0
-    with transaction(deployment.sessions) as session:
-        for item, result in batch:
-            reason = _failure_reason(result)
-            if reason is not None or result.faces is None:
-                failures.append((str(item.path), reason or "unreadable"))
-                continue
-            stored = _store_image(session, source_id, report.job_id, item, result.faces, deployment.seal_embedding)
-            images_added += bool(stored)
-            added_faces.extend(stored)
-        new_models = {key for _, key, _ in added_faces} - set(deployment.index.model_keys())
-        for key in sorted(new_models):  # a model the gallery had not seen: kept, not searched until enabled
-            model_registry.register(session, key, enabled=False)
-        for path, reason in failures:
-            session.add(IngestFailure(job_id=report.job_id, path=path, reason=reason))
-        deployment.bump_version(session)
-        # progress goes with the batch's own commit: any process reading the job sees what is stored
-        session.execute(update(IngestJob).where(IngestJob.id == report.job_id).values(
-            images_done=progress[0], images_total=progress[1], images_added=report.images_added + images_added,
-            failures=len(report.failures) + len(failures)))  # fmt: skip
-    report.failures.extend(failures)
-    report.images_added += images_added
-    report.faces_added += len({face_id for face_id, _, _ in added_faces})
-    for key in dict.fromkeys(key for _, key, _ in added_faces):  # each model's vectors to its own index
-        mine = [(face_id, vector) for face_id, model, vector in added_faces if model == key]
-        ids = np.array([face_id for face_id, _ in mine], dtype=np.int64)
-        vectors = np.stack([np.frombuffer(vector, dtype=np.float32) for _, vector in mine])
-        deployment.index.open_model(key).add(ids, vectors)
+    # The rows and their index entries under the index lock: a removal by another process (an opt-out)
+    # cannot fall between them and leave an index row of a face the database no longer has.
+    with index_lock(deployment.data_dir, exclusive=True):
+        with transaction(deployment.sessions) as session:
+            for item, result in batch:
+                reason = _failure_reason(result)
+                if reason is not None or result.faces is None:
+                    failures.append((str(item.path), reason or "unreadable"))
+                    continue
+                stored = _store_image(session, source_id, report.job_id, item, result.faces, deployment.seal_embedding)
+                images_added += bool(stored)
+                added_faces.extend(stored)
+            new_models = {key for _, key, _ in added_faces} - set(deployment.index.model_keys())
+            for key in sorted(new_models):  # a model the gallery had not seen: kept, not searched until enabled
+                model_registry.register(session, key, enabled=False)
+            for path, reason in failures:
+                session.add(IngestFailure(job_id=report.job_id, path=path, reason=reason))
+            deployment.bump_version(session)
+            # progress goes with the batch's own commit: any process reading the job sees what is stored
+            session.execute(update(IngestJob).where(IngestJob.id == report.job_id).values(
+                images_done=progress[0], images_total=progress[1], images_added=report.images_added + images_added,
+                failures=len(report.failures) + len(failures)))  # fmt: skip
+        report.failures.extend(failures)
+        report.images_added += images_added
+        report.faces_added += len({face_id for face_id, _, _ in added_faces})
+        for key in dict.fromkeys(key for _, key, _ in added_faces):  # each model's vectors to its own index
+            mine = [(face_id, vector) for face_id, model, vector in added_faces if model == key]
+            ids = np.array([face_id for face_id, _ in mine], dtype=np.int64)
+            vectors = np.stack([np.frombuffer(vector, dtype=np.float32) for _, vector in mine])
+            deployment.index.open_model(key).add(ids, vectors)
 
 
 def _failure_reason(result: FileResult) -> str | None:

@@ -8,13 +8,25 @@ from faceledger.engine.scales import scale_for_table
 from faceledger.policy.operating_threshold import OperatingThreshold, operating_threshold
 from faceledger.services.deployment import Deployment
 
+_CACHED_SIZES = 256  # gallery sizes remembered; a busy gallery changes size with every ingest batch
+
 
 def current_threshold(deployment: Deployment, gallery_faces: int | None = None) -> OperatingThreshold:
-    """For `gallery_faces` (default: the faces in the index a search would scan now)."""
+    """For `gallery_faces` (default: the faces in the index a search would scan now). Derived once per
+    gallery size and table (a pure function of them): every search would otherwise derive it again."""
     settings = deployment.settings
     faces = deployment.index.count() if gallery_faces is None else gallery_faces
+    table = deployment.calibration
+    key = (faces, settings.target_fpir, settings.threshold_min_group_people, settings.threshold_mode,
+           settings.match_threshold)  # fmt: skip
+    cached = deployment.threshold_cache.get(key)
+    if cached is not None and cached[0] is table:
+        return cached[1]  # type: ignore[no-any-return]
     # A fixed match_threshold is a dlib distance: carried onto the pipeline's scale at equal false-match rate.
-    fixed = scale_for_table(deployment.calibration).distance(settings.match_threshold)
-    return operating_threshold(deployment.calibration, faces, settings.target_fpir,
-                               settings.threshold_min_group_people, mode=settings.threshold_mode,
-                               fixed=fixed)  # fmt: skip
+    fixed = scale_for_table(table).distance(settings.match_threshold)
+    derived = operating_threshold(table, faces, settings.target_fpir, settings.threshold_min_group_people,
+                                  mode=settings.threshold_mode, fixed=fixed)  # fmt: skip
+    if len(deployment.threshold_cache) >= _CACHED_SIZES:
+        deployment.threshold_cache.clear()
+    deployment.threshold_cache[key] = (table, derived)
+    return derived

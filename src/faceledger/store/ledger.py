@@ -120,6 +120,9 @@ class Actor:
 SYSTEM = Actor(None, "system")
 
 
+APPENDED = "faceledger.ledger_appended"  # session.info key: this transaction wrote a ledger entry
+
+
 def append(
     session: Session,
     actor: Actor,
@@ -169,6 +172,7 @@ def write_entry(
     merkle.store_nodes(session, completed)
     head.seq, head.hash, head.tree = entry.seq, entry.hash, merkle.encode_frontier(edge)
     session.flush()
+    session.info[APPENDED] = True  # the caller checks the chain after the commit (services/guard.py)
     return entry
 
 
