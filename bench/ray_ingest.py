@@ -37,7 +37,7 @@ def photos(data: Path, count: int, folder: Path) -> Path:
 
 
 def ingest(folder: Path, source: Path, cpus: int, ray_address: str | None) -> dict[str, Any]:
-    deployment = init_deployment(Settings(workers=cpus, ingest_roots=[folder]), folder / "data", IndexBackend.FAISS)
+    deployment = init_deployment(Settings(workers=cpus, ingest_roots=[source]), folder / "data", IndexBackend.FAISS)
     office = make_office(deployment, grant=False)
     report = governed_ingest(deployment, office.curator, source, SourceSpec("lfw", "research test data"),
                              workers=cpus, ray_address=ray_address)  # fmt: skip
