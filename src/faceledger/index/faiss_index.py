@@ -45,6 +45,7 @@ INDEX_FILE = "faiss.index"  # the flat index, while the gallery is small
 CODES_FILE = "faiss.ivf.index"  # IVF with 8-bit codes, once the gallery is large enough
 VECTORS_FILE = "faiss.vectors"  # the IVF's exact vectors by face id, for re-ranking
 META_FILE = "faiss.json"
+_MOVE_CHUNK = 65_536  # flat vectors written to the file at a time when the index turns IVF
 _RERANK_AT_LEAST = 40  # candidates taken from the codes and re-ranked exactly
 
 
@@ -126,8 +127,13 @@ class FaissIndex:
         """The flat vectors move to the file and the codes are trained. A shared index does this only when
         it is saved, levelled against the database (services/deployment.py save_level): a process's flat
         copy may still hold a face another process has deleted since, and its row must not be written."""
-        ids = np.sort(self._ids())
-        self._file().write(self._ids(), self._flat_vectors())
+        listed = self._ids()
+        flat = faiss.downcast_index(self._exact.index)
+        for start in range(0, len(listed), _MOVE_CHUNK):  # in chunks: at 10M a whole copy is another 5 GB
+            count = min(_MOVE_CHUNK, len(listed) - start)
+            chunk = np.asarray(flat.reconstruct_n(start, count), dtype=np.float32)
+            self._file().write(listed[start : start + count], chunk)
+        ids = np.sort(listed)
         codes = self._trained(ids)  # if this fails, the flat index is still whole
         self._codes, self._ivf_ids, self._trained_size = codes, ids, len(ids)
         self._exact = faiss.IndexIDMap2(faiss.IndexFlatL2(self._dim))
@@ -151,12 +157,6 @@ class FaissIndex:
         for chunk_ids, chunk in self._file().chunks(ids):
             codes.add_with_ids(chunk, chunk_ids)
         return codes
-
-    def _flat_vectors(self) -> Vectors:
-        flat = faiss.downcast_index(self._exact.index)
-        if not self._exact.ntotal:
-            return np.empty((0, self._dim), dtype=np.float32)
-        return np.asarray(flat.reconstruct_n(0, self._exact.ntotal), dtype=np.float32)
 
     def remove(self, ids: Ids) -> int:
         with self._lock.writing():
