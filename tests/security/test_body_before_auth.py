@@ -67,7 +67,12 @@ PART = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="probe"; filename
         "Content-Type: image/jpeg\r\n\r\n").encode()  # fmt: skip
 
 
-def _answer(sock: socket.socket, timeout_s: float = 5.0) -> tuple[int, bytes, float]:
+# The body is never sent, so any answer at all proves the server did not wait to read it. No bound on how
+# fast it answers: a loaded CI machine once took 3.3 s for what takes 4 ms here.
+ANSWER_TIMEOUT_S = 30.0
+
+
+def _answer(sock: socket.socket, timeout_s: float = ANSWER_TIMEOUT_S) -> tuple[int, bytes, float]:
     sock.settimeout(timeout_s)
     started, received = time.monotonic(), b""
     try:
@@ -95,7 +100,7 @@ def test_an_unauthenticated_300_mb_upload_is_refused_before_its_body_is_read(ser
         status, answer, took, sock = _send(server.port, _upload_head(server.port, headers, path=path),
                                            PART + b"\xff\xd8\xff" + b"\0" * (2 * 1024 * 1024))  # fmt: skip
         expected = 303 if path.startswith("/ui/") else 401
-        assert status == expected and took < 3, f"{path} {headers}: {answer[:200]!r} after {took:.1f} s"
+        assert status == expected, f"{path} {headers}: {answer[:200]!r} after {took:.1f} s"
         sock.close()
 
 
@@ -103,7 +108,7 @@ def test_an_unauthenticated_300_mb_upload_is_refused_before_its_body_is_read(ser
 def test_a_declared_length_over_the_limit_is_refused_at_once_for_a_signed_in_user(server: Server) -> None:
     token = {"Authorization": f"Bearer {server.office.tokens['analyst']}"}
     status, answer, took, sock = _send(server.port, _upload_head(server.port, token, path="/api/v1/searches"), PART)
-    assert status == 413 and took < 3, answer[:300]
+    assert status == 413, f"{answer[:300]!r} after {took:.1f} s"
     sock.close()
 
 
