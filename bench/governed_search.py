@@ -58,7 +58,8 @@ from faceledger.store.models import Face, FaceEmbedding, GalleryImage, GallerySt
 from faceledger.types import IndexBackend
 from search_latency import fit_generator, real_embeddings
 
-_CHUNK = 50_000
+_ORACLE_SLICE = 1_000_000  # oracle rows compared with every probe at a time
+_CHUNK = 50_000  # faces drawn, written to the database and added to the index at a time, as ingest batches
 K = 10
 
 
@@ -78,25 +79,29 @@ def build(folder: Path, faces: int, people: int, data: Path) -> None:
         analysed = bounded_work.probe_faces(deployment.settings, images[1])
         if any(face.embedding is not None and face.quality.acceptable for face in analysed.faces.faces):
             probes.append((str(images[1]), analysed))
-    vectors, labels = real_embeddings(data, 300)
-    synthetic = _insert_synthetic(deployment, faces - deployment.index.count(), fit_generator(vectors, labels))
-    real_ids, real_vectors = _stored_vectors(deployment, exclude_from=synthetic[0][0] if len(synthetic[0]) else None)
-    np.save(folder / "oracle_ids.npy", np.concatenate([real_ids, synthetic[0]]))
+    real_ids, real_vectors = _stored_vectors(deployment)
+    count = max(0, faces - len(real_ids))
+    # The oracle's vectors go straight to a file as they are drawn: at 10M faces a copy in RAM is 5 GB.
     oracle = np.lib.format.open_memmap(
-        folder / "oracle_vectors.npy", mode="w+", dtype=np.float32, shape=(len(real_ids) + len(synthetic[0]), 128)
-    )  # no second 10M copy
-    oracle[: len(real_ids)], oracle[len(real_ids) :] = real_vectors, synthetic[1]
+        folder / "oracle_vectors.npy", mode="w+", dtype=np.float32, shape=(len(real_ids) + count, 128)
+    )
+    oracle[: len(real_ids)] = real_vectors
+    vectors, labels = real_embeddings(data, 300)
+    synthetic_ids = _insert_synthetic(deployment, count, fit_generator(vectors, labels), oracle[len(real_ids) :])
     oracle.flush()
     del oracle
+    np.save(folder / "oracle_ids.npy", np.concatenate([real_ids, synthetic_ids]))
     (folder / "probes.pkl").write_bytes(pickle.dumps(probes))
     (folder / "analyst.token").write_text(office.tokens["analyst"])
     deployment.close()
 
 
-def _insert_synthetic(deployment: Deployment, count: int, generate: Any) -> tuple[np.ndarray, np.ndarray]:
-    """`count` synthetic faces straight into the database and the index; their ids and vectors."""
+def _insert_synthetic(deployment: Deployment, count: int, generate: Any, oracle: np.ndarray) -> np.ndarray:
+    """`count` synthetic faces straight into the database and, through the index's own add, the index;
+    their vectors into `oracle` (a file). Returns their ids."""
     rng = np.random.default_rng(20261202)
     key = deployment.model_key
+    index = deployment.model_index(key)
     with deployment.engine.begin() as connection:
         source_id = connection.execute(
             insert(Source)
@@ -109,68 +114,76 @@ def _insert_synthetic(deployment: Deployment, count: int, generate: Any) -> tupl
         ).scalar_one()
         first = int(connection.execute(select(func.coalesce(func.max(Face.id), 0))).scalar_one()) + 1
         first_image = int(connection.execute(select(func.coalesce(func.max(GalleryImage.id), 0))).scalar_one()) + 1
+        version = int(connection.execute(select(GalleryState.version)).scalar_one())
     ids = np.arange(first, first + count, dtype=np.int64)
-    vectors = np.empty((count, 128), dtype=np.float32)
+    ivf_from = deployment.settings.faiss_ivf_min_faces
     for start in range(0, count, _CHUNK):
         chunk = ids[start : start + _CHUNK]
         drawn = generate(len(chunk), rng)
-        vectors[start : start + len(chunk)] = drawn
-        images, rows, embeddings = [], [], []
-        for offset, (face_id, vector) in enumerate(zip(chunk.tolist(), drawn, strict=True)):
-            image_id = first_image + start + offset
-            thumbnail = f"thumbnails/synthetic/{face_id}.jpg"
-            images.append(
-                {
-                    "id": image_id,
-                    "sha256": secrets.token_hex(32),
-                    "source_id": source_id,
-                    "source_url": f"https://example.org/synthetic/{face_id}.jpg",
-                    "page_url": "https://example.org/synthetic",
-                    "original_filename": f"{face_id}.jpg",
-                    "image_format": "jpeg",
-                    "width": 250,
-                    "height": 250,
-                }
-            )
-            rows.append(
-                {
-                    "id": face_id,
-                    "image_id": image_id,
-                    "face_index": 0,
-                    "box_left": 70,
-                    "box_top": 70,
-                    "box_right": 180,
-                    "box_bottom": 180,
-                    "landmarks": [],
-                    "detector": "yunet",
-                    "detector_score": 0.99,
-                    "quality_score": 0.9,
-                    "quality": {},
-                    "thumbnail": thumbnail,
-                }
-            )
-            embeddings.append(
-                {"face_id": face_id, "model_key": key, "embedding": deployment.seal_embedding(thumbnail, vector)}
-            )
-        with deployment.engine.begin() as connection:
-            connection.execute(insert(GalleryImage), images)
-            connection.execute(insert(Face), rows)
-            connection.execute(insert(FaceEmbedding), embeddings)
+        oracle[start : start + len(chunk)] = drawn
+        _insert_rows(deployment, source_id, key, first_image + start, chunk, drawn)
+        was_flat = index.count() < ivf_from
+        index.add(chunk, drawn)
+        if was_flat and index.count() >= ivf_from:
+            index.save(version)  # an ingest's levelled save: the index turns IVF here and retrains as it grows
     with deployment.engine.begin() as connection:
         connection.execute(update(GalleryState).where(GalleryState.id == 1).values(version=GalleryState.version + 1))
         version = int(connection.execute(select(GalleryState.version)).scalar_one())
-    index = deployment.model_index(key)
-    index.add(ids, vectors)  # the index's own path: past ivf_min_faces the vectors move to its file
     index.save(version)
-    return ids, vectors
+    return ids
 
 
-def _stored_vectors(deployment: Deployment, exclude_from: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """The real faces' stored embeddings (those below the first synthetic id)."""
+def _insert_rows(
+    deployment: Deployment, source_id: int, key: str, first_image: int, chunk: np.ndarray, drawn: np.ndarray
+) -> None:
+    """One chunk of synthetic gallery images (with provenance), faces and sealed embeddings."""
+    images, rows, embeddings = [], [], []
+    for offset, (face_id, vector) in enumerate(zip(chunk.tolist(), drawn, strict=True)):
+        image_id = first_image + offset
+        thumbnail = f"thumbnails/synthetic/{face_id}.jpg"
+        images.append(
+            {
+                "id": image_id,
+                "sha256": secrets.token_hex(32),
+                "source_id": source_id,
+                "source_url": f"https://example.org/synthetic/{face_id}.jpg",
+                "page_url": "https://example.org/synthetic",
+                "original_filename": f"{face_id}.jpg",
+                "image_format": "jpeg",
+                "width": 250,
+                "height": 250,
+            }
+        )
+        rows.append(
+            {
+                "id": face_id,
+                "image_id": image_id,
+                "face_index": 0,
+                "box_left": 70,
+                "box_top": 70,
+                "box_right": 180,
+                "box_bottom": 180,
+                "landmarks": [],
+                "detector": "yunet",
+                "detector_score": 0.99,
+                "quality_score": 0.9,
+                "quality": {},
+                "thumbnail": thumbnail,
+            }
+        )
+        embeddings.append(
+            {"face_id": face_id, "model_key": key, "embedding": deployment.seal_embedding(thumbnail, vector)}
+        )
+    with deployment.engine.begin() as connection:
+        connection.execute(insert(GalleryImage), images)
+        connection.execute(insert(Face), rows)
+        connection.execute(insert(FaceEmbedding), embeddings)
+
+
+def _stored_vectors(deployment: Deployment) -> tuple[np.ndarray, np.ndarray]:
+    """The real faces' stored embeddings (the only ones there are before the synthetic part)."""
     with deployment.sessions() as session:
         query = select(FaceEmbedding.face_id, FaceEmbedding.embedding, Face.thumbnail).join(Face)
-        if exclude_from is not None:
-            query = query.where(FaceEmbedding.face_id < exclude_from)
         rows = session.execute(query.where(FaceEmbedding.model_key == deployment.model_key)).all()
     ids = np.array([row[0] for row in rows], dtype=np.int64)
     return ids, np.stack([deployment.embedding_vector(row[2], row[1]) for row in rows]).astype(np.float32)
@@ -257,15 +270,13 @@ def _recalls(
             session.execute(select(Face.id, Face.subject_id).where(Face.subject_id.is_not(None))).all()
         )
     threshold = current_threshold(deployment).threshold
+    faces = [max((f for f in analysed.faces.faces if f.embedding is not None), key=lambda f: f.box.area)
+             for _, analysed in probes]  # fmt: skip
+    queries = np.stack([np.asarray(face.embedding.vector, dtype=np.float32) for face in faces])  # type: ignore[union-attr]
+    nearest = _exact_nearest(ids, vectors, queries, K * 20)
     lead_hits = lead_total = index_hits = 0
-    for path, analysed in probes:
-        face = max((f for f in analysed.faces.faces if f.embedding is not None), key=lambda f: f.box.area)
-        probe = np.asarray(face.embedding.vector, dtype=np.float32)  # type: ignore[union-attr]
-        distances = np.concatenate(
-            [np.linalg.norm(vectors[s : s + 1_000_000] - probe, axis=1) for s in range(0, len(vectors), 1_000_000)]
-        )
-        nearest = np.argsort(distances)[: K * 20]
-        exact = _by_subject([(int(ids[i]), float(distances[i])) for i in nearest], subjects)[:K]
+    for (path, _), face, ranked_exact in zip(probes, faces, nearest, strict=True):
+        exact = _by_subject(ranked_exact, subjects)[:K]
         exact_leads = {face_id for face_id, distance in exact if distance <= threshold}
         shown = {c["face_id"] for c in outcomes[path].candidates}
         lead_hits += len(exact_leads & shown)
@@ -278,6 +289,30 @@ def _recalls(
         "index_recall_at_10": round(index_hits / (K * len(probes)), 4),
         "operating_threshold": round(threshold, 4),
     }
+
+
+def _exact_nearest(
+    ids: np.ndarray, vectors: np.ndarray, queries: np.ndarray, depth: int
+) -> list[list[tuple[int, float]]]:
+    """Brute force in one pass over the file (at 10M faces, 5 GB): each query's `depth` nearest (id,
+    distance), nearest first. Chosen by the dot-product form of the distance, then measured directly."""
+    near = np.empty((len(queries), 0), dtype=np.float32)
+    rows = np.empty((len(queries), 0), dtype=np.int64)
+    squared_queries = (queries**2).sum(axis=1)[:, None]
+    for start in range(0, len(vectors), _ORACLE_SLICE):
+        part = np.asarray(vectors[start : start + _ORACLE_SLICE])
+        squared = squared_queries + (part**2).sum(axis=1)[None, :] - 2 * queries @ part.T
+        top = np.argpartition(squared, min(depth, len(part)) - 1, axis=1)[:, :depth]
+        near = np.concatenate([near, np.take_along_axis(squared, top, axis=1)], axis=1)
+        rows = np.concatenate([rows, start + top], axis=1)
+        keep = np.argsort(near, axis=1, kind="stable")[:, :depth]
+        near, rows = np.take_along_axis(near, keep, axis=1), np.take_along_axis(rows, keep, axis=1)
+    found = []
+    for query, picked in zip(queries, rows, strict=True):
+        chosen = np.sort(picked)
+        distances = np.linalg.norm(np.asarray(vectors[chosen]) - query, axis=1)
+        found.append([(int(ids[chosen[i]]), float(distances[i])) for i in np.argsort(distances, kind="stable")])
+    return found
 
 
 def _by_subject(ranked: list[tuple[int, float]], subjects: dict[int, int | None]) -> list[tuple[int, float]]:
