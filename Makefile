@@ -25,6 +25,7 @@ demo: install
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	@! grep -rn --include='*.py' 'fmt: skip\|fmt: off' src tests bench || (echo 'ruff format owns the layout: no fmt: skip or fmt: off'; false)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -67,8 +67,10 @@ def peak_rss_mb() -> dict[str, float]:
                 continue
             kib = [int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")]
             children = max(children, *kib) if kib else children
-    return {"server_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-            "worker_peak_rss_mb": round(children / 1024)}  # fmt: skip
+    return {
+        "server_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "worker_peak_rss_mb": round(children / 1024),
+    }
 
 
 def timed(limit_s: float, send: Any) -> dict[str, Any]:
@@ -108,20 +110,27 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-bounded-"))
     office = make_office(init_deployment(Settings(workers=2), folder / "data", IndexBackend.FAISS))
     video = black_video(folder / "black-4k.mp4")
-    results: dict[str, Any] = {"python_path": os.environ.get("PYTHONPATH", ""),
-                               "video_bytes": video.stat().st_size}  # fmt: skip
+    results: dict[str, Any] = {"python_path": os.environ.get("PYTHONPATH", ""), "video_bytes": video.stat().st_size}
     headers = {"Authorization": f"Bearer {office.tokens['analyst']}"}
-    with TestClient(create_app(office.deployment.settings, office.deployment.data_dir),
-                    raise_server_exceptions=False) as client:  # fmt: skip
+    with TestClient(
+        create_app(office.deployment.settings, office.deployment.data_dir), raise_server_exceptions=False
+    ) as client:
 
         def search(name: str, body: bytes, kind: str) -> Any:
-            return client.post("/api/v1/searches", headers=headers, files={"probe": (name, body, kind)},
-                               data={"case": "C-1", "attestation": ATTESTATION})  # fmt: skip
+            return client.post(
+                "/api/v1/searches",
+                headers=headers,
+                files={"probe": (name, body, kind)},
+                data={"case": "C-1", "attestation": ATTESTATION},
+            )
 
         def tracks() -> Any:
-            return client.post("/api/v1/video/tracks", headers=headers,
-                               files={"video": (video.name, video.read_bytes(), "video/mp4")},
-                               data={"case": "C-1"})  # fmt: skip
+            return client.post(
+                "/api/v1/video/tracks",
+                headers=headers,
+                files={"video": (video.name, video.read_bytes(), "video/mp4")},
+                data={"case": "C-1"},
+            )
 
         results["warm_photo"] = timed(args.limit_s, lambda: search(photo.name, photo.read_bytes(), "image/jpeg"))
         for name, size in (("png_3mp", (2000, 1500)), ("png_12mp", (4000, 3000))):

@@ -49,37 +49,49 @@ def photos(engine: FaceEngine, samples: Path) -> dict[str, Any]:
     rows = []
     for name, (upright, visible) in FACES_BY_EYE.items():
         found = len(engine.analyse(engine.load_image(samples / name)).faces)
-        rows.append({"photo": name, "found": found, "upright": upright, "visible": visible,
-                     "extra": max(0, found - visible)})  # fmt: skip
+        rows.append(
+            {"photo": name, "found": found, "upright": upright, "visible": visible, "extra": max(0, found - visible)}
+        )
     upright_total = sum(r["upright"] for r in rows)
     visible_total = sum(r["visible"] for r in rows)
     return {
         "recall_upright": round(sum(min(r["found"], r["upright"]) for r in rows) / upright_total, 4),
         "recall_visible": round(sum(min(r["found"], r["visible"]) for r in rows) / visible_total, 4),
-        "faces_upright": upright_total, "faces_visible": visible_total,
-        "extra": sum(r["extra"] for r in rows), "photos": rows,
-    }  # fmt: skip
+        "faces_upright": upright_total,
+        "faces_visible": visible_total,
+        "extra": sum(r["extra"] for r in rows),
+        "photos": rows,
+    }
 
 
 def video(settings: Settings, path: Path) -> dict[str, Any]:
     faces = analyse_video(path, settings, every_s=0.25, workers=1)
-    return {"people": VIDEO_PEOPLE, "frames_sampled": faces.frames_sampled, "faces_seen": faces.faces_seen,
-            "faces_per_frame": round(faces.faces_seen / max(1, faces.frames_sampled), 2),
-            "tracks": len(faces.tracks), "too_small_to_track": faces.too_small}  # fmt: skip
+    return {
+        "people": VIDEO_PEOPLE,
+        "frames_sampled": faces.frames_sampled,
+        "faces_seen": faces.faces_seen,
+        "faces_per_frame": round(faces.faces_seen / max(1, faces.frames_sampled), 2),
+        "tracks": len(faces.tracks),
+        "too_small_to_track": faces.too_small,
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pipeline", nargs="+", type=Pipeline, default=[Pipeline.DLIB, Pipeline.SFACE],
-                        choices=list(BUILTIN_PIPELINES))  # fmt: skip
+    parser.add_argument(
+        "--pipeline", nargs="+", type=Pipeline, default=[Pipeline.DLIB, Pipeline.SFACE], choices=list(BUILTIN_PIPELINES)
+    )
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("FACELEDGER_TEST_DATA", "../shared/data")))
     args = parser.parse_args()
     for pipeline in args.pipeline:
         started = time.perf_counter()
         settings = Settings(pipeline=pipeline, workers=1)
         engine = FaceEngine(settings).load()
-        row = {"pipeline": pipeline.value, **photos(engine, args.data / "samples"),
-               "video": video(settings, args.data / "video" / "video_01.mp4")}  # fmt: skip
+        row = {
+            "pipeline": pipeline.value,
+            **photos(engine, args.data / "samples"),
+            "video": video(settings, args.data / "video" / "video_01.mp4"),
+        }
         row["seconds"] = round(time.perf_counter() - started, 1)
         print(strict_json(row, indent=None), flush=True)
     return 0

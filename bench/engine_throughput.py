@@ -43,8 +43,9 @@ def pick_images(data_dir: Path, count: int) -> list[Path]:
 
 
 def bench_settings(pipeline: Pipeline, workers: int) -> Settings:
-    return Settings(pipeline=pipeline, hog_upsample=1, hog_min_score=0.0, hog_upsample_max_pixels=10**9,
-                    workers=workers)  # fmt: skip
+    return Settings(
+        pipeline=pipeline, hog_upsample=1, hog_min_score=0.0, hog_upsample_max_pixels=10**9, workers=workers
+    )
 
 
 def run_faceledger(paths: list[Path], workers: int, pipeline: Pipeline) -> dict[str, Any]:
@@ -79,10 +80,14 @@ def measure_batching(paths: list[Path], pipeline: Pipeline) -> dict[str, Any] | 
     for chips in per_image:
         sface.embed(chips, flip=flip)
     batched = time.perf_counter() - start
-    return {"images": len(paths), "faces": count, "flip": flip,
-            "ms_per_face_one_call_per_chip": round(1000 * single / count, 1),
-            "ms_per_face_one_call_per_image": round(1000 * batched / count, 1),
-            "saved": round(1 - batched / single, 3)}  # fmt: skip
+    return {
+        "images": len(paths),
+        "faces": count,
+        "flip": flip,
+        "ms_per_face_one_call_per_chip": round(1000 * single / count, 1),
+        "ms_per_face_one_call_per_image": round(1000 * batched / count, 1),
+        "saved": round(1 - batched / single, 3),
+    }
 
 
 def _fr_one(path: str) -> int:
@@ -126,8 +131,13 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("FACELEDGER_TEST_DATA", "../shared/data")))
     parser.add_argument("--images", type=int, default=500)
     parser.add_argument("--workers", type=int, default=2, help="faceledger workers = face_recognition processes")
-    parser.add_argument("--pipeline", type=Pipeline, choices=list(BUILTIN_PIPELINES), default=Settings().pipeline,
-                        help="faceledger's pipeline (default: the configured one, FACELEDGER_PIPELINE)")  # fmt: skip
+    parser.add_argument(
+        "--pipeline",
+        type=Pipeline,
+        choices=list(BUILTIN_PIPELINES),
+        default=Settings().pipeline,
+        help="faceledger's pipeline (default: the configured one, FACELEDGER_PIPELINE)",
+    )
     parser.add_argument("--single", action="store_true", help="also run both on one core")
     parser.add_argument("--batching-images", type=int, default=100)
     args = parser.parse_args()

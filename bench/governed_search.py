@@ -270,8 +270,10 @@ def _recalls(
             session.execute(select(Face.id, Face.subject_id).where(Face.subject_id.is_not(None))).all()
         )
     threshold = current_threshold(deployment).threshold
-    faces = [max((f for f in analysed.faces.faces if f.embedding is not None), key=lambda f: f.box.area)
-             for _, analysed in probes]  # fmt: skip
+    faces = [
+        max((f for f in analysed.faces.faces if f.embedding is not None), key=lambda f: f.box.area)
+        for _, analysed in probes
+    ]
     queries = np.stack([np.asarray(face.embedding.vector, dtype=np.float32) for face in faces])  # type: ignore[union-attr]
     nearest = _exact_nearest(ids, vectors, queries, K * 20)
     lead_hits = lead_total = index_hits = 0

@@ -34,10 +34,14 @@ from faceledger.types import IndexBackend
 
 def appends_per_second(folder: Path, count: int, batch: int, *, tree: bool) -> float:
     deployment = init_deployment(Settings(), folder, IndexBackend.EXACT)
-    patches = [] if tree else [
-        mock.patch.object(merkle, "extend", lambda frontier, size, leaf: (frontier, [])),
-        mock.patch.object(merkle, "decode_frontier", lambda text, size: []),
-    ]  # fmt: skip
+    patches = (
+        []
+        if tree
+        else [
+            mock.patch.object(merkle, "extend", lambda frontier, size, leaf: (frontier, [])),
+            mock.patch.object(merkle, "decode_frontier", lambda text, size: []),
+        ]
+    )
     for patch in patches:
         patch.start()
     try:
@@ -65,9 +69,19 @@ def bulk_ledger(folder: Path, size: int) -> Any:
     with deployment.engine.begin() as connection:
         rows = []
         for n in range(seq + 1, size + 1):
-            fields = {"seq": n, "at": "2026-12-01T00:00:00.000000+00:00", "actor_id": None, "actor": "system",
-                      "action": "search", "case_id": n % 50, "outcome": "done", "subjects": "{}",
-                      "details": ledger.canonical({"i": n}), "reasons": "[]", "prev_hash": prev}  # fmt: skip
+            fields = {
+                "seq": n,
+                "at": "2026-12-01T00:00:00.000000+00:00",
+                "actor_id": None,
+                "actor": "system",
+                "action": "search",
+                "case_id": n % 50,
+                "outcome": "done",
+                "subjects": "{}",
+                "details": ledger.canonical({"i": n}),
+                "reasons": "[]",
+                "prev_hash": prev,
+            }
             prev = ledger.entry_hash(fields)
             rows.append({**fields, "hash": prev})
             if len(rows) == 20_000:
@@ -79,13 +93,15 @@ def bulk_ledger(folder: Path, size: int) -> Any:
         connection.execute(merkle.LedgerTreeNode.__table__.delete())
 
         def store(nodes: list[tuple[int, int, bytes]]) -> None:
-            connection.execute(insert(merkle.LedgerTreeNode),
-                               [{"level": lv, "index": ix, "hash": h.hex()} for lv, ix, h in nodes])  # fmt: skip
+            connection.execute(
+                insert(merkle.LedgerTreeNode), [{"level": lv, "index": ix, "hash": h.hex()} for lv, ix, h in nodes]
+            )
 
         hashes = (h for (h,) in connection.execute(select(ledger.LedgerEntry.hash).order_by(ledger.LedgerEntry.seq)))
         frontier, built = merkle.rebuild(hashes, store, batch=20_000)
-        connection.execute(insert(ledger.LedgerHead), [{"id": 1, "seq": built, "hash": prev,
-                                                        "tree": merkle.encode_frontier(frontier)}])  # fmt: skip
+        connection.execute(
+            insert(ledger.LedgerHead), [{"id": 1, "seq": built, "hash": prev, "tree": merkle.encode_frontier(frontier)}]
+        )
     return deployment
 
 
@@ -116,22 +132,30 @@ def proofs_at(folder: Path, size: int, samples: int) -> dict[str, Any]:
             started = time.perf_counter()
             step = transparency.consistency_proof(deployment, old, signed.size)
             consistency_ms.append(1000 * (time.perf_counter() - started))
-            verify_consistency(old, signed.size, bytes.fromhex(step["old_root"]), signed.root,
-                               [bytes.fromhex(h) for h in step["path"]])  # fmt: skip
+            verify_consistency(
+                old, signed.size, bytes.fromhex(step["old_root"]), signed.root, [bytes.fromhex(h) for h in step["path"]]
+            )
             consistency_len.append(len(step["path"]))
         with deployment.sessions() as session:
             nodes = session.scalar(select(func.count()).select_from(merkle.LedgerTreeNode)) or 0
         return {
-            "entries": signed.size, "bulk_build_s": round(built_s, 1), "stored_nodes_per_entry": round(nodes / size, 3),
-            "first_checkpoint_s": round(first_sign_s, 3), "next_checkpoint_s": round(next_sign_s, 4),
+            "entries": signed.size,
+            "bulk_build_s": round(built_s, 1),
+            "stored_nodes_per_entry": round(nodes / size, 3),
+            "first_checkpoint_s": round(first_sign_s, 3),
+            "next_checkpoint_s": round(next_sign_s, 4),
             "inclusion_proof_hashes": {"median": statistics.median(inclusion_len), "max": max(inclusion_len)},
-            "inclusion_proof_ms": {"median": round(statistics.median(inclusion_ms), 2),
-                                   "max": round(max(inclusion_ms), 2)},
+            "inclusion_proof_ms": {
+                "median": round(statistics.median(inclusion_ms), 2),
+                "max": round(max(inclusion_ms), 2),
+            },
             "consistency_proof_hashes": {"median": statistics.median(consistency_len), "max": max(consistency_len)},
-            "consistency_proof_ms": {"median": round(statistics.median(consistency_ms), 2),
-                                     "max": round(max(consistency_ms), 2)},
+            "consistency_proof_ms": {
+                "median": round(statistics.median(consistency_ms), 2),
+                "max": round(max(consistency_ms), 2),
+            },
             "log2_entries": round(signed.size.bit_length(), 1),
-        }  # fmt: skip
+        }
     finally:
         deployment.close()
 
@@ -148,12 +172,22 @@ def main() -> None:
         chain_only = appends_per_second(root / "chain", args.appends, args.batch, tree=False)
         with_tree = appends_per_second(root / "tree", args.appends, args.batch, tree=True)
         sizes = [proofs_at(root / f"size-{size}", size, args.samples) for size in args.sizes]
-    print(json.dumps({
-        "appends": {"entries": args.appends, "per_transaction": args.batch, "sqlite": True,
-                    "chain_only_per_s": round(chain_only, 1), "chain_and_tree_per_s": round(with_tree, 1),
-                    "slowdown": round(chain_only / with_tree, 3)},
-        "sizes": sizes,
-    }, indent=2))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "appends": {
+                    "entries": args.appends,
+                    "per_transaction": args.batch,
+                    "sqlite": True,
+                    "chain_only_per_s": round(chain_only, 1),
+                    "chain_and_tree_per_s": round(with_tree, 1),
+                    "slowdown": round(chain_only / with_tree, 3),
+                },
+                "sizes": sizes,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -57,8 +57,20 @@ def free_port() -> int:
 def server(office: Office, database_url: str, workers: int) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "FACELEDGER_DATABASE_URL": database_url}
-    command = [sys.executable, "-m", "faceledger", "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--workers", str(workers), "--data-dir", str(office.deployment.data_dir)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "faceledger",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--data-dir",
+        str(office.deployment.data_dir),
+    ]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -100,18 +112,27 @@ class Tally:
 
     def summary(self) -> dict[str, Any]:
         routes = sorted(set(self.latencies) | set(self.errors) | set(self.shed) | set(self.refused))
-        return {route: {"ok": len(self.latencies[route]), "shed_503": self.shed[route],
-                        "refused_403": self.refused[route],
-                        "errors": len(self.errors[route]), "error_samples": self.errors[route][:3],
-                        **percentiles(self.latencies[route])} for route in routes}  # fmt: skip
+        return {
+            route: {
+                "ok": len(self.latencies[route]),
+                "shed_503": self.shed[route],
+                "refused_403": self.refused[route],
+                "errors": len(self.errors[route]),
+                "error_samples": self.errors[route][:3],
+                **percentiles(self.latencies[route]),
+            }
+            for route in routes
+        }
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
     if not values:
         return {"p50_ms": None, "p99_ms": None}
     ordered = sorted(values)
-    return {"p50_ms": round(statistics.median(ordered), 1),
-            "p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 1)}  # fmt: skip
+    return {
+        "p50_ms": round(statistics.median(ordered), 1),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 1),
+    }
 
 
 def client(base: str, token: str, probes: list[Path], number: int, stop_at: float, tally: Tally) -> None:
@@ -124,8 +145,11 @@ def client(base: str, token: str, probes: list[Path], number: int, stop_at: floa
             turn += 1
             started = time.monotonic()
             try:
-                found = http.post("/api/v1/searches", files={"probe": (probe.name, probe.read_bytes(), "image/jpeg")},
-                                  data={"case": "C-1", "attestation": ATTESTATION})  # fmt: skip
+                found = http.post(
+                    "/api/v1/searches",
+                    files={"probe": (probe.name, probe.read_bytes(), "image/jpeg")},
+                    data={"case": "C-1", "attestation": ATTESTATION},
+                )
             except httpx.HTTPError as exc:
                 tally.record("POST /searches", started, None, repr(exc))
                 continue
@@ -144,19 +168,29 @@ def run(args: argparse.Namespace, workers: int, people: list[tuple[str, list[Pat
                 Settings(database_url=url, ingest_roots=[folder]), folder / f"data-{workers}", IndexBackend.FAISS
             )
         )
-        governed_ingest(office.deployment, office.curator, copy_with_manifest(people, folder / f"gallery-{workers}"),
-                        SourceSpec("lfw", "research test data"))  # fmt: skip
+        governed_ingest(
+            office.deployment,
+            office.curator,
+            copy_with_manifest(people, folder / f"gallery-{workers}"),
+            SourceSpec("lfw", "research test data"),
+        )
         probes = [images[1] for _, images in people]
         tally = Tally()
         with server(office, url, workers) as base:
             bearer = {"Authorization": f"Bearer {office.tokens['analyst']}"}
-            warm = httpx.post(f"{base}/api/v1/searches", headers=bearer, timeout=180,
-                              files={"probe": (probes[0].name, probes[0].read_bytes(), "image/jpeg")},
-                              data={"case": "C-1", "attestation": ATTESTATION})  # fmt: skip
+            warm = httpx.post(
+                f"{base}/api/v1/searches",
+                headers=bearer,
+                timeout=180,
+                files={"probe": (probes[0].name, probes[0].read_bytes(), "image/jpeg")},
+                data={"case": "C-1", "attestation": ATTESTATION},
+            )
             started = time.monotonic()
             stop_at = started + args.duration_s
-            threads = [threading.Thread(target=client, args=(base, office.tokens["analyst"], probes, n, stop_at, tally))
-                       for n in range(args.clients)]  # fmt: skip
+            threads = [
+                threading.Thread(target=client, args=(base, office.tokens["analyst"], probes, n, stop_at, tally))
+                for n in range(args.clients)
+            ]
             for thread in threads:
                 thread.start()
             for thread in threads:
@@ -166,11 +200,15 @@ def run(args: argparse.Namespace, workers: int, people: list[tuple[str, list[Pat
         office.deployment.close()
     routes = tally.summary()
     searches = routes.get("POST /searches", {}).get("ok", 0)
-    return {"server_workers": workers, "warm_up_status": warm.status_code, "elapsed_s": round(elapsed, 1),
-            "governed_searches_per_s": round(searches / elapsed, 2), "routes": routes,
-            "errors": sum(r["errors"] for r in routes.values()),
-            "ledger_verify": {"status": verified.status.value, "entries": verified.entries,
-                              "problem": verified.problem}}  # fmt: skip
+    return {
+        "server_workers": workers,
+        "warm_up_status": warm.status_code,
+        "elapsed_s": round(elapsed, 1),
+        "governed_searches_per_s": round(searches / elapsed, 2),
+        "routes": routes,
+        "errors": sum(r["errors"] for r in routes.values()),
+        "ledger_verify": {"status": verified.status.value, "entries": verified.entries, "problem": verified.problem},
+    }
 
 
 def main() -> None:
@@ -192,8 +230,18 @@ def main() -> None:
     people = people_with_several(Path(os.environ.get("FACELEDGER_TEST_DATA", "../shared/data")), args.people)
     folder = Path(tempfile.mkdtemp(prefix="bench-load-"))
     results = [run(args, workers, people, folder) for workers in args.workers]
-    print(json.dumps({"clients": args.clients, "duration_s": args.duration_s, "cores": os.cpu_count(),
-                      "gallery_people": len(people), "runs": results}, indent=2))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "clients": args.clients,
+                "duration_s": args.duration_s,
+                "cores": os.cpu_count(),
+                "gallery_people": len(people),
+                "runs": results,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

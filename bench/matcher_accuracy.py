@@ -59,8 +59,9 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=None)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--out", type=Path, default=Path("bench-matcher-accuracy"))
-    parser.add_argument("--cached-only", action="store_true",
-                        help="score only images already in the cache (the output says: a subset)")  # fmt: skip
+    parser.add_argument(
+        "--cached-only", action="store_true", help="score only images already in the cache (the output says: a subset)"
+    )
     args = parser.parse_args()
     cache = EmbeddingCache(args.cache or default_cache_path())
     rows = []
@@ -69,8 +70,14 @@ def main() -> int:
             started = time.perf_counter()
             settings = Settings(pipeline=pipeline, **({"workers": args.workers} if args.workers else {}))
             try:
-                evaluation = run_lfw(args.data, settings, folds=list(range(1, 11)), cache=cache,
-                                     workers=args.workers, cached_only=args.cached_only)  # fmt: skip
+                evaluation = run_lfw(
+                    args.data,
+                    settings,
+                    folds=list(range(1, 11)),
+                    cache=cache,
+                    workers=args.workers,
+                    cached_only=args.cached_only,
+                )
             except FaceledgerError as exc:  # e.g. a cached subset with no View 2 pairs yet
                 print(strict_json({"pipeline": pipeline.value, "error": str(exc)}, indent=None), flush=True)
                 continue
@@ -95,12 +102,27 @@ def main() -> int:
         cache.close()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "matcher_accuracy.json").write_text(strict_json({"targets": TARGETS, "pipelines": rows}) + "\n")
-    print(strict_json({"targets": TARGETS, "summary": [
-        {"pipeline": r["pipeline"], "accuracy": r["accuracy"], "tar_at_far_0.001": r["tar_at_far"]["0.001"],
-         "rank1": r["rank1"], "fnir_at_fpir_0.01": r["fnir_at_fpir"]["0.01"],
-         "race_ratio": r["group_fmr_worst_best_ratio"].get("race"),
-         "gender_ratio": r["group_fmr_worst_best_ratio"].get("gender"), "meets_targets": r["meets_targets"]}
-        for r in rows]}, indent=None))  # fmt: skip
+    print(
+        strict_json(
+            {
+                "targets": TARGETS,
+                "summary": [
+                    {
+                        "pipeline": r["pipeline"],
+                        "accuracy": r["accuracy"],
+                        "tar_at_far_0.001": r["tar_at_far"]["0.001"],
+                        "rank1": r["rank1"],
+                        "fnir_at_fpir_0.01": r["fnir_at_fpir"]["0.01"],
+                        "race_ratio": r["group_fmr_worst_best_ratio"].get("race"),
+                        "gender_ratio": r["group_fmr_worst_best_ratio"].get("gender"),
+                        "meets_targets": r["meets_targets"],
+                    }
+                    for r in rows
+                ],
+            },
+            indent=None,
+        )
+    )
     return 0
 
 

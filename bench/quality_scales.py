@@ -53,14 +53,18 @@ def main() -> None:
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = sface / dlib
         report["checks"][name] = {
-            "dlib_median": float(np.median(dlib)), "sface_median": float(np.median(sface)),
+            "dlib_median": float(np.median(dlib)),
+            "sface_median": float(np.median(sface)),
             "median_ratio_sface_over_dlib": float(np.nanmedian(ratio[np.isfinite(ratio)])),
             "median_difference": float(np.median(sface - dlib)),
-            "dlib_pass_rate": float(dlib_pass.mean()), "sface_pass_rate": float(sface_pass.mean()),
+            "dlib_pass_rate": float(dlib_pass.mean()),
+            "sface_pass_rate": float(sface_pass.mean()),
             "disagree": int((dlib_pass != sface_pass).sum()),
-        }  # fmt: skip
-    report["overall_acceptable"] = {"dlib": float(np.mean([a.quality.acceptable for a, _ in pairs])),
-                                    "sface": float(np.mean([b.quality.acceptable for _, b in pairs]))}  # fmt: skip
+        }
+    report["overall_acceptable"] = {
+        "dlib": float(np.mean([a.quality.acceptable for a, _ in pairs])),
+        "sface": float(np.mean([b.quality.acceptable for _, b in pairs])),
+    }
     print(json.dumps(report, indent=2))
 
 

@@ -39,11 +39,21 @@ def photos(data: Path, count: int, folder: Path) -> Path:
 def ingest(folder: Path, source: Path, cpus: int, ray_address: str | None) -> dict[str, Any]:
     deployment = init_deployment(Settings(workers=cpus, ingest_roots=[source]), folder / "data", IndexBackend.FAISS)
     office = make_office(deployment, grant=False)
-    report = governed_ingest(deployment, office.curator, source, SourceSpec("lfw", "research test data"),
-                             workers=cpus, ray_address=ray_address)  # fmt: skip
+    report = governed_ingest(
+        deployment,
+        office.curator,
+        source,
+        SourceSpec("lfw", "research test data"),
+        workers=cpus,
+        ray_address=ray_address,
+    )
     deployment.close()
-    return {"images_added": report.images_added, "faces_added": report.faces_added, "seconds": report.seconds,
-            "images_per_s": round(report.images_added / report.seconds, 2)}  # fmt: skip
+    return {
+        "images_added": report.images_added,
+        "faces_added": report.faces_added,
+        "seconds": report.seconds,
+        "images_per_s": round(report.images_added / report.seconds, 2),
+    }
 
 
 def main() -> None:
@@ -58,10 +68,20 @@ def main() -> None:
     with local_cluster(cpus=args.cpus) as address:
         through_ray = ingest(folder / "ray", source, args.cpus, address)
     shutil.rmtree(folder, ignore_errors=True)
-    print(json.dumps({"benchmark": "ray_ingest", "cores": os.cpu_count(), "cpus_used": args.cpus,
-                      "images": args.images, "local_process_pool": local, "ray_local_cluster": through_ray,
-                      "ray_over_local": round(through_ray["images_per_s"] / local["images_per_s"], 2)},
-                     indent=2))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "benchmark": "ray_ingest",
+                "cores": os.cpu_count(),
+                "cpus_used": args.cpus,
+                "images": args.images,
+                "local_process_pool": local,
+                "ray_local_cluster": through_ray,
+                "ray_over_local": round(through_ray["images_per_s"] / local["images_per_s"], 2),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -74,10 +74,12 @@ def distance_profile(vectors: np.ndarray, labels: np.ndarray, rng: np.random.Gen
     order = np.argsort(labels, kind="stable")  # neighbours in label order: same-identity pairs
     same = labels[order[1:]] == labels[order[:-1]]
     genuine = np.linalg.norm(vectors[order[1:][same]] - vectors[order[:-1][same]], axis=1)
-    return {"impostor_median": round(float(np.median(impostor)), 3),
-            "impostor_below_0.6": round(float((impostor < 0.6).mean()), 5),
-            "genuine_median": round(float(np.median(genuine)), 3),
-            "genuine_below_0.6": round(float((genuine < 0.6).mean()), 4)}  # fmt: skip
+    return {
+        "impostor_median": round(float(np.median(impostor)), 3),
+        "impostor_below_0.6": round(float((impostor < 0.6).mean()), 5),
+        "genuine_median": round(float(np.median(genuine)), 3),
+        "genuine_below_0.6": round(float((genuine < 0.6).mean()), 4),
+    }
 
 
 def brute_force(gallery: np.ndarray, queries: np.ndarray, k: int) -> Hits:
@@ -99,8 +101,10 @@ def timed_queries(search: Callable[[np.ndarray], Any], queries: np.ndarray) -> t
         start = time.perf_counter()
         results.append(search(query[None, :]))
         times.append((time.perf_counter() - start) * 1000)
-    return {"p50_ms": round(float(np.percentile(times, 50)), 3),
-            "p99_ms": round(float(np.percentile(times, 99)), 3)}, results  # fmt: skip
+    return {
+        "p50_ms": round(float(np.percentile(times, 50)), 3),
+        "p99_ms": round(float(np.percentile(times, 99)), 3),
+    }, results
 
 
 def recall_at_10(truth: Hits, found: list[np.ndarray]) -> float:
@@ -112,38 +116,70 @@ def run_backends(gallery: np.ndarray, queries: np.ndarray, hnsw: bool) -> list[d
     truth = brute_force(gallery, queries, 10)
     rows: list[dict[str, Any]] = []
 
-    def measure(name: str, build: Callable[[], Any], search: Callable[[Any, np.ndarray], np.ndarray],
-                extra_bytes: Callable[[Any], float], prebuilt_s: float | None = None) -> None:  # fmt: skip
+    def measure(
+        name: str,
+        build: Callable[[], Any],
+        search: Callable[[Any, np.ndarray], np.ndarray],
+        extra_bytes: Callable[[Any], float],
+        prebuilt_s: float | None = None,
+    ) -> None:
         start = time.perf_counter()
         built = build()
         build_s = prebuilt_s if prebuilt_s is not None else time.perf_counter() - start
         latency, found = timed_queries(lambda q: search(built, q), queries)
-        rows.append({"backend": name, "faces": len(gallery), "build_s": round(build_s, 1), **latency,
-                     "recall_at_10": recall_at_10(truth, [f.ravel() for f in found]),
-                     "ram_bytes_per_face": round(extra_bytes(built), 1)})  # fmt: skip
+        rows.append(
+            {
+                "backend": name,
+                "faces": len(gallery),
+                "build_s": round(build_s, 1),
+                **latency,
+                "recall_at_10": recall_at_10(truth, [f.ravel() for f in found]),
+                "ram_bytes_per_face": round(extra_bytes(built), 1),
+            }
+        )
 
-    measure("numpy brute force (face_recognition)", lambda: gallery,
-            lambda g, q: brute_force(g, q, 10).ids, lambda _: float(RAW_BYTES))  # fmt: skip
-    measure("faceledger exact", lambda: _filled(ExactIndex(), ids, gallery),
-            lambda index, q: index.search(q, 10).ids, lambda _: float(RAW_BYTES + 8))  # fmt: skip
+    measure(
+        "numpy brute force (face_recognition)",
+        lambda: gallery,
+        lambda g, q: brute_force(g, q, 10).ids,
+        lambda _: float(RAW_BYTES),
+    )
+    measure(
+        "faceledger exact",
+        lambda: _filled(ExactIndex(), ids, gallery),
+        lambda index, q: index.search(q, 10).ids,
+        lambda _: float(RAW_BYTES + 8),
+    )
     start = time.perf_counter()
     ivf = _filled(FaissIndex(ivf_min_faces=1000), ids, gallery)  # built once; nprobe is a search setting
     ivf_s = time.perf_counter() - start
     for nprobe in (64, None):
         label = "nprobe 64" if nprobe else "default nprobe (3/16 of lists)"
-        measure(f"faceledger faiss ivf-sq8+rerank {label}", lambda n=nprobe: _with_nprobe(ivf, n),
-                lambda index, q: index.search(q, 10).ids,
-                lambda index: _faiss_bytes(index) / len(gallery), ivf_s)  # fmt: skip
+        measure(
+            f"faceledger faiss ivf-sq8+rerank {label}",
+            lambda n=nprobe: _with_nprobe(ivf, n),
+            lambda index, q: index.search(q, 10).ids,
+            lambda index: _faiss_bytes(index) / len(gallery),
+            ivf_s,
+        )
     if hnsw:
         start = time.perf_counter()
         hnsw_index = _faiss_hnsw(gallery)
         hnsw_s = time.perf_counter() - start
         for ef in (64, 128):
-            measure(f"faiss hnsw32 ef {ef}", lambda e=ef: _with_ef(hnsw_index, e),
-                    lambda index, q: index.search(q, 10)[1],
-                    lambda index: len(faiss.serialize_index(index)) / len(gallery), hnsw_s)  # fmt: skip
-        measure("usearch hnsw f32", lambda: _usearch(gallery), lambda index, q: index.search(q, 10).keys,
-                lambda index: index.memory_usage / len(gallery))  # fmt: skip
+            measure(
+                f"faiss hnsw32 ef {ef}",
+                lambda e=ef: _with_ef(hnsw_index, e),
+                lambda index, q: index.search(q, 10)[1],
+                lambda index: len(faiss.serialize_index(index)) / len(gallery),
+                hnsw_s,
+            )
+        measure(
+            "usearch hnsw f32",
+            lambda: _usearch(gallery),
+            lambda index, q: index.search(q, 10).keys,
+            lambda index: index.memory_usage / len(gallery),
+        )
     return rows
 
 
@@ -194,9 +230,14 @@ def milvus_lite(gallery: np.ndarray, queries: np.ndarray) -> dict[str, Any]:
         index = _filled(MilvusIndex(str(Path(folder) / "milvus.db"), Path(folder)), np.arange(len(gallery)), gallery)
         build_s = time.perf_counter() - start
         latency, found = timed_queries(lambda q: index.search(q, 10).ids, queries[:50])
-    return {"backend": "milvus lite (flat)", "faces": len(gallery), "build_s": round(build_s, 1), **latency,
-            "recall_at_10": recall_at_10(Hits(truth.ids[:50], truth.distances[:50]), [f.ravel() for f in found]),
-            "note": "Milvus Lite is for tests and small sites; a cluster is reached by URI"}  # fmt: skip
+    return {
+        "backend": "milvus lite (flat)",
+        "faces": len(gallery),
+        "build_s": round(build_s, 1),
+        **latency,
+        "recall_at_10": recall_at_10(Hits(truth.ids[:50], truth.distances[:50]), [f.ravel() for f in found]),
+        "note": "Milvus Lite is for tests and small sites; a cluster is reached by URI",
+    }
 
 
 def main() -> None:
@@ -217,11 +258,15 @@ def main() -> None:
     synthetic_labels = np.repeat(np.arange(12_500), 4)
     report: dict[str, Any] = {
         "benchmark": "search_latency",
-        "real_faces": len(vectors), "people": len(np.unique(labels)), "queries": len(queries),
-        "distances": {"real": distance_profile(vectors, labels, rng),
-                      "synthetic": distance_profile(synthetic, synthetic_labels, rng)},
+        "real_faces": len(vectors),
+        "people": len(np.unique(labels)),
+        "queries": len(queries),
+        "distances": {
+            "real": distance_profile(vectors, labels, rng),
+            "synthetic": distance_profile(synthetic, synthetic_labels, rng),
+        },
         "runs": [],
-    }  # fmt: skip
+    }
     for size in args.sizes:
         gallery = np.concatenate([real_gallery, generate(size - len(real_gallery), rng)])
         report["runs"].extend(run_backends(gallery, queries, hnsw=size <= 200_000))
@@ -230,10 +275,12 @@ def main() -> None:
     ivf_1m = [r for r in report["runs"] if r["faces"] >= 1_000_000 and "default nprobe" in r["backend"]]
     if ivf_1m:
         row = ivf_1m[0]
-        report["target_1m"] = {"p99_ms": row["p99_ms"], "recall_at_10": row["recall_at_10"],
-                               "ram_bytes_per_face": row["ram_bytes_per_face"],
-                               "met": row["p99_ms"] <= 5 and row["recall_at_10"] >= 0.99
-                               and row["ram_bytes_per_face"] <= 300}  # fmt: skip
+        report["target_1m"] = {
+            "p99_ms": row["p99_ms"],
+            "recall_at_10": row["recall_at_10"],
+            "ram_bytes_per_face": row["ram_bytes_per_face"],
+            "met": row["p99_ms"] <= 5 and row["recall_at_10"] >= 0.99 and row["ram_bytes_per_face"] <= 300,
+        }
     print(json.dumps(report, indent=2))
 
 

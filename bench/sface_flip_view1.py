@@ -72,8 +72,12 @@ def main() -> None:
     usable = [p for p in pairs if all(f"{i.person}_{i.number:04d}" in vectors for i in (p.first, p.second))]
     same = np.array([p.same_person for p in usable])
     folds = np.arange(len(usable)) % FOLDS  # same and different pairs interleave over the folds
-    report: dict[str, Any] = {"benchmark": "sface_flip_view1", "pairs": len(pairs), "pairs_with_faces": len(usable),
-                              "embedding_seconds": round(seconds, 1)}  # fmt: skip
+    report: dict[str, Any] = {
+        "benchmark": "sface_flip_view1",
+        "pairs": len(pairs),
+        "pairs_with_faces": len(usable),
+        "embedding_seconds": round(seconds, 1),
+    }
     for name in ("plain", "flip"):
         distances = []
         for pair in usable:

@@ -27,8 +27,9 @@ def group(attribute: str, name: str, people: int, pairs: int, rates: tuple[float
 
 def table(*groups: GroupCalibration, pairs: int = 10_000_000) -> CalibrationTable:
     genuine = tuple(max(0, 1000 - 100 * i) for i in range(len(GRID)))
-    return CalibrationTable(MODEL, "hand-built", "for tests", pairs, 1000, GRID, cumulative(pairs, OVERALL_RATES),
-                            genuine, tuple(groups))  # fmt: skip
+    return CalibrationTable(
+        MODEL, "hand-built", "for tests", pairs, 1000, GRID, cumulative(pairs, OVERALL_RATES), genuine, tuple(groups)
+    )
 
 
 AFRICAN = group("race", "african", 48, 5_000_000, AFRICAN_RATES)

@@ -33,8 +33,15 @@ def copy_with_manifest(
             image = images[image_number]
             shutil.copy(image, folder / image.name)
             subject = [person, person.replace("_", " ")] if with_subjects else ["", ""]
-            writer.writerow([image.name, f"https://example.org/lfw/{image.name}", "https://example.org/lfw/",
-                             "2007-01-01", *subject])  # fmt: skip
+            writer.writerow(
+                [
+                    image.name,
+                    f"https://example.org/lfw/{image.name}",
+                    "https://example.org/lfw/",
+                    "2007-01-01",
+                    *subject,
+                ]
+            )
     return manifest
 
 

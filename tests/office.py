@@ -36,8 +36,9 @@ class Office:
 
     def add(self, username: str, *roles: str, department: str = DEPARTMENT, certified: bool = True) -> ActorView:
         until = today() + timedelta(days=365) if certified else None
-        asked = account_requests.request_user(self.deployment, self.admin, username, roles=list(roles),
-                                              department=department, certified_until=until)  # fmt: skip
+        asked = account_requests.request_user(
+            self.deployment, self.admin, username, roles=list(roles), department=department, certified_until=until
+        )
         if asked.status != "approved":
             account_requests.approve(self.deployment, self.people["admin2"], asked.id)
         return self.enrol(username)
@@ -53,11 +54,24 @@ class Office:
         """The user sets their own password (nobody sets another's)."""
         accounts.set_password(self.deployment, self.people[username], username, password)
 
-    def grant(self, *, purposes: tuple[str, ...] = (PURPOSE,), starts: date | None = None,
-              ends: date | None = None, max_candidates: int = 5) -> None:  # fmt: skip
-        authority.grant(self.deployment, self.council, reference="Council resolution 2026-14", purposes=list(purposes),
-                        offence_types=[], starts_on=starts or today() - timedelta(days=1),
-                        ends_on=ends or today() + timedelta(days=180), max_candidates=max_candidates)  # fmt: skip
+    def grant(
+        self,
+        *,
+        purposes: tuple[str, ...] = (PURPOSE,),
+        starts: date | None = None,
+        ends: date | None = None,
+        max_candidates: int = 5,
+    ) -> None:
+        authority.grant(
+            self.deployment,
+            self.council,
+            reference="Council resolution 2026-14",
+            purposes=list(purposes),
+            offence_types=[],
+            starts_on=starts or today() - timedelta(days=1),
+            ends_on=ends or today() + timedelta(days=180),
+            max_candidates=max_candidates,
+        )
 
     def open_case(self, number: str = "C-1", *assignees: str) -> None:
         cases.open_case(self.deployment, self.supervisor, number, purpose=PURPOSE, offence_type="assault")
@@ -81,9 +95,15 @@ def make_office(deployment: Deployment, *, grant: bool = True, case: bool = True
     office.tokens["admin"] = admin_token.token
     office.people["admin"] = office.admin
     office.add("admin2", "admin")  # the bootstrap: the only admin adds the second alone
-    for username, role in (("council", "council"), ("curator", "curator"), ("supervisor", "supervisor"),
-                           ("analyst", "analyst"), ("reviewer1", "reviewer"), ("reviewer2", "reviewer"),
-                           ("auditor", "auditor")):  # fmt: skip
+    for username, role in (
+        ("council", "council"),
+        ("curator", "curator"),
+        ("supervisor", "supervisor"),
+        ("analyst", "analyst"),
+        ("reviewer1", "reviewer"),
+        ("reviewer2", "reviewer"),
+        ("auditor", "auditor"),
+    ):
         office.add(username, role)
     if grant:
         office.grant()

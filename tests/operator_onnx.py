@@ -38,8 +38,13 @@ def recognizer(
     if two_outputs:
         nodes.append(helper.make_node("Identity", ["flat"], ["flat_out"]))
         outputs.append(helper.make_tensor_value_info("flat_out", TensorProto.FLOAT, ["batch", 4 * 14 * 14]))
-    graph = helper.make_graph(nodes, "tiny_recognizer", [helper.make_tensor_value_info(
-        "image", TensorProto.FLOAT, list(input_shape))], outputs, inits)  # fmt: skip
+    graph = helper.make_graph(
+        nodes,
+        "tiny_recognizer",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, list(input_shape))],
+        outputs,
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 9
     onnx.save(model, path)

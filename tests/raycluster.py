@@ -26,8 +26,22 @@ def local_cluster(cpus: int = 2) -> Iterator[str]:
     machines Ray's own choice (the host's external address) left clients unable to reach its GCS."""
     port = free_port()
     temp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # Ray's socket paths must stay short
-    command = [str(RAY), "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus",
-               str(cpus), "--disable-usage-stats", "--include-dashboard", "false", "--temp-dir", str(temp)]  # fmt: skip
+    command = [
+        str(RAY),
+        "start",
+        "--head",
+        "--node-ip-address",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--num-cpus",
+        str(cpus),
+        "--disable-usage-stats",
+        "--include-dashboard",
+        "false",
+        "--temp-dir",
+        str(temp),
+    ]
     started = subprocess.run(command, check=False, capture_output=True, text=True, timeout=180)
     if started.returncode:
         raise RuntimeError(f"ray start failed: {started.stderr[-2000:]}")

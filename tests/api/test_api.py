@@ -126,8 +126,10 @@ def test_role_matrix(api: Api, client: TestClient) -> None:
         response = _send(client, method, path, {})
         anonymous += response.status_code == 401
         if response.status_code != 401 or response.headers.get("www-authenticate") != "Bearer":
-            mismatches.append(f"unauthenticated {method} {path} ({name}) -> {response.status_code} "
-                              f"{response.headers.get('www-authenticate')!r}: {response.text[:200]}")  # fmt: skip
+            mismatches.append(
+                f"unauthenticated {method} {path} ({name}) -> {response.status_code} "
+                f"{response.headers.get('www-authenticate')!r}: {response.text[:200]}"
+            )
     assert not mismatches, f"{len(mismatches)} mismatches:\n" + "\n".join(mismatches)
     refused_after = api.office.entries(outcome=ledger.REFUSED)
     summaries = [e for e in refused_after[refused_before:] if e.action == refusal_counter.ACTION]
@@ -162,9 +164,12 @@ def test_unknown_candidate_and_unknown_path_are_404(api: Api, client: TestClient
 
 
 def test_a_non_image_upload_is_415_naming_the_file(api: Api, client: TestClient) -> None:
-    response = client.post("/api/v1/searches", headers=api.headers("analyst"),
-                           files={"probe": ("x.jpg", b"hello", "image/jpeg")},
-                           data={"case": "C-1", "attestation": ATTESTATION})  # fmt: skip
+    response = client.post(
+        "/api/v1/searches",
+        headers=api.headers("analyst"),
+        files={"probe": ("x.jpg", b"hello", "image/jpeg")},
+        data={"case": "C-1", "attestation": ATTESTATION},
+    )
     assert response.status_code == 415
     error = _error(response)
     assert error["code"] == "unsupported_media_type" and "x.jpg" in error["message"]
@@ -176,9 +181,12 @@ def test_an_upload_over_the_limit_is_413(api: Api, data_dir: Path) -> None:
     deployment = api.office.deployment
     small = create_app(deployment.settings.model_copy(update={"max_image_bytes": 2000}), deployment.data_dir)
     with TestClient(small, raise_server_exceptions=False) as client:
-        response = client.post("/api/v1/searches", headers=api.headers("analyst"),
-                               files={"probe": (photo.name, photo.read_bytes(), "image/jpeg")},
-                               data={"case": "C-1", "attestation": ATTESTATION})  # fmt: skip
+        response = client.post(
+            "/api/v1/searches",
+            headers=api.headers("analyst"),
+            files={"probe": (photo.name, photo.read_bytes(), "image/jpeg")},
+            data={"case": "C-1", "attestation": ATTESTATION},
+        )
     assert response.status_code == 413, response.text
     error = _error(response)
     assert error["code"] == "too_large" and photo.name in error["message"] and "Traceback" not in response.text
@@ -235,8 +243,12 @@ def test_health_ready_metrics_and_openapi(api: Api, client: TestClient) -> None:
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
     metrics = client.get("/metrics")
     assert metrics.status_code == 200 and "faceledger_http_requests" in metrics.text
-    client.post("/api/v1/searches", headers=api.headers("analyst"), files={"probe": ("x.jpg", b"hello", "image/jpeg")},
-                data={"case": "C-1", "attestation": ATTESTATION})  # fmt: skip
+    client.post(
+        "/api/v1/searches",
+        headers=api.headers("analyst"),
+        files={"probe": ("x.jpg", b"hello", "image/jpeg")},
+        data={"case": "C-1", "attestation": ATTESTATION},
+    )
     assert "faceledger_searches" in client.get("/metrics").text
     schema = client.get("/openapi.json")
     assert schema.status_code == 200 and "/api/v1/searches" in schema.json()["paths"]
@@ -248,15 +260,24 @@ UPLOAD_NAMES = ("..", ".", "/", "x" * 300 + ".jpg", "é" * 150 + ".jpg")
 
 def test_hostile_input_is_refused_not_a_500(api: Api, client: TestClient) -> None:
     huge = "9" * 20  # beyond the database's 64-bit integers
-    for path in (f"/api/v1/searches/{huge}", f"/api/v1/candidates/{huge}/face.jpg", f"/api/v1/optouts/{huge}",
-                 f"/api/v1/ledger?since={huge}", f"/api/v1/ledger?case_id={huge}", f"/ui/searches/{huge}",
-                 f"/ui/candidates/{huge}"):  # fmt: skip
+    for path in (
+        f"/api/v1/searches/{huge}",
+        f"/api/v1/candidates/{huge}/face.jpg",
+        f"/api/v1/optouts/{huge}",
+        f"/api/v1/ledger?since={huge}",
+        f"/api/v1/ledger?case_id={huge}",
+        f"/ui/searches/{huge}",
+        f"/ui/candidates/{huge}",
+    ):
         response = client.get(path, headers=api.headers("admin"))
         assert response.status_code == 422, f"{path}: {response.status_code} {response.text[:200]}"
     for name in UPLOAD_NAMES:  # names that are no file of their own in a folder
-        response = client.post("/api/v1/searches", headers=api.headers("analyst"),
-                               files={"probe": (name, b"hello", "image/jpeg")},
-                               data={"case": "C-1", "attestation": ATTESTATION})  # fmt: skip
+        response = client.post(
+            "/api/v1/searches",
+            headers=api.headers("analyst"),
+            files={"probe": (name, b"hello", "image/jpeg")},
+            data={"case": "C-1", "attestation": ATTESTATION},
+        )
         assert response.status_code == 415, f"{name[:20]!r}: {response.status_code} {response.text[:200]}"
     client.get("/ui/login")  # sets the sign-in form's CSRF cookie
     login = client.post("/ui/login", data={"username": "admin", "password": "x", "csrf_token": "é"})

@@ -49,9 +49,12 @@ def _ok(response: httpx.Response, status: int = 200) -> Any:
 
 
 def _search(client: TestClient, api: Api, probe: Path) -> httpx.Response:
-    return client.post("/api/v1/searches", headers=api.headers("analyst"),
-                       files={"probe": (probe.name, probe.read_bytes(), "image/jpeg")},
-                       data={"case": "C-1", "attestation": ATTESTATION})  # fmt: skip
+    return client.post(
+        "/api/v1/searches",
+        headers=api.headers("analyst"),
+        files={"probe": (probe.name, probe.read_bytes(), "image/jpeg")},
+        data={"case": "C-1", "attestation": ATTESTATION},
+    )
 
 
 def test_search_review_signoff_export_then_halt_over_http(gallery_api: tuple[Api, People]) -> None:
@@ -86,8 +89,9 @@ def test_search_review_signoff_export_then_halt_over_http(gallery_api: tuple[Api
         assert image.status_code == 200, f"{path}: {image.text[:300]}"
         assert image.headers["content-type"] == "image/jpeg" and image.content.startswith(b"\xff\xd8")
 
-    signed = client.post(f"/api/v1/candidates/{candidate}/signoff", json={"note": "two reviewers agree"},
-                         headers=as_("supervisor"))  # fmt: skip
+    signed = client.post(
+        f"/api/v1/candidates/{candidate}/signoff", json={"note": "two reviewers agree"}, headers=as_("supervisor")
+    )
     assert _ok(signed)["state"] == "confirmed"
     early = client.post(f"/api/v1/candidates/{candidate}/export", headers=as_("supervisor"))
     assert early.status_code == 403 and "corroborating" in early.json()["error"]["message"], early.text
@@ -99,8 +103,9 @@ def test_search_review_signoff_export_then_halt_over_http(gallery_api: tuple[Api
     assert exported["candidate"]["candidate_id"] == candidate and len(exported["reviews"]) == 2
     assert "not an identification" in exported["notice"]
 
-    halted = client.post("/api/v1/authority/halt", json={"reason": "council vote to pause the pilot"},
-                         headers=as_("supervisor"))  # fmt: skip
+    halted = client.post(
+        "/api/v1/authority/halt", json={"reason": "council vote to pause the pilot"}, headers=as_("supervisor")
+    )
     assert _ok(halted)["state"] == "halted"
     refused = _search(client, api, images[1])
     assert refused.status_code == 403 and "halted" in refused.json()["error"]["message"], refused.text

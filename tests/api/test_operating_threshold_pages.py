@@ -33,8 +33,12 @@ def test_the_dashboard_and_accuracy_show_the_operating_threshold(api: Api) -> No
 def test_the_lineup_page_says_how_many_strangers_would_score_as_close(api: Api, data_dir: Path, tmp_path: Path) -> None:
     office = api.office
     people = people_with_several(data_dir, 3)
-    governed_ingest(office.deployment, office.curator, copy_with_manifest(people, tmp_path / "g"),
-                    SourceSpec("lfw-test", "research test data"))  # fmt: skip
+    governed_ingest(
+        office.deployment,
+        office.curator,
+        copy_with_manifest(people, tmp_path / "g"),
+        SourceSpec("lfw-test", "research test data"),
+    )
     found = governed_search(office.deployment, office.analyst, SearchRequest("C-1", ATTESTATION, people[0][1][1]))
     assert found.candidates
     _sign_in(api, "analyst")

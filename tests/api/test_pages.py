@@ -14,8 +14,9 @@ def _sign_in(api: Api, user: str) -> None:
     page = api.client.get("/ui/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert token is not None
-    signed = api.client.post("/ui/login", data={"username": user, "password": PASSWORD, "csrf_token": token[1]},
-                             follow_redirects=False)  # fmt: skip
+    signed = api.client.post(
+        "/ui/login", data={"username": user, "password": PASSWORD, "csrf_token": token[1]}, follow_redirects=False
+    )
     assert signed.status_code == 303 and signed.headers["location"] == "/ui/"
 
 

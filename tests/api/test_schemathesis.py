@@ -80,8 +80,12 @@ def _exists(path: str) -> bool:
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])  # fmt: skip
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 def test_api_conforms_to_its_schema(case: schemathesis.Case, served: Served) -> None:
     if (case.method.upper(), case.path) == INGEST and isinstance(case.body, dict):
         path = case.body.get("path")
@@ -89,5 +93,6 @@ def test_api_conforms_to_its_schema(case: schemathesis.Case, served: Served) -> 
             case.body["path"] = str(served.missing)
     # In process: Schemathesis runs the app's lifespan (which opens the deployment) for each test and its
     # pytest plugin ends it at teardown.
-    case.call_and_validate(app=served.app, headers=served.headers,
-                           checks=[not_a_server_error, response_schema_conformance])  # fmt: skip
+    case.call_and_validate(
+        app=served.app, headers=served.headers, checks=[not_a_server_error, response_schema_conformance]
+    )

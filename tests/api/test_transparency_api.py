@@ -61,8 +61,10 @@ def test_an_inclusion_proof_needs_the_ledger_rule(api: Api) -> None:
     signed = transparency.issue_checkpoint(deployment).checkpoint
     params = {"seq": 2, "checkpoint": signed.text()}
     assert api.client.get("/api/v1/ledger/proofs/inclusion", params=params).status_code == 401
-    assert api.client.get("/api/v1/ledger/proofs/inclusion", params=params,
-                          headers=api.headers("analyst")).status_code == 403  # fmt: skip
+    assert (
+        api.client.get("/api/v1/ledger/proofs/inclusion", params=params, headers=api.headers("analyst")).status_code
+        == 403
+    )
     answered = api.client.get("/api/v1/ledger/proofs/inclusion", params=params, headers=api.headers("auditor"))
     assert answered.status_code == 200, answered.text
     with deployment.sessions() as session:
@@ -70,8 +72,9 @@ def test_an_inclusion_proof_needs_the_ledger_rule(api: Api) -> None:
         assert entry is not None
         check_inclusion_proof(answered.json(), signed, entry.hash)
     forged = signed.text().replace(f"\n{signed.size}\n", f"\n{signed.size - 1}\n")
-    refused = api.client.get("/api/v1/ledger/proofs/inclusion", params={"seq": 2, "checkpoint": forged},
-                             headers=api.headers("auditor"))  # fmt: skip
+    refused = api.client.get(
+        "/api/v1/ledger/proofs/inclusion", params={"seq": 2, "checkpoint": forged}, headers=api.headers("auditor")
+    )
     assert refused.status_code == 422 and "does not verify" in refused.text
 
 
@@ -108,11 +111,15 @@ def test_a_witness_follows_the_server_by_url(api: Api, live: str, tmp_path: Path
         for i in range(grown.size + 2):
             ledger.write_entry(session, ledger.SYSTEM, EventName.SEARCH, details={"rewritten": i})
     transparency.issue_checkpoint(deployment)
-    with pytest.raises(WitnessRefused, match=f"no consistency proof from the {grown.size} entries accepted before "
-                                             f"to its {grown.size + 2}"):  # fmt: skip
+    with pytest.raises(
+        WitnessRefused,
+        match=f"no consistency proof from the {grown.size} entries accepted before to its {grown.size + 2}",
+    ):
         from_url(state, key, live)
-    with pytest.raises(WitnessRefused, match=f"fork: the checkpoint of {grown.size + 2} entries does not extend "
-                                             f"the one of {grown.size}"):  # fmt: skip
+    with pytest.raises(
+        WitnessRefused,
+        match=f"fork: the checkpoint of {grown.size + 2} entries does not extend the one of {grown.size}",
+    ):
         check(
             state,
             key,

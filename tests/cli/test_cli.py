@@ -101,8 +101,9 @@ def test_compare_text_speaks_of_likelihood(samples: Path) -> None:
     assert "likely the same person" in same.stdout
     assert "strangers score this close" in same.stdout
     assert f"below the threshold {_DEFAULT_THRESHOLD:.2f}" in same.stdout
-    different = run("compare", "--json", str(samples / "wh_obama_2012_portrait.jpg"),
-                    str(samples / "wh_biden_2013_portrait.jpg"))  # fmt: skip
+    different = run(
+        "compare", "--json", str(samples / "wh_obama_2012_portrait.jpg"), str(samples / "wh_biden_2013_portrait.jpg")
+    )
     data = json.loads(different.stdout)
     assert data["likelihood"] == "likely different people"
     assert data["distance"] > data["threshold"]

@@ -16,8 +16,9 @@ pytestmark = pytest.mark.needs_data
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "faceledger", *args], capture_output=True, text=True, timeout=300,
-                          check=False)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "faceledger", *args], capture_output=True, text=True, timeout=300, check=False
+    )
 
 
 def test_init_ingest_search_remove(data_dir: Path, tmp_path: Path) -> None:
@@ -37,8 +38,19 @@ def test_init_ingest_search_remove(data_dir: Path, tmp_path: Path) -> None:
     no_basis = run("gallery", "ingest", str(manifest), "--source", "lfw", "--data-dir", str(folder), *token)
     assert no_basis.returncode == 3 and "give its legal basis" in no_basis.stderr
 
-    ingested = run("gallery", "ingest", str(manifest), "--source", "lfw", "--legal-basis", "test", "--json",
-                   "--data-dir", str(folder), *token)  # fmt: skip
+    ingested = run(
+        "gallery",
+        "ingest",
+        str(manifest),
+        "--source",
+        "lfw",
+        "--legal-basis",
+        "test",
+        "--json",
+        "--data-dir",
+        str(folder),
+        *token,
+    )
     assert ingested.returncode == 0, ingested.stderr
     assert json.loads(ingested.stdout)["images_added"] == 6
 
@@ -50,7 +62,11 @@ def test_init_ingest_search_remove(data_dir: Path, tmp_path: Path) -> None:
     assert run("index", "check", "--data-dir", str(folder), *token).returncode == 0
     shown = json.loads(run("ledger", "show", "--json", "--data-dir", str(folder), *token).stdout)
     assert [e["action"] for e in shown if e["action"].startswith("gallery")] == [
-        "gallery_ingest_start", "gallery_ingest_start", "gallery_ingest", "gallery_remove"]  # fmt: skip
+        "gallery_ingest_start",
+        "gallery_ingest_start",
+        "gallery_ingest",
+        "gallery_remove",
+    ]
 
     missing = run("gallery", "stats", "--data-dir", str(tmp_path / "nowhere"), *token)
     assert missing.returncode == 4 and "not a faceledger data directory" in missing.stderr
@@ -63,8 +79,20 @@ def test_ingest_on_a_ray_address_where_no_cluster_listens(data_dir: Path, tmp_pa
     manifest = copy_with_manifest(people_with_several(data_dir, 2), tmp_path / "in")
     token = ["--token", json.loads(run("init", "--data-dir", str(folder), "--json").stdout)["token"]]
     address = f"127.0.0.1:{free_port()}"
-    refused = run("gallery", "ingest", str(manifest), "--source", "lfw", "--legal-basis", "test", "--ray", address,
-                  "--data-dir", str(folder), *token)  # fmt: skip
+    refused = run(
+        "gallery",
+        "ingest",
+        str(manifest),
+        "--source",
+        "lfw",
+        "--legal-basis",
+        "test",
+        "--ray",
+        address,
+        "--data-dir",
+        str(folder),
+        *token,
+    )
     assert refused.returncode == 10, refused.stderr
     assert f"no Ray cluster answers at {address}" in refused.stderr
     stats = json.loads(run("gallery", "stats", "--json", "--data-dir", str(folder), *token).stdout)

@@ -28,8 +28,15 @@ class Cli:
 
     def __call__(self, user: str | None, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         env = {**self.env, "FACELEDGER_TOKEN": self.tokens[user]} if user else self.env
-        return subprocess.run([sys.executable, "-m", "faceledger", *args], env=env, capture_output=True, text=True,
-                              timeout=300, check=False, input=stdin)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", "faceledger", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            input=stdin,
+        )
 
     def ok(self, user: str | None, *args: str, stdin: str = "") -> str:
         done = self(user, *args, stdin=stdin)
@@ -55,8 +62,14 @@ def test_the_governed_workflow_from_the_command_line(data_dir: Path, tmp_path: P
     cli.ok("chair", "user", "add", "chair2", "--role", "admin", "--department", "OPCR")  # the bootstrap
     cli.enrol(folder, "chair2")
     trained = ("--certified-until", "2099-12-31")
-    staff = (("cnl", "council", ()), ("cur", "curator", ()), ("sup", "supervisor", ()), ("ana", "analyst", trained),
-             ("rev1", "reviewer", trained), ("rev2", "reviewer", trained))  # fmt: skip
+    staff = (
+        ("cnl", "council", ()),
+        ("cur", "curator", ()),
+        ("sup", "supervisor", ()),
+        ("ana", "analyst", trained),
+        ("rev1", "reviewer", trained),
+        ("rev2", "reviewer", trained),
+    )
     for user, role, extra in staff:
         added = cli.json("chair", "user", "add", user, "--role", role, "--department", "OPCR", *extra)
         assert isinstance(added, dict) and "token" not in added and added["status"] == "pending"
@@ -68,11 +81,32 @@ def test_the_governed_workflow_from_the_command_line(data_dir: Path, tmp_path: P
     before = cli("ana", "search", probe, "--case", "C-7", "--purpose", ATTESTATION)
     assert before.returncode == 6 and "no authorisation has been granted" in before.stderr
 
-    cli.ok("cur", "gallery", "ingest", str(copy_with_manifest(people, tmp_path / "in")), "--source", "lfw",
-           "--legal-basis", "research test data")  # fmt: skip
+    cli.ok(
+        "cur",
+        "gallery",
+        "ingest",
+        str(copy_with_manifest(people, tmp_path / "in")),
+        "--source",
+        "lfw",
+        "--legal-basis",
+        "research test data",
+    )
     start, end = date.today(), date.today() + timedelta(days=180)
-    cli.ok("cnl", "authority", "grant", "--reference", "Res. 2026-14", "--purpose", "misconduct complaint",
-           "--start", start.isoformat(), "--end", end.isoformat(), "--max-candidates", "3")  # fmt: skip
+    cli.ok(
+        "cnl",
+        "authority",
+        "grant",
+        "--reference",
+        "Res. 2026-14",
+        "--purpose",
+        "misconduct complaint",
+        "--start",
+        start.isoformat(),
+        "--end",
+        end.isoformat(),
+        "--max-candidates",
+        "3",
+    )
     cli.ok("sup", "case", "open", "C-7", "--purpose", "misconduct-complaint", "--offence-type", "assault")
     cli.ok("sup", "case", "assign", "C-7", "--user", "ana", "--user", "rev1", "--user", "rev2")
     result = cli.json("ana", "search", probe, "--case", "C-7", "--purpose", ATTESTATION)

@@ -41,4 +41,7 @@ def test_models_list_enable_reembed(data_dir: Path, tmp_path: Path) -> None:
     assert f"{model['model_key']}: enabled, the configured pipeline's" in text.stdout
     shown = json.loads(run("ledger", "show", "--json", *token).stdout)
     assert [e["action"] for e in shown if e["action"].startswith("models")] == [
-        "models_reembed_start", "models_reembed", "models_enable"]  # fmt: skip
+        "models_reembed_start",
+        "models_reembed",
+        "models_enable",
+    ]

@@ -53,8 +53,21 @@ def test_add_evaluate_enable_list(data_dir: Path, tmp_path: Path) -> None:
     bad.write_bytes(b"\x00garbage")
     not_onnx = run("models", "add", str(bad), "--name", "city", "--licence", "x", "--commercial-use", "yes", *token)
     assert not_onnx.returncode == 3 and "not an ONNX model" in not_onnx.stderr
-    added = run("models", "add", model, "--name", "city", "--licence", "city contract 17", "--commercial-use", "yes",
-                "--pixel-scale", "symmetric", "--json", *token)  # fmt: skip
+    added = run(
+        "models",
+        "add",
+        model,
+        "--name",
+        "city",
+        "--licence",
+        "city contract 17",
+        "--commercial-use",
+        "yes",
+        "--pixel-scale",
+        "symmetric",
+        "--json",
+        *token,
+    )
     assert added.returncode == 0, added.stderr
     info = json.loads(added.stdout)
     enable = run("models", "enable", "city", "--allow-missing", *token)
@@ -63,9 +76,26 @@ def test_add_evaluate_enable_list(data_dir: Path, tmp_path: Path) -> None:
     lfw = tiny_lfw(data_dir, tmp_path / "lfw-tiny")
     nowhere = run("eval", "lfw", "--data", str(lfw), "--pipeline", "city")
     assert nowhere.returncode == 3 and "pass --data-dir" in nowhere.stderr
-    evaluated = run("eval", "lfw", "--data", str(lfw), "--folds", "1", "--pipeline", "city", "--people", "12",
-                    "--cache", str(tmp_path / "cache.db"), "--out", str(tmp_path / "report"), "--workers", "1",
-                    "--json", *token)  # fmt: skip
+    evaluated = run(
+        "eval",
+        "lfw",
+        "--data",
+        str(lfw),
+        "--folds",
+        "1",
+        "--pipeline",
+        "city",
+        "--people",
+        "12",
+        "--cache",
+        str(tmp_path / "cache.db"),
+        "--out",
+        str(tmp_path / "report"),
+        "--workers",
+        "1",
+        "--json",
+        *token,
+    )
     assert evaluated.returncode == 0, evaluated.stderr
     summary = json.loads(evaluated.stdout)
     assert summary["pipeline"] == "operator" and summary["stored"]["sha256"] == info["sha256"]
@@ -74,16 +104,36 @@ def test_add_evaluate_enable_list(data_dir: Path, tmp_path: Path) -> None:
     assert table["model"]["weights_sha256"] == info["sha256"] and table["groups"]
     assert sum(g["people"] for g in table["groups"] if g["attribute"] == "gender") <= 8
 
-    advised = run("eval", "threshold", "--pipeline", "city", "--gallery-size", "1000", "--fpir", "0.01", "--json",
-                  *token)  # fmt: skip
+    advised = run(
+        "eval", "threshold", "--pipeline", "city", "--gallery-size", "1000", "--fpir", "0.01", "--json", *token
+    )
     assert advised.returncode == 0, advised.stderr
     advice = json.loads(advised.stdout)  # the stored table of this very file, not a built-in pipeline's
     assert advice["pipeline"] == "city" and advice["table_model"].endswith("#" + info["sha256"][:12])
     bare = run("eval", "threshold", "--pipeline", "operator", "--gallery-size", "1000", "--fpir", "0.01", *token)
     assert bare.returncode == 4 and "no added model 'operator'" in bare.stderr, bare.stderr
-    compared = run("eval", "compare", "--data", str(lfw), "--folds", "1", "--pipeline", "city", "--pipeline", "dlib",
-                   "--people", "12", "--cache", str(tmp_path / "cache.db"), "--out", str(tmp_path / "compare"),
-                   "--workers", "1", "--json", *token)  # fmt: skip
+    compared = run(
+        "eval",
+        "compare",
+        "--data",
+        str(lfw),
+        "--folds",
+        "1",
+        "--pipeline",
+        "city",
+        "--pipeline",
+        "dlib",
+        "--people",
+        "12",
+        "--cache",
+        str(tmp_path / "cache.db"),
+        "--out",
+        str(tmp_path / "compare"),
+        "--workers",
+        "1",
+        "--json",
+        *token,
+    )
     assert compared.returncode == 0, compared.stderr
     assert [row["pipeline"] for row in json.loads(compared.stdout)["pipelines"]] == ["operator", "dlib"]
 
@@ -95,7 +145,15 @@ def test_add_evaluate_enable_list(data_dir: Path, tmp_path: Path) -> None:
     assert version.returncode == 0, version.stderr
     (shown,) = json.loads(version.stdout)["added_models"]
     assert (shown["sha256"], shown["licence"], shown["commercial_use"], shown["evaluated"]) == (
-        info["sha256"], "city contract 17", True, True)  # fmt: skip
+        info["sha256"],
+        "city contract 17",
+        True,
+        True,
+    )
     ledger = json.loads(run("ledger", "show", "--json", *token).stdout)
     assert [e["action"] for e in ledger if e["action"].startswith("models_")] == [
-        "models_add_refused", "models_add", "models_evaluate", "models_enable"]  # fmt: skip
+        "models_add_refused",
+        "models_add",
+        "models_evaluate",
+        "models_enable",
+    ]

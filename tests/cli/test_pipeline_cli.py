@@ -17,8 +17,9 @@ pytestmark = pytest.mark.needs_data
 
 def run_with(pipeline: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "FACELEDGER_PIPELINE": pipeline}
-    return subprocess.run([sys.executable, "-m", "faceledger", *args], capture_output=True, text=True, timeout=300,
-                          check=False, env=env)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "faceledger", *args], capture_output=True, text=True, timeout=300, check=False, env=env
+    )
 
 
 @pytest.mark.parametrize(("pipeline", "models"), [("sface", 1), ("fused", 2)])
@@ -38,8 +39,13 @@ def test_detect_uses_the_configured_pipeline(samples: Path, pipeline: str, model
 
 @pytest.mark.parametrize("pipeline", ["sface", "fused"])
 def test_compare_reads_sface_scores_only_with_a_table_of_its_own(samples: Path, pipeline: str) -> None:
-    result = run_with(pipeline, "compare", "--json", str(samples / "wh_obama_2009_congress.jpg"),
-                      str(samples / "wh_obama_2010_blue_room.jpg"))  # fmt: skip
+    result = run_with(
+        pipeline,
+        "compare",
+        "--json",
+        str(samples / "wh_obama_2009_congress.jpg"),
+        str(samples / "wh_obama_2010_blue_room.jpg"),
+    )
     if result.returncode == 0:  # a calibration table for SFace has been shipped
         data = json.loads(result.stdout)
         assert data["likelihood"] == "likely the same person"
@@ -52,11 +58,21 @@ def test_compare_reads_sface_scores_only_with_a_table_of_its_own(samples: Path, 
         assert_one_line_error(result, "calibration table", "opencv_zoo_sface_2021dec")
 
 
-@pytest.mark.parametrize(("pipeline", "names"), [
-    ("sface", ["opencv_zoo_yunet_2023mar", "opencv_zoo_sface_2021dec"]),
-    ("fused", ["opencv_zoo_yunet_2023mar", "opencv_zoo_sface_2021dec", "shape_predictor_5_face_landmarks",
-               "dlib_face_recognition_resnet_model_v1"]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("pipeline", "names"),
+    [
+        ("sface", ["opencv_zoo_yunet_2023mar", "opencv_zoo_sface_2021dec"]),
+        (
+            "fused",
+            [
+                "opencv_zoo_yunet_2023mar",
+                "opencv_zoo_sface_2021dec",
+                "shape_predictor_5_face_landmarks",
+                "dlib_face_recognition_resnet_model_v1",
+            ],
+        ),
+    ],
+)
 def test_version_lists_every_model_with_licence_and_hash(pipeline: str, names: list[str]) -> None:
     result = run_with(pipeline, "version", "--json")
     assert result.returncode == 0, result.stderr

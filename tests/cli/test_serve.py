@@ -22,12 +22,21 @@ def test_serve_answers_health_and_refuses_without_a_token(tmp_path: Path) -> Non
     folder = tmp_path / "data"
     env = {**os.environ}
     env.pop("FACELEDGER_DATABASE_URL", None)
-    created = subprocess.run([sys.executable, "-m", "faceledger", "init", "--data-dir", str(folder)], env=env,
-                             capture_output=True, text=True, check=False)  # fmt: skip
+    created = subprocess.run(
+        [sys.executable, "-m", "faceledger", "init", "--data-dir", str(folder)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert created.returncode == 0, created.stderr
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "faceledger", "serve", "--port", str(port), "--data-dir",
-                               str(folder)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "faceledger", "serve", "--port", str(port), "--data-dir", str(folder)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline, health = time.monotonic() + 60, None
         while time.monotonic() < deadline and health is None:
@@ -50,7 +59,12 @@ def test_serve_answers_health_and_refuses_without_a_token(tmp_path: Path) -> Non
 
 
 def test_serve_on_a_missing_data_directory_fails_in_one_line(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "faceledger", "serve", "--data-dir", str(tmp_path / "none")],
-                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "faceledger", "serve", "--data-dir", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 4
     assert done.stderr.count("\n") == 1 and "not a faceledger data directory" in done.stderr

@@ -17,8 +17,18 @@ ATTRIBUTION = 'Video: (c) 2012 Aaron "tango" Tang, CC BY 2.0'
 def test_video_faces_prints_tracks_and_writes_a_contact_sheet(data_dir: Path, tmp_path: Path) -> None:
     video = data_dir / "video" / "video_01.mp4"
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "faceledger", "video", "faces", str(video), "--out", str(out),
-               "--attribution", ATTRIBUTION]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "faceledger",
+        "video",
+        "faces",
+        str(video),
+        "--out",
+        str(out),
+        "--attribution",
+        ATTRIBUTION,
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     written = json.loads((out / "faces.json").read_text())
@@ -32,6 +42,11 @@ def test_video_faces_prints_tracks_and_writes_a_contact_sheet(data_dir: Path, tm
 
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(video.read_bytes()[:150_000])
-    broken = subprocess.run([sys.executable, "-m", "faceledger", "video", "faces", str(cut)], capture_output=True,
-                            text=True, timeout=300, check=False)  # fmt: skip
+    broken = subprocess.run(
+        [sys.executable, "-m", "faceledger", "video", "faces", str(cut)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert broken.returncode == 3 and "truncated" in broken.stderr and "Traceback" not in broken.stderr

@@ -59,8 +59,12 @@ def test_a_pipeline_without_its_table_says_which_file_is_missing(monkeypatch: py
 def test_the_lineup_sentence() -> None:
     twelve = FalseMatchEstimate(0.5, 120, 10_000_000)  # 1.2e-5 per stranger
     assert twelve.in_gallery(1_000_000) == "in a gallery of 1,000,000 faces, about 12 strangers would score this close"
-    assert twelve.gallery_dict(1_000_000) == {"gallery_faces": 1_000_000, "expected_strangers": 12.0,
-                                              "upper_bound": False, "text": twelve.in_gallery(1_000_000)}  # fmt: skip
+    assert twelve.gallery_dict(1_000_000) == {
+        "gallery_faces": 1_000_000,
+        "expected_strangers": 12.0,
+        "upper_bound": False,
+        "text": twelve.in_gallery(1_000_000),
+    }
     assert twelve.in_gallery(1_000) == "in a gallery of 1,000 faces, fewer than one stranger would score this close"
     one = FalseMatchEstimate(0.5, 100, 100_000)
     assert one.in_gallery(1_000).startswith("in a gallery of 1,000 faces, about 1 stranger would")

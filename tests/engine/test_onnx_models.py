@@ -111,8 +111,12 @@ def _outputs(height: int, width: int) -> dict[str, np.ndarray]:
     outputs = {}
     for stride in (8, 16, 32):
         cells = (height // stride) * (width // stride)
-        outputs |= {f"cls_{stride}": np.zeros((1, cells, 1)), f"obj_{stride}": np.zeros((1, cells, 1)),
-                    f"bbox_{stride}": np.zeros((1, cells, 4)), f"kps_{stride}": np.zeros((1, cells, 10))}  # fmt: skip
+        outputs |= {
+            f"cls_{stride}": np.zeros((1, cells, 1)),
+            f"obj_{stride}": np.zeros((1, cells, 1)),
+            f"bbox_{stride}": np.zeros((1, cells, 4)),
+            f"kps_{stride}": np.zeros((1, cells, 10)),
+        }
     return outputs
 
 

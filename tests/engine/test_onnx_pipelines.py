@@ -49,8 +49,11 @@ YUNET_COUNTS = {
 def lfw_trio(data_dir: Path) -> Trio:
     """The first same-person pair of LFW View 1 (pairsDevTrain) and someone else."""
     lfw = data_dir / "lfw"
-    return (lfw / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg", lfw / "Aaron_Peirsol" / "Aaron_Peirsol_0002.jpg",
-            lfw / "AJ_Cook" / "AJ_Cook_0001.jpg")  # fmt: skip
+    return (
+        lfw / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg",
+        lfw / "Aaron_Peirsol" / "Aaron_Peirsol_0002.jpg",
+        lfw / "AJ_Cook" / "AJ_Cook_0001.jpg",
+    )
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,13 @@ pytestmark = pytest.mark.needs_data
 def test_two_workers_give_the_same_results_as_one(samples: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
-    paths = [samples / "wh_obama_2012_portrait.jpg", bad, samples / "nasa_iss_expedition12_holiday.jpg",
-             samples / "nasa_portrait_william_shepherd.jpg", samples / "wh_obama_biden_2010_composite.jpg"]  # fmt: skip
+    paths = [
+        samples / "wh_obama_2012_portrait.jpg",
+        bad,
+        samples / "nasa_iss_expedition12_holiday.jpg",
+        samples / "nasa_portrait_william_shepherd.jpg",
+        samples / "wh_obama_biden_2010_composite.jpg",
+    ]
     seen: list[FileResult] = []
     parallel = list(analyse_files(paths, Settings(), workers=2, on_result=seen.append))
     serial = list(analyse_files(paths, Settings(), workers=1))

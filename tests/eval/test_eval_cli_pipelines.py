@@ -17,8 +17,18 @@ import pytest
 from faceledger.eval.embeddings import EmbeddingCache
 
 # four people with two images (the matched pairs, mated probes) and six with one (distractors, non-mated)
-PEOPLE = ["Aaron_Sorkin", "Abdel_Nasser_Assidi", "Abdullatif_Sener", "Adam_Scott", "AJ_Cook", "AJ_Lamas",
-          "Aaron_Eckhart", "Aaron_Guiel", "Aaron_Patterson", "Aaron_Tippin"]  # fmt: skip
+PEOPLE = [
+    "Aaron_Sorkin",
+    "Abdel_Nasser_Assidi",
+    "Abdullatif_Sener",
+    "Adam_Scott",
+    "AJ_Cook",
+    "AJ_Lamas",
+    "Aaron_Eckhart",
+    "Aaron_Guiel",
+    "Aaron_Patterson",
+    "Aaron_Tippin",
+]
 
 
 def strict_loads(text: str) -> Any:
@@ -47,8 +57,9 @@ def tiny_data(source: Path, target: Path) -> Path:
 
 def faceledger(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "FACELEDGER_WORKERS": "1"}
-    return subprocess.run([sys.executable, "-m", "faceledger", *args], capture_output=True, text=True, timeout=900,
-                          check=False, env=env)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "faceledger", *args], capture_output=True, text=True, timeout=900, check=False, env=env
+    )
 
 
 def test_cache_keeps_pipelines_apart(tmp_path: Path) -> None:
@@ -76,16 +87,31 @@ def test_single_vector_keys_name_the_pipeline() -> None:
     from faceledger.eval.embeddings import pipeline_key
     from faceledger.types import Pipeline
 
-    keys = {pipeline: pipeline_key(Settings(pipeline=pipeline)) for pipeline in (Pipeline.DLIB, Pipeline.SFACE,
-                                                                                 Pipeline.FUSED)}  # fmt: skip
+    keys = {
+        pipeline: pipeline_key(Settings(pipeline=pipeline))
+        for pipeline in (Pipeline.DLIB, Pipeline.SFACE, Pipeline.FUSED)
+    }
     assert len(set(keys.values())) == 3, keys
     assert keys[Pipeline.SFACE] != pipeline_key(Settings(pipeline=Pipeline.SFACE, yunet_min_score=0.5))
 
 
 def test_eval_lfw_dlib_prints_strict_json_with_the_acceptance_keys(data_dir: Path, tmp_path: Path) -> None:
     data = tiny_data(data_dir, tmp_path / "data")
-    result = faceledger("eval", "lfw", "--pipeline", "dlib", "--data", str(data), "--folds", "1", "--json",
-                        "--out", str(tmp_path / "report"), "--cache", str(tmp_path / "cache.db"))  # fmt: skip
+    result = faceledger(
+        "eval",
+        "lfw",
+        "--pipeline",
+        "dlib",
+        "--data",
+        str(data),
+        "--folds",
+        "1",
+        "--json",
+        "--out",
+        str(tmp_path / "report"),
+        "--cache",
+        str(tmp_path / "cache.db"),
+    )
     assert result.returncode == 0, result.stderr
     summary = strict_loads(result.stdout)
     assert summary["pipeline"] == "dlib" and summary["operating_threshold"] == 0.6
@@ -107,9 +133,23 @@ def test_eval_compare_dlib_and_sface(data_dir: Path, tmp_path: Path) -> None:
     if importlib.util.find_spec("faceledger.engine.onnx_models") is None:
         pytest.skip("the ONNX pipelines are not in this tree")
     data = tiny_data(data_dir, tmp_path / "data")
-    result = faceledger("eval", "compare", "--pipeline", "dlib", "--pipeline", "sface", "--data", str(data),
-                        "--folds", "1", "--json", "--out", str(tmp_path / "cmp"),
-                        "--cache", str(tmp_path / "c.db"))  # fmt: skip
+    result = faceledger(
+        "eval",
+        "compare",
+        "--pipeline",
+        "dlib",
+        "--pipeline",
+        "sface",
+        "--data",
+        str(data),
+        "--folds",
+        "1",
+        "--json",
+        "--out",
+        str(tmp_path / "cmp"),
+        "--cache",
+        str(tmp_path / "c.db"),
+    )
     assert result.returncode == 0, result.stderr
     report = strict_loads(result.stdout)
     rows = {row["pipeline"]: row for row in report["pipelines"]}

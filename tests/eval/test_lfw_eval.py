@@ -27,11 +27,17 @@ def test_identification_by_hand() -> None:
     a1, a2, b1, b2, c1, c2 = (LfwImage(p, n) for p in "ABC" for n in (1, 2))
     s1, s2, s3, s4 = (LfwImage(f"S{i}", 1) for i in range(4))
     embeddings = {
-        a1: vec(0), a2: vec(0.1),  # A's probe is near A
-        b1: vec(5), b2: vec(5.5),  # B's probe is near B, but 0.5 away
-        c1: vec(10), c2: vec(20.3),  # C's probe is nearest the distractor S2 at 20
-        s1: vec(30), s2: vec(20), s3: vec(40), s4: vec(50.05),  # S0, S2 in the gallery; S1, S3 probe
-    }  # fmt: skip
+        a1: vec(0),
+        a2: vec(0.1),  # A's probe is near A
+        b1: vec(5),
+        b2: vec(5.5),  # B's probe is near B, but 0.5 away
+        c1: vec(10),
+        c2: vec(20.3),  # C's probe is nearest the distractor S2 at 20
+        s1: vec(30),
+        s2: vec(20),
+        s3: vec(40),
+        s4: vec(50.05),  # S0, S2 in the gallery; S1, S3 probe
+    }
     result = identify(embeddings, threshold=0.6)
     assert (result.gallery_size, result.mated_probes, result.nonmated_probes) == (5, 3, 2)
     assert result.rank1 == pytest.approx(2 / 3)
@@ -39,8 +45,12 @@ def test_identification_by_hand() -> None:
 
 
 def test_group_rates_by_hand() -> None:
-    images = {LfwImage("A", 1): vec(0), LfwImage("A", 2): vec(0.7), LfwImage("B", 1): vec(0.3),
-              LfwImage("C", 1): vec(5)}  # fmt: skip
+    images = {
+        LfwImage("A", 1): vec(0),
+        LfwImage("A", 2): vec(0.7),
+        LfwImage("B", 1): vec(0.3),
+        LfwImage("C", 1): vec(5),
+    }
     labels = dict.fromkeys(images, "g")
     (rates,) = group_rates(images, labels, "test", threshold=0.6)
     assert (rates.images, rates.people) == (4, 3)
@@ -49,8 +59,16 @@ def test_group_rates_by_hand() -> None:
 
 
 def test_threshold_advice() -> None:
-    table = CalibrationTable(ModelIdentity("m", "1", "0" * 64), "hand", "test", 1_000_000, 100,
-                             (0.4, 0.5, 0.6), (10, 1000, 10000), (50, 10, 1))  # fmt: skip
+    table = CalibrationTable(
+        ModelIdentity("m", "1", "0" * 64),
+        "hand",
+        "test",
+        1_000_000,
+        100,
+        (0.4, 0.5, 0.6),
+        (10, 1000, 10000),
+        (50, 10, 1),
+    )
     advice = threshold_advice(table, 1000, 0.01)  # FMR ~1.005e-5 -> 10 of a million at 0.4
     assert advice["required_fmr"] == pytest.approx(1 - 0.99 ** (1 / 1000))
     assert advice["threshold"] == 0.4 and advice["supported"]
@@ -61,10 +79,28 @@ def test_threshold_advice() -> None:
 @pytest.mark.slow
 def test_fold_one_of_view_two(data_dir: Path, tmp_path: Path, lfw_embedding_cache: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "faceledger", "eval", "lfw", "--data", str(data_dir), "--folds", "1",
-         "--no-identification", "--out", str(tmp_path / "report"), "--cache", str(lfw_embedding_cache), "--json"],
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "faceledger",
+            "eval",
+            "lfw",
+            "--data",
+            str(data_dir),
+            "--folds",
+            "1",
+            "--no-identification",
+            "--out",
+            str(tmp_path / "report"),
+            "--cache",
+            str(lfw_embedding_cache),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     verification = summary["verification"]

@@ -32,8 +32,11 @@ def test_view1_test_pairs_accuracy_at_the_default_threshold(data_dir: Path, lfw_
     sample = pairs[:150] + pairs[500:650]  # 150 matched + 150 mismatched
     cache = EmbeddingCache(lfw_embedding_cache)  # these images are View 1 test images: embedded once a run
     embeddings = embed_lfw(images_of(sample), data_dir, Settings(pipeline=Pipeline.DLIB), cache, workers=2)
-    scored = [(p, euclidean(embeddings[p.first], embeddings[p.second])) for p in sample
-              if p.first in embeddings and p.second in embeddings]  # fmt: skip
+    scored = [
+        (p, euclidean(embeddings[p.first], embeddings[p.second]))
+        for p in sample
+        if p.first in embeddings and p.second in embeddings
+    ]
     assert len(scored) >= 0.95 * len(sample), "a face is found in nearly every LFW image"
     correct = sum((distance < 0.6) == pair.same_person for pair, distance in scored)
     assert correct / len(scored) >= 0.96

@@ -35,8 +35,9 @@ def strict_loads(text: str) -> Any:
     return json.loads(text, parse_constant=refuse)
 
 
-def synthetic(people: int = 40, per_person: int = 3, dim: int = 128, seed: int = 0, noise: float = 0.15
-              ) -> dict[LfwImage, np.ndarray]:  # fmt: skip
+def synthetic(
+    people: int = 40, per_person: int = 3, dim: int = 128, seed: int = 0, noise: float = 0.15
+) -> dict[LfwImage, np.ndarray]:
     """Identity centres on a sphere, images scattered around them; every third person has one image."""
     rng = np.random.default_rng(seed)
     result = {}
@@ -110,8 +111,12 @@ def test_label_errors_are_left_out_only_when_the_alias_is_in_the_gallery() -> No
 def test_the_photos_filed_under_two_names_are_label_errors() -> None:
     """The nearest non-mated probes of full LFW (the same photograph under two names; a full name and its
     short form) set the FPIR-0.1% threshold unless they are left out."""
-    probes = [LfwImage("Eva_Amurri", 1), LfwImage("Andrew_Gilligan", 1), LfwImage("Mireya_Elisa_Moscoso_Rodriguez", 1),
-              LfwImage("Isabela_Moraes", 1)]  # fmt: skip
+    probes = [
+        LfwImage("Eva_Amurri", 1),
+        LfwImage("Andrew_Gilligan", 1),
+        LfwImage("Mireya_Elisa_Moscoso_Rodriguez", 1),
+        LfwImage("Isabela_Moraes", 1),
+    ]
     gallery = {"Emmy_Rossum", "Andrew_Caldecott", "Mireya_Moscoso", "Carolina_Moraes"}
     assert without_label_errors(probes, gallery) == [False, False, False, True]  # twin sisters stay non-mated
 
@@ -121,9 +126,16 @@ def _evaluation(pipeline: Pipeline, seed: int) -> LfwEvaluation:
     labels = {i: ("even" if int(i.person[1:]) % 2 else "odd") for i in embeddings}
     labels |= {LfwImage("P999", 1): "empty"}  # a group with no image: NaN rates that JSON must carry as null
     groups = group_rates(embeddings, labels, "race", 0.6)
-    return LfwEvaluation(Settings(pipeline=pipeline), verify(pairs_of(embeddings), embeddings),
-                         identify(embeddings, 0.6), groups, pipeline=pipeline, operating_threshold=0.6,
-                         threshold_source="test", reference_fmr=1e-3)  # fmt: skip
+    return LfwEvaluation(
+        Settings(pipeline=pipeline),
+        verify(pairs_of(embeddings), embeddings),
+        identify(embeddings, 0.6),
+        groups,
+        pipeline=pipeline,
+        operating_threshold=0.6,
+        threshold_source="test",
+        reference_fmr=1e-3,
+    )
 
 
 def test_summary_is_strict_json_with_the_acceptance_keys() -> None:
@@ -189,8 +201,12 @@ def test_group_counts_by_hand(tmp_path: Path) -> None:
     def vec(x: float) -> np.ndarray:
         return np.array([x, 0.0], dtype=np.float32)
 
-    embeddings = {LfwImage("A", 1): vec(0.0), LfwImage("A", 2): vec(0.25), LfwImage("B", 1): vec(0.75),
-                  LfwImage("C", 1): vec(2.0)}  # fmt: skip
+    embeddings = {
+        LfwImage("A", 1): vec(0.0),
+        LfwImage("A", 2): vec(0.25),
+        LfwImage("B", 1): vec(0.75),
+        LfwImage("C", 1): vec(2.0),
+    }
     groups = {(g["attribute"], g["group"]): g for g in calibration_build.group_counts(embeddings, tmp_path, (0.5, 1.0))}
     african = groups[("race", "african")]
     assert (african["people"], african["impostor_pairs"], african["impostor_at_or_below"]) == (2, 2, [1, 2])

@@ -15,8 +15,9 @@ from faceledger.types import BUILTIN_PIPELINES, Pipeline
 
 
 def advise(*args: str, env: dict[str, str] | None = None) -> dict[str, object]:
-    result = CliRunner().invoke(app, ["eval", "threshold", "--gallery-size", "1000", "--fpir", "0.01",
-                                      "--json", *args], env=env)  # fmt: skip
+    result = CliRunner().invoke(
+        app, ["eval", "threshold", "--gallery-size", "1000", "--fpir", "0.01", "--json", *args], env=env
+    )
     assert result.exit_code == 0, result.output
     data: dict[str, object] = json.loads(result.output)
     return data

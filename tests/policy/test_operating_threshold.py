@@ -26,8 +26,9 @@ def test_the_worst_group_drives_the_threshold() -> None:
     assert with_groups.threshold < overall_only.threshold, "the worst group must tighten the average's threshold"
     assert with_groups.worst.fpir_upper <= 0.01
     # One grid step looser, the african group would break the promise while the overall table still keeps it.
-    looser = operating_threshold(table(AFRICAN, CAUCASIAN), 100, 0.01, 20, mode=ThresholdMode.FIXED,
-                                 fixed=round(with_groups.threshold + 0.1, 1))  # fmt: skip
+    looser = operating_threshold(
+        table(AFRICAN, CAUCASIAN), 100, 0.01, 20, mode=ThresholdMode.FIXED, fixed=round(with_groups.threshold + 0.1, 1)
+    )
     assert not looser.promise_met and looser.overall.fpir_upper <= 0.01 < looser.worst.fpir_upper
     assert looser.worst.name == "race=african"
     assert {g.name for g in with_groups.groups} == {"race=african", "race=caucasian"}

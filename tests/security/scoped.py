@@ -25,8 +25,15 @@ def case_id(office: Office, number: str) -> int:
     return next(c.id for c in cases.list_cases(office.deployment, office.auditor) if c.number == number)
 
 
-def ledger_search(office: Office, actor: ActorView, case: int, *, outcome: str = ledger.DONE,
-                  reasons: list[str] | None = None, probe: str = "ab" * 32) -> int:  # fmt: skip
+def ledger_search(
+    office: Office,
+    actor: ActorView,
+    case: int,
+    *,
+    outcome: str = ledger.DONE,
+    reasons: list[str] | None = None,
+    probe: str = "ab" * 32,
+) -> int:
     """A search entry as governed_search writes it (the face work is not what these tests are about)."""
     done = entries.search(case, probe)
     event = (
@@ -46,14 +53,33 @@ def stored_search(office: Office, actor: ActorView, case: int) -> tuple[int, int
     from faceledger.store.governance_models import Candidate, Search
 
     with transaction(office.deployment.sessions) as session:
-        search = Search(case_id=case, user_id=actor.id, attestation="synthetic", probe_sha256="cd" * 32,
-                        probe_name="probe.jpg", probe_face={}, probe_thumbnail=None, gallery_version=1,
-                        gallery_faces=1, model_key="m", threshold=0.5, max_candidates=5,
-                        outcome="candidates")  # fmt: skip
+        search = Search(
+            case_id=case,
+            user_id=actor.id,
+            attestation="synthetic",
+            probe_sha256="cd" * 32,
+            probe_name="probe.jpg",
+            probe_face={},
+            probe_thumbnail=None,
+            gallery_version=1,
+            gallery_faces=1,
+            model_key="m",
+            threshold=0.5,
+            max_candidates=5,
+            outcome="candidates",
+        )
         session.add(search)
         session.flush()
-        candidate = Candidate(search_id=search.id, face_id=None, rank=1, distance=0.4, false_match_rate=0.001,
-                              false_match_text="1 in 1,000", likelihood="possible", provenance={})  # fmt: skip
+        candidate = Candidate(
+            search_id=search.id,
+            face_id=None,
+            rank=1,
+            distance=0.4,
+            false_match_rate=0.001,
+            false_match_text="1 in 1,000",
+            likelihood="possible",
+            provenance={},
+        )
         session.add(candidate)
         session.flush()
         return search.id, candidate.id

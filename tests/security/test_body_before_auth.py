@@ -33,8 +33,9 @@ class Server:
 
 # The HTTP layer refuses before any handler (or the database) is reached: the server tests take SQLITE_ONLY.
 @pytest.fixture
-def server(make_deployment: Callable[..., Deployment], tmp_path: Path,
-           monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:  # fmt: skip
+def server(
+    make_deployment: Callable[..., Deployment], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Server]:
     spool = tmp_path / "spool"
     spool.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(spool))  # where Starlette would spool a multipart body
@@ -56,15 +57,20 @@ def server(make_deployment: Callable[..., Deployment], tmp_path: Path,
 
 
 def _upload_head(port: int, headers: dict[str, str], *, length: int | None = DECLARED, path: str) -> bytes:
-    lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}",
-             f"Content-Type: multipart/form-data; boundary={BOUNDARY}"]  # fmt: skip
+    lines = [
+        f"POST {path} HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        f"Content-Type: multipart/form-data; boundary={BOUNDARY}",
+    ]
     lines.append(f"Content-Length: {length}" if length is not None else "Transfer-Encoding: chunked")
     lines.extend(f"{name}: {value}" for name, value in headers.items())
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-PART = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="probe"; filename="p.jpg"\r\n'
-        "Content-Type: image/jpeg\r\n\r\n").encode()  # fmt: skip
+PART = (
+    f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="probe"; filename="p.jpg"\r\n'
+    "Content-Type: image/jpeg\r\n\r\n"
+).encode()
 
 
 # The body is never sent, so any answer at all proves the server did not wait to read it. No bound on how
@@ -97,8 +103,11 @@ def _send(port: int, head: bytes, data: bytes) -> tuple[int, bytes, float, socke
 @SQLITE_ONLY
 def test_an_unauthenticated_300_mb_upload_is_refused_before_its_body_is_read(server: Server, path: str) -> None:
     for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Cookie": "faceledger_session=forged"}):
-        status, answer, took, sock = _send(server.port, _upload_head(server.port, headers, path=path),
-                                           PART + b"\xff\xd8\xff" + b"\0" * (2 * 1024 * 1024))  # fmt: skip
+        status, answer, took, sock = _send(
+            server.port,
+            _upload_head(server.port, headers, path=path),
+            PART + b"\xff\xd8\xff" + b"\0" * (2 * 1024 * 1024),
+        )
         expected = 303 if path.startswith("/ui/") else 401
         assert status == expected, f"{path} {headers}: {answer[:200]!r} after {took:.1f} s"
         sock.close()
@@ -136,7 +145,12 @@ def test_the_public_writes_are_the_routes_anyone_may_send_a_body_to() -> None:
     from faceledger.api.request_guard import PUBLIC_WRITES  # new: the other tests run on old code
 
     app = create_app(Settings())
-    public = {(method, path) for route, path, methods in _routes(app) for method in methods
-              if isinstance(route, APIRoute) and (route.openapi_extra or {}).get("x-faceledger-action") == PUBLIC
-              and method not in SAFE_METHODS}  # fmt: skip
+    public = {
+        (method, path)
+        for route, path, methods in _routes(app)
+        for method in methods
+        if isinstance(route, APIRoute)
+        and (route.openapi_extra or {}).get("x-faceledger-action") == PUBLIC
+        and method not in SAFE_METHODS
+    }
     assert public == set(PUBLIC_WRITES)

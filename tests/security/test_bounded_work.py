@@ -39,8 +39,9 @@ MIB = 1024 * 1024
 def api_fixture(make_deployment: Callable[..., Deployment]) -> Iterator[Api]:
     """As tests/api/conftest.py's `api`: an office and a client of its HTTP service."""
     office = make_office(make_deployment())
-    with TestClient(create_app(office.deployment.settings, office.deployment.data_dir),
-                    raise_server_exceptions=False) as client:  # fmt: skip
+    with TestClient(
+        create_app(office.deployment.settings, office.deployment.data_dir), raise_server_exceptions=False
+    ) as client:
         yield Api(office, client)
 
 
@@ -104,14 +105,21 @@ def black_4k_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _search(client: TestClient, api: Api, name: str, data: bytes) -> Any:
-    return client.post("/api/v1/searches", headers=api.headers("analyst"), files={"probe": (name, data, "image/png")},
-                       data={"case": "C-1", "attestation": ATTESTATION})  # fmt: skip
+    return client.post(
+        "/api/v1/searches",
+        headers=api.headers("analyst"),
+        files={"probe": (name, data, "image/png")},
+        data={"case": "C-1", "attestation": ATTESTATION},
+    )
 
 
 def _tracks(client: TestClient, api: Api, video: Path, every_s: float = 0.5) -> Any:
-    return client.post("/api/v1/video/tracks", headers=api.headers("analyst"),
-                       files={"video": (video.name, video.read_bytes(), "video/mp4")},
-                       data={"every_s": str(every_s), "case": "C-1"})  # fmt: skip
+    return client.post(
+        "/api/v1/video/tracks",
+        headers=api.headers("analyst"),
+        files={"video": (video.name, video.read_bytes(), "video/mp4")},
+        data={"every_s": str(every_s), "case": "C-1"},
+    )
 
 
 def test_a_black_12_mp_png_is_answered_quickly_with_bounded_memory(api: Api) -> None:

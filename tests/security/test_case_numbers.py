@@ -13,8 +13,23 @@ from faceledger.services import cases
 from faceledger.services.deployment import Deployment
 from tests.office import PURPOSE, make_office
 
-BAD = ["../../etc/passwd", "C 1", "C-1\nforged line", "<script>alert(1)</script>", "=HYPERLINK(\"x\")", "-C1",
-       ".hidden", "C/1", "C\\1", "C-1;DROP", "Ç-1", "C" * 41, "#5", "", "C-1\x00"]  # fmt: skip
+BAD = [
+    "../../etc/passwd",
+    "C 1",
+    "C-1\nforged line",
+    "<script>alert(1)</script>",
+    '=HYPERLINK("x")',
+    "-C1",
+    ".hidden",
+    "C/1",
+    "C\\1",
+    "C-1;DROP",
+    "Ç-1",
+    "C" * 41,
+    "#5",
+    "",
+    "C-1\x00",
+]
 GOOD = ["C-1", "2026-0042", "OPCR_2026.17", "a" * 40]
 
 
@@ -29,5 +44,9 @@ def test_unsafe_case_numbers_are_refused_naming_the_rule(make_deployment: Callab
 def test_safe_case_numbers_are_accepted(make_deployment: Callable[..., Deployment]) -> None:
     office = make_office(make_deployment(), case=False)
     for number in GOOD:
-        assert cases.open_case(office.deployment, office.supervisor, number, purpose=PURPOSE,
-                               offence_type="assault").number == number  # fmt: skip
+        assert (
+            cases.open_case(
+                office.deployment, office.supervisor, number, purpose=PURPOSE, offence_type="assault"
+            ).number
+            == number
+        )

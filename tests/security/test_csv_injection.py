@@ -35,8 +35,13 @@ def test_usage_csv_escapes_an_offence_type_and_a_probe_file_name(
     cases.assign(office.deployment, office.supervisor, "C-2", ["analyst"])
     assert opened.offence_type.startswith("=hyperlink("), "the payload reaches the case as the attacker typed it"
     ledger_search(office, office.analyst, case_id(office, "C-2"))
-    ledger_search(office, office.analyst, case_id(office, "C-1"), outcome=ledger.REFUSED,
-                  reasons=[f"{PROBE_NAME}: no face found that can be searched"])  # fmt: skip
+    ledger_search(
+        office,
+        office.analyst,
+        case_id(office, "C-1"),
+        outcome=ledger.REFUSED,
+        reasons=[f"{PROBE_NAME}: no face found that can be searched"],
+    )
     written = reports.usage_report(office.deployment, office.auditor, _this_week(), tmp_path / "r")
     assert written.csv is not None
     cells = [cell for row in csv.reader(written.csv.open(newline="")) for cell in row]

@@ -61,8 +61,10 @@ def test_usage_report_counts_only_the_supervisors_department(two_departments: Of
         return data
 
     mine, everyone = read(office.supervisor_b), read(office.auditor)
-    assert everyone["searches"] == 2 and set(everyone["department"]) == {"Office of Police Conduct Review",
-                                                                         "Internal Affairs B"}  # fmt: skip
+    assert everyone["searches"] == 2 and set(everyone["department"]) == {
+        "Office of Police Conduct Review",
+        "Internal Affairs B",
+    }
     assert (
         mine["searches"] == 1 and mine["user"] == {"analyst_b": 1} and set(mine["department"]) == {"Internal Affairs B"}
     )
@@ -93,8 +95,11 @@ def test_the_api_ledger_is_scoped_too(two_departments: Office) -> None:
     office = two_departments
     app = create_app(office.deployment.settings, office.deployment.data_dir)
     with TestClient(app, raise_server_exceptions=False) as client:
-        got = client.get("/api/v1/ledger", params={"limit": 1000},
-                         headers={"Authorization": f"Bearer {office.tokens['supervisor_b']}"})  # fmt: skip
+        got = client.get(
+            "/api/v1/ledger",
+            params={"limit": 1000},
+            headers={"Authorization": f"Bearer {office.tokens['supervisor_b']}"},
+        )
         assert got.status_code == 200 and got.json()
         assert {e["actor"] for e in got.json()} <= {"supervisor_b", "analyst_b"}
 

@@ -51,8 +51,9 @@ def used(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[U
     deployment = init_deployment(Settings(workers=2), root / "data", IndexBackend.FAISS)
     office = make_office(deployment)
     people = people_with_several(data_dir, 4)
-    report = curation.governed_ingest(deployment, office.curator, copy_with_manifest(people, root / "g"),
-                                      SourceSpec("lfw", "test"))  # fmt: skip
+    report = curation.governed_ingest(
+        deployment, office.curator, copy_with_manifest(people, root / "g"), SourceSpec("lfw", "test")
+    )
     assert report.images_added == 4
     with deployment.sessions() as session:
         rows = session.execute(select(Face.thumbnail, FaceEmbedding.embedding).join(FaceEmbedding)).all()
@@ -199,8 +200,7 @@ def test_a_deployment_written_before_encryption_is_sealed_on_open(used: Used, tm
 
     reopened = open_deployment(settings, old.data_dir)
     try:
-        outcome = governed_search(reopened, used.office.analyst,
-                                  SearchRequest("C-1", ATTESTATION, _probe_of(used)))  # fmt: skip
+        outcome = governed_search(reopened, used.office.analyst, SearchRequest("C-1", ATTESTATION, _probe_of(used)))
         assert outcome.candidates[0]["provenance"]["original_filename"] == used.person_image
     finally:
         reopened.close()

@@ -27,8 +27,16 @@ def granter(office: Office) -> ActorView:
 
 
 def grant(office: Office, who: ActorView, starts: date, ends: date) -> authority.AuthorityStatus:
-    return authority.grant(office.deployment, who, reference="Council resolution 2026-15", purposes=[PURPOSE],
-                           offence_types=[], starts_on=starts, ends_on=ends, max_candidates=5)  # fmt: skip
+    return authority.grant(
+        office.deployment,
+        who,
+        reference="Council resolution 2026-15",
+        purposes=[PURPOSE],
+        offence_types=[],
+        starts_on=starts,
+        ends_on=ends,
+        max_candidates=5,
+    )
 
 
 def test_a_new_grant_does_not_lift_a_halt(office: Office) -> None:
@@ -39,12 +47,15 @@ def test_a_new_grant_does_not_lift_a_halt(office: Office) -> None:
     assert office.entries(outcome="refused")[-1].action == "grant_authority"
 
 
-@pytest.mark.parametrize(("starts", "ends", "match"), [
-    (date(1, 1, 1), date(9999, 12, 31), "outside 2000-2100"),
-    (today(), today() + timedelta(days=400), "at most 366 days"),
-    (today() - timedelta(days=60), today() + timedelta(days=30), "in the past"),
-    (today() + timedelta(days=10), today(), "before it starts"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("starts", "ends", "match"),
+    [
+        (date(1, 1, 1), date(9999, 12, 31), "outside 2000-2100"),
+        (today(), today() + timedelta(days=400), "at most 366 days"),
+        (today() - timedelta(days=60), today() + timedelta(days=30), "in the past"),
+        (today() + timedelta(days=10), today(), "before it starts"),
+    ],
+)
 def test_grants_have_sane_bounds(office: Office, starts: date, ends: date, match: str) -> None:
     before = authority.status(office.deployment, office.auditor)
     with pytest.raises(InvalidInput, match=match):

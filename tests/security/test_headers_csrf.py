@@ -55,8 +55,18 @@ def _security_headers(headers: dict[str, str], where: str) -> str:
 
 def test_every_response_carries_the_security_headers(api: Api) -> None:
     _session(api, "auditor")
-    for path in ("/ui/login", "/ui/", "/ui/ledger", "/ui/reports/accountability", "/static/style.css", "/health",
-                 "/api/v1/cases", "/api/v1/no-such-thing", "/openapi.json", "/ui/search"):  # fmt: skip
+    for path in (
+        "/ui/login",
+        "/ui/",
+        "/ui/ledger",
+        "/ui/reports/accountability",
+        "/static/style.css",
+        "/health",
+        "/api/v1/cases",
+        "/api/v1/no-such-thing",
+        "/openapi.json",
+        "/ui/search",
+    ):
         response = api.client.get(path, follow_redirects=False)
         policy = _security_headers(dict(response.headers), path)
         assert "'unsafe-inline'" not in policy and "frame-ancestors 'none'" in policy, f"{path}: {policy}"

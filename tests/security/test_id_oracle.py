@@ -31,8 +31,9 @@ class World:
     missing: int  # an id no table uses
 
     def call(self, user: str, method: str, path: str, **kwargs: object) -> tuple[int, str]:
-        got = self.client.request(method, "/api/v1" + path, headers={"Authorization": f"Bearer "
-                                  f"{self.office.tokens[user]}"}, **kwargs)  # type: ignore[arg-type]  # fmt: skip
+        got = self.client.request(
+            method, "/api/v1" + path, headers={"Authorization": f"Bearer {self.office.tokens[user]}"}, **kwargs
+        )  # type: ignore[arg-type]
         return got.status_code, got.json()["error"]["message"] if got.status_code >= 400 else ""
 
 
@@ -68,8 +69,10 @@ def test_another_departments_id_answers_like_a_missing_one(
     before = len(world.office.entries(outcome=ledger.REFUSED))
     status, message = world.call(user, method, path.format(id=real), json=body)
     missing_status, missing_message = world.call(user, method, path.format(id=world.missing), json=body)
-    assert (status, message.replace(str(real), "N")) == (missing_status, missing_message.replace(
-        str(world.missing), "N")) and status == 404, (message, missing_message)  # fmt: skip
+    assert (status, message.replace(str(real), "N")) == (
+        missing_status,
+        missing_message.replace(str(world.missing), "N"),
+    ) and status == 404, (message, missing_message)
     refused = world.office.entries(outcome=ledger.REFUSED)[before:]
     assert [e.case_id for e in refused if e.actor == user] == [world.case], "the refusal is still ledgered"
 
@@ -88,7 +91,8 @@ def test_searching_another_departments_case_by_id_reads_like_no_case(world: Worl
     messages = []
     for reference in (f"#{world.case}", f"#{world.missing}"):
         with pytest.raises(PolicyDenied) as refused:
-            governed_search(world.office.deployment, world.office.analyst_b, SearchRequest(reference, ATTESTATION,
-                                                                                            probe))  # fmt: skip
+            governed_search(
+                world.office.deployment, world.office.analyst_b, SearchRequest(reference, ATTESTATION, probe)
+            )
         messages.append(re.sub(r"#\d+|ledger entry \d+", "X", str(refused.value)))
     assert messages[0] == messages[1] and "no case" in messages[0]

@@ -51,8 +51,12 @@ def other_process(deployment: Deployment, action: str, argument: str) -> dict[st
     database_url = deployment.settings.database_url or ""
     done = subprocess.run(
         [sys.executable, "-c", _OTHER_PROCESS, str(deployment.data_dir), database_url, action, argument],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
     return result

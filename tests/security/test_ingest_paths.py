@@ -130,8 +130,9 @@ def test_the_api_refuses_before_starting_and_alike(make_deployment: Callable[...
     answers = []
     with TestClient(app, raise_server_exceptions=False) as client:
         for path in (deployment.data_dir / "probes", tmp_path / "root" / "missing"):
-            response = client.post("/api/v1/gallery/jobs", headers=headers,
-                                   json={"path": str(path), "source": "web", "legal_basis": "x"})  # fmt: skip
+            response = client.post(
+                "/api/v1/gallery/jobs", headers=headers, json={"path": str(path), "source": "web", "legal_basis": "x"}
+            )
             answers.append((response.status_code, response.text.replace(str(path), "PATH").split(" (ledger")[0]))
     assert answers[0] == answers[1] and answers[0][0] == 403
     assert stored(deployment) == (0, 0)

@@ -49,8 +49,9 @@ def test_a_creation_stopped_part_way_leaves_no_key_and_the_next_one_succeeds(
     def killed(*_: object) -> None:
         raise Killed
 
-    monkeypatch.setattr(os, {"write": "fdopen", "fsync": "fsync", "link": "link"}[at],
-                        _DiesOnWrite if at == "write" else killed)  # fmt: skip
+    monkeypatch.setattr(
+        os, {"write": "fdopen", "fsync": "fsync", "link": "link"}[at], _DiesOnWrite if at == "write" else killed
+    )
     with pytest.raises(Killed):
         keyfile.create_key(path)
     monkeypatch.undo()

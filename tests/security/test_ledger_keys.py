@@ -59,8 +59,9 @@ def test_anchor_is_private_and_records_the_newest_checkpoint(office: Office) -> 
     with office.deployment.engine.connect() as connection:
         from sqlalchemy import text
 
-        number, seq, mac = connection.execute(text(
-            "SELECT number, seq, mac FROM ledger_checkpoints ORDER BY number DESC LIMIT 1")).one()  # fmt: skip
+        number, seq, mac = connection.execute(
+            text("SELECT number, seq, mac FROM ledger_checkpoints ORDER BY number DESC LIMIT 1")
+        ).one()
         head = connection.execute(text("SELECT seq FROM ledger_head")).scalar_one()
     assert (recorded["checkpoint_number"], recorded["checkpoint_seq"], recorded["checkpoint_mac"]) == (number, seq, mac)
     assert recorded["head_seq"] == head

@@ -71,8 +71,13 @@ def rewrite_from(deployment: Deployment, seq: int, changes: dict[str, Any]) -> N
         for row in chain[seq - 1 :]:
             fields = {**row, **(changes if row["seq"] == seq else {}), "prev_hash": prev}
             fields["hash"] = ledger.entry_hash(fields)
-            connection.execute(text("UPDATE ledger_entries SET details = :details, actor = :actor, "
-                                     "prev_hash = :prev_hash, hash = :hash WHERE seq = :seq"), fields)  # fmt: skip
+            connection.execute(
+                text(
+                    "UPDATE ledger_entries SET details = :details, actor = :actor, "
+                    "prev_hash = :prev_hash, hash = :hash WHERE seq = :seq"
+                ),
+                fields,
+            )
             prev = fields["hash"]
         connection.execute(text("UPDATE ledger_head SET hash = :hash WHERE id = 1"), {"hash": prev})
 

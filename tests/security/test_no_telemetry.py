@@ -16,8 +16,9 @@ def test_importing_the_engine_leaves_no_telemetry_behind(tmp_path: Path) -> None
     env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
     env.update(HOME=str(home), TMPDIR=str(temporary), XDG_CACHE_HOME=str(home / ".cache"))
     code = "import faceledger.engine.onnx_models, onnxruntime; onnxruntime.get_available_providers()"
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
-                          check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr
     assert list(temporary.iterdir()) == [], "a file was left in the temporary folder"
     assert not (home / ".cache" / "Microsoft").exists(), "onnxruntime kept a telemetry database"

@@ -170,15 +170,25 @@ def _preview(api: Api, how: str, user: str, session: tuple[str, str], case: str 
     if how.startswith("page"):
         api.client.cookies.set(SESSION_COOKIE, session[0])
         path, field = ("/ui/search/faces", "probe") if how == "page-photo" else ("/ui/video/tracks", "video")
-        return api.client.post(path, data={"case": case, "csrf_token": session[1]},
-                               files={field: ("probe.png", PNG, "image/png")})  # fmt: skip
+        return api.client.post(
+            path, data={"case": case, "csrf_token": session[1]}, files={field: ("probe.png", PNG, "image/png")}
+        )
     path, field = ("/api/v1/probes/faces", "probe") if how == "api-photo" else ("/api/v1/video/tracks", "video")
-    return api.client.post(path, data={"case": case}, headers=api.headers(user),
-                           files={field: ("probe.png", PNG, "image/png")})  # fmt: skip
+    return api.client.post(
+        path, data={"case": case}, headers=api.headers(user), files={field: ("probe.png", PNG, "image/png")}
+    )
 
 
-REFUSED = ("auditor", "curator", "reviewer1", "admin", "supervisor", "other_supervisor", "other_analyst",
-           "unassigned_analyst")  # fmt: skip
+REFUSED = (
+    "auditor",
+    "curator",
+    "reviewer1",
+    "admin",
+    "supervisor",
+    "other_supervisor",
+    "other_analyst",
+    "unassigned_analyst",
+)
 WAYS = ("page-photo", "page-video", "api-photo", "api-video")
 
 

@@ -23,8 +23,15 @@ from tests.lfwdata import copy_with_manifest, people_with_several
 from tests.office import ATTESTATION, make_office
 
 SPEC = SourceSpec("web", "test basis")
-HOSTILE = ("javascript:alert(document.cookie)", " JavaScript:alert(1)", "data:text/html,<script>x</script>",
-           "file:///etc/passwd", "vbscript:msgbox", "http:no-host", "https://example.org/a b")  # fmt: skip
+HOSTILE = (
+    "javascript:alert(document.cookie)",
+    " JavaScript:alert(1)",
+    "data:text/html,<script>x</script>",
+    "file:///etc/passwd",
+    "vbscript:msgbox",
+    "http:no-host",
+    "https://example.org/a b",
+)
 
 
 def manifest_with(folder: Path, rows: list[dict[str, str]]) -> Path:
@@ -50,8 +57,9 @@ def test_ingest_refuses_urls_that_are_not_http(
             ingest(deployment, manifest, SPEC)
     with deployment.sessions() as session:
         assert session.scalar(select(func.count()).select_from(GalleryImage)) == 0
-    fine = manifest_with(tmp_path / "fine", [{"file": "a.jpg", "source_url": "HTTPS://Example.org/a.jpg",
-                                               "page_url": ""}])  # fmt: skip
+    fine = manifest_with(
+        tmp_path / "fine", [{"file": "a.jpg", "source_url": "HTTPS://Example.org/a.jpg", "page_url": ""}]
+    )
     assert ingest(deployment, fine, SPEC).files_seen == 1  # accepted (it has no face, so it fails as such)
 
 
@@ -68,8 +76,15 @@ def test_the_lineup_links_only_http_urls() -> None:
             "state": "new",
             "provenance": {"source": "web", "source_url": url, "original_filename": "a.jpg"},
         }
-        search = {"notice": "", "case": "C-1", "gallery_faces": 1, "threshold": 0.6, "outcome": "candidates",
-                  "search_id": 1, "candidates": [candidate]}  # fmt: skip
+        search = {
+            "notice": "",
+            "case": "C-1",
+            "gallery_faces": 1,
+            "threshold": 0.6,
+            "outcome": "candidates",
+            "search_id": 1,
+            "candidates": [candidate],
+        }
         return template.render(title="t", actor=None, search=search)
 
     for url in HOSTILE[:5]:

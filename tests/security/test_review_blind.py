@@ -19,14 +19,32 @@ def plant_candidate(office: Office, case: str = "C-1") -> int:
     """A search by the analyst with one candidate, written directly (no gallery or faces needed)."""
     with transaction(office.deployment.sessions) as session:
         case_row = session.scalars(select(Case).where(Case.number == case)).one()
-        search = Search(case_id=case_row.id, user_id=office.analyst.id, attestation=ATTESTATION,
-                        probe_sha256="a" * 64, probe_name="probe.jpg", probe_face={}, gallery_version=1,
-                        gallery_faces=1, model_key="test", threshold=0.6, max_candidates=5,
-                        outcome="candidates")  # fmt: skip
+        search = Search(
+            case_id=case_row.id,
+            user_id=office.analyst.id,
+            attestation=ATTESTATION,
+            probe_sha256="a" * 64,
+            probe_name="probe.jpg",
+            probe_face={},
+            gallery_version=1,
+            gallery_faces=1,
+            model_key="test",
+            threshold=0.6,
+            max_candidates=5,
+            outcome="candidates",
+        )
         session.add(search)
         session.flush()
-        row = Candidate(search_id=search.id, face_id=None, rank=1, distance=0.41, false_match_rate=0.001,
-                        false_match_text="1 in 1,000", likelihood="possible", provenance={})  # fmt: skip
+        row = Candidate(
+            search_id=search.id,
+            face_id=None,
+            rank=1,
+            distance=0.41,
+            false_match_rate=0.001,
+            false_match_text="1 in 1,000",
+            likelihood="possible",
+            provenance={},
+        )
         session.add(row)
         session.flush()
         return row.id

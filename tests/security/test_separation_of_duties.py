@@ -38,8 +38,16 @@ def new_api() -> Any:
 def test_an_admin_cannot_grant_the_authorisation(make_deployment: Callable[..., Deployment]) -> None:
     office = make_office(make_deployment(), grant=False)
     with pytest.raises(PolicyDenied):
-        authority.grant(office.deployment, office.admin, reference="Res. 1", purposes=[PURPOSE], offence_types=[],
-                        starts_on=today(), ends_on=today() + timedelta(days=30), max_candidates=5)  # fmt: skip
+        authority.grant(
+            office.deployment,
+            office.admin,
+            reference="Res. 1",
+            purposes=[PURPOSE],
+            offence_types=[],
+            starts_on=today(),
+            ends_on=today() + timedelta(days=30),
+            max_candidates=5,
+        )
     assert authority.status(office.deployment, office.auditor).state.value == "none"
 
 
@@ -47,13 +55,15 @@ def test_an_admin_alone_never_holds_a_new_accounts_credential(office: Office) ->
     until = today() + timedelta(days=365)
     add_user = getattr(accounts, "add_user", None)
     if add_user is not None:  # the old surface handed the admin the new user's token
-        issued = add_user(office.deployment, office.admin, "mallory", roles=["analyst"], department=DEPARTMENT,
-                          certified_until=until)  # fmt: skip
+        issued = add_user(
+            office.deployment, office.admin, "mallory", roles=["analyst"], department=DEPARTMENT, certified_until=until
+        )
         with pytest.raises(PolicyDenied):
             accounts.authenticate_token(office.deployment, issued.token)
         return
-    asked = new_api().request_user(office.deployment, office.admin, "mallory", roles=["analyst"],
-                                   department=DEPARTMENT, certified_until=until)  # fmt: skip
+    asked = new_api().request_user(
+        office.deployment, office.admin, "mallory", roles=["analyst"], department=DEPARTMENT, certified_until=until
+    )
     assert asked.status == "pending" and "token" not in str(asked.to_dict())
     with pytest.raises(PolicyDenied, match="cannot approve it"):
         new_api().approve(office.deployment, office.admin, asked.id)
@@ -92,7 +102,9 @@ def test_a_role_change_into_conflict_is_refused_and_others_need_a_second_admin(o
     assert sorted(office.curator.roles) == ["curator"] and asked.status == "pending"
     new_api().approve(office.deployment, office.admin2, asked.id)
     assert sorted(accounts.authenticate_token(office.deployment, office.tokens["curator"]).roles) == [
-        "auditor", "curator"]  # fmt: skip
+        "auditor",
+        "curator",
+    ]
 
 
 def test_bootstrap_only_the_second_admin_is_made_alone(make_deployment: Callable[..., Deployment]) -> None:
@@ -137,8 +149,9 @@ def test_over_http_the_admin_gets_no_token_and_the_user_enrols_on_the_page(
     office = make_office(make_deployment(), grant=False)
     with TestClient(create_app(office.deployment.settings, office.deployment.data_dir)) as client:
         admin = {"Authorization": f"Bearer {office.tokens['admin']}"}
-        made = client.post("/api/v1/users", headers=admin, json={"username": "mallory", "roles": ["analyst"],
-                                                                 "department": DEPARTMENT})  # fmt: skip
+        made = client.post(
+            "/api/v1/users", headers=admin, json={"username": "mallory", "roles": ["analyst"], "department": DEPARTMENT}
+        )
         assert made.status_code == 201 and "token" not in made.json() and made.json()["status"] == "pending"
         other = client.post("/api/v1/users/supervisor/tokens", headers=admin, json={"label": "act as them"})
         assert "token" not in other.json() and other.json()["status"] == "pending"
@@ -149,8 +162,12 @@ def test_over_http_the_admin_gets_no_token_and_the_user_enrols_on_the_page(
         assert approved.status_code == 200 and approved.json()["status"] == "approved"
         page = client.get("/ui/enrol")
         csrf = page.cookies.get("faceledger_enrol_csrf") or client.cookies.get("faceledger_enrol_csrf")
-        form = {"username": "mallory", "code": outbox_code(office.deployment, "mallory"),
-                "password": "mallory's own password", "csrf_token": csrf}  # fmt: skip
+        form = {
+            "username": "mallory",
+            "code": outbox_code(office.deployment, "mallory"),
+            "password": "mallory's own password",
+            "csrf_token": csrf,
+        }
         enrolled = client.post("/ui/enrol", data=form)
         assert enrolled.status_code == 200 and "flt_" in enrolled.text
         again = client.post("/ui/enrol", data=form)

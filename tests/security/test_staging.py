@@ -74,10 +74,18 @@ def test_photo_search_steps_write_nothing_outside_the_data_directory(
     assert list(tmpdir_watch.iterdir()) == []
     headers = {"Authorization": f"Bearer {office.tokens['analyst']}"}
     for path in ("/api/v1/probes/faces", "/api/v1/searches"):
-        client.post(path, headers=headers, data={"case": "C-1", "attestation": ATTESTATION},
-                    files={"probe": ("p.png", webflow.png_bytes(2), "image/png")})  # fmt: skip
-        too_big = client.post(path, headers=headers, data={"case": "C-1", "attestation": ATTESTATION},
-                              files={"probe": ("p.png", b"\x89PNG\r\n\x1a\n" + b"0" * 2_000_000)})  # fmt: skip
+        client.post(
+            path,
+            headers=headers,
+            data={"case": "C-1", "attestation": ATTESTATION},
+            files={"probe": ("p.png", webflow.png_bytes(2), "image/png")},
+        )
+        too_big = client.post(
+            path,
+            headers=headers,
+            data={"case": "C-1", "attestation": ATTESTATION},
+            files={"probe": ("p.png", b"\x89PNG\r\n\x1a\n" + b"0" * 2_000_000)},
+        )
         assert too_big.status_code == 413
     assert _staged(office.deployment) == [] and list(tmpdir_watch.iterdir()) == []
 
@@ -127,8 +135,11 @@ with scratch(Path(sys.argv[1])) as folder:
 def test_what_a_killed_process_left_in_staging_is_swept_on_start_up(web: tuple[Office, TestClient]) -> None:
     office, client = web
     deployment = office.deployment
-    killed = subprocess.run([sys.executable, "-c", _KILLED_MID_REQUEST, str(deployment.data_dir)], check=False,
-                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})  # fmt: skip
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_MID_REQUEST, str(deployment.data_dir)],
+        check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
     assert killed.returncode == -9
     assert any(p.name == "probe.jpg" for p in _staged(deployment)), "the killed request left its probe"
     upload = webflow.step_one(client, webflow.png_bytes(4))  # then the server dies between the two steps

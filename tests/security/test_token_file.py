@@ -17,8 +17,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def deployment(tmp_path: Path) -> tuple[Path, str]:
-    created = CliRunner().invoke(app, ["init", "--admin", "chair", "--department", "D", "--data-dir",
-                                       str(tmp_path / "d"), "--json"])  # fmt: skip
+    created = CliRunner().invoke(
+        app, ["init", "--admin", "chair", "--department", "D", "--data-dir", str(tmp_path / "d"), "--json"]
+    )
     assert created.exit_code == 0, created.output
     return tmp_path / "d", json.loads(created.stdout)["token"]
 

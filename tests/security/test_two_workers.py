@@ -42,9 +42,13 @@ def server(
     if database_url:
         env["FACELEDGER_DATABASE_URL"] = database_url
     port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "faceledger", "serve", "--port", str(port), "--data-dir",
-                                str(data_dir), *extra], env=env, start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "faceledger", "serve", "--port", str(port), "--data-dir", str(data_dir), *extra],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -77,8 +81,7 @@ def kill_hard(process: subprocess.Popen[bytes]) -> None:
 
 def client(url: str, cookies: httpx.Cookies | None = None) -> httpx.Client:
     """No kept-alive connections: every request is a new connection, which any worker may take."""
-    return httpx.Client(base_url=url, cookies=cookies, timeout=60,
-                        limits=httpx.Limits(max_keepalive_connections=0))  # fmt: skip
+    return httpx.Client(base_url=url, cookies=cookies, timeout=60, limits=httpx.Limits(max_keepalive_connections=0))
 
 
 @pytest.fixture
@@ -107,7 +110,8 @@ def test_a_step_one_upload_on_one_server_process_is_searched_on_another(office: 
                 upload = webflow.step_one(upload_on, webflow.png_bytes(len(_kept(office))))
                 answered = webflow.step_two(search_on, upload)
                 assert answered.status_code == 422 and "no face found" in answered.text, (
-                    f"the other server process could not find the upload: {answered.status_code}")  # fmt: skip
+                    f"the other server process could not find the upload: {answered.status_code}"
+                )
             assert _kept(office) == []
 
 
@@ -128,8 +132,7 @@ def test_a_running_ingests_progress_is_read_from_another_process(office: Office,
                 seen.append(next(job for job in jobs if job["job"] == report.job_id))
 
         spec = SourceSpec("synthetic", "test data")
-        governed_ingest(office.deployment, office.curator, folder, spec, workers=1,
-                        on_progress=from_the_other_process)  # fmt: skip
+        governed_ingest(office.deployment, office.curator, folder, spec, workers=1, on_progress=from_the_other_process)
         assert seen and seen[0]["status"] == "running", seen
         assert seen[0]["progress"] is not None and seen[0]["progress"]["done"] == 2, seen
         assert seen[0]["progress"]["total"] == 4

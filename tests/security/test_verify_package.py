@@ -34,9 +34,19 @@ KEY = verifier_key("city.example/faceledger", OFFICE)
 def entries(count: int) -> list[dict[str, Any]]:
     made, prev = [], "0" * 64
     for seq in range(1, count + 1):
-        fields = {"seq": seq, "at": "2026-12-01T00:00:00+00:00", "actor_id": 1, "actor": "analyst",
-                  "action": "search", "case_id": 3, "outcome": "done", "subjects": "{}",
-                  "details": json.dumps({"n": seq}), "reasons": "[]", "prev_hash": prev}  # fmt: skip
+        fields = {
+            "seq": seq,
+            "at": "2026-12-01T00:00:00+00:00",
+            "actor_id": 1,
+            "actor": "analyst",
+            "action": "search",
+            "case_id": 3,
+            "outcome": "done",
+            "subjects": "{}",
+            "details": json.dumps({"n": seq}),
+            "reasons": "[]",
+            "prev_hash": prev,
+        }
         prev = entry_digest(fields, HASHED_FIELDS)
         made.append({**fields, "hash": prev})
     return made
@@ -46,9 +56,18 @@ def package(folder: Path, count: int = 5, *, lines: list[str] | None = None) -> 
     made = entries(count)
     leaves = [ref_leaf(e["hash"]) for e in made]
     checkpoint = sign_checkpoint(Checkpoint(KEY.name, count, ref_mth(leaves), "2026-12-01T00:00:00Z"), KEY, OFFICE)
-    proofs = {"hashed_fields": list(HASHED_FIELDS), "inclusion": [
-        {"seq": e["seq"], "tree_size": count, "entry_hash": e["hash"],
-         "audit_path": [h.hex() for h in ref_path(i, leaves)]} for i, e in enumerate(made)]}  # fmt: skip
+    proofs = {
+        "hashed_fields": list(HASHED_FIELDS),
+        "inclusion": [
+            {
+                "seq": e["seq"],
+                "tree_size": count,
+                "entry_hash": e["hash"],
+                "audit_path": [h.hex() for h in ref_path(i, leaves)],
+            }
+            for i, e in enumerate(made)
+        ],
+    }
     (folder / "ledger").mkdir(parents=True)
     (folder / "ledger.jsonl").write_text("\n".join(lines or [json.dumps(e) for e in made]) + "\n")
     (folder / "ledger" / "checkpoint.txt").write_text(checkpoint.text())
@@ -75,10 +94,13 @@ def test_a_second_copy_of_the_ledger_is_refused(tmp_path: Path) -> None:
         verify_package(folder, KEY.text())
 
 
-@pytest.mark.parametrize("doctor", [
-    lambda line: line[:-1] + ', "approved_by": "Judge X"}',  # a field no hash covers
-    lambda line: line[:-1] + ', "actor": "analyst"}',  # a field named twice
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "doctor",
+    [
+        lambda line: line[:-1] + ', "approved_by": "Judge X"}',  # a field no hash covers
+        lambda line: line[:-1] + ', "actor": "analyst"}',  # a field named twice
+    ],
+)
 def test_fields_outside_the_hash_are_refused(tmp_path: Path, doctor: Any) -> None:
     lines = [json.dumps(e) for e in entries(5)]
     lines[1] = doctor(lines[1])

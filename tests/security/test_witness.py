@@ -37,8 +37,13 @@ def rewrite_everything(deployment: Deployment, details: list[dict[str, object]])
     """What a database administrator can do: empty the ledger, its tree and its checkpoints, and write
     another history from entry 1, every hash and node consistent again."""
     with transaction(deployment.sessions) as session:
-        for table in ("ledger_entries", "ledger_tree_nodes", "ledger_head", "ledger_signed_checkpoints",
-                      "ledger_checkpoints"):  # fmt: skip
+        for table in (
+            "ledger_entries",
+            "ledger_tree_nodes",
+            "ledger_head",
+            "ledger_signed_checkpoints",
+            "ledger_checkpoints",
+        ):
             session.execute(text(f"DELETE FROM {table}"))
     write(deployment, details)
 
@@ -64,8 +69,11 @@ def test_a_rewritten_and_re_signed_ledger_is_refused(make_deployment: MakeDeploy
     rewritten = [{"i": i} for i in range(60)]
     rewritten[7] = {"i": 7, "note": "this search never happened"}
     rewrite_everything(deployment, rewritten)  # a longer ledger, signed with the same key
-    with pytest.raises(WitnessRefused, match=rf"fork: the checkpoint of 60 entries does not extend the one of "
-                                             rf"{second.size} accepted before"):  # fmt: skip
+    with pytest.raises(
+        WitnessRefused,
+        match=rf"fork: the checkpoint of 60 entries does not extend the one of "
+        rf"{second.size} accepted before",
+    ):
         witness_sees(deployment, state, second)
     assert Checkpoint.parse((tmp_path / "witness" / "last-checkpoint.txt").read_text()).root == second.root
 
@@ -77,8 +85,11 @@ def test_truncation_and_reordering_are_refused(make_deployment: MakeDeployment, 
     held = witness_sees(deployment, state, None)
 
     rewrite_everything(deployment, [{"i": i} for i in range(held.size - 5)])  # the last five removed
-    with pytest.raises(WitnessRefused, match=rf"rollback: the new checkpoint has {held.size - 5} entries, the one "
-                                             rf"accepted before has {held.size}"):  # fmt: skip
+    with pytest.raises(
+        WitnessRefused,
+        match=rf"rollback: the new checkpoint has {held.size - 5} entries, the one "
+        rf"accepted before has {held.size}",
+    ):
         witness_sees(deployment, state, held)
 
     swapped: list[dict[str, object]] = [{"i": i} for i in range(held.size)]
@@ -115,9 +126,25 @@ def test_the_command_refuses_with_one_line_and_exit_1(make_deployment: MakeDeplo
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACELEDGER_")}
 
     def witness(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "faceledger", "witness", "check", "--state", str(tmp_path / "w"),
-                               "--public-key", str(key_file), *args], capture_output=True, text=True, env=env,
-                              timeout=120, check=False)  # fmt: skip
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "faceledger",
+                "witness",
+                "check",
+                "--state",
+                str(tmp_path / "w"),
+                "--public-key",
+                str(key_file),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
 
     first = witness("--checkpoint", str(old), "--name", "council.example/w1")
     assert first.returncode == 0, first.stderr

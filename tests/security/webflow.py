@@ -25,8 +25,9 @@ def sign_in(client: httpx.Client, user: str) -> None:
     page = client.get("/ui/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert token is not None, page.text[:300]
-    signed = client.post("/ui/login", data={"username": user, "password": PASSWORD, "csrf_token": token[1]},
-                         follow_redirects=False)  # fmt: skip
+    signed = client.post(
+        "/ui/login", data={"username": user, "password": PASSWORD, "csrf_token": token[1]}, follow_redirects=False
+    )
     assert signed.status_code == 303, signed.text[:300]
 
 
@@ -63,8 +64,9 @@ def tiny_video(path: Path, seconds: float = 1.0) -> Path:
 
 def step_one(client: httpx.Client, probe: bytes, case: str = "C-1", name: str = "probe.png") -> str:
     """Upload a probe to see its faces; the id of the upload kept for step two."""
-    shown = client.post("/ui/search/faces", data={"case": case, "csrf_token": csrf(client)},
-                        files={"probe": (name, probe, "image/png")})  # fmt: skip
+    shown = client.post(
+        "/ui/search/faces", data={"case": case, "csrf_token": csrf(client)}, files={"probe": (name, probe, "image/png")}
+    )
     assert shown.status_code == 200, shown.text[:500]
     kept = re.search(r'name="upload" value="([^"]+)"', shown.text)
     assert kept is not None, shown.text[:500]
@@ -74,13 +76,19 @@ def step_one(client: httpx.Client, probe: bytes, case: str = "C-1", name: str = 
 def step_two(client: httpx.Client, upload: str, case: str = "C-1") -> httpx.Response:
     """Search the kept probe. A probe with no face is refused as such (422); an upload this server cannot
     find is a 404 ("expired")."""
-    return client.post("/ui/search", data={"upload": upload, "case": case, "attestation": ATTESTATION,
-                                           "csrf_token": csrf(client)}, follow_redirects=False)  # fmt: skip
+    return client.post(
+        "/ui/search",
+        data={"upload": upload, "case": case, "attestation": ATTESTATION, "csrf_token": csrf(client)},
+        follow_redirects=False,
+    )
 
 
 def video_step_one(client: httpx.Client, video: Path, case: str = "C-1") -> str:
-    shown = client.post("/ui/video/tracks", data={"case": case, "csrf_token": csrf(client, "/ui/video")},
-                        files={"video": (video.name, video.read_bytes(), "video/mp4")})  # fmt: skip
+    shown = client.post(
+        "/ui/video/tracks",
+        data={"case": case, "csrf_token": csrf(client, "/ui/video")},
+        files={"video": (video.name, video.read_bytes(), "video/mp4")},
+    )
     assert shown.status_code == 200, shown.text[:500]
     kept = re.search(r'name="upload" value="([^"]+)"', shown.text)
     assert kept is not None, shown.text[:500]
@@ -88,7 +96,14 @@ def video_step_one(client: httpx.Client, video: Path, case: str = "C-1") -> str:
 
 
 def video_step_two(client: httpx.Client, upload: str, case: str = "C-1") -> httpx.Response:
-    return client.post("/ui/video/search", data={"upload": upload, "case": case, "track": "1",
-                                                 "attestation": ATTESTATION,
-                                                 "csrf_token": csrf(client, "/ui/video")},
-                       follow_redirects=False)  # fmt: skip
+    return client.post(
+        "/ui/video/search",
+        data={
+            "upload": upload,
+            "case": case,
+            "track": "1",
+            "attestation": ATTESTATION,
+            "csrf_token": csrf(client, "/ui/video"),
+        },
+        follow_redirects=False,
+    )

@@ -51,8 +51,14 @@ PROBE_A, PROBE_B = "a" * 64, "b" * 64
 ALL_DAY = (0, 24)  # entries appended on a real deployment carry the time the test runs
 
 
-def search(seq: int, who: tuple[int, str] = ANN, case: int = 10, probe: str = PROBE_A, minutes: float = 0,
-           candidates: tuple[int, ...] = ()) -> SearchEntry:  # fmt: skip
+def search(
+    seq: int,
+    who: tuple[int, str] = ANN,
+    case: int = 10,
+    probe: str = PROBE_A,
+    minutes: float = 0,
+    candidates: tuple[int, ...] = (),
+) -> SearchEntry:
     return SearchEntry(seq, T0 + timedelta(minutes=minutes), who[0], who[1], case, probe, candidates)
 
 
@@ -114,12 +120,19 @@ def test_searches_out_of_hours_are_found_per_person_and_day() -> None:
         hour, minute = map(int, clock.split(":"))
         return SearchEntry(seq, T0.replace(hour=hour, minute=minute) + timedelta(days=day), *who, 10, PROBE_A)
 
-    searches = [at(1, "06:59"), at(2, "07:00"), at(3, "18:59"), at(4, "19:00"), at(5, "03:00", day=1),
-                at(6, "20:00", BOB)]  # fmt: skip
+    searches = [
+        at(1, "06:59"),
+        at(2, "07:00"),
+        at(3, "18:59"),
+        at(4, "19:00"),
+        at(5, "03:00", day=1),
+        at(6, "20:00", BOB),
+    ]
     found = out_of_hours(searches, Limits())
     assert [(f.actor, f.ledger_seqs) for f in found] == [("ann", (1, 4)), ("ann", (5,)), ("bob", (6,))]
-    assert found[0].summary == ("ann made 2 searches on 2026-03-02 outside working hours 07:00-19:00 UTC "
-                                "(at 06:59, 19:00)")  # fmt: skip
+    assert found[0].summary == (
+        "ann made 2 searches on 2026-03-02 outside working hours 07:00-19:00 UTC (at 06:59, 19:00)"
+    )
     assert "on 2026-03-03" in found[1].summary
     assert out_of_hours(searches[1:3], Limits()) == []
 
@@ -143,8 +156,10 @@ def test_a_burst_of_searches_is_found_once() -> None:
     burst = [search(seq, minutes=seq * 2.5) for seq in range(1, 23)]  # 22 searches in 52.5 minutes
     found = bursts(burst, limit=20)
     assert len(found) == 1 and found[0].ledger_seqs == tuple(range(1, 23))  # overlapping windows: one finding
-    assert "ann made 22 searches between 2026-03-02 09:02 and 2026-03-02 09:55 UTC, 22 within 60 minutes" in \
-        found[0].summary  # fmt: skip
+    assert (
+        "ann made 22 searches between 2026-03-02 09:02 and 2026-03-02 09:55 UTC, 22 within 60 minutes"
+        in found[0].summary
+    )
     assert bursts(burst[:20], limit=20) == []  # exactly the limit is not more than it
 
 
@@ -167,8 +182,10 @@ def test_a_repeat_search_after_not_a_match_is_found() -> None:
     searches = [search(1, candidates=(5, 6)), search(3, BOB, 20, PROBE_B), search(4), search(5, BOB, 20)]
     found = repeat_after_not_a_match(searches, [review(2, 6)], ROSTER)
     assert [(f.actor, f.ledger_seqs) for f in found] == [("ann", (1, 2, 4)), ("bob", (1, 2, 5))]
-    assert found[0].summary == ("ann searched probe aaaaaaaaaaaa… again in case C-1 (entry 4) after rita found "
-                                "candidate 6 of search entry 1 not a match (entry 2)")  # fmt: skip
+    assert found[0].summary == (
+        "ann searched probe aaaaaaaaaaaa… again in case C-1 (entry 4) after rita found "
+        "candidate 6 of search entry 1 not a match (entry 2)"
+    )
 
 
 def test_no_repeat_without_a_not_a_match_before_it() -> None:
@@ -183,8 +200,13 @@ def test_detect_orders_findings_by_kind_then_entry() -> None:
     searches = [search(1, case=20, candidates=(5,)), search(3, case=20, minutes=11 * 60)]
     found = detect(searches, [review(2, 5)], ROSTER, Limits(caseload_ratio=1))
     assert kinds(found) == ["outside_assignment", "outpaces_caseload", "out_of_hours", "repeat_after_not_a_match"]
-    assert found[0].to_dict()["entries"][0] == {"seq": 1, "at": T0.isoformat(), "actor": "ann", "case_id": 20,
-                                                "action": "search"}  # fmt: skip
+    assert found[0].to_dict()["entries"][0] == {
+        "seq": 1,
+        "at": T0.isoformat(),
+        "actor": "ann",
+        "case_id": 20,
+        "action": "search",
+    }
 
 
 def test_read_entries_takes_done_searches_and_reviews_only() -> None:
@@ -208,15 +230,21 @@ def test_read_entries_takes_done_searches_and_reviews_only() -> None:
     opened = events.OpenCase(case=10, number="C-10", purpose="p", offence_type="o")
     refused_search = events.Refusal(action=events.EventName.SEARCH, asked={"probe_sha256": PROBE_B})
     refused_review = events.Refusal(action=events.EventName.REVIEW, subjects={"candidate": 6})
-    rows = [row(1, entries.search(10, PROBE_A, (5, 6))), row(2, refused_search), row(3, entries.review(5, "not")),
-            row(4, opened), row(5, refused_review)]  # fmt: skip
+    rows = [
+        row(1, entries.search(10, PROBE_A, (5, 6))),
+        row(2, refused_search),
+        row(3, entries.review(5, "not")),
+        row(4, opened),
+        row(5, refused_review),
+    ]
     searches, reviews = read_entries(rows)
     assert searches == [SearchEntry(1, T0, 1, "ann", 10, PROBE_A, (5, 6))]
     assert reviews == [ReviewEntry(3, T0, 1, "ann", 10, 5, "not")]
 
 
-@pytest.mark.parametrize("limits", [{"hours": (7, 7)}, {"hours": (25, 3)}, {"hours": (-1, 3)}, {"caseload_ratio": 0},
-                                    {"burst_per_hour": 0}])  # fmt: skip
+@pytest.mark.parametrize(
+    "limits", [{"hours": (7, 7)}, {"hours": (25, 3)}, {"hours": (-1, 3)}, {"caseload_ratio": 0}, {"burst_per_hour": 0}]
+)
 def test_limits_are_checked(limits: dict[str, Any]) -> None:
     with pytest.raises(InvalidInput):
         Limits(**limits)
@@ -229,15 +257,17 @@ def append_search(office: Office, who: ActorView, case: str, probe: str, candida
     """A done search entry as governed_search writes it (no gallery needed: the audit reads the ledger)."""
     case_id = _case_id(office, case)
     with transaction(office.deployment.sessions) as session:
-        entry = ledger.append(session, ledger.Actor(who.id, who.name), entries.search(case_id, probe, candidates),
-                              case_id=case_id)  # fmt: skip
+        entry = ledger.append(
+            session, ledger.Actor(who.id, who.name), entries.search(case_id, probe, candidates), case_id=case_id
+        )
         return entry.seq
 
 
 def append_review(office: Office, who: ActorView, case: str, candidate: int, decision: str) -> int:
     with transaction(office.deployment.sessions) as session:
-        entry = ledger.append(session, ledger.Actor(who.id, who.name), entries.review(candidate, decision),
-                              case_id=_case_id(office, case))  # fmt: skip
+        entry = ledger.append(
+            session, ledger.Actor(who.id, who.name), entries.review(candidate, decision), case_id=_case_id(office, case)
+        )
         return entry.seq
 
 
@@ -289,8 +319,13 @@ def test_planted_anomalies_are_found_and_recorded_as_violations(office: Office) 
     strict = find_anomalies(
         deployment, office.auditor, hours=ALL_DAY, burst_per_hour=3, new_account_days=0
     )  # analyst: 4 in minutes
-    assert kinds(strict) == ["outside_assignment", "outpaces_caseload", "probe_across_cases", "burst",
-                             "repeat_after_not_a_match"]  # fmt: skip
+    assert kinds(strict) == [
+        "outside_assignment",
+        "outpaces_caseload",
+        "probe_across_cases",
+        "burst",
+        "repeat_after_not_a_match",
+    ]
     assert strict[3].ledger_seqs == (a1, a2, b1, b2)
     assert (
         find_anomalies(deployment, office.auditor, caseload_ratio=1.5, hours=ALL_DAY, new_account_days=0)[2].kind
@@ -304,9 +339,13 @@ def test_planted_anomalies_are_found_and_recorded_as_violations(office: Office) 
     assert seen == (violation, "outside_assignment", "analyst2", [stray], office.auditor.id)
     entry = office.entries(action="violation_record")[-1]
     assert entry.outcome == "done" and entry.actor == "auditor"
-    assert entry.to_dict()["details"] == {"kind": "outside_assignment", "summary": found[0].summary,
-                                          "ledger_seqs": [stray], "actor": "analyst2",
-                                          "note": "referred to the chief"}  # fmt: skip
+    assert entry.to_dict()["details"] == {
+        "kind": "outside_assignment",
+        "summary": found[0].summary,
+        "ledger_seqs": [stray],
+        "actor": "analyst2",
+        "note": "referred to the chief",
+    }
     assert entry.to_dict()["subjects"] == {"violation": violation}
     with pytest.raises(Conflict, match=f"already recorded as violation {violation}"):
         record_violation(deployment, office.admin, found[0])

@@ -17,8 +17,9 @@ from faceledger.types import BUILTIN_PIPELINES, Pipeline, ThresholdMode
 
 
 @pytest.mark.parametrize("pipeline", BUILTIN_PIPELINES)
-def test_dlib_scale_settings_follow_the_pipeline(make_deployment: Callable[..., Deployment],
-                                                 pipeline: Pipeline) -> None:  # fmt: skip
+def test_dlib_scale_settings_follow_the_pipeline(
+    make_deployment: Callable[..., Deployment], pipeline: Pipeline
+) -> None:
     deployment = make_deployment(pipeline=pipeline, threshold_mode=ThresholdMode.FIXED)
     table, scale = pipeline_table(pipeline), pipeline_scale(pipeline)
     fixed = current_threshold(deployment, gallery_faces=1000)

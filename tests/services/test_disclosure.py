@@ -184,8 +184,10 @@ def test_a_tampered_ledger_row_is_named_and_the_cli_exits_8(
 
     seq = office.entries(action="review", case_id=casework.case_id)[0].seq
     with deployment.sessions() as session, session.begin():
-        session.execute(text("UPDATE ledger_entries SET details = :d WHERE seq = :s"),
-                        {"d": '{"decision":"not","state":"rejected"}', "s": seq})  # fmt: skip
+        session.execute(
+            text("UPDATE ledger_entries SET details = :d WHERE seq = :s"),
+            {"d": '{"decision":"not","state":"rejected"}', "s": seq},
+        )
     summary: DisclosureSummary = disclose_case(deployment, office.auditor, "C-1", tmp_path / "after.zip")
     assert not summary.verified and summary.first_bad_seq == seq and f"entry {seq}" in summary.problem
     checked = _read(tmp_path / "after.zip")["verification.json"]
@@ -240,28 +242,44 @@ def test_the_zip_verifies_offline_with_its_own_verify_py(casework: Casework, tmp
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
 
     def verify(package: Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(python), "-I", str(tmp_path / "verify.py"), str(package), "--public-key", str(key)],
-                              capture_output=True, text=True, env=env, timeout=120, check=False)  # fmt: skip
+        return subprocess.run(
+            [str(python), "-I", str(tmp_path / "verify.py"), str(package), "--public-key", str(key)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
 
-    isolated = subprocess.run([str(python), "-I", "-c", "import faceledger"], capture_output=True, env=env,
-                              timeout=60, check=False)  # fmt: skip
+    isolated = subprocess.run(
+        [str(python), "-I", "-c", "import faceledger"], capture_output=True, env=env, timeout=60, check=False
+    )
     assert isolated.returncode != 0, "the venv must not see faceledger"
     good = verify(out)
     assert good.returncode == 0, good.stderr
     assert f"{len(lines)} disclosed entries" in good.stdout and "verified" in good.stdout
 
     first = json.loads(lines[0])
-    altered = _rezip(out, tmp_path / "entry.zip", lambda name, data: data.replace(
-        f'"actor": "{first["actor"]}"'.encode(), f'"actor": "{first["actor"]}x"'.encode(), 1)
-        if name == "ledger.jsonl" else data)  # fmt: skip
+    altered = _rezip(
+        out,
+        tmp_path / "entry.zip",
+        lambda name, data: (
+            data.replace(f'"actor": "{first["actor"]}"'.encode(), f'"actor": "{first["actor"]}x"'.encode(), 1)
+            if name == "ledger.jsonl"
+            else data
+        ),
+    )
     failed = verify(altered)
     assert failed.returncode == 1 and f"entry {first['seq']} was altered" in failed.stderr, failed.stderr
 
     target = next(p for p in proofs["inclusion"] if p["audit_path"])
     digest = target["audit_path"][0]
     flipped = ("0" if digest[0] != "0" else "1") + digest[1:]
-    bad_proof = _rezip(out, tmp_path / "proof.zip", lambda name, data: data.replace(digest.encode(), flipped.encode())
-                       if name == "ledger/proofs.json" else data)  # fmt: skip
+    bad_proof = _rezip(
+        out,
+        tmp_path / "proof.zip",
+        lambda name, data: data.replace(digest.encode(), flipped.encode()) if name == "ledger/proofs.json" else data,
+    )
     failed = verify(bad_proof)
     assert failed.returncode == 1 and "does not lead to the root" in failed.stderr, failed.stderr
 

@@ -74,8 +74,13 @@ def rotated_engine() -> FaceEngine:
 @pytest.fixture
 def fused(monkeypatch: pytest.MonkeyPatch) -> Iterator[FusionRule]:
     dlib_key = recognition_model_identity().key
-    rule = FusionRule("test", "a test", (ModelScale(dlib_key, 0.6, 0.1, 1.0), ModelScale(ROTATED.key, 0.6, 0.1, 1.0)),
-                      offset=0.6, scale=0.1)  # fmt: skip
+    rule = FusionRule(
+        "test",
+        "a test",
+        (ModelScale(dlib_key, 0.6, 0.1, 1.0), ModelScale(ROTATED.key, 0.6, 0.1, 1.0)),
+        offset=0.6,
+        scale=0.1,
+    )
     monkeypatch.setattr("faceledger.services.model_search.pipeline_fusion_rule", lambda _settings: rule)
     yield rule
 
@@ -87,9 +92,12 @@ def two_model_probe(engine: FaceEngine, path: Path) -> ProbeFace:
 
 
 def test_reembed_resumes_is_ledgered_and_enables_a_second_model(
-    make_deployment: Callable[..., Deployment], data_dir: Path, tmp_path: Path, rotated_engine: FaceEngine,
+    make_deployment: Callable[..., Deployment],
+    data_dir: Path,
+    tmp_path: Path,
+    rotated_engine: FaceEngine,
     fused: FusionRule,
-) -> None:  # fmt: skip
+) -> None:
     people = people_with_several(data_dir, 6)
     deployment = make_deployment()
     ingest(deployment, copy_with_manifest(people, tmp_path / "gallery"), SPEC)
@@ -105,14 +113,21 @@ def test_reembed_resumes_is_ledgered_and_enables_a_second_model(
         raise Killed
 
     with pytest.raises(Killed):  # a run killed after its first committed batch of two faces
-        gallery_models.governed_reembed(deployment, office.curator, "rotated_dlib", engine=rotated_engine,
-                                        on_progress=kill_after_first_batch, batch_faces=2)  # fmt: skip
+        gallery_models.governed_reembed(
+            deployment,
+            office.curator,
+            "rotated_dlib",
+            engine=rotated_engine,
+            on_progress=kill_after_first_batch,
+            batch_faces=2,
+        )
     with deployment.sessions() as session:
         faces = len(session.scalars(select(Face.id)).all())
     with pytest.raises(Conflict, match=f"{faces - 2} gallery faces have no embedding"):
         gallery_models.governed_enable(deployment, office.curator, "rotated_dlib")
-    report = gallery_models.governed_reembed(deployment, office.curator, "rotated_dlib", engine=rotated_engine,
-                                             batch_faces=2)  # fmt: skip
+    report = gallery_models.governed_reembed(
+        deployment, office.curator, "rotated_dlib", engine=rotated_engine, batch_faces=2
+    )
     assert (report.gallery_faces, report.already_embedded, report.embedded) == (faces, 2, faces - 2)
     assert report.from_originals == faces - 2 and report.unavailable == report.not_found_again == 0
 
@@ -188,8 +203,10 @@ def test_one_subject_cannot_fill_the_lineup(
     for number in range(5):  # five photos of one person, each a manifest row for the same subject
         ingest(deployment, copy_with_manifest([many], tmp_path / f"many-{number}", number), SPEC)
     ingest(deployment, copy_with_manifest(others, tmp_path / "others"), SPEC)
-    probe = max(deployment.face_engine.analyse(load_image(many[1][5], deployment.face_engine.limits)).faces,
-                key=lambda f: f.box.area)  # fmt: skip
+    probe = max(
+        deployment.face_engine.analyse(load_image(many[1][5], deployment.face_engine.limits)).faces,
+        key=lambda f: f.box.area,
+    )
 
     ranked = rank_candidates(deployment, probe, 5)
     assert len({c.subject_external_id for c in ranked}) == 5  # five different people

@@ -42,10 +42,17 @@ def two_model_pipeline(monkeypatch: pytest.MonkeyPatch) -> Pipeline:
     try:
         pipeline_fusion_rule(settings)
     except InvalidInput:
-        rough = FusionRule("rough", "a test stand-in, not fitted", (ModelScale(sface, 1.05, 0.2, 1.0),
-                           ModelScale(dlib, 0.6, 0.15, 1.0)), offset=0.6, scale=0.15)  # fmt: skip
-        monkeypatch.setattr("faceledger.services.model_search.pipeline_fusion_rule",
-                            lambda s: rough if s.pipeline is Pipeline.FUSED else None)  # fmt: skip
+        rough = FusionRule(
+            "rough",
+            "a test stand-in, not fitted",
+            (ModelScale(sface, 1.05, 0.2, 1.0), ModelScale(dlib, 0.6, 0.15, 1.0)),
+            offset=0.6,
+            scale=0.15,
+        )
+        monkeypatch.setattr(
+            "faceledger.services.model_search.pipeline_fusion_rule",
+            lambda s: rough if s.pipeline is Pipeline.FUSED else None,
+        )
     return Pipeline.FUSED
 
 
@@ -53,9 +60,12 @@ def two_model_pipeline(monkeypatch: pytest.MonkeyPatch) -> Pipeline:
 @SQLITE_ONLY  # accuracy is the index's and the engine's; the removal tests below run on both databases
 @pytest.mark.parametrize("pipeline", [Pipeline.DLIB, "two models"])
 def test_rank1_over_300_people(
-    make_deployment: Callable[..., Deployment], data_dir: Path, tmp_path: Path, pipeline: Pipeline | str,
+    make_deployment: Callable[..., Deployment],
+    data_dir: Path,
+    tmp_path: Path,
+    pipeline: Pipeline | str,
     request: pytest.FixtureRequest,
-) -> None:  # fmt: skip
+) -> None:
     people = people_with_several(data_dir, 320)
     chosen = pipeline if pipeline is Pipeline.DLIB else request.getfixturevalue("two_model_pipeline")
     deployment = make_deployment(pipeline=chosen)

@@ -94,8 +94,19 @@ def test_grant_case_search_review_signoff_export_then_halt(
     verification = audit_ledger.verify(deployment, office.auditor)
     assert verification.ok, verification.problem
     actions = [e.action for e in office.entries(outcome=ledger.DONE)]
-    for expected in ("grant_authority", "open_case", "assign_case", "gallery_ingest", "search", "review",
-                     "sign_off", "corroborate", "export", "halt_authority", "resume_authority"):  # fmt: skip
+    for expected in (
+        "grant_authority",
+        "open_case",
+        "assign_case",
+        "gallery_ingest",
+        "search",
+        "review",
+        "sign_off",
+        "corroborate",
+        "export",
+        "halt_authority",
+        "resume_authority",
+    ):
         assert expected in actions
 
 

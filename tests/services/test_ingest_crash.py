@@ -21,9 +21,12 @@ pytestmark = [pytest.mark.needs_data, pytest.mark.slow]
 
 def faceledger(*args: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "faceledger", *args], env=env, start_new_session=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        [sys.executable, "-m", "faceledger", *args],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def images_committed(data_dir: Path) -> int:

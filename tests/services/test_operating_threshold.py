@@ -75,8 +75,9 @@ def test_status_and_the_report_show_the_threshold_the_worst_group_and_the_promis
     assert "tightest the data supports" not in html
 
 
-def test_authority_status_on_the_command_line(make_deployment: Callable[..., Deployment],
-                                              monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_authority_status_on_the_command_line(
+    make_deployment: Callable[..., Deployment], monkeypatch: pytest.MonkeyPatch
+) -> None:
     office = make_office(make_deployment())
     deployment = office.deployment
     if deployment.settings.database_url:  # the command opens the deployment itself, as a user would

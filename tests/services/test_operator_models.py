@@ -71,13 +71,21 @@ def test_add_stores_file_row_and_ledger_and_refuses_non_commercial(
     office = make_office(deployment, case=False)
     model = recognizer(tmp_path / "arc.onnx")
     with pytest.raises(PolicyDenied, match="non-commercial"):
-        operator_models.add_model(deployment, office.curator, model, name="arc", licence="CC BY-NC 4.0",
-                                  commercial_use=False)  # fmt: skip
+        operator_models.add_model(
+            deployment, office.curator, model, name="arc", licence="CC BY-NC 4.0", commercial_use=False
+        )
     assert actions(deployment)[-1] == "models_add_refused" and operator_models.list_operator_models(deployment) == []
     with pytest.raises(Conflict, match="built-in"):
         operator_models.add_model(deployment, office.curator, model, name="sface", licence="x", commercial_use=True)
-    info = operator_models.add_model(deployment, office.curator, model, name="arc", licence="city licence 2026-17",
-                                     commercial_use=True, scale=PixelScale.UNIT)  # fmt: skip
+    info = operator_models.add_model(
+        deployment,
+        office.curator,
+        model,
+        name="arc",
+        licence="city licence 2026-17",
+        commercial_use=True,
+        scale=PixelScale.UNIT,
+    )
     stored = deployment.data_dir / "operator_models" / f"{info.sha256}.onnx"
     assert stored.read_bytes() == model.read_bytes() and stored.stat().st_mode & 0o777 == 0o400
     assert info.model_key == f"arc@operator#{info.sha256[:12]}" and not info.evaluated and info.embedding_dim == DIM
@@ -90,8 +98,14 @@ def test_add_stores_file_row_and_ledger_and_refuses_non_commercial(
         entry = next(e for e in ledger.entries(session, limit=1000) if e.action == "models_add")
         assert json.loads(entry.details)["sha256"] == info.sha256
     with pytest.raises(Conflict, match="already named"):
-        operator_models.add_model(deployment, office.curator, recognizer(tmp_path / "b.onnx", seed=1), name="arc",
-                                  licence="x", commercial_use=True)  # fmt: skip
+        operator_models.add_model(
+            deployment,
+            office.curator,
+            recognizer(tmp_path / "b.onnx", seed=1),
+            name="arc",
+            licence="x",
+            commercial_use=True,
+        )
 
 
 def test_non_commercial_weights_where_the_deployment_allows_them(
@@ -100,16 +114,18 @@ def test_non_commercial_weights_where_the_deployment_allows_them(
     model = recognizer(tmp_path / "arc.onnx")
     allowing = make_deployment(allow_non_commercial_models=True)
     other = make_office(allowing, case=False)
-    added = operator_models.add_model(allowing, other.curator, model, name="arc", licence="CC BY-NC 4.0",
-                                      commercial_use=False)  # fmt: skip
+    added = operator_models.add_model(
+        allowing, other.curator, model, name="arc", licence="CC BY-NC 4.0", commercial_use=False
+    )
     assert not added.commercial_use
 
 
 def test_a_changed_stored_file_is_refused_at_load(make_deployment: Callable[..., Deployment], tmp_path: Path) -> None:
     deployment = make_deployment()
     office = make_office(deployment, case=False)
-    info = operator_models.add_model(deployment, office.curator, recognizer(tmp_path / "m.onnx"), name="m",
-                                     licence="x", commercial_use=True)  # fmt: skip
+    info = operator_models.add_model(
+        deployment, office.curator, recognizer(tmp_path / "m.onnx"), name="m", licence="x", commercial_use=True
+    )
     settings = operator_models.operator_settings(deployment, "m")
     spec = read_spec(settings.operator_model_dir or Path(), "m")
     assert OperatorEmbedder(spec, OnnxProvider.CPU, 1).model.key == info.model_key
@@ -127,8 +143,15 @@ def test_enable_waits_for_an_evaluation_then_searches_with_its_own_embeddings(
     deployment = make_deployment()
     ingest(deployment, copy_with_manifest(people, tmp_path / "gallery"), SPEC)
     office = make_office(deployment, case=False)
-    info = operator_models.add_model(deployment, office.curator, recognizer(tmp_path / "m.onnx"), name="m",
-                                     licence="x", commercial_use=True, scale=PixelScale.SYMMETRIC)  # fmt: skip
+    info = operator_models.add_model(
+        deployment,
+        office.curator,
+        recognizer(tmp_path / "m.onnx"),
+        name="m",
+        licence="x",
+        commercial_use=True,
+        scale=PixelScale.SYMMETRIC,
+    )
     report = gallery_models.governed_reembed(deployment, office.curator, "m")
     assert report.embedded >= 3 and report.model_key == info.model_key
     with pytest.raises(Conflict, match="faceledger eval lfw --pipeline m"):
@@ -136,8 +159,9 @@ def test_enable_waits_for_an_evaluation_then_searches_with_its_own_embeddings(
 
     table = _uniform_table(info.sha256, info.model_key)
     with pytest.raises(Conflict, match="evaluation is of sha256"):
-        operator_models.record_evaluation(deployment, office.curator, "m", {"pipeline": "operator"},
-                                          _uniform_table("0" * 64, info.model_key))  # fmt: skip
+        operator_models.record_evaluation(
+            deployment, office.curator, "m", {"pipeline": "operator"}, _uniform_table("0" * 64, info.model_key)
+        )
     stored = operator_models.record_evaluation(deployment, office.curator, "m", {"pipeline": "operator"}, table)
     assert stored.evaluated and "models_evaluate" in actions(deployment)
     status = gallery_models.governed_enable(deployment, office.curator, "m", allow_missing=True)
@@ -155,8 +179,9 @@ def test_enable_waits_for_an_evaluation_then_searches_with_its_own_embeddings(
     engine = FaceEngine(searching).load()
     faces = engine.analyse(engine.load_image(probe)).faces
     embedded = [face.embedding for face in faces if face.embedding is not None]
-    assert embedded and all(e.model.key == info.model_key and not f.extra_embeddings
-                            for e, f in zip(embedded, faces, strict=False))  # fmt: skip
+    assert embedded and all(
+        e.model.key == info.model_key and not f.extra_embeddings for e, f in zip(embedded, faces, strict=False)
+    )
     assert all(abs(float(np.linalg.norm(e.vector)) - 1) < 1e-5 for e in embedded)  # L2-normalised by us
     operator.close()
 
@@ -164,7 +189,15 @@ def test_enable_waits_for_an_evaluation_then_searches_with_its_own_embeddings(
 def _uniform_table(sha256: str, key: str) -> dict[str, object]:
     """A stand-in View 1 table (the CLI test measures a real one on a tiny LFW subset)."""
     name = key.split("@", 1)[0]
-    rows = [{"distance": round(0.005 * i, 3), "impostor_at_or_below": i * 10, "genuine_above": max(0, 100 - i)}
-            for i in range(401)]  # fmt: skip
-    return {"model": {"name": name, "version": "operator", "weights_sha256": sha256}, "dataset": "test",
-            "method": "test", "impostor_pairs": 4010, "genuine_pairs": 100, "rows": rows}  # fmt: skip
+    rows = [
+        {"distance": round(0.005 * i, 3), "impostor_at_or_below": i * 10, "genuine_above": max(0, 100 - i)}
+        for i in range(401)
+    ]
+    return {
+        "model": {"name": name, "version": "operator", "weights_sha256": sha256},
+        "dataset": "test",
+        "method": "test",
+        "impostor_pairs": 4010,
+        "genuine_pairs": 100,
+        "rows": rows,
+    }

@@ -74,9 +74,11 @@ def test_opt_out_removes_a_person_completely_and_keeps_them_out(
         stored = select(FaceEmbedding.embedding)
         kept_bytes = session.scalars(stored.where(FaceEmbedding.face_id.not_in(person_face_ids))).first()
         removed_bytes = list(session.scalars(stored.where(FaceEmbedding.face_id.in_(person_face_ids))))  # sealed
-        removed_plain = [deployment.embedding_vector(f.thumbnail, e.embedding).tobytes()
-                         for f in session.scalars(select(Face).where(Face.id.in_(person_face_ids)))
-                         for e in f.embeddings]  # fmt: skip
+        removed_plain = [
+            deployment.embedding_vector(f.thumbnail, e.embedding).tobytes()
+            for f in session.scalars(select(Face).where(Face.id.in_(person_face_ids)))
+            for e in f.embeddings
+        ]
         thumbnail_bytes = [
             (deployment.data_dir / t).read_bytes()
             for t in session.scalars(select(Face.thumbnail).where(Face.id.in_(person_face_ids)))

@@ -65,8 +65,11 @@ def _ingest_entries(deployment: Deployment) -> list[tuple[Any, ...]]:
     """The gallery's entries as what they say (the time and the chain's hashes aside)."""
     with deployment.sessions() as session:
         entries = ledger.entries(session, limit=10_000)
-    return [(e.actor, e.action, e.outcome, e.subjects, e.details, e.reasons) for e in entries
-            if e.action.startswith("gallery_")]  # fmt: skip
+    return [
+        (e.actor, e.action, e.outcome, e.subjects, e.details, e.reasons)
+        for e in entries
+        if e.action.startswith("gallery_")
+    ]
 
 
 def _sqlite_deployment(folder: Path) -> Deployment:
@@ -134,7 +137,8 @@ def test_no_cluster_at_the_address_is_a_clear_error_not_a_hang(photos: Path, tmp
     address = f"127.0.0.1:{free_port()}"
     started = time.monotonic()
     with pytest.raises(EngineUnavailable, match=f"no Ray cluster .* at {address}"):
-        _ingest(make_office(deployment := _sqlite_deployment(tmp_path / "data"), grant=False), photos,
-                ray_address=address)  # fmt: skip
+        _ingest(
+            make_office(deployment := _sqlite_deployment(tmp_path / "data"), grant=False), photos, ray_address=address
+        )
     assert time.monotonic() - started < 30
     deployment.close()

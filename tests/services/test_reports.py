@@ -78,8 +78,9 @@ def test_usage_report_counts_what_the_ledger_holds(busy_office: Office, tmp_path
 
 
 def test_a_week_with_no_use_and_a_malformed_week(busy_office: Office, tmp_path: Path) -> None:
-    data = json.loads(reports.usage_report(busy_office.deployment, busy_office.auditor, "2020-W01",
-                                           tmp_path / "old").json.read_text())  # fmt: skip
+    data = json.loads(
+        reports.usage_report(busy_office.deployment, busy_office.auditor, "2020-W01", tmp_path / "old").json.read_text()
+    )
     assert data["searches"] == 0 and data["refused"] == 0
     with pytest.raises(InvalidInput, match="YYYY-Www"):
         iso_week("2026-48")
@@ -95,9 +96,12 @@ def _small_evaluation(data_dir: Path, out: Path, cache: Path) -> Path:
     pairs = fold[:30] + fold[300:330]  # a fold lists its 300 genuine pairs, then its 300 impostor pairs
     labels = gender_labels(data_dir)
     labelled = {image.person for image in labels}
-    chosen = [LfwImage(person, int(path.stem.rsplit("_", 1)[1]))
-              for person, images in people_with_several(data_dir, 200) if person in labelled
-              for path in images[:3]][:72]  # fmt: skip
+    chosen = [
+        LfwImage(person, int(path.stem.rsplit("_", 1)[1]))
+        for person, images in people_with_several(data_dir, 200)
+        if person in labelled
+        for path in images[:3]
+    ][:72]
     images = list(dict.fromkeys(images_of(pairs) + chosen))
     embeddings = embed_lfw(images, data_dir, settings, EmbeddingCache(cache))  # once a run, not once a database
     groups = group_rates(embeddings, labels, "gender", settings.match_threshold)

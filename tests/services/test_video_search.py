@@ -58,9 +58,17 @@ def test_searching_every_track_needs_the_grant_and_a_warrant(
     assert "warrant" in str(refused.value)
     assert office.entries(action="search", outcome=ledger.REFUSED), "the refusal is on the ledger"
 
-    authority.grant(office.deployment, office.council, reference="Res. 2026-20 (bulk video)",
-                    purposes=["misconduct-complaint"], offence_types=[], starts_on=today(), ends_on=today(),
-                    max_candidates=3, allows_bulk_video=True)  # fmt: skip
+    authority.grant(
+        office.deployment,
+        office.council,
+        reference="Res. 2026-20 (bulk video)",
+        purposes=["misconduct-complaint"],
+        offence_types=[],
+        starts_on=today(),
+        ends_on=today(),
+        max_candidates=3,
+        allows_bulk_video=True,
+    )
     with pytest.raises(PolicyDenied, match="needs a warrant"):
         video_search.search_every_track(office.deployment, office.analyst, "C-1", ATTESTATION, video, " ")
     # With the grant and a warrant, the bulk rule passes; these small faces then meet the quality gate.

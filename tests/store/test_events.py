@@ -107,8 +107,13 @@ def test_a_refusal_keeps_what_was_asked(deployment: Deployment) -> None:
 
 def test_an_older_entry_with_keys_no_class_names_reads_and_keeps_them(deployment: Deployment) -> None:
     with transaction(deployment.sessions) as session:
-        entry = ledger.write_entry(session, ALICE, events.EventName.CLOSE_CASE, subjects={"case": 4},
-                                   details={"reason": "done", "closed_by_rule": "r-7"})  # fmt: skip
+        entry = ledger.write_entry(
+            session,
+            ALICE,
+            events.EventName.CLOSE_CASE,
+            subjects={"case": 4},
+            details={"reason": "done", "closed_by_rule": "r-7"},
+        )
     record = entry.record()
     assert isinstance(record, events.CloseCase)
     assert (record.case, record.reason, record.model_extra) == (4, "done", {"closed_by_rule": "r-7"})

@@ -472,8 +472,14 @@ def test_legacy_mac_binds_sequence_and_digest() -> None:
 
 
 def test_checkpoint_signature_binds_every_field() -> None:
-    fields: dict[str, Any] = {"scheme": "hmac-sha256", "number": 2, "seq": 8, "digest": "a" * 64,
-                              "at": "2026-12-01T10:00:00+00:00", "prev_mac": "b" * 64}  # fmt: skip
+    fields: dict[str, Any] = {
+        "scheme": "hmac-sha256",
+        "number": 2,
+        "seq": 8,
+        "digest": "a" * 64,
+        "at": "2026-12-01T10:00:00+00:00",
+        "prev_mac": "b" * 64,
+    }
     signer = checkpoints.HmacSigner(KEY)
     mac = signer.sign(checkpoints.message(**fields))
     assert signer.check(checkpoints.message(**fields), mac)

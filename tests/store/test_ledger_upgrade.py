@@ -33,14 +33,29 @@ def fill_as_0005(deployment: Deployment, count: int) -> None:
     with deployment.engine.begin() as connection:
         seq, prev = connection.execute(text("SELECT seq, hash FROM ledger_head WHERE id = 1")).one()
         for i in range(count):
-            fields = {"seq": seq + 1, "at": f"2026-11-01T00:00:{i:02d}.000000+00:00", "actor_id": None,
-                      "actor": "system", "action": "search", "case_id": None, "outcome": "done", "subjects": "{}",
-                      "details": ledger.canonical({"i": i}), "reasons": "[]", "prev_hash": prev}  # fmt: skip
+            fields = {
+                "seq": seq + 1,
+                "at": f"2026-11-01T00:00:{i:02d}.000000+00:00",
+                "actor_id": None,
+                "actor": "system",
+                "action": "search",
+                "case_id": None,
+                "outcome": "done",
+                "subjects": "{}",
+                "details": ledger.canonical({"i": i}),
+                "reasons": "[]",
+                "prev_hash": prev,
+            }
             digest = ledger.entry_hash(fields)
-            connection.execute(text("INSERT INTO ledger_entries (seq, at, actor_id, actor, action, case_id, outcome, "
-                                    "subjects, details, reasons, prev_hash, hash) VALUES (:seq, :at, :actor_id, "
-                                    ":actor, :action, :case_id, :outcome, :subjects, :details, :reasons, :prev_hash, "
-                                    ":hash)"), {**fields, "hash": digest})  # fmt: skip
+            connection.execute(
+                text(
+                    "INSERT INTO ledger_entries (seq, at, actor_id, actor, action, case_id, outcome, "
+                    "subjects, details, reasons, prev_hash, hash) VALUES (:seq, :at, :actor_id, "
+                    ":actor, :action, :case_id, :outcome, :subjects, :details, :reasons, :prev_hash, "
+                    ":hash)"
+                ),
+                {**fields, "hash": digest},
+            )
             seq, prev = seq + 1, digest
         connection.execute(text("UPDATE ledger_head SET seq = :s, hash = :h WHERE id = 1"), {"s": seq, "h": prev})
 
@@ -79,8 +94,14 @@ def verify(deployment: Deployment) -> ledger.Verification:
 
 def table(deployment: Deployment) -> list[tuple[int | None, int, str, str | None, str]]:
     with deployment.engine.connect() as connection:
-        return [tuple(row) for row in connection.execute(text(  # type: ignore[misc]
-            "SELECT number, seq, scheme, prev_mac, mac FROM ledger_checkpoints ORDER BY seq")).all()]  # fmt: skip
+        return [
+            tuple(row)
+            for row in connection.execute(
+                text(  # type: ignore[misc]
+                    "SELECT number, seq, scheme, prev_mac, mac FROM ledger_checkpoints ORDER BY seq"
+                )
+            ).all()
+        ]
 
 
 def test_legacy_checkpoints_verify_and_the_numbered_chain_follows_them(make_deployment: MakeDeployment) -> None:

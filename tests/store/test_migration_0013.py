@@ -43,18 +43,48 @@ def _gallery_at_0012(engine: Engine, faces: int) -> dict[int, tuple[bytes, str]]
     now = datetime.now(UTC)
     stored: dict[int, tuple[bytes, str]] = {}
     with engine.begin() as connection:
-        source = connection.execute(tables.tables["sources"].insert().values(
-            name="s", legal_basis="test", collection_method="", contact="", created_at=now
-        )).inserted_primary_key[0]  # fmt: skip
+        source = connection.execute(
+            tables.tables["sources"]
+            .insert()
+            .values(name="s", legal_basis="test", collection_method="", contact="", created_at=now)
+        ).inserted_primary_key[0]
         for n in range(faces):
-            image = connection.execute(tables.tables["gallery_images"].insert().values(
-                sha256=f"{n:064x}", source_id=source, source_url="", page_url="", original_filename=f"{n}.jpg",
-                image_format="JPEG", width=250, height=250, ingested_at=now)).inserted_primary_key[0]  # fmt: skip
+            image = connection.execute(
+                tables.tables["gallery_images"]
+                .insert()
+                .values(
+                    sha256=f"{n:064x}",
+                    source_id=source,
+                    source_url="",
+                    page_url="",
+                    original_filename=f"{n}.jpg",
+                    image_format="JPEG",
+                    width=250,
+                    height=250,
+                    ingested_at=now,
+                )
+            ).inserted_primary_key[0]
             blob, key = os.urandom(28 + 512), DLIB if n % 5 else OTHER  # a sealed 128-float vector's size
-            face = connection.execute(tables.tables["faces"].insert().values(
-                image_id=image, face_index=1, box_left=1, box_top=2, box_right=3, box_bottom=4, landmarks=[],
-                detector="hog", detector_score=1.0, quality_score=0.9, quality={}, embedding=blob, model_key=key,
-                thumbnail=f"thumbnails/{n}.jpg")).inserted_primary_key[0]  # fmt: skip
+            face = connection.execute(
+                tables.tables["faces"]
+                .insert()
+                .values(
+                    image_id=image,
+                    face_index=1,
+                    box_left=1,
+                    box_top=2,
+                    box_right=3,
+                    box_bottom=4,
+                    landmarks=[],
+                    detector="hog",
+                    detector_score=1.0,
+                    quality_score=0.9,
+                    quality={},
+                    embedding=blob,
+                    model_key=key,
+                    thumbnail=f"thumbnails/{n}.jpg",
+                )
+            ).inserted_primary_key[0]
             stored[int(face)] = (blob, key)
     return stored
 
@@ -66,15 +96,19 @@ def test_0013_moves_every_embedding_and_registers_the_models(engine: Engine) -> 
     assert {c["name"] for c in inspect(engine).get_columns("faces")}.isdisjoint({"embedding", "model_key"})
     with engine.connect() as connection:
         faces = set(connection.execute(text("SELECT id FROM faces")).scalars())
-        moved = {row[0]: (bytes(row[1]), row[2]) for row in connection.execute(
-            text("SELECT face_id, embedding, model_key FROM face_embeddings"))}  # fmt: skip
+        moved = {
+            row[0]: (bytes(row[1]), row[2])
+            for row in connection.execute(text("SELECT face_id, embedding, model_key FROM face_embeddings"))
+        }
         models = connection.execute(
             text("SELECT model_key, name, enabled FROM gallery_models ORDER BY model_key")
         ).all()
     assert faces == set(stored)  # not a face lost
     assert moved == stored  # every face's vector, byte for byte, under its model key
     assert [(k, n, bool(e)) for k, n, e in models] == [
-        (DLIB, "dlib_face_recognition_resnet_model_v1", True), (OTHER, "old_model", True)]  # fmt: skip
+        (DLIB, "dlib_face_recognition_resnet_model_v1", True),
+        (OTHER, "old_model", True),
+    ]
 
 
 def test_0013_downgrade_gives_each_face_its_embedding_back(engine: Engine) -> None:
@@ -82,14 +116,20 @@ def test_0013_downgrade_gives_each_face_its_embedding_back(engine: Engine) -> No
     _migrate(engine, "head")
     with engine.begin() as connection:  # a second model's embedding of face 1, as a re-embed adds
         first = min(stored)
-        connection.execute(text("INSERT INTO face_embeddings (face_id, model_key, embedding, created_at) "
-                                "VALUES (:f, 'sface@1#aaaaaaaaaaaa', :b, CURRENT_TIMESTAMP)"),
-                           {"f": first, "b": b"other"})  # fmt: skip
+        connection.execute(
+            text(
+                "INSERT INTO face_embeddings (face_id, model_key, embedding, created_at) "
+                "VALUES (:f, 'sface@1#aaaaaaaaaaaa', :b, CURRENT_TIMESTAMP)"
+            ),
+            {"f": first, "b": b"other"},
+        )
     _migrate(engine, "0012", down=True)
     assert "face_embeddings" not in inspect(engine).get_table_names()
     with engine.connect() as connection:
-        back = {row[0]: (bytes(row[1]), row[2]) for row in connection.execute(
-            text("SELECT id, embedding, model_key FROM faces"))}  # fmt: skip
+        back = {
+            row[0]: (bytes(row[1]), row[2])
+            for row in connection.execute(text("SELECT id, embedding, model_key FROM faces"))
+        }
     assert back == stored  # the first stored (the original) embedding, not the re-embedded one
     _migrate(engine, "head")
     with engine.connect() as connection:

@@ -32,8 +32,16 @@ from tests.office import PURPOSE, Office, make_office
 
 pytestmark = [pytest.mark.needs_data, pytest.mark.slow, pytest.mark.browser]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 PASSWORD = "a long enough password"
 ATTESTATION = "complainant's photo of the officer named in complaint C-2"
 
@@ -55,8 +63,14 @@ def served(data_dir: Path, tmp_path: Path) -> Iterator[tuple[str, Office, list[t
     office, people = _office_with_gallery(Settings(workers=2), data_dir, tmp_path)
     deployment = office.deployment
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(office.deployment.settings, office.deployment.data_dir),
-                                           host="127.0.0.1", port=port, log_level="warning"))  # fmt: skip
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(office.deployment.settings, office.deployment.data_dir),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -74,8 +88,12 @@ def _office_with_gallery(
 ) -> tuple[Office, list[tuple[str, list[Path]]]]:
     office = make_office(init_deployment(settings, tmp_path / "data", IndexBackend.FAISS), case=False)
     people = people_with_several(data_dir, 6)
-    governed_ingest(office.deployment, office.curator, copy_with_manifest(people, tmp_path / "gallery"),
-                    SourceSpec("lfw", "research test data"))  # fmt: skip
+    governed_ingest(
+        office.deployment,
+        office.curator,
+        copy_with_manifest(people, tmp_path / "gallery"),
+        SourceSpec("lfw", "research test data"),
+    )
     for user in ("analyst", "reviewer1", "reviewer2", "supervisor", "auditor"):
         office.set_password(user, PASSWORD)
     return office, people
@@ -96,8 +114,18 @@ def _server(office: Office, database_url: str | None, *, workers: int) -> Iterat
     """`faceledger serve` in its own process(es) on the office's data directory and database."""
     port = _free_port()
     env = {**os.environ, "FACELEDGER_DATABASE_URL": str(database_url)}
-    command = [sys.executable, "-m", "faceledger", "serve", "--workers", str(workers), "--port", str(port),
-               "--data-dir", str(office.deployment.data_dir)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "faceledger",
+        "serve",
+        "--workers",
+        str(workers),
+        "--port",
+        str(port),
+        "--data-dir",
+        str(office.deployment.data_dir),
+    ]
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         pids = _wait_for_workers(server, port, workers)

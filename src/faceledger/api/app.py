@@ -37,16 +37,20 @@ from faceledger.services.deployment import open_deployment
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("faceledger_http_requests", "HTTP requests", ["route", "status"],
-                                registry=self.registry)  # fmt: skip
-        self.searches = Counter("faceledger_searches", "Governed searches by outcome", ["outcome"],
-                                registry=self.registry)  # fmt: skip
+        self.requests = Counter(
+            "faceledger_http_requests", "HTTP requests", ["route", "status"], registry=self.registry
+        )
+        self.searches = Counter(
+            "faceledger_searches", "Governed searches by outcome", ["outcome"], registry=self.registry
+        )
         self.search_seconds = Histogram("faceledger_search_seconds", "Governed search latency", registry=self.registry)
         self.refusals = Counter("faceledger_refusals", "Requests refused (401 or 403)", registry=self.registry)
-        self.ingest_done = Gauge("faceledger_ingest_images_done", "Images analysed by the running ingest job",
-                                 registry=self.registry)  # fmt: skip
-        self.ingest_total = Gauge("faceledger_ingest_images_total", "Images the running ingest job will analyse",
-                                  registry=self.registry)  # fmt: skip
+        self.ingest_done = Gauge(
+            "faceledger_ingest_images_done", "Images analysed by the running ingest job", registry=self.registry
+        )
+        self.ingest_total = Gauge(
+            "faceledger_ingest_images_total", "Images the running ingest job will analyse", registry=self.registry
+        )
 
 
 def create_app(settings: Settings, data_dir: Path | None = None) -> FastAPI:
@@ -63,8 +67,9 @@ def create_app(settings: Settings, data_dir: Path | None = None) -> FastAPI:
             deployment.close()
 
     about = "Accountable face search. Candidates are investigative leads, never identifications."
-    app = FastAPI(title="faceledger", version=__version__, lifespan=lifespan, description=about,
-                  responses=errors.ERROR_RESPONSES)  # fmt: skip
+    app = FastAPI(
+        title="faceledger", version=__version__, lifespan=lifespan, description=about, responses=errors.ERROR_RESPONSES
+    )
     metrics = Metrics()
     app.state.metrics = metrics
     errors.install(app)
@@ -99,9 +104,17 @@ def create_app(settings: Settings, data_dir: Path | None = None) -> FastAPI:
     def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    for router in (routes_people.router, routes_casework.router, routes_oversight.router, routes_transparency.router,
-                   web.router,
-                   web_casework.router, web_video.router, web_reports.router, web_enrol.router):  # fmt: skip
+    for router in (
+        routes_people.router,
+        routes_casework.router,
+        routes_oversight.router,
+        routes_transparency.router,
+        web.router,
+        web_casework.router,
+        web_video.router,
+        web_reports.router,
+        web_enrol.router,
+    ):
         app.include_router(router)
     mount_static(app)
     request_guard.install(app)

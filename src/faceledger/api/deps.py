@@ -67,8 +67,9 @@ def client_source(scope: Mapping[str, Any]) -> str:
     return str(client[0]) if client else "unknown"
 
 
-def identify(found: Deployment, headers: Mapping[str, str], cookies: Mapping[str, str], method: str, path: str,
-             source: str) -> Caller:  # fmt: skip
+def identify(
+    found: Deployment, headers: Mapping[str, str], cookies: Mapping[str, str], method: str, path: str, source: str
+) -> Caller:
     """Who sent a request, from its headers alone: a bearer token or a session cookie. Refusals of
     requests that name no known user are counted per minute and source, not ledgered one by one."""
     with refusal_counter.counting(source, method, path):
@@ -85,8 +86,14 @@ def identify(found: Deployment, headers: Mapping[str, str], cookies: Mapping[str
 def identified(request: Request) -> Caller:
     cached: Caller | None = getattr(request.state, CALLER_KEY, None)
     if cached is None:
-        cached = identify(deployment(request), request.headers, request.cookies, request.method, request.url.path,
-                          client_source(request.scope))  # fmt: skip
+        cached = identify(
+            deployment(request),
+            request.headers,
+            request.cookies,
+            request.method,
+            request.url.path,
+            client_source(request.scope),
+        )
         setattr(request.state, CALLER_KEY, cached)
     return cached
 

@@ -32,9 +32,19 @@ STATUS: dict[type[errors.FaceledgerError], int] = {
     errors.TooManyAttempts: 429,
     errors.Busy: 503,
 }
-CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 409: "conflict",
-         413: "too_large", 415: "unsupported_media_type", 422: "invalid_input", 500: "internal_error",
-         503: "unavailable", 429: "too_many_requests"}  # fmt: skip
+CODES = {
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    500: "internal_error",
+    503: "unavailable",
+    429: "too_many_requests",
+}
 
 
 class ErrorDetail(BaseModel):
@@ -78,14 +88,18 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [{"where": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg", "")}
-                   for e in exc.errors()]  # fmt: skip
+        details = [
+            {"where": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg", "")} for e in exc.errors()
+        ]
         return JSONResponse(error_body(422, "the request is malformed", details), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(error_body(exc.status_code, str(exc.detail)), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))  # fmt: skip
+        return JSONResponse(
+            error_body(exc.status_code, str(exc.detail)),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

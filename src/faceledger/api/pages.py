@@ -32,8 +32,15 @@ def mount_static(app: FastAPI) -> None:
 
     @app.exception_handler(PageRefused)
     def refused(request: Request, exc: PageRefused) -> Response:  # sync: rendering reads the authorisation
-        return render(request, exc.caller, "error.html", "Refused", http_status=status_for(exc.error),
-                      error=str(exc.error), reasons=exc.reasons)  # fmt: skip
+        return render(
+            request,
+            exc.caller,
+            "error.html",
+            "Refused",
+            http_status=status_for(exc.error),
+            error=str(exc.error),
+            reasons=exc.reasons,
+        )
 
     @app.get("/", include_in_schema=False, **rule(PUBLIC))
     def root() -> Response:
@@ -57,13 +64,18 @@ def render(
 ) -> Response:
     extra: dict[str, Any] = {"title": title, "actor": None}
     if found is not None:
-        extra.update(actor=found.actor, roles=", ".join(sorted(found.actor.roles)), csrf_token=found.csrf_token,
-                     authority=authority.status(deployment(request), found.actor))  # fmt: skip
+        extra.update(
+            actor=found.actor,
+            roles=", ".join(sorted(found.actor.roles)),
+            csrf_token=found.csrf_token,
+            authority=authority.status(deployment(request), found.actor),
+        )
     return templates.TemplateResponse(request, name, {**extra, **context}, status_code=http_status)
 
 
-def attempt(request: Request, found: Caller, action: Callable[[], Response], name: str, title: str,
-            **context: Any) -> Response:  # fmt: skip
+def attempt(
+    request: Request, found: Caller, action: Callable[[], Response], name: str, title: str, **context: Any
+) -> Response:
     """Run a page action; a refusal or bad input is shown on the page, with its HTTP status."""
     try:
         return action()

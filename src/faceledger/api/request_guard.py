@@ -26,24 +26,38 @@ from faceledger.services.report_templates import STYLE
 
 # Routes anyone may send a body to (sign-in and sign-out); tests/security checks this against the routes.
 # Sign-in and enrolment (a one-time code, the only credential a new user has) carry no credentials yet.
-PUBLIC_WRITES = frozenset({("POST", "/ui/login"), ("POST", "/api/v1/session"), ("DELETE", "/api/v1/session"),
-                           ("POST", "/ui/enrol"), ("POST", "/api/v1/enrol")})  # fmt: skip
+PUBLIC_WRITES = frozenset(
+    {
+        ("POST", "/ui/login"),
+        ("POST", "/api/v1/session"),
+        ("DELETE", "/api/v1/session"),
+        ("POST", "/ui/enrol"),
+        ("POST", "/api/v1/enrol"),
+    }
+)
 FORM_OVERHEAD_BYTES = 1 << 20  # multipart boundaries and the small fields beside the upload
 OTHER_BODY_MAX_BYTES = 1 << 20  # JSON and plain forms: no upload in them
 
 # The reports are self-contained HTML with one inline stylesheet: allowed by its hash, nothing else inline.
 _REPORT_STYLE = STYLE.removeprefix("<style>").removesuffix("</style>")
 _REPORT_STYLE_HASH = base64.b64encode(hashlib.sha256(_REPORT_STYLE.encode()).digest()).decode()
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'sha256-" + _REPORT_STYLE_HASH + "'; "
-       "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")  # fmt: skip
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'sha256-" + _REPORT_STYLE_HASH + "'; "
+    "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 # /docs and /redoc are FastAPI's: Swagger UI and ReDoc load from a CDN and start with an inline script.
 CDN = "https://cdn.jsdelivr.net"
-DOCS_CSP = (f"default-src 'none'; script-src 'unsafe-inline' {CDN}; style-src 'unsafe-inline' {CDN}; "
-            f"img-src 'self' data: https://fastapi.tiangolo.com; font-src {CDN} https://fonts.gstatic.com; "
-            "connect-src 'self'; worker-src blob:; frame-ancestors 'none'; base-uri 'none'")  # fmt: skip
+DOCS_CSP = (
+    f"default-src 'none'; script-src 'unsafe-inline' {CDN}; style-src 'unsafe-inline' {CDN}; "
+    f"img-src 'self' data: https://fastapi.tiangolo.com; font-src {CDN} https://fonts.gstatic.com; "
+    "connect-src 'self'; worker-src blob:; frame-ancestors 'none'; base-uri 'none'"
+)
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
-SECURITY_HEADERS = ((b"x-frame-options", b"DENY"), (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"))  # fmt: skip
+SECURITY_HEADERS = (
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+)
 
 
 class BodyTooLarge(Exception):
@@ -100,8 +114,9 @@ class RequestGuard:
             return
         limit = body_limit(scope, headers, self.owner)
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await _respond(send, 413, error_body(413, f"the request body is larger than the limit of {limit:,} bytes"),
-                           [])  # fmt: skip
+            await _respond(
+                send, 413, error_body(413, f"the request body is larger than the limit of {limit:,} bytes"), []
+            )
             return
         await self._capped(scope, receive, send, limit)
 
@@ -110,8 +125,15 @@ class RequestGuard:
         request = Request(scope)
         try:
             deployment = self.owner.state.faceledger.deployment
-            found = await run_in_threadpool(identify, deployment, request.headers, request.cookies, scope["method"],
-                                            scope["path"], client_source(scope))  # fmt: skip
+            found = await run_in_threadpool(
+                identify,
+                deployment,
+                request.headers,
+                request.cookies,
+                scope["method"],
+                scope["path"],
+                client_source(scope),
+            )
         except NotAuthenticated as exc:
             if scope["path"].startswith("/ui/"):
                 await _respond(send, 303, None, [(b"location", b"/ui/login")])

@@ -27,8 +27,14 @@ def list_cases(actor: CurrentActor, deployment: DeploymentDep) -> list[dict[str,
 
 @router.post("/cases", tags=["cases"], status_code=201, **rule(Action.OPEN_CASE))
 def open_case(body: CaseCreate, actor: CurrentActor, deployment: DeploymentDep) -> dict[str, Any]:
-    return cases.open_case(deployment, actor, body.number, purpose=body.purpose, offence_type=body.offence_type,
-                           description=body.description).to_dict()  # fmt: skip
+    return cases.open_case(
+        deployment,
+        actor,
+        body.number,
+        purpose=body.purpose,
+        offence_type=body.offence_type,
+        description=body.description,
+    ).to_dict()
 
 
 @router.get("/cases/{number}", tags=["cases"], **rule(Action.VIEW_CASE))
@@ -58,8 +64,13 @@ def probe_faces(
     Governed like the search (role, case, assignment, authorisation) and ledgered with the probe's hash."""
     with saved_upload(probe, deployment, field="probe") as path:
         shown = probe_preview.preview_photo(deployment, actor, case, path)
-    return {"width": shown.faces.image.width, "height": shown.faces.image.height, "probe_sha256": shown.probe_sha256,
-            "ledger_seq": shown.ledger_seq, "faces": [face.to_dict() for face in shown.faces.faces]}  # fmt: skip
+    return {
+        "width": shown.faces.image.width,
+        "height": shown.faces.image.height,
+        "probe_sha256": shown.probe_sha256,
+        "ledger_seq": shown.ledger_seq,
+        "faces": [face.to_dict() for face in shown.faces.faces],
+    }
 
 
 @router.post("/searches", tags=["search"], status_code=201, **rule(Action.SEARCH))
@@ -82,8 +93,7 @@ def show_search(search_id: RowId, actor: CurrentActor, deployment: DeploymentDep
     return casefile.search_view(deployment, actor, search_id)
 
 
-@router.get("/searches/{search_id}/probe.jpg", tags=["search"], response_class=Response,
-            **rule(Action.VIEW_CASE))  # fmt: skip
+@router.get("/searches/{search_id}/probe.jpg", tags=["search"], response_class=Response, **rule(Action.VIEW_CASE))
 def probe_image(search_id: RowId, actor: CurrentActor, deployment: DeploymentDep) -> Response:
     # Decrypted in memory (the file is sealed at rest): a few kilobytes, never a file path.
     return Response(casefile.probe_image(deployment, actor, search_id), media_type="image/jpeg")
@@ -100,8 +110,7 @@ def candidate(candidate_id: RowId, actor: CurrentActor, deployment: DeploymentDe
     return review.view(deployment, actor, candidate_id).to_dict()
 
 
-@router.get("/candidates/{candidate_id}/face.jpg", tags=["review"], response_class=Response,
-            **rule(Action.VIEW_CASE))  # fmt: skip
+@router.get("/candidates/{candidate_id}/face.jpg", tags=["review"], response_class=Response, **rule(Action.VIEW_CASE))
 def candidate_image(candidate_id: RowId, actor: CurrentActor, deployment: DeploymentDep) -> Response:
     return Response(casefile.candidate_image(deployment, actor, candidate_id), media_type="image/jpeg")
 

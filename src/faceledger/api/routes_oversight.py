@@ -41,9 +41,18 @@ def jobs(request: Request, actor: CurrentActor, deployment: DeploymentDep) -> li
     governed_stats(deployment, actor)
     with deployment.sessions() as session:
         rows = session.scalars(select(IngestJob).order_by(IngestJob.id.desc()).limit(50)).all()
-        return [{"job": row.id, "input": row.input_path, "status": row.status, "started_at": row.started_at.isoformat(),
-                 "images_added": row.images_added, "failures": row.failures, "progress": _progress(row)}
-                for row in rows]  # fmt: skip
+        return [
+            {
+                "job": row.id,
+                "input": row.input_path,
+                "status": row.status,
+                "started_at": row.started_at.isoformat(),
+                "images_added": row.images_added,
+                "failures": row.failures,
+                "progress": _progress(row),
+            }
+            for row in rows
+        ]
 
 
 def _progress(row: IngestJob) -> dict[str, int] | None:
@@ -94,8 +103,9 @@ def ledger_entries(
     outcome: Annotated[str | None, Query(pattern="^(done|refused)$")] = None,
     case_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> list[dict[str, Any]]:
-    return audit_ledger.show(deployment, actor, since=since, limit=limit, action=action, outcome=outcome,
-                             case_id=case_id)  # fmt: skip
+    return audit_ledger.show(
+        deployment, actor, since=since, limit=limit, action=action, outcome=outcome, case_id=case_id
+    )
 
 
 @router.post("/ledger/verify", tags=["ledger"], **rule(Action.VIEW_LEDGER))
@@ -129,8 +139,9 @@ def confirm_optout(
     return optout.confirm(deployment, actor, request_id, body.face_ids).to_dict()
 
 
-@router.get("/optouts/{request_id}/faces/{face_id}.jpg", tags=["opt-out"], response_class=Response,
-            **rule(Action.OPT_OUT))  # fmt: skip
+@router.get(
+    "/optouts/{request_id}/faces/{face_id}.jpg", tags=["opt-out"], response_class=Response, **rule(Action.OPT_OUT)
+)
 def optout_match_image(request_id: RowId, face_id: RowId, actor: CurrentActor, deployment: DeploymentDep) -> Response:
     """A matched face's thumbnail, for the curator deciding whether it is the person."""
     return Response(optout.match_image(deployment, actor, request_id, face_id), media_type="image/jpeg")
@@ -154,10 +165,17 @@ def accuracy(deployment: DeploymentDep) -> dict[str, Any]:
     operating = current_threshold(deployment)  # the threshold a search would use now, and its promise
     threshold = operating.threshold
     at = table.false_match(threshold)
-    return {"model": deployment.config["model"], "threshold": threshold, "false_match_at_threshold": at.to_dict(),
-            "false_non_match_rate_at_threshold": table.false_non_match_rate(threshold),
-            "measured_on": table.dataset, "method": table.method, "impostor_pairs": table.impostor_pairs,
-            "genuine_pairs": table.genuine_pairs, "operating_threshold": operating.to_dict()}  # fmt: skip
+    return {
+        "model": deployment.config["model"],
+        "threshold": threshold,
+        "false_match_at_threshold": at.to_dict(),
+        "false_non_match_rate_at_threshold": table.false_non_match_rate(threshold),
+        "measured_on": table.dataset,
+        "method": table.method,
+        "impostor_pairs": table.impostor_pairs,
+        "genuine_pairs": table.genuine_pairs,
+        "operating_threshold": operating.to_dict(),
+    }
 
 
 @router.get("/reports/usage", tags=["reports"], **rule(Action.VIEW_LEDGER))

@@ -27,8 +27,15 @@ router = APIRouter(prefix="/api/v1")
 
 
 def set_session_cookie(response: Response, token: str, request: Request) -> None:
-    response.set_cookie(SESSION_COOKIE, token, max_age=SESSION_HOURS * 3600, httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https", path="/")  # fmt: skip
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=SESSION_HOURS * 3600,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
 
 
 @router.post("/session", tags=["sign-in"], **rule(PUBLIC))
@@ -54,8 +61,12 @@ def delete_session(request: Request, response: Response, deployment: DeploymentD
 @router.get("/me", tags=["sign-in"], **rule(SIGNED_IN))
 def me(found: CallerDep) -> dict[str, Any]:
     actor = found.actor
-    return {"user": actor.name, "roles": sorted(actor.roles), "department_id": actor.department_id,
-            "certified_until": actor.certified_until.isoformat() if actor.certified_until else None}  # fmt: skip
+    return {
+        "user": actor.name,
+        "roles": sorted(actor.roles),
+        "department_id": actor.department_id,
+        "certified_until": actor.certified_until.isoformat() if actor.certified_until else None,
+    }
 
 
 @router.get("/users", tags=["users"], **rule(Action.MANAGE_USERS))
@@ -67,9 +78,15 @@ def list_users(actor: CurrentActor, deployment: DeploymentDep) -> list[dict[str,
 def add_user(body: UserCreate, actor: CurrentActor, deployment: DeploymentDep) -> dict[str, Any]:
     """Ask for a new user: a second admin approves; the user's enrolment code goes to their outbox file,
     never into this response."""
-    return account_requests.request_user(deployment, actor, body.username, roles=body.roles,
-                                         department=body.department, display_name=body.display_name,
-                                         certified_until=body.certified_until).to_dict()  # fmt: skip
+    return account_requests.request_user(
+        deployment,
+        actor,
+        body.username,
+        roles=body.roles,
+        department=body.department,
+        display_name=body.display_name,
+        certified_until=body.certified_until,
+    ).to_dict()
 
 
 @router.post("/users/{username}/certification", tags=["users"], **rule(Action.MANAGE_USERS))
@@ -132,8 +149,9 @@ def reject(request_id: RowId, body: Decision, actor: CurrentActor, deployment: D
 @router.post("/enrol", tags=["sign-in"], **rule(PUBLIC))
 def enrol(body: Enrolment, request: Request, deployment: DeploymentDep) -> dict[str, Any]:
     """Redeem a one-time enrolment code: set your password (optional) and receive your API token, once."""
-    issued = account_requests.enrol(deployment, body.username, body.code, body.password,
-                                    request.client.host if request.client else "")  # fmt: skip
+    issued = account_requests.enrol(
+        deployment, body.username, body.code, body.password, request.client.host if request.client else ""
+    )
     return {"username": issued.username, "token": issued.token}
 
 
@@ -157,9 +175,16 @@ def authority_status(actor: CurrentActor, deployment: DeploymentDep) -> dict[str
 
 @router.post("/authority", tags=["authority"], status_code=201, **rule(Action.GRANT_AUTHORITY))
 def grant(body: AuthorityGrant, actor: CurrentActor, deployment: DeploymentDep) -> dict[str, Any]:
-    return authority.grant(deployment, actor, reference=body.reference, purposes=body.purposes,
-                           offence_types=body.offence_types, starts_on=body.starts_on, ends_on=body.ends_on,
-                           max_candidates=body.max_candidates).to_dict()  # fmt: skip
+    return authority.grant(
+        deployment,
+        actor,
+        reference=body.reference,
+        purposes=body.purposes,
+        offence_types=body.offence_types,
+        starts_on=body.starts_on,
+        ends_on=body.ends_on,
+        max_candidates=body.max_candidates,
+    ).to_dict()
 
 
 @router.post("/authority/halt", tags=["authority"], **rule(Action.HALT_AUTHORITY))

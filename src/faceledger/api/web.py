@@ -35,22 +35,35 @@ def login_page(request: Request) -> Response:
 
 
 @router.post("/login", **page_rule(PUBLIC))
-def login(request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()],
-          csrf_token: Annotated[str, Form()]) -> Response:  # fmt: skip
+def login(
+    request: Request,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()],
+) -> Response:
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not secrets.compare_digest(expected.encode(), csrf_token.encode()):
-        return render(request, None, "login.html", "Sign in", 403, error="The form expired; try again.",
-                      login_csrf=expected)  # fmt: skip
+        return render(
+            request, None, "login.html", "Sign in", 403, error="The form expired; try again.", login_csrf=expected
+        )
     try:
         opened = sign_in(deployment(request), username, password, request.client.host if request.client else "")
     except TooManyAttempts as exc:
         return render(request, None, "login.html", "Sign in", 429, error=str(exc), login_csrf=expected)
     except FaceledgerError:
-        return render(request, None, "login.html", "Sign in", 401, error="Wrong user name or password.",
-                      login_csrf=expected)  # fmt: skip
+        return render(
+            request, None, "login.html", "Sign in", 401, error="Wrong user name or password.", login_csrf=expected
+        )
     response = RedirectResponse("/ui/", status_code=303)
-    response.set_cookie(SESSION_COOKIE, opened.token, max_age=SESSION_HOURS * 3600, httponly=True,
-                        samesite="strict", secure=request.url.scheme == "https", path="/")  # fmt: skip
+    response.set_cookie(
+        SESSION_COOKIE,
+        opened.token,
+        max_age=SESSION_HOURS * 3600,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
     return response
 
 
@@ -68,8 +81,9 @@ def logout(request: Request, csrf_token: Annotated[str, Form()]) -> Response:
 def dashboard(request: Request) -> Response:
     found = signed_in(request)
     mine = cases.list_cases(deployment(request), found.actor) if has(found, *Role) else []
-    return render(request, found, "dashboard.html", "Dashboard", cases=mine,
-                  can_halt=has(found, Role.ADMIN, Role.SUPERVISOR))  # fmt: skip
+    return render(
+        request, found, "dashboard.html", "Dashboard", cases=mine, can_halt=has(found, Role.ADMIN, Role.SUPERVISOR)
+    )
 
 
 @router.post("/authority/halt", **page_rule(Action.HALT_AUTHORITY))
@@ -103,8 +117,13 @@ def gallery(request: Request) -> Response:
 
 
 @router.post("/gallery/ingest", **page_rule(Action.CURATE_GALLERY))
-def ingest(request: Request, path: Annotated[str, Form()], source: Annotated[str, Form()],
-           csrf_token: Annotated[str, Form()], legal_basis: Annotated[str, Form()] = "") -> Response:  # fmt: skip
+def ingest(
+    request: Request,
+    path: Annotated[str, Form()],
+    source: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()],
+    legal_basis: Annotated[str, Form()] = "",
+) -> Response:
     found = signed_in(request)
     check_csrf(found, csrf_token)
 
@@ -123,8 +142,14 @@ def remove(request: Request, sha256: Annotated[str, Form()], csrf_token: Annotat
 
     def act() -> Response:
         removal = governed_remove(deployment(request), found.actor, sha256=sha256.strip().lower())
-        return render(request, found, "gallery.html", "Gallery", message=f"Removed {removal.images} image(s) and "
-                      f"{removal.faces} face(s) completely.", **_gallery_context(request, found))  # fmt: skip
+        return render(
+            request,
+            found,
+            "gallery.html",
+            "Gallery",
+            message=f"Removed {removal.images} image(s) and {removal.faces} face(s) completely.",
+            **_gallery_context(request, found),
+        )
 
     return attempt(request, found, act, "error.html", "Gallery")
 
@@ -146,8 +171,12 @@ def optout_page(request: Request) -> Response:
 
 
 @router.post("/optout", **page_rule(Action.OPT_OUT))
-def optout_submit(request: Request, photo: Annotated[UploadFile, File()], contact: Annotated[str, Form()],
-                  csrf_token: Annotated[str, Form()]) -> Response:  # fmt: skip
+def optout_submit(
+    request: Request,
+    photo: Annotated[UploadFile, File()],
+    contact: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()],
+) -> Response:
     found = signed_in(request)
     check_csrf(found, csrf_token)
 
@@ -155,38 +184,62 @@ def optout_submit(request: Request, photo: Annotated[UploadFile, File()], contac
         found_deployment = deployment(request)
         with saved_upload(photo, found_deployment, field="photo") as path:
             status = optout.submit(found_deployment, found.actor, path, contact)
-        message = ("Future ingests skip this person. Nothing is deleted yet: check each match below and confirm "
-                   "only the faces that are this person." if status.status == "pending" else
-                   "Future ingests skip this person; no gallery face matched closely enough to delete.")  # fmt: skip
+        message = (
+            "Future ingests skip this person. Nothing is deleted yet: check each match below and confirm "
+            "only the faces that are this person."
+            if status.status == "pending"
+            else "Future ingests skip this person; no gallery face matched closely enough to delete."
+        )
         return render(request, found, "optout.html", "Opt-out", status=status, message=message)
 
     return attempt(request, found, act, "optout.html", "Opt-out", status=None)
 
 
 @router.post("/optout/{request_id}/confirm", **page_rule(Action.OPT_OUT))
-def optout_confirm(request: Request, request_id: RowId, csrf_token: Annotated[str, Form()],
-                   face_ids: Annotated[list[int] | None, Form()] = None) -> Response:  # fmt: skip
+def optout_confirm(
+    request: Request,
+    request_id: RowId,
+    csrf_token: Annotated[str, Form()],
+    face_ids: Annotated[list[int] | None, Form()] = None,
+) -> Response:
     """Step two: only the faces ticked are deleted; the other matches stay in the gallery untouched."""
     found = signed_in(request)
     check_csrf(found, csrf_token)
 
     def act() -> Response:
         status = optout.confirm(deployment(request), found.actor, request_id, face_ids or [])
-        return render(request, found, "optout.html", "Opt-out", status=status, message=f"Done: {status.faces_removed} "
-                      "confirmed face(s) were removed completely; the others were kept.")  # fmt: skip
+        return render(
+            request,
+            found,
+            "optout.html",
+            "Opt-out",
+            status=status,
+            message=f"Done: {status.faces_removed} confirmed face(s) were removed completely; the others were kept.",
+        )
 
     return attempt(request, found, act, "optout.html", "Opt-out", status=None)
 
 
 def _ledger_page(request: Request, found: Caller, verification: Any = None) -> Response:
-    filters = {"action": request.query_params.get("action") or None,
-               "outcome": request.query_params.get("outcome") or None}  # fmt: skip
+    filters = {
+        "action": request.query_params.get("action") or None,
+        "outcome": request.query_params.get("outcome") or None,
+    }
     found_deployment = deployment(request)
     entries = audit_ledger.show(found_deployment, found.actor, limit=200, **filters)
     everything = audit_ledger.show(found_deployment, found.actor, limit=100_000)
     usage = Counter(f"{e['action']} ({e['outcome']})" for e in everything).most_common(12)
-    return render(request, found, "ledger.html", "Ledger", entries=list(reversed(entries)), filters=filters,
-                  usage=usage, usage_max=max((c for _, c in usage), default=1), verification=verification)  # fmt: skip
+    return render(
+        request,
+        found,
+        "ledger.html",
+        "Ledger",
+        entries=list(reversed(entries)),
+        filters=filters,
+        usage=usage,
+        usage_max=max((c for _, c in usage), default=1),
+        verification=verification,
+    )
 
 
 @router.get("/ledger", response_class=HTMLResponse, **page_rule(Action.VIEW_LEDGER))

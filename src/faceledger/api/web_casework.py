@@ -45,15 +45,26 @@ def case_list(request: Request) -> Response:
 
 
 @router.post("/cases", **page_rule(Action.OPEN_CASE))
-def case_open(request: Request, number: Annotated[str, Form()], purpose: Annotated[str, Form()],
-              offence_type: Annotated[str, Form()], csrf_token: Annotated[str, Form()],
-              description: Annotated[str, Form()] = "") -> Response:  # fmt: skip
+def case_open(
+    request: Request,
+    number: Annotated[str, Form()],
+    purpose: Annotated[str, Form()],
+    offence_type: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()],
+    description: Annotated[str, Form()] = "",
+) -> Response:
     found = signed_in(request)
     check_csrf(found, csrf_token)
 
     def act() -> Response:
-        cases.open_case(deployment(request), found.actor, number, purpose=purpose, offence_type=offence_type,
-                        description=description)  # fmt: skip
+        cases.open_case(
+            deployment(request),
+            found.actor,
+            number,
+            purpose=purpose,
+            offence_type=offence_type,
+            description=description,
+        )
         return RedirectResponse(f"/ui/cases/{number}", status_code=303)
 
     listed = cases.list_cases(deployment(request), found.actor)
@@ -64,8 +75,16 @@ def _case_page(request: Request, found: Caller, number: str, **extra: Any) -> Re
     found_deployment = deployment(request)
     case = cases.show(found_deployment, found.actor, number)
     searches = casefile.case_searches(found_deployment, found.actor, number)
-    return render(request, found, "case.html", f"Case {case.number}", case=case, searches=searches,
-                  is_supervisor=has(found, Role.SUPERVISOR), **extra)  # fmt: skip
+    return render(
+        request,
+        found,
+        "case.html",
+        f"Case {case.number}",
+        case=case,
+        searches=searches,
+        is_supervisor=has(found, Role.SUPERVISOR),
+        **extra,
+    )
 
 
 @router.get("/cases/{number}", response_class=HTMLResponse, **page_rule(Action.VIEW_CASE))
@@ -75,8 +94,9 @@ def case_page(request: Request, number: str) -> Response:
 
 
 @router.post("/cases/{number}/assign", **page_rule(Action.ASSIGN_CASE))
-def case_assign(request: Request, number: str, user: Annotated[str, Form()],
-                csrf_token: Annotated[str, Form()]) -> Response:  # fmt: skip
+def case_assign(
+    request: Request, number: str, user: Annotated[str, Form()], csrf_token: Annotated[str, Form()]
+) -> Response:
     found = signed_in(request)
     check_csrf(found, csrf_token)
 
@@ -88,8 +108,9 @@ def case_assign(request: Request, number: str, user: Annotated[str, Form()],
 
 
 @router.post("/cases/{number}/close", **page_rule(Action.CLOSE_CASE))
-def case_close(request: Request, number: str, csrf_token: Annotated[str, Form()],
-               reason: Annotated[str, Form()] = "") -> Response:  # fmt: skip
+def case_close(
+    request: Request, number: str, csrf_token: Annotated[str, Form()], reason: Annotated[str, Form()] = ""
+) -> Response:
     found = signed_in(request)
     check_csrf(found, csrf_token)
 
@@ -105,8 +126,9 @@ def open_cases(request: Request, found: Caller) -> list[Any]:
 
 
 def _search_page(request: Request, found: Caller, **extra: Any) -> Response:
-    return render(request, found, "search.html", "New search", cases=open_cases(request, found),
-                  **{"upload": None, **extra})  # fmt: skip
+    return render(
+        request, found, "search.html", "New search", cases=open_cases(request, found), **{"upload": None, **extra}
+    )
 
 
 @router.get("/search", response_class=HTMLResponse, **page_rule(Action.SEARCH))
@@ -115,8 +137,12 @@ def search_page(request: Request) -> Response:
 
 
 @router.post("/search/faces", **page_rule(Action.SEARCH))
-def search_faces(request: Request, probe: Annotated[UploadFile, File()], case: Annotated[str, Form()],
-                 csrf_token: Annotated[str, Form()]) -> Response:  # fmt: skip
+def search_faces(
+    request: Request,
+    probe: Annotated[UploadFile, File()],
+    case: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()],
+) -> Response:
     """Step one: the faces in the probe, drawn on it, to choose from. Nothing is searched yet."""
     found = signed_in(request)
     check_csrf(found, csrf_token)
@@ -128,19 +154,29 @@ def search_faces(request: Request, probe: Annotated[UploadFile, File()], case: A
             pixels, faces = shown_faces.pixels, shown_faces.faces
             # kept in staging for step two, claimable once and only by this user, from any server process
             key = staging.keep(found_deployment, found.actor, path, staging.StagedKind.PROBE)
-        shown = {"id": key, "case": case, "preview": _preview(pixels, faces) if pixels is not None else "",
-                 "faces": [face.to_dict() | {"quality": {"score": face.quality.score,
-                                                         "problems": face.quality.problems}}
-                           for face in faces.faces]}  # fmt: skip
+        shown = {
+            "id": key,
+            "case": case,
+            "preview": _preview(pixels, faces) if pixels is not None else "",
+            "faces": [
+                face.to_dict() | {"quality": {"score": face.quality.score, "problems": face.quality.problems}}
+                for face in faces.faces
+            ],
+        }
         return _search_page(request, found, upload=shown)
 
     return attempt(request, found, act, "search.html", "New search", cases=open_cases(request, found), upload=None)
 
 
 @router.post("/search", **page_rule(Action.SEARCH))
-def search(request: Request, upload: Annotated[str, Form()], case: Annotated[str, Form()],
-           attestation: Annotated[str, Form()], csrf_token: Annotated[str, Form()],
-           face: Annotated[int | None, Form()] = None) -> Response:  # fmt: skip
+def search(
+    request: Request,
+    upload: Annotated[str, Form()],
+    case: Annotated[str, Form()],
+    attestation: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()],
+    face: Annotated[int | None, Form()] = None,
+) -> Response:
     """Step two: the governed search of the chosen face; the probe file is deleted whatever happens."""
     found = signed_in(request)
     check_csrf(found, csrf_token)
@@ -166,10 +202,17 @@ def lineup(request: Request, search_id: RowId) -> Response:
 
 def _candidate_page(request: Request, found: Caller, candidate_id: int, **extra: Any) -> Response:
     view = review.view(deployment(request), found.actor, candidate_id)
-    return render(request, found, "candidate.html", f"Candidate {candidate_id}", view=view,
-                  is_reviewer=has(found, Role.REVIEWER), is_supervisor=has(found, Role.SUPERVISOR),
-                  can_corroborate=has(found, Role.SUPERVISOR, Role.ANALYST) and view.state == "confirmed",
-                  **extra)  # fmt: skip
+    return render(
+        request,
+        found,
+        "candidate.html",
+        f"Candidate {candidate_id}",
+        view=view,
+        is_reviewer=has(found, Role.REVIEWER),
+        is_supervisor=has(found, Role.SUPERVISOR),
+        can_corroborate=has(found, Role.SUPERVISOR, Role.ANALYST) and view.state == "confirmed",
+        **extra,
+    )
 
 
 @router.get("/candidates/{candidate_id}", response_class=HTMLResponse, **page_rule(Action.VIEW_CASE))
@@ -190,28 +233,48 @@ def _candidate_action(request: Request, candidate_id: int, csrf_token: str, act:
 
 
 @router.post("/candidates/{candidate_id}/review", **page_rule(Action.REVIEW))
-def candidate_review(request: Request, candidate_id: RowId, decision: Annotated[str, Form()],
-                     csrf_token: Annotated[str, Form()], note: Annotated[str, Form()] = "") -> Response:  # fmt: skip
-    return _candidate_action(request, candidate_id, csrf_token, lambda found: review.review(
-        deployment(request), found.actor, candidate_id, decision, note))  # fmt: skip
+def candidate_review(
+    request: Request,
+    candidate_id: RowId,
+    decision: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()],
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    return _candidate_action(
+        request,
+        candidate_id,
+        csrf_token,
+        lambda found: review.review(deployment(request), found.actor, candidate_id, decision, note),
+    )
 
 
 @router.post("/candidates/{candidate_id}/signoff", **page_rule(Action.SIGN_OFF))
-def candidate_signoff(request: Request, candidate_id: RowId, csrf_token: Annotated[str, Form()],
-                      note: Annotated[str, Form()] = "") -> Response:  # fmt: skip
-    return _candidate_action(request, candidate_id, csrf_token, lambda found: review.sign_off(
-        deployment(request), found.actor, candidate_id, note))  # fmt: skip
+def candidate_signoff(
+    request: Request, candidate_id: RowId, csrf_token: Annotated[str, Form()], note: Annotated[str, Form()] = ""
+) -> Response:
+    return _candidate_action(
+        request,
+        candidate_id,
+        csrf_token,
+        lambda found: review.sign_off(deployment(request), found.actor, candidate_id, note),
+    )
 
 
 @router.post("/candidates/{candidate_id}/corroborate", **page_rule(Action.CORROBORATE))
-def candidate_corroborate(request: Request, candidate_id: RowId, evidence: Annotated[str, Form()],
-                          csrf_token: Annotated[str, Form()]) -> Response:  # fmt: skip
-    return _candidate_action(request, candidate_id, csrf_token, lambda found: review.corroborate(
-        deployment(request), found.actor, candidate_id, evidence))  # fmt: skip
+def candidate_corroborate(
+    request: Request, candidate_id: RowId, evidence: Annotated[str, Form()], csrf_token: Annotated[str, Form()]
+) -> Response:
+    return _candidate_action(
+        request,
+        candidate_id,
+        csrf_token,
+        lambda found: review.corroborate(deployment(request), found.actor, candidate_id, evidence),
+    )
 
 
 @router.get("/queue", response_class=HTMLResponse, **page_rule(Action.REVIEW))
 def queue(request: Request) -> Response:
     found = signed_in(request)
-    return render(request, found, "queue.html", "Review queue", queue=review.review_queue(deployment(request),
-                                                                                           found.actor))  # fmt: skip
+    return render(
+        request, found, "queue.html", "Review queue", queue=review.review_queue(deployment(request), found.actor)
+    )

@@ -27,16 +27,20 @@ def enrol_page(request: Request) -> Response:
 
 
 @router.post("/enrol", response_class=HTMLResponse, **page_rule(PUBLIC))
-def enrol_submit(request: Request, username: Annotated[str, Form(max_length=100)],
-                 code: Annotated[str, Form(max_length=200)], password: Annotated[str, Form(max_length=1024)],
-                 csrf_token: Annotated[str, Form(max_length=200)]) -> Response:  # fmt: skip
+def enrol_submit(
+    request: Request,
+    username: Annotated[str, Form(max_length=100)],
+    code: Annotated[str, Form(max_length=200)],
+    password: Annotated[str, Form(max_length=1024)],
+    csrf_token: Annotated[str, Form(max_length=200)],
+) -> Response:
     expected = request.cookies.get(ENROL_CSRF_COOKIE, "")
     if not expected or not secrets.compare_digest(expected.encode(), csrf_token.encode()):
-        return render(request, None, "enrol.html", "Enrol", 403, error="The form expired; try again.",
-                      enrol_csrf=expected)  # fmt: skip
+        return render(
+            request, None, "enrol.html", "Enrol", 403, error="The form expired; try again.", enrol_csrf=expected
+        )
     try:
-        issued = enrol(deployment(request), username, code, password,
-                       request.client.host if request.client else "")  # fmt: skip
+        issued = enrol(deployment(request), username, code, password, request.client.host if request.client else "")
     except FaceledgerError as exc:
         status = 422 if isinstance(exc, InvalidInput) else 401
         return render(request, None, "enrol.html", "Enrol", status, error=str(exc), enrol_csrf=expected)

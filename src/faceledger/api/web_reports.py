@@ -38,8 +38,9 @@ def reports_page(request: Request) -> Response:
     found = signed_in(request)
 
     def act() -> Response:
-        return render(request, found, "reports.html", "Reports", this_week=this_week(),
-                      anomalies=_anomalies(request, found.actor))  # fmt: skip
+        return render(
+            request, found, "reports.html", "Reports", this_week=this_week(), anomalies=_anomalies(request, found.actor)
+        )
 
     return attempt(request, found, act, "error.html", "Reports")
 

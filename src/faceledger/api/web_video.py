@@ -42,15 +42,22 @@ def video_tracks(
         found_deployment = deployment(request)
         with saved_upload(video, found_deployment, field="video", video=True) as path:
             # decoded frames go to the upload's own staging folder
-            result = probe_preview.preview_video(found_deployment, found.actor, case, path, every_s=every_s,
-                                                 attribution=attribution).video  # fmt: skip
+            result = probe_preview.preview_video(
+                found_deployment, found.actor, case, path, every_s=every_s, attribution=attribution
+            ).video
             key = staging.keep(found_deployment, found.actor, path, staging.StagedKind.VIDEO)
-        analysed = {"id": key, "case": case, "every_s": every_s, "tracks": result.to_dict()["tracks"],
-                    "sheet": base64.b64encode(contact_sheet(result)).decode()}  # fmt: skip
+        analysed = {
+            "id": key,
+            "case": case,
+            "every_s": every_s,
+            "tracks": result.to_dict()["tracks"],
+            "sheet": base64.b64encode(contact_sheet(result)).decode(),
+        }
         return render(request, found, "video.html", "Search from video", cases=[], analysed=analysed)
 
-    return attempt(request, found, act, "video.html", "Search from video", cases=open_cases(request, found),
-                   analysed=None)  # fmt: skip
+    return attempt(
+        request, found, act, "video.html", "Search from video", cases=open_cases(request, found), analysed=None
+    )
 
 
 @router.post("/video/search", **page_rule(Action.SEARCH))
@@ -69,9 +76,11 @@ def video_search_page(
 
     def act() -> Response:
         with staging.claimed(deployment(request), found.actor, upload, staging.StagedKind.VIDEO) as video:
-            result = video_search.search_track(deployment(request), found.actor, case, attestation, video, track,
-                                               every_s)  # fmt: skip
+            result = video_search.search_track(
+                deployment(request), found.actor, case, attestation, video, track, every_s
+            )
         return RedirectResponse(f"/ui/searches/{result.search_id}", status_code=303)
 
-    return attempt(request, found, act, "video.html", "Search from video", cases=open_cases(request, found),
-                   analysed=None)  # fmt: skip
+    return attempt(
+        request, found, act, "video.html", "Search from video", cases=open_cases(request, found), analysed=None
+    )

@@ -42,9 +42,14 @@ def user_requests(
 
 @user_app.command("approve")
 @reports_errors
-def user_approve(request: RequestArgument, note: NoteOption = "", data_dir: DataDirOption = None,
-                 token: TokenOption = None, token_file: TokenFileOption = None,
-                 as_json: JsonOption = False) -> None:  # fmt: skip
+def user_approve(
+    request: RequestArgument,
+    note: NoteOption = "",
+    data_dir: DataDirOption = None,
+    token: TokenOption = None,
+    token_file: TokenFileOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Approve another admin's request; a new credential goes to the user's outbox file."""
     with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         print_request(account_requests.approve(deployment, actor, request, note), as_json)
@@ -52,8 +57,13 @@ def user_approve(request: RequestArgument, note: NoteOption = "", data_dir: Data
 
 @user_app.command("reject")
 @reports_errors
-def user_reject(request: RequestArgument, note: NoteOption = "", data_dir: DataDirOption = None,
-                token: TokenOption = None, token_file: TokenFileOption = None) -> None:  # fmt: skip
+def user_reject(
+    request: RequestArgument,
+    note: NoteOption = "",
+    data_dir: DataDirOption = None,
+    token: TokenOption = None,
+    token_file: TokenFileOption = None,
+) -> None:
     """Turn a request down (or withdraw your own)."""
     with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         print_request(account_requests.reject(deployment, actor, request, note), False)
@@ -61,8 +71,13 @@ def user_reject(request: RequestArgument, note: NoteOption = "", data_dir: DataD
 
 @user_app.command("roles")
 @reports_errors
-def user_roles(username: UserArgument, role: RoleOption, data_dir: DataDirOption = None,
-               token: TokenOption = None, token_file: TokenFileOption = None) -> None:  # fmt: skip
+def user_roles(
+    username: UserArgument,
+    role: RoleOption,
+    data_dir: DataDirOption = None,
+    token: TokenOption = None,
+    token_file: TokenFileOption = None,
+) -> None:
     """Ask for a user's roles to become these (a second admin approves)."""
     with acting(data_dir, token, token_file=token_file) as (deployment, actor):
         print_request(account_requests.request_roles(deployment, actor, username, role), False)

@@ -134,8 +134,14 @@ def version(as_json: JsonOption = False, data_dir: DataDirOption = None) -> None
     models = pipeline_models(pipeline) + operator_notices(settings, added)
     embedder = next(m for m in models if m.role == "embedder")  # the first: Face.embedding's model
     runtime = {**runtime_versions(), **(onnx_versions() if pipeline is not Pipeline.DLIB else {})}
-    data = {"faceledger": __version__, "model": embedder.identity.to_dict(), "licence": embedder.licence,
-            "pipeline": pipeline.value, "models": [m.to_dict() for m in models], "runtime": runtime}  # fmt: skip
+    data = {
+        "faceledger": __version__,
+        "model": embedder.identity.to_dict(),
+        "licence": embedder.licence,
+        "pipeline": pipeline.value,
+        "models": [m.to_dict() for m in models],
+        "runtime": runtime,
+    }
     if added:
         data["added_models"] = [a.to_dict() for a in added]
     if as_json:
@@ -149,8 +155,10 @@ def version(as_json: JsonOption = False, data_dir: DataDirOption = None) -> None
         typer.echo(f"  licence {m.licence}{notices}")
     for a in added:
         when = f"evaluated {a.evaluated_at:%Y-%m-%d}" if a.evaluated else "not evaluated (cannot be enabled)"
-        typer.echo(f"added model {a.name}: sha256 {a.sha256}, licence {a.licence}, commercial use "
-                   f"{'yes' if a.commercial_use else 'no'}, {when}")  # fmt: skip
+        typer.echo(
+            f"added model {a.name}: sha256 {a.sha256}, licence {a.licence}, commercial use "
+            f"{'yes' if a.commercial_use else 'no'}, {when}"
+        )
     typer.echo("runtime " + ", ".join(f"{k} {v}" for k, v in runtime.items()))
 
 
@@ -160,9 +168,16 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
     data_dir: DataDirOption = None,
-    processes: Annotated[int, typer.Option("--workers", min=1, max=64, help="Server processes; they share "
-                                           "all request state through the data directory and database.")] = 1,
-) -> None:  # fmt: skip
+    processes: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Server processes; they share all request state through the data directory and database.",
+        ),
+    ] = 1,
+) -> None:
     """Serve the REST API (docs at /docs) and the web UI (at /ui/) for a deployment."""
     import uvicorn
 
@@ -176,8 +191,14 @@ def serve(
         uvicorn.run(create_app(settings, folder), host=host, port=port, log_level="warning")
         return
     os.environ["FACELEDGER_DATA_DIR"] = str(folder)  # each worker process builds its app from the environment
-    uvicorn.run("faceledger.api.app:app_from_environment", factory=True, workers=processes, host=host, port=port,
-                log_level="warning")  # fmt: skip
+    uvicorn.run(
+        "faceledger.api.app:app_from_environment",
+        factory=True,
+        workers=processes,
+        host=host,
+        port=port,
+        log_level="warning",
+    )
 
 
 def _with_progress(run: Any, total: int) -> list[FileResult]:
@@ -185,8 +206,13 @@ def _with_progress(run: Any, total: int) -> list[FileResult]:
     console = Console(stderr=True)
     if total < 2 or not console.is_terminal:
         return list(run(None))
-    columns = (TextColumn("faces"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-               TimeRemainingColumn())  # fmt: skip
+    columns = (
+        TextColumn("faces"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("detect", total=total, rate="")
 

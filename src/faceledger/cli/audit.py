@@ -16,14 +16,17 @@ from faceledger.policy.governance import ActorView
 from faceledger.services import anomalies
 from faceledger.services.deployment import Deployment
 
-audit_app = typer.Typer(help="The anomaly audit: findings from the ledger, and recorded violations.",
-                        no_args_is_help=True)  # fmt: skip
+audit_app = typer.Typer(
+    help="The anomaly audit: findings from the ledger, and recorded violations.", no_args_is_help=True
+)
 SinceOption = Annotated[str | None, typer.Option("--since", metavar="DATE", help="From this day (YYYY-MM-DD, UTC).")]
 UntilOption = Annotated[str | None, typer.Option("--until", metavar="DATE", help="To this day, included.")]
-CaseloadOption = Annotated[float, typer.Option("--caseload-ratio", min=0.001,
-                                               help="Searches per assigned case above which to flag.")]  # fmt: skip
-BurstOption = Annotated[int, typer.Option("--burst-per-hour", min=1,
-                                          help="Searches by one user in 60 minutes above which to flag.")]  # fmt: skip
+CaseloadOption = Annotated[
+    float, typer.Option("--caseload-ratio", min=0.001, help="Searches per assigned case above which to flag.")
+]
+BurstOption = Annotated[
+    int, typer.Option("--burst-per-hour", min=1, help="Searches by one user in 60 minutes above which to flag.")
+]
 HoursOption = Annotated[str, typer.Option("--hours", metavar="START-END", help="Working hours in UTC.")]
 RecordOption = Annotated[bool, typer.Option("--record", help="Record each finding as a violation (auditors, admins).")]
 
@@ -60,11 +63,18 @@ def audit_anomalies(
 ) -> None:
     """Flag searches outside assigned cases, caseload outpaced, one probe across cases, searches out of hours,
     bursts, repeats after 'not a match', and new accounts made by the same two admins working one case
-    (FACELEDGER_ANOMALY_NEW_ACCOUNT_DAYS); each finding cites its ledger entries."""  # fmt: skip
+    (FACELEDGER_ANOMALY_NEW_ACCOUNT_DAYS); each finding cites its ledger entries."""
     start, end, working = _day_start(since, "--since"), _day_start(until, "--until", after=True), _hours(hours)
     with acting(data_dir, token, token_file=token_file) as (deployment, actor):
-        findings = anomalies.find_anomalies(deployment, actor, since=start, until=end, caseload_ratio=caseload_ratio,
-                                            burst_per_hour=burst_per_hour, hours=working)  # fmt: skip
+        findings = anomalies.find_anomalies(
+            deployment,
+            actor,
+            since=start,
+            until=end,
+            caseload_ratio=caseload_ratio,
+            burst_per_hour=burst_per_hour,
+            hours=working,
+        )
         shown = [finding.to_dict() for finding in findings]
         if record:
             for finding, data in zip(findings, shown, strict=True):

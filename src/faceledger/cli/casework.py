@@ -25,8 +25,10 @@ def _print_case(case: CasePublic, as_json: bool) -> None:
     if as_json:
         emit_json(case.to_dict())
         return
-    typer.echo(f"case {case.number} ({case.department}): {case.status}; purpose {case.purpose}; "
-               f"offence {case.offence_type}; {case.searches} searches")  # fmt: skip
+    typer.echo(
+        f"case {case.number} ({case.department}): {case.status}; purpose {case.purpose}; "
+        f"offence {case.offence_type}; {case.searches} searches"
+    )
     typer.echo(f"assigned: {', '.join(case.assigned) or 'nobody'}")
 
 
@@ -44,8 +46,9 @@ def case_open(
 ) -> None:
     """Open a case for an allowed purpose."""
     with acting(data_dir, token, token_file=token_file) as (deployment, actor):
-        case = cases.open_case(deployment, actor, number, purpose=purpose, offence_type=offence_type,
-                               description=description)  # fmt: skip
+        case = cases.open_case(
+            deployment, actor, number, purpose=purpose, offence_type=offence_type, description=description
+        )
     _print_case(case, as_json)
 
 
@@ -115,8 +118,10 @@ def case_list(
 
 
 def print_search(result: SearchOutcome) -> None:
-    typer.echo(f"search {result.search_id} in case {result.case_number}: probe face {result.probe_face['index']}, "
-               f"{result.gallery_faces} gallery faces, threshold {result.threshold}")  # fmt: skip
+    typer.echo(
+        f"search {result.search_id} in case {result.case_number}: probe face {result.probe_face['index']}, "
+        f"{result.gallery_faces} gallery faces, threshold {result.threshold}"
+    )
     if result.operating_point:
         typer.echo(f"operating {result.operating_point['text']}")
     typer.echo(result.notice)

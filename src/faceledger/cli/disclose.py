@@ -34,14 +34,17 @@ def disclose(
         _print(summary)
     if not summary.verified:
         # Written and ledgered all the same: the defence is owed the record as it is, the failure part of it.
-        typer.echo(f"faceledger: error: ledger does not verify at entry {summary.first_bad_seq}: {summary.problem}",
-                   err=True)  # fmt: skip
+        typer.echo(
+            f"faceledger: error: ledger does not verify at entry {summary.first_bad_seq}: {summary.problem}", err=True
+        )
         raise typer.Exit(EXIT_CODES[LedgerTampered])
 
 
 def _print(summary: DisclosureSummary) -> None:
     typer.echo(f"wrote {summary.path} (sha256 {summary.sha256})")
-    typer.echo(f"{summary.searches} searches done, {summary.refused} refused, {summary.candidates} candidates, "
-               f"{summary.ledger_entries} ledger entries; disclosure is ledger entry {summary.ledger_seq}")  # fmt: skip
+    typer.echo(
+        f"{summary.searches} searches done, {summary.refused} refused, {summary.candidates} candidates, "
+        f"{summary.ledger_entries} ledger entries; disclosure is ledger entry {summary.ledger_seq}"
+    )
     if summary.verified:
         typer.echo("ledger verified: the whole chain, and every disclosed entry's hash")

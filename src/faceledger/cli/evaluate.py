@@ -41,8 +41,10 @@ def _added_models(names: list[str], data_dir: Path | None) -> list[str]:
     """The names in `names` that are not built-in pipelines: models added to the deployment, which is then needed."""
     added = [name for name in names if name not in _BUILTIN]
     if added and data_dir is None and make_settings().data_dir is None:
-        raise InvalidInput(f"--pipeline {added[0]}: not one of {', '.join(_BUILTIN)}; a model added with "
-                           "faceledger models add is evaluated in its deployment: pass --data-dir")  # fmt: skip
+        raise InvalidInput(
+            f"--pipeline {added[0]}: not one of {', '.join(_BUILTIN)}; a model added with "
+            "faceledger models add is evaluated in its deployment: pass --data-dir"
+        )
     return added
 
 
@@ -89,8 +91,14 @@ def lfw_command(
             finally:
                 embedding_cache.close()
             stored = record_evaluation(deployment, actor, pipeline, sanitise(summary), table)
-        summary = {**summary, "stored": {"model": stored.name, "sha256": stored.sha256,
-                                         "calibration_impostor_pairs": table["impostor_pairs"]}}  # fmt: skip
+        summary = {
+            **summary,
+            "stored": {
+                "model": stored.name,
+                "sha256": stored.sha256,
+                "calibration_impostor_pairs": table["impostor_pairs"],
+            },
+        }
     else:
         settings = make_settings(workers=workers, pipeline=_BUILTIN[pipeline] if pipeline else None)
         summary, written = _run_and_report(data, settings, folds, out, no_identification, cache, people, workers)
@@ -98,19 +106,39 @@ def lfw_command(
 
 
 def _run_and_report(
-    data: Path, settings: Settings, folds: int, out: Path, no_identification: bool, cache: Path | None,
-    people: int | None, workers: int | None,
-) -> tuple[dict[str, Any], dict[str, Path]]:  # fmt: skip
+    data: Path,
+    settings: Settings,
+    folds: int,
+    out: Path,
+    no_identification: bool,
+    cache: Path | None,
+    people: int | None,
+    workers: int | None,
+) -> tuple[dict[str, Any], dict[str, Path]]:
     embedding_cache = EmbeddingCache(cache or default_cache_path())
     console = Console(stderr=True)
     try:
         full = not no_identification
-        with Progress(TextColumn("embedding LFW images not yet cached"), BarColumn(), TextColumn("{task.completed}"),
-                      console=console, transient=True, disable=not console.is_terminal) as progress:  # fmt: skip
+        with Progress(
+            TextColumn("embedding LFW images not yet cached"),
+            BarColumn(),
+            TextColumn("{task.completed}"),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,
+        ) as progress:
             task = progress.add_task("embed", total=None)
-            evaluation = run_lfw(data, settings, folds=list(range(1, folds + 1)), cache=embedding_cache,
-                                 workers=workers, identification=full, groups=full, max_people=people,
-                                 on_result=lambda _: progress.advance(task))  # fmt: skip
+            evaluation = run_lfw(
+                data,
+                settings,
+                folds=list(range(1, folds + 1)),
+                cache=embedding_cache,
+                workers=workers,
+                identification=full,
+                groups=full,
+                max_people=people,
+                on_result=lambda _: progress.advance(task),
+            )
     finally:
         embedding_cache.close()
     written = write_report(evaluation, out)
@@ -128,11 +156,15 @@ def _print_summary(summary: dict[str, Any], written: dict[str, Path], folds: int
         typer.echo(f"  TAR at FAR {far}: {row['tar']:.4f}")
     if summary["identification"]:
         ident = summary["identification"]
-        typer.echo(f"identification: rank-1 {ident['rank1']:.4f}, rank-5 {ident['rank5']:.4f}, "
-                   f"FNIR at FPIR 1%: {ident['fnir_at_fpir']['0.01']['fnir']:.4f}")  # fmt: skip
+        typer.echo(
+            f"identification: rank-1 {ident['rank1']:.4f}, rank-5 {ident['rank5']:.4f}, "
+            f"FNIR at FPIR 1%: {ident['fnir_at_fpir']['0.01']['fnir']:.4f}"
+        )
     if "stored" in summary:
-        typer.echo(f"stored for {summary['stored']['model']} (sha256 {summary['stored']['sha256']}) with its View 1 "
-                   "calibration table: it may now be enabled (faceledger models enable)")  # fmt: skip
+        typer.echo(
+            f"stored for {summary['stored']['model']} (sha256 {summary['stored']['sha256']}) with its View 1 "
+            "calibration table: it may now be enabled (faceledger models enable)"
+        )
     typer.echo(f"report: {written['html']}")
 
 
@@ -171,16 +203,20 @@ def compare_command(
             deployment, _ = stack.enter_context(acting(data_dir, token, token_file=token_file))
         settings = [_pipeline_settings(name, deployment, workers) for name in chosen]
         embedding_cache = stack.enter_context(closing(EmbeddingCache(cache or default_cache_path())))
-        evaluations = [run_lfw(data, s, folds=list(range(1, folds + 1)), cache=embedding_cache, workers=workers,
-                               max_people=people) for s in settings]  # fmt: skip
+        evaluations = [
+            run_lfw(data, s, folds=list(range(1, folds + 1)), cache=embedding_cache, workers=workers, max_people=people)
+            for s in settings
+        ]
     report = compare_report(evaluations, out)
     if as_json:
         typer.echo(strict_json(report))
         return
     for row in report["pipelines"]:
-        typer.echo(f"{row['pipeline']:<6} accuracy {row['accuracy']:.4f}  "
-                   f"TAR@FAR 1e-3 {row['tar_at_far']['0.001']:.4f}  rank-1 {row['rank1']:.4f}  "
-                   f"FNIR@FPIR 1% {row['fnir_at_fpir']['0.01']:.4f}")  # fmt: skip
+        typer.echo(
+            f"{row['pipeline']:<6} accuracy {row['accuracy']:.4f}  "
+            f"TAR@FAR 1e-3 {row['tar_at_far']['0.001']:.4f}  rank-1 {row['rank1']:.4f}  "
+            f"FNIR@FPIR 1% {row['fnir_at_fpir']['0.01']:.4f}"
+        )
     typer.echo(f"report: {report['files']['html']}")
 
 

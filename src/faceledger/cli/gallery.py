@@ -40,8 +40,14 @@ def init(
     deployment, issued = create_deployment(settings, folder, index_backend, admin=admin, department=department)
     deployment.close()
     if as_json:
-        emit_json({"data_dir": str(folder), "index_backend": index_backend.value, "admin": issued.username,
-                   "token": issued.token})  # fmt: skip
+        emit_json(
+            {
+                "data_dir": str(folder),
+                "index_backend": index_backend.value,
+                "admin": issued.username,
+                "token": issued.token,
+            }
+        )
         return
     typer.echo(f"created {folder} ({index_backend.value} index)")
     typer.echo(f"first admin: {issued.username}; API token (shown once, store it now):")
@@ -60,8 +66,10 @@ def seal_data(data_dir: DataDirOption = None, as_json: JsonOption = False) -> No
     if as_json:
         emit_json(report.to_dict())
         return
-    typer.echo(f"sealed {report.embeddings} embedding(s), {report.optout_embeddings} opt-out embedding(s), "
-               f"{report.files} file(s)")  # fmt: skip
+    typer.echo(
+        f"sealed {report.embeddings} embedding(s), {report.optout_embeddings} opt-out embedding(s), "
+        f"{report.files} file(s)"
+    )
 
 
 @gallery_app.command("ingest")
@@ -90,18 +98,32 @@ def ingest_command(
 ) -> None:
     """Add images to the gallery (curators): deduplicated, incremental, resumable after a kill; ledgered."""
     with acting(data_dir, token, token_file=token_file, workers=workers) as (deployment, actor):
-        report = _ingest_with_progress(deployment, actor, path, workers, source, legal_basis, collection_method,
-                                       contact, ray)  # fmt: skip
+        report = _ingest_with_progress(
+            deployment, actor, path, workers, source, legal_basis, collection_method, contact, ray
+        )
     _print_ingest(report, as_json)
 
 
-def _ingest_with_progress(deployment: Deployment, actor: ActorView, path: Path, workers: int | None, source: str,
-                          legal_basis: str | None, collection_method: str, contact: str,
-                          ray_address: str | None = None) -> IngestReport:  # fmt: skip
+def _ingest_with_progress(
+    deployment: Deployment,
+    actor: ActorView,
+    path: Path,
+    workers: int | None,
+    source: str,
+    legal_basis: str | None,
+    collection_method: str,
+    contact: str,
+    ray_address: str | None = None,
+) -> IngestReport:
     spec = SourceSpec(source, legal_basis, collection_method, contact)
     console = Console(stderr=True)
-    columns = (TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
-               TimeRemainingColumn())  # fmt: skip
+    columns = (
+        TextColumn("ingest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task("ingest", total=None, status="")
 
@@ -109,8 +131,9 @@ def _ingest_with_progress(deployment: Deployment, actor: ActorView, path: Path, 
             status = f"{report.images_added} added, {len(report.failures)} failed"
             progress.update(task, completed=done, total=total, status=status)
 
-        return governed_ingest(deployment, actor, path, spec, workers=workers, on_progress=tick,
-                               ray_address=ray_address)  # fmt: skip
+        return governed_ingest(
+            deployment, actor, path, spec, workers=workers, on_progress=tick, ray_address=ray_address
+        )
 
 
 def _print_ingest(report: IngestReport, as_json: bool) -> None:
@@ -146,8 +169,9 @@ def remove_command(
     if as_json:
         emit_json(removal.to_dict())
     else:
-        typer.echo(f"removed {removal.what}: {removal.images} images, {removal.faces} faces, "
-                   f"{removal.thumbnails} thumbnails")  # fmt: skip
+        typer.echo(
+            f"removed {removal.what}: {removal.images} images, {removal.faces} faces, {removal.thumbnails} thumbnails"
+        )
 
 
 @gallery_app.command("stats")
@@ -165,8 +189,10 @@ def stats_command(
         emit_json(stats)
         return
     index = stats["index"]
-    typer.echo(f"{stats['images']} images, {stats['faces']} faces, {stats['subjects']} subjects, "
-               f"{stats['ingest_failures']} ingest failures; gallery version {stats['gallery_version']}")  # fmt: skip
+    typer.echo(
+        f"{stats['images']} images, {stats['faces']} faces, {stats['subjects']} subjects, "
+        f"{stats['ingest_failures']} ingest failures; gallery version {stats['gallery_version']}"
+    )
     for entry in stats["sources"]:
         typer.echo(f"  source {entry['name']}: {entry['images']} images (legal basis: {entry['legal_basis']})")
     state = "in step" if index["clean"] else f"{index['missing_from_index']} missing, {index['not_in_database']} extra"

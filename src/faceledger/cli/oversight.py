@@ -13,8 +13,9 @@ from faceledger.cli.session import TokenFileOption, TokenOption, acting
 from faceledger.errors import InvalidInput, LedgerTampered
 from faceledger.services import audit_ledger, optout, retention
 
-ledger_app = typer.Typer(help="The tamper-evident ledger: verify, show, sign; checkpoints and proofs for outsiders.",
-                         no_args_is_help=True)  # fmt: skip
+ledger_app = typer.Typer(
+    help="The tamper-evident ledger: verify, show, sign; checkpoints and proofs for outsiders.", no_args_is_help=True
+)
 retention_app = typer.Typer(help="The retention schedule and the purge it calls for.", no_args_is_help=True)
 optout_app = typer.Typer(help="Opt-out requests: remove a person and keep them out.", no_args_is_help=True)
 
@@ -36,8 +37,9 @@ def ledger_verify(
     elif result.ok:
         typer.echo(f"ledger verified: {result.entries} entries, {result.checkpoints} signed checkpoints")
     if result.status is audit_ledger.VerifyStatus.TAMPERED:
-        typer.echo(f"faceledger: error: ledger does not verify at entry {result.first_bad_seq}: {result.problem}",
-                   err=True)  # fmt: skip
+        typer.echo(
+            f"faceledger: error: ledger does not verify at entry {result.first_bad_seq}: {result.problem}", err=True
+        )
         raise typer.Exit(EXIT_CODES[LedgerTampered])
     if result.status is audit_ledger.VerifyStatus.UNVERIFIABLE:
         typer.echo(f"faceledger: error: ledger unverifiable (not verified): {result.problem}", err=True)
@@ -59,8 +61,9 @@ def ledger_show(
 ) -> None:
     """Ledger entries in order (auditors and admins: all; a supervisor: their own department's)."""
     with acting(data_dir, token, token_file=token_file) as (deployment, actor):
-        entries = audit_ledger.show(deployment, actor, since=since, limit=limit, action=action, outcome=outcome,
-                                    case_id=case_id)  # fmt: skip
+        entries = audit_ledger.show(
+            deployment, actor, since=since, limit=limit, action=action, outcome=outcome, case_id=case_id
+        )
     if as_json:
         emit_json(entries)
         return
@@ -168,11 +171,15 @@ def _print_optout(state: optout.OptOutStatus, as_json: bool) -> None:
         emit_json(state.to_dict())
         return
     done = f", completed {state.completed_at:%Y-%m-%d}" if state.completed_at else ""
-    typer.echo(f"opt-out request {state.request_id}: {state.status}{done}; {state.faces_removed} faces and "
-               f"{state.images_removed} images removed; future ingests skip this person")  # fmt: skip
+    typer.echo(
+        f"opt-out request {state.request_id}: {state.status}{done}; {state.faces_removed} faces and "
+        f"{state.images_removed} images removed; future ingests skip this person"
+    )
     for match in state.matches:
         mark = "deleted" if match.confirmed else ("to check" if state.status == "pending" else "kept")
         typer.echo(f"  face {match.face_id}: distance {match.distance:.3f} ({mark})")
     if state.status == "pending":
-        typer.echo(f"check each face (within {state.strict_distance:.2f}), then: faceledger optout confirm "
-                   f"{state.request_id} --face ID ... (or --none)")  # fmt: skip
+        typer.echo(
+            f"check each face (within {state.strict_distance:.2f}), then: faceledger optout confirm "
+            f"{state.request_id} --face ID ... (or --none)"
+        )

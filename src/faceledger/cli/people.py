@@ -15,8 +15,12 @@ from faceledger.services.authority import AuthorityStatus
 
 user_app = typer.Typer(help="Users, roles, certification, tokens (admins).", no_args_is_help=True)
 authority_app = typer.Typer(help="The council's authorisation and the kill switch.", no_args_is_help=True)
-RoleOption = Annotated[list[str], typer.Option("--role", help="admin, council, curator, analyst, reviewer, supervisor, "
-                                                "auditor (repeat for several).")]  # fmt: skip
+RoleOption = Annotated[
+    list[str],
+    typer.Option(
+        "--role", help="admin, council, curator, analyst, reviewer, supervisor, auditor (repeat for several)."
+    ),
+]
 
 
 @user_app.command("add")
@@ -38,8 +42,15 @@ def user_add(
     delivered to their outbox file. While you are the only admin you may add the second admin alone."""
     until = parse_date(certified_until, "--certified-until") if certified_until else None
     with acting(data_dir, token, token_file=token_file) as (deployment, actor):
-        asked = account_requests.request_user(deployment, actor, username, roles=role, department=department,
-                                              display_name=display_name, certified_until=until)  # fmt: skip
+        asked = account_requests.request_user(
+            deployment,
+            actor,
+            username,
+            roles=role,
+            department=department,
+            display_name=display_name,
+            certified_until=until,
+        )
     print_request(asked, as_json)
 
 
@@ -47,8 +58,10 @@ def print_request(asked: account_requests.RequestPublic, as_json: bool) -> None:
     if as_json:
         emit_json(asked.to_dict())
     elif asked.status == "pending":
-        typer.echo(f"request {asked.id} ({asked.kind} {asked.username}) is pending: another admin approves it "
-                   f"with `faceledger user approve {asked.id}`")  # fmt: skip
+        typer.echo(
+            f"request {asked.id} ({asked.kind} {asked.username}) is pending: another admin approves it "
+            f"with `faceledger user approve {asked.id}`"
+        )
     else:
         where = f"; enrolment code for the user in {asked.delivered_to}" if asked.delivered_to else ""
         typer.echo(f"request {asked.id} ({asked.kind} {asked.username}) {asked.status}{where}")
@@ -152,8 +165,10 @@ def _print_status(state: AuthorityStatus, as_json: bool) -> None:
     if state.halt_reason:
         typer.echo(f"halted: {state.halt_reason}")
     if state.purposes:
-        typer.echo(f"purposes: {', '.join(state.purposes)}; offence types: {', '.join(state.offence_types) or 'any'}"
-                   f"; at most {state.max_candidates} candidates per search")  # fmt: skip
+        typer.echo(
+            f"purposes: {', '.join(state.purposes)}; offence types: {', '.join(state.offence_types) or 'any'}"
+            f"; at most {state.max_candidates} candidates per search"
+        )
     if state.operating is not None:
         typer.echo(f"operating {state.operating.describe()}")
     elif state.operating_problem:
@@ -183,10 +198,17 @@ def authority_grant(
     """Record the council's grant (council members): purposes, dates (at most FACELEDGER_AUTHORITY_MAX_DAYS),
     candidate cap. Refused while halted: lift a halt with `authority resume`."""
     with acting(data_dir, token, token_file=token_file) as (deployment, actor):
-        state = authority.grant(deployment, actor, reference=reference, purposes=purpose,
-                                offence_types=offence_type or [], starts_on=parse_date(start, "--start"),
-                                ends_on=parse_date(end, "--end"), max_candidates=max_candidates,
-                                allows_bulk_video=allow_bulk_video)  # fmt: skip
+        state = authority.grant(
+            deployment,
+            actor,
+            reference=reference,
+            purposes=purpose,
+            offence_types=offence_type or [],
+            starts_on=parse_date(start, "--start"),
+            ends_on=parse_date(end, "--end"),
+            max_candidates=max_candidates,
+            allows_bulk_video=allow_bulk_video,
+        )
     _print_status(state, as_json)
 
 

@@ -52,11 +52,17 @@ def file_result_dict(result: FileResult) -> dict[str, object]:
     return {
         "file": str(result.path),
         "ok": True,
-        "image": {"format": info.format, "width": info.width, "height": info.height, "sha256": info.sha256,
-                  "exif_orientation": info.exif_orientation, "original_mode": info.original_mode},
+        "image": {
+            "format": info.format,
+            "width": info.width,
+            "height": info.height,
+            "sha256": info.sha256,
+            "exif_orientation": info.exif_orientation,
+            "original_mode": info.original_mode,
+        },
         "detector_settings": result.faces.detector_settings,
         "faces": [face.to_dict() for face in result.faces.faces],
-    }  # fmt: skip
+    }
 
 
 def comparison_text(result: Comparison) -> list[str]:

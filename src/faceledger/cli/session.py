@@ -65,8 +65,10 @@ def read_token_file(path: Path) -> str:
         if not stat.S_ISREG(info.st_mode):
             raise InvalidInput(f"--token-file {path}: not a regular file")
         if info.st_mode & 0o077:
-            raise InvalidInput(f"--token-file {path}: readable or writable by others (mode "
-                               f"{stat.S_IMODE(info.st_mode):04o}); run chmod 600 {path}")  # fmt: skip
+            raise InvalidInput(
+                f"--token-file {path}: readable or writable by others (mode "
+                f"{stat.S_IMODE(info.st_mode):04o}); run chmod 600 {path}"
+            )
         with path.open("rb") as handle:
             data = handle.read(TOKEN_FILE_MAX_BYTES + 1)
     except OSError as exc:

@@ -19,8 +19,9 @@ from faceledger.engine.video_faces import analyse_video
 from faceledger.errors import InvalidInput
 from faceledger.services import video_search
 
-video_app = typer.Typer(help="Faces in video: tracks to choose from, and a search with one chosen frame.",
-                        no_args_is_help=True)  # fmt: skip
+video_app = typer.Typer(
+    help="Faces in video: tracks to choose from, and a search with one chosen frame.", no_args_is_help=True
+)
 EverySOption = Annotated[float, typer.Option("--every-s", min=0.04, max=60, help="Seconds between sampled frames.")]
 
 
@@ -46,8 +47,9 @@ def faces(
         def tick(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        result = analyse_video(video, settings, every_s=every_s, workers=workers, attribution=attribution,
-                               on_frame=tick)  # fmt: skip
+        result = analyse_video(
+            video, settings, every_s=every_s, workers=workers, attribution=attribution, on_frame=tick
+        )
     data = result.to_dict()
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -60,8 +62,10 @@ def faces(
         return
     info = result.info
     typer.echo(f"{info.name}: {info.duration_s:.2f} s, {info.width}x{info.height}, sha256 {info.sha256}")
-    typer.echo(f"{result.frames_sampled} frames sampled every {every_s} s, {result.faces_seen} faces, "
-               f"{len(result.tracks)} track(s)")  # fmt: skip
+    typer.echo(
+        f"{result.frames_sampled} frames sampled every {every_s} s, {result.faces_seen} faces, "
+        f"{len(result.tracks)} track(s)"
+    )
     for track in data["tracks"]:
         typer.echo(
             f"  track {track['track']}: {track['first_s']:.2f}-{track['last_s']:.2f} s, "

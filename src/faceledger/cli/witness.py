@@ -13,8 +13,9 @@ from faceledger.cli.transparency import read_checkpoint_file
 from faceledger.transparency.verify import Checkpoint, VerificationFailed, VerifierKey
 from faceledger.transparency.witness import WitnessRefused, WitnessState, check, from_url
 
-witness_app = typer.Typer(help="Witness a faceledger log: refuse rollbacks and forks, cosign the rest.",
-                          no_args_is_help=True)  # fmt: skip
+witness_app = typer.Typer(
+    help="Witness a faceledger log: refuse rollbacks and forks, cosign the rest.", no_args_is_help=True
+)
 
 StateOption = Annotated[Path, typer.Option("--state", help="This witness's folder: its key and the last checkpoint.")]
 NameOption = Annotated[
@@ -63,8 +64,11 @@ def check_command(
     if out is not None:
         out.write_text(text)
     since = "first checkpoint seen" if accepted.previous_size is None else f"extends {accepted.previous_size}"
-    typer.echo(f"accepted {accepted.checkpoint.origin} at {accepted.checkpoint.size} entries ({since}); cosigned by "
-               f"{accepted.witness_key.name}", err=True)  # fmt: skip
+    typer.echo(
+        f"accepted {accepted.checkpoint.origin} at {accepted.checkpoint.size} entries ({since}); cosigned by "
+        f"{accepted.witness_key.name}",
+        err=True,
+    )
     typer.echo(text, nl=False)
 
 

@@ -42,8 +42,13 @@ def scale_detection(hit: RawDetection, factor: float) -> RawDetection:
     """A hit on a scaled copy, in the coordinates of the image it was scaled from (factor = 1 / scale)."""
     if factor == 1.0:
         return hit
-    return RawDetection(round(hit.left * factor), round(hit.top * factor), round(hit.right * factor),
-                        round(hit.bottom * factor), hit.score)  # fmt: skip
+    return RawDetection(
+        round(hit.left * factor),
+        round(hit.top * factor),
+        round(hit.right * factor),
+        round(hit.bottom * factor),
+        hit.score,
+    )
 
 
 def scale_face(face: Face, factor: float) -> Face:
@@ -51,7 +56,8 @@ def scale_face(face: Face, factor: float) -> Face:
     if factor == 1.0:
         return face
     box = face.box
-    scaled = Box(int(box.left * factor), int(box.top * factor), math.ceil(box.right * factor),
-                 math.ceil(box.bottom * factor))  # fmt: skip
+    scaled = Box(
+        int(box.left * factor), int(box.top * factor), math.ceil(box.right * factor), math.ceil(box.bottom * factor)
+    )
     landmarks = tuple((x * factor, y * factor) for x, y in face.landmarks)
     return replace(face, box=scaled, landmarks=landmarks)

@@ -136,13 +136,16 @@ class GroupCalibration:
         counts = tuple(int(c) for c in data["impostor_at_or_below"])
         if len(counts) != rows:
             raise ValueError(f"group {data['attribute']}={data['group']} has {len(counts)} counts for {rows} rows")
-        return cls(str(data["attribute"]), str(data["group"]), int(data["people"]), int(data["impostor_pairs"]),
-                   counts)  # fmt: skip
+        return cls(str(data["attribute"]), str(data["group"]), int(data["people"]), int(data["impostor_pairs"]), counts)
 
     def to_json(self) -> dict[str, Any]:
-        return {"attribute": self.attribute, "group": self.group, "people": self.people,
-                "impostor_pairs": self.impostor_pairs,
-                "impostor_at_or_below": list(self.impostor_at_or_below)}  # fmt: skip
+        return {
+            "attribute": self.attribute,
+            "group": self.group,
+            "people": self.people,
+            "impostor_pairs": self.impostor_pairs,
+            "impostor_at_or_below": list(self.impostor_at_or_below),
+        }
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,18 @@ from faceledger.types import ImageInfo, RGBImage
 SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
 
 _EXTENSION_FORMATS = {
-    ".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".jfif": "JPEG",
-    ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP", ".dib": "BMP",
-    ".tif": "TIFF", ".tiff": "TIFF", ".gif": "GIF",
-}  # fmt: skip
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".jpe": "JPEG",
+    ".jfif": "JPEG",
+    ".png": "PNG",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
+    ".dib": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".gif": "GIF",
+}
 
 _EXIF_ORIENTATION_TAG = 0x0112
 _MODES_WITH_ALPHA = {"RGBA", "LA", "PA", "RGBa", "La"}

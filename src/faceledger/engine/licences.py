@@ -23,8 +23,12 @@ class ModelNotice:
     notice_files: tuple[str, ...] = ()  # under faceledger/engine/data/licences
 
     def to_dict(self) -> dict[str, Any]:
-        return {"role": self.role, **self.identity.to_dict(), "licence": self.licence,
-                "notice_files": list(self.notice_files)}  # fmt: skip
+        return {
+            "role": self.role,
+            **self.identity.to_dict(),
+            "licence": self.licence,
+            "notice_files": list(self.notice_files),
+        }
 
 
 def licence_text(filename: str) -> str:
@@ -50,8 +54,11 @@ def _dlib(role: str, key: str) -> ModelNotice:
 def pipeline_models(pipeline: Pipeline) -> list[ModelNotice]:
     """The pipeline's model files in the order they run. dlib's HOG detector is code, not weights."""
     if pipeline is Pipeline.DLIB:
-        return [_dlib("detector (on a HOG miss)", "cnn_detector"), _dlib("landmarks", "landmarks_5"),
-                _dlib("embedder", "recognition")]  # fmt: skip
+        return [
+            _dlib("detector (on a HOG miss)", "cnn_detector"),
+            _dlib("landmarks", "landmarks_5"),
+            _dlib("embedder", "recognition"),
+        ]
     if pipeline is Pipeline.OPERATOR:  # the embedder is the deployment's added model (cli version adds it)
         return [_onnx("detector and landmarks", YUNET)]
     found = [_onnx("detector and landmarks", YUNET), _onnx("embedder", SFACE)]

@@ -134,8 +134,13 @@ def _dequantise(graph: onnx.GraphProto) -> None:
             continue
         attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         values = [numpy_helper.to_array(initializers[name]) for name in node.input]
-        weights = _blockwise(values[0], values[1], values[2] if len(values) > 2 else None,
-                             int(attributes.get("axis", 1)), int(attributes.get("block_size", 0)))  # fmt: skip
+        weights = _blockwise(
+            values[0],
+            values[1],
+            values[2] if len(values) > 2 else None,
+            int(attributes.get("axis", 1)),
+            int(attributes.get("block_size", 0)),
+        )
         graph.initializer.append(numpy_helper.from_array(weights, node.output[0]))
         consumed.update(node.input)
     del graph.node[:]

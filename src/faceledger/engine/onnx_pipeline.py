@@ -52,8 +52,12 @@ class OnnxAnalysis:
         kept = _merge_duplicates(found)
         kept.sort(key=lambda located: (located.box.left + located.box.right, located.box.top))
         s = self.settings
-        used: dict[str, object] = {"detector": Detector.YUNET.value, "min_score": s.yunet_min_score,
-                                   "nms_iou": s.yunet_nms_iou, "rotation_search": s.rotation_search}  # fmt: skip
+        used: dict[str, object] = {
+            "detector": Detector.YUNET.value,
+            "min_score": s.yunet_min_score,
+            "nms_iou": s.yunet_nms_iou,
+            "rotation_search": s.rotation_search,
+        }
         if height * width > s.yunet_max_pixels:
             used["scaled_to_pixels"] = s.yunet_max_pixels
         return kept, used
@@ -131,15 +135,25 @@ class OnnxAnalysis:
             points = located.detection.landmarks5 or ()
             landmarks = tuple(to_original(x, y, located.quarter_turns, width, height) for x, y in points)
             score = located.detection.score
-            quality = assess_quality(located.box, detector, score, landmarks, chips[n], self.settings,
-                                     template_points=True)  # fmt: skip
+            quality = assess_quality(
+                located.box, detector, score, landmarks, chips[n], self.settings, template_points=True
+            )
             embeddings = vectors.get(n, [])
-            faces.append(Face(
-                index=n + 1, box=located.box, detector=detector, detector_score=score,
-                rotation_deg=90 * located.quarter_turns, landmarks=landmarks, quality=quality,
-                embedding=embeddings[0] if embeddings else None, not_embedded_reason=reasons[n], chip=chips[n],
-                extra_embeddings=tuple(embeddings[1:]),
-            ))  # fmt: skip
+            faces.append(
+                Face(
+                    index=n + 1,
+                    box=located.box,
+                    detector=detector,
+                    detector_score=score,
+                    rotation_deg=90 * located.quarter_turns,
+                    landmarks=landmarks,
+                    quality=quality,
+                    embedding=embeddings[0] if embeddings else None,
+                    not_embedded_reason=reasons[n],
+                    chip=chips[n],
+                    extra_embeddings=tuple(embeddings[1:]),
+                )
+            )
         return tuple(faces)
 
 

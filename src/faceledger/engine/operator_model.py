@@ -50,8 +50,13 @@ class OperatorSpec:
         return ModelIdentity(name=self.name, version=VERSION, weights_sha256=self.sha256)
 
     def manifest(self) -> dict[str, Any]:
-        return {"name": self.name, "sha256": self.sha256, "input_colour": self.colour.value,
-                "pixel_scale": self.scale.value, "file": self.path.name}  # fmt: skip
+        return {
+            "name": self.name,
+            "sha256": self.sha256,
+            "input_colour": self.colour.value,
+            "pixel_scale": self.scale.value,
+            "file": self.path.name,
+        }
 
 
 @dataclass(frozen=True)
@@ -81,8 +86,13 @@ def read_spec(folder: Path, name: str) -> OperatorSpec:
     path = manifest_path(folder, name)
     try:
         data = json.loads(path.read_text())
-        return OperatorSpec(name=data["name"], sha256=data["sha256"], colour=ColourOrder(data["input_colour"]),
-                            scale=PixelScale(data["pixel_scale"]), path=folder / data["file"])  # fmt: skip
+        return OperatorSpec(
+            name=data["name"],
+            sha256=data["sha256"],
+            colour=ColourOrder(data["input_colour"]),
+            scale=PixelScale(data["pixel_scale"]),
+            path=folder / data["file"],
+        )
     except FileNotFoundError as exc:
         raise EngineUnavailable(f"no added model {name!r} in {folder} (faceledger models add)") from exc
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -92,8 +102,9 @@ def read_spec(folder: Path, name: str) -> OperatorSpec:
 def settings_spec(settings: Settings) -> OperatorSpec:
     """The added model the operator pipeline of these settings embeds with."""
     if not settings.operator_model:
-        raise EngineUnavailable("the operator pipeline needs FACELEDGER_OPERATOR_MODEL naming an added model "
-                                "(faceledger models list)")  # fmt: skip
+        raise EngineUnavailable(
+            "the operator pipeline needs FACELEDGER_OPERATOR_MODEL naming an added model (faceledger models list)"
+        )
     folder = settings.operator_model_dir
     if folder is None and settings.data_dir is not None:  # the deployment's folder for them (services)
         folder = settings.data_dir / "operator_models"
@@ -107,8 +118,10 @@ def operator_calibration(settings: Settings) -> CalibrationTable:
     spec = settings_spec(settings)
     path = calibration_path(spec.path.parent, spec.sha256)
     if not path.is_file():
-        raise EngineUnavailable(f"the added model {spec.name} has no stored evaluation (no {path.name}); run: "
-                                f"faceledger eval lfw --pipeline {spec.name} --data-dir DATA_DIR")  # fmt: skip
+        raise EngineUnavailable(
+            f"the added model {spec.name} has no stored evaluation (no {path.name}); run: "
+            f"faceledger eval lfw --pipeline {spec.name} --data-dir DATA_DIR"
+        )
     table = load_calibration(path)
     if table.model.weights_sha256 != spec.sha256:
         raise EngineUnavailable(f"{path}: measured for sha256 {table.model.weights_sha256}, not {spec.sha256}")
@@ -123,8 +136,10 @@ def verified_bytes(spec: OperatorSpec) -> bytes:
         raise EngineUnavailable(f"cannot read the added model {spec.name} at {spec.path}: {exc}") from exc
     actual = hashlib.sha256(data).hexdigest()
     if actual != spec.sha256:
-        raise EngineUnavailable(f"the added model {spec.name} at {spec.path} has changed since it was added: "
-                                f"sha256 expected {spec.sha256}, actual {actual}")  # fmt: skip
+        raise EngineUnavailable(
+            f"the added model {spec.name} at {spec.path} has changed since it was added: "
+            f"sha256 expected {spec.sha256}, actual {actual}"
+        )
     return data
 
 
@@ -166,16 +181,20 @@ def _check_declared(path: Path, graph: onnx.ModelProto) -> tuple[str, ...]:
 
     inputs, outputs = list(graph.graph.input), list(graph.graph.output)
     if len(inputs) != 1:
-        raise InvalidInput(f"{path}: a recognizer has exactly one input (an aligned face); this one has "
-                           f"{len(inputs)}: {', '.join(i.name for i in inputs)}")  # fmt: skip
+        raise InvalidInput(
+            f"{path}: a recognizer has exactly one input (an aligned face); this one has "
+            f"{len(inputs)}: {', '.join(i.name for i in inputs)}"
+        )
     value, dims = inputs[0], _dims(inputs[0])
     kind = f"tensor({onnx.helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type).name})"
     kind = kind.replace("float32", "float").replace("float64", "double")
     wanted = (1, 3, CHIP_SIZE_PX, CHIP_SIZE_PX)
     fits = len(dims) == 4 and all(not isinstance(d, int) or d in (w, 0) for d, w in zip(dims, wanted, strict=True))
     if kind not in _FLOAT_TYPES or not fits:
-        raise InvalidInput(f"{path}: its input {value.name} is {kind} {dims}; an aligned face is a float "
-                           "tensor 1 x 3 x 112 x 112 (N x C x H x W)")  # fmt: skip
+        raise InvalidInput(
+            f"{path}: its input {value.name} is {kind} {dims}; an aligned face is a float "
+            "tensor 1 x 3 x 112 x 112 (N x C x H x W)"
+        )
     if len(outputs) != 1 or len(_dims(outputs[0])) != 2:
         found = ", ".join(f"{o.name} {_dims(o)}" for o in outputs)
         raise InvalidInput(f"{path}: a recognizer has exactly one 2-D output (1 x embedding); this one has {found}")

@@ -75,8 +75,9 @@ def analyse_files(
     if ray_address is not None and paths:
         from faceledger.engine.ray_analysis import analyse_on_ray  # ray is heavy: only when asked for
 
-        yield from _reporting(analyse_on_ray(paths, settings, ray_address, detector=detector,
-                                             thumbnail_px=thumbnail_px), on_result)  # fmt: skip
+        yield from _reporting(
+            analyse_on_ray(paths, settings, ray_address, detector=detector, thumbnail_px=thumbnail_px), on_result
+        )
         return
     count = min(workers or settings.workers, len(paths))
     if count <= 1:

@@ -53,9 +53,12 @@ class OperatorModels:
 
 class FaceEngine:
     def __init__(
-        self, settings: Settings, runtime: FaceRuntime | None = None, onnx: OnnxModels | None = None,
+        self,
+        settings: Settings,
+        runtime: FaceRuntime | None = None,
+        onnx: OnnxModels | None = None,
         operator: OperatorModels | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.settings = settings
         self._runtime = runtime
         self._onnx = onnx

@@ -100,9 +100,12 @@ def _face_size(box: Box, settings: Settings) -> QualityCheck:
     size = min(box.width, box.height)
     minimum = settings.quality_min_face_px
     return _check(
-        "face_size_px", size, size >= minimum, ramp(size, minimum, settings.quality_good_face_px),
+        "face_size_px",
+        size,
+        size >= minimum,
+        ramp(size, minimum, settings.quality_good_face_px),
         f"face {size} px wide; minimum {minimum}",
-    )  # fmt: skip
+    )
 
 
 def _sharpness(gray: np.ndarray, settings: Settings, per_dlib: float) -> QualityCheck:
@@ -111,9 +114,12 @@ def _sharpness(gray: np.ndarray, settings: Settings, per_dlib: float) -> Quality
     minimum = settings.quality_min_sharpness
     hint = "" if value >= minimum else " (blurred or out of focus)"
     return _check(
-        "sharpness", value, value >= minimum, ramp(value, minimum, settings.quality_good_sharpness),
+        "sharpness",
+        value,
+        value >= minimum,
+        ramp(value, minimum, settings.quality_good_sharpness),
         f"sharpness {value:.0f}; minimum {minimum:.0f}{hint}",
-    )  # fmt: skip
+    )
 
 
 def _frontalness(landmarks: tuple[tuple[float, float], ...], settings: Settings, template_points: bool) -> QualityCheck:
@@ -121,9 +127,12 @@ def _frontalness(landmarks: tuple[tuple[float, float], ...], settings: Settings,
     minimum = 1.0 - settings.quality_max_yaw
     hint = "" if value >= minimum else " (head turned away from the camera)"
     return _check(
-        "frontalness", value, value >= minimum, ramp(value, minimum, _GOOD_FRONTALNESS),
+        "frontalness",
+        value,
+        value >= minimum,
+        ramp(value, minimum, _GOOD_FRONTALNESS),
         f"frontalness {value:.2f}; minimum {minimum:.2f}{hint}",
-    )  # fmt: skip
+    )
 
 
 def _brightness(gray: np.ndarray, settings: Settings) -> QualityCheck:
@@ -133,9 +142,12 @@ def _brightness(gray: np.ndarray, settings: Settings) -> QualityCheck:
     score = min(1.0, max(0.0, 1.0 - 0.5 * abs(value - centre) / half))
     hint = " (too dark)" if value < low else " (too bright)" if value > high else ""
     return _check(
-        "brightness", value, low <= value <= high, score,
+        "brightness",
+        value,
+        low <= value <= high,
+        score,
         f"brightness {value:.0f} of 255; expected {low:.0f}-{high:.0f}{hint}",
-    )  # fmt: skip
+    )
 
 
 def _contrast(gray: np.ndarray, settings: Settings) -> QualityCheck:
@@ -143,9 +155,12 @@ def _contrast(gray: np.ndarray, settings: Settings) -> QualityCheck:
     minimum = settings.quality_min_contrast
     hint = "" if value >= minimum else " (flat light, haze or overexposure)"
     return _check(
-        "contrast", value, value >= minimum, ramp(value, minimum, max(_GOOD_CONTRAST, minimum * 1.5)),
+        "contrast",
+        value,
+        value >= minimum,
+        ramp(value, minimum, max(_GOOD_CONTRAST, minimum * 1.5)),
         f"contrast {value:.0f}; minimum {minimum:.0f}{hint}",
-    )  # fmt: skip
+    )
 
 
 def _detector_confidence(detector: Detector, score: float, settings: Settings) -> QualityCheck:
@@ -156,6 +171,9 @@ def _detector_confidence(detector: Detector, score: float, settings: Settings) -
     else:
         minimum, good = settings.quality_min_cnn_score, 1.0
     return _check(
-        "detector_confidence", score, score >= minimum, ramp(score, minimum, good),
+        "detector_confidence",
+        score,
+        score >= minimum,
+        ramp(score, minimum, good),
         f"detector confidence {score:.2f} ({detector.value}); minimum {minimum:.2f}",
-    )  # fmt: skip
+    )

@@ -26,11 +26,14 @@ F32 = npt.NDArray[np.float32]
 # (channels, downsamples) for each residual block, input first
 BLOCKS: tuple[tuple[int, bool], ...] = (
     ((32, False),) * 3
-    + ((64, True),) + ((64, False),) * 3
-    + ((128, True),) + ((128, False),) * 2
-    + ((256, True),) + ((256, False),) * 2
+    + ((64, True),)
+    + ((64, False),) * 3
+    + ((128, True),)
+    + ((128, False),) * 2
     + ((256, True),)
-)  # fmt: skip
+    + ((256, False),) * 2
+    + ((256, True),)
+)
 _CHIP_PX = 150
 
 

@@ -41,8 +41,12 @@ class WorkBudget:
 
     @classmethod
     def of(cls, settings: Settings) -> WorkBudget:
-        return cls(settings.analysis_timeout_s, settings.analysis_max_memory_bytes,
-                   settings.analysis_max_concurrent, settings.analysis_queue_wait_s)  # fmt: skip
+        return cls(
+            settings.analysis_timeout_s,
+            settings.analysis_max_memory_bytes,
+            settings.analysis_max_concurrent,
+            settings.analysis_queue_wait_s,
+        )
 
 
 # --- inside a worker -------------------------------------------------------------------------------
@@ -121,8 +125,7 @@ class _Worker:
         # spawn, not fork: the server holds threads (and their locks) that fork would copy half-taken.
         context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child, settings), daemon=True,
-                                       name="faceledger-analysis")  # fmt: skip
+        self.process = context.Process(target=_serve, args=(child, settings), daemon=True, name="faceledger-analysis")
         self.process.start()
         child.close()
         if not self.conn.poll(_START_TIMEOUT_S):
@@ -138,22 +141,26 @@ class _Worker:
         self.conn.send((function, args, budget.memory_bytes))
         if not self.conn.poll(budget.timeout_s):
             self.kill()
-            raise WorkLimitExceeded(f"the analysis was stopped at its time budget (analysis_timeout_s) of "
-                                    f"{budget.timeout_s:g} s")  # fmt: skip
+            raise WorkLimitExceeded(
+                f"the analysis was stopped at its time budget (analysis_timeout_s) of {budget.timeout_s:g} s"
+            )
         try:
             kind, value = self.conn.recv()
         except (EOFError, OSError) as exc:
             self.kill()
-            message = (f"the analysis worker died; it may have gone past the memory budget "
-                       f"(analysis_max_memory_bytes) of {budget.memory_bytes:,} bytes")  # fmt: skip
+            message = (
+                f"the analysis worker died; it may have gone past the memory budget "
+                f"(analysis_max_memory_bytes) of {budget.memory_bytes:,} bytes"
+            )
             raise WorkLimitExceeded(message) from exc
         if kind == "ok":
             return value
         if kind == "error":
             raise value
         if kind == "memory":
-            raise WorkLimitExceeded(f"the analysis went past its memory budget (analysis_max_memory_bytes) of "
-                                    f"{budget.memory_bytes:,} bytes")  # fmt: skip
+            raise WorkLimitExceeded(
+                f"the analysis went past its memory budget (analysis_max_memory_bytes) of {budget.memory_bytes:,} bytes"
+            )
         raise RuntimeError(f"the analysis worker failed: {value}")
 
     def kill(self) -> None:
@@ -180,8 +187,10 @@ class WorkerPool:
     def run(self, settings: Settings, function: Callable[..., T], *args: Any) -> T:
         budget = WorkBudget.of(settings)
         if not self._slots.acquire(timeout=budget.queue_wait_s):
-            raise Busy(f"{self.size} analyses are already running (analysis_max_concurrent); try again shortly",
-                       retry_after_s=max(1, round(budget.queue_wait_s)))  # fmt: skip
+            raise Busy(
+                f"{self.size} analyses are already running (analysis_max_concurrent); try again shortly",
+                retry_after_s=max(1, round(budget.queue_wait_s)),
+            )
         with self._lock:
             self._busy += 1
         try:

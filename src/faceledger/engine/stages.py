@@ -121,5 +121,11 @@ def dlib_box(detection: RawDetection) -> RawDetection:
     cx = (detection.left + detection.right) / 2 + _HOG_FROM_YUNET_DX * width
     cy = (detection.top + detection.bottom) / 2 + _HOG_FROM_YUNET_DY * height
     half_w, half_h = _HOG_FROM_YUNET_SCALE_W * width / 2, _HOG_FROM_YUNET_SCALE_H * height / 2
-    return RawDetection(round(cx - half_w), round(cy - half_h), round(cx + half_w) - 1, round(cy + half_h) - 1,
-                        detection.score, detection.landmarks5)  # fmt: skip
+    return RawDetection(
+        round(cx - half_w),
+        round(cy - half_h),
+        round(cx + half_w) - 1,
+        round(cy + half_h) - 1,
+        detection.score,
+        detection.landmarks5,
+    )

@@ -96,8 +96,15 @@ class Tracker:
         self._numbers = 0
 
     def add(self, time_s: float, faces: list[DetectedFace]) -> None:
-        pairs = sorted(((score, t, f) for t, track in enumerate(self.open) for f, face in enumerate(faces)
-                        if (score := _link_score(track, face, self.link)) is not None), reverse=True)  # fmt: skip
+        pairs = sorted(
+            (
+                (score, t, f)
+                for t, track in enumerate(self.open)
+                for f, face in enumerate(faces)
+                if (score := _link_score(track, face, self.link)) is not None
+            ),
+            reverse=True,
+        )
         used_tracks: set[int] = set()
         used_faces: set[int] = set()
         for _, t, f in pairs:

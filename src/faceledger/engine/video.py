@@ -112,8 +112,10 @@ def _frames(path: Path, max_decoded_pixels: int | None) -> Iterator[tuple[float,
             for frame in container.decode(stream):
                 decoded += frame.width * frame.height
                 if max_decoded_pixels is not None and decoded > max_decoded_pixels:
-                    raise WorkLimitExceeded(f"{path.name}: decoding went past the decoded-pixel budget "
-                                            f"(video_max_decoded_pixels) of {max_decoded_pixels:,}")  # fmt: skip
+                    raise WorkLimitExceeded(
+                        f"{path.name}: decoding went past the decoded-pixel budget "
+                        f"(video_max_decoded_pixels) of {max_decoded_pixels:,}"
+                    )
                 if frame.time is not None:
                     yield float(frame.time), frame
         except av.FFmpegError as exc:
@@ -146,8 +148,10 @@ def sample_frames(
             next_at = (int(time_s / every_s) + 1) * every_s
     frame_s = 1 / info.fps if info.fps else 0.1
     if last < info.duration_s - max(1.0, 3 * frame_s):
-        raise InvalidInput(f"{info.name}: the video stops at {max(last, 0):.2f} s of {info.duration_s:.2f} s: "
-                           "it is truncated or damaged")  # fmt: skip
+        raise InvalidInput(
+            f"{info.name}: the video stops at {max(last, 0):.2f} s of {info.duration_s:.2f} s: "
+            "it is truncated or damaged"
+        )
 
 
 def frame_at(path: Path, time_s: float, limits: VideoLimits | None = None) -> tuple[float, RGBImage]:

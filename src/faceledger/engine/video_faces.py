@@ -41,20 +41,37 @@ class VideoFaces:
 
     def track_dict(self, track: Track) -> dict[str, Any]:
         best = track.best
-        return {"track": track.number, "first_s": round(track.first_s, 3), "last_s": round(track.last_s, 3),
-                "sightings": len(track.sightings), "best_s": round(best.time_s, 3), "best_face": best.face.index,
-                "box": best.face.box.to_dict(), "quality": round(best.face.quality.score, 3),
-                "quality_problems": best.face.quality.problems}  # fmt: skip
+        return {
+            "track": track.number,
+            "first_s": round(track.first_s, 3),
+            "last_s": round(track.last_s, 3),
+            "sightings": len(track.sightings),
+            "best_s": round(best.time_s, 3),
+            "best_face": best.face.index,
+            "box": best.face.box.to_dict(),
+            "quality": round(best.face.quality.score, 3),
+            "quality_problems": best.face.quality.problems,
+        }
 
     def to_dict(self) -> dict[str, Any]:
-        return {"video": self.info.to_dict(), "every_s": self.every_s, "frames_sampled": self.frames_sampled,
-                "faces_seen": self.faces_seen, "too_small_to_track": self.too_small,
-                "tracks": [self.track_dict(t) for t in self.tracks], "attribution": self.attribution}  # fmt: skip
+        return {
+            "video": self.info.to_dict(),
+            "every_s": self.every_s,
+            "frames_sampled": self.frames_sampled,
+            "faces_seen": self.faces_seen,
+            "too_small_to_track": self.too_small,
+            "tracks": [self.track_dict(t) for t in self.tracks],
+            "attribution": self.attribution,
+        }
 
 
 def video_limits(settings: Settings) -> VideoLimits:
-    return VideoLimits(settings.video_max_bytes, settings.video_max_seconds, settings.video_max_frame_pixels,
-                       settings.video_max_decoded_pixels)  # fmt: skip
+    return VideoLimits(
+        settings.video_max_bytes,
+        settings.video_max_seconds,
+        settings.video_max_frame_pixels,
+        settings.video_max_decoded_pixels,
+    )
 
 
 def frame_settings(settings: Settings, info: VideoInfo, every_s: float) -> tuple[Settings, float]:
@@ -62,8 +79,10 @@ def frame_settings(settings: Settings, info: VideoInfo, every_s: float) -> tuple
     pixel budget, HOG upsampling lowered until frames x pixels x 4^upsample fits the analysis budget."""
     expected = int(info.duration_s / every_s) + 1
     if expected > settings.video_max_samples:
-        raise InvalidInput(f"{info.name}: sampling every {every_s} s gives {expected} frames; the limit is "
-                           f"{settings.video_max_samples} (sample less often)")  # fmt: skip
+        raise InvalidInput(
+            f"{info.name}: sampling every {every_s} s gives {expected} frames; the limit is "
+            f"{settings.video_max_samples} (sample less often)"
+        )
     scale = fit_scale(info.width, info.height, settings.video_frame_max_pixels)
     pixels = max(1, int(info.width * scale) * int(info.height * scale))
     upsample = max(settings.hog_upsample, settings.video_hog_upsample)
@@ -74,11 +93,15 @@ def frame_settings(settings: Settings, info: VideoInfo, every_s: float) -> tuple
             f"{info.name}: {expected} frames of {pixels:,} pixels is over the analysis budget "
             f"(video_max_analysis_pixels) of {settings.video_max_analysis_pixels:,} pixels; sample less often"
         )
-    frame = settings.model_copy(update={
-        "hog_upsample": upsample, "hog_upsample_max_pixels": max(settings.hog_upsample_max_pixels, pixels * 16),
-        "hog_max_pixels": max(settings.hog_max_pixels, pixels * 4**upsample),
-        "cnn_fallback": settings.cnn_fallback and settings.video_cnn_fallback,
-        "min_embed_face_px": min(settings.min_embed_face_px, settings.video_min_embed_face_px)})  # fmt: skip
+    frame = settings.model_copy(
+        update={
+            "hog_upsample": upsample,
+            "hog_upsample_max_pixels": max(settings.hog_upsample_max_pixels, pixels * 16),
+            "hog_max_pixels": max(settings.hog_max_pixels, pixels * 4**upsample),
+            "cnn_fallback": settings.cnn_fallback and settings.video_cnn_fallback,
+            "min_embed_face_px": min(settings.min_embed_face_px, settings.video_min_embed_face_px),
+        }
+    )
     return frame, scale
 
 

@@ -123,6 +123,10 @@ def _scaled(hit: RawDetection, factor_x: float, factor_y: float) -> RawDetection
     if hit.landmarks5 is not None:
         points = tuple((x * factor_x, y * factor_y) for x, y in hit.landmarks5)
     return RawDetection(
-        round(hit.left * factor_x), round(hit.top * factor_y), round((hit.right + 1) * factor_x) - 1,
-        round((hit.bottom + 1) * factor_y) - 1, hit.score, landmarks5=points,
-    )  # fmt: skip
+        round(hit.left * factor_x),
+        round(hit.top * factor_y),
+        round((hit.right + 1) * factor_x) - 1,
+        round((hit.bottom + 1) * factor_y) - 1,
+        hit.score,
+        landmarks5=points,
+    )

@@ -35,8 +35,11 @@ from faceledger.types import BUILTIN_PIPELINES, ModelIdentity, Pipeline
 
 GRID = tuple(round(0.005 * i, 3) for i in range(0, 301))  # 0.000 .. 1.500
 # SFace: Euclidean between unit vectors, 0 .. 2 (LFW reaches ~1.6); fused: dlib-like, but its tail is longer
-GRIDS = {Pipeline.DLIB: GRID, Pipeline.SFACE: tuple(round(0.005 * i, 3) for i in range(0, 401)),
-         Pipeline.FUSED: tuple(round(0.005 * i, 3) for i in range(0, 501))}  # fmt: skip
+GRIDS = {
+    Pipeline.DLIB: GRID,
+    Pipeline.SFACE: tuple(round(0.005 * i, 3) for i in range(0, 401)),
+    Pipeline.FUSED: tuple(round(0.005 * i, 3) for i in range(0, 501)),
+}
 GRIDS[Pipeline.OPERATOR] = GRIDS[Pipeline.SFACE]  # an added model's distances are also between unit vectors
 _DATA = Path(__file__).resolve().parents[1] / "engine" / "data"
 
@@ -55,9 +58,12 @@ def build_table(
     dataset: str,
 ) -> CalibrationTable:
     genuine = np.array(
-        [euclidean(embeddings[p.first], embeddings[p.second]) for p in pairs
-         if p.same_person and p.first in embeddings and p.second in embeddings]
-    )  # fmt: skip
+        [
+            euclidean(embeddings[p.first], embeddings[p.second])
+            for p in pairs
+            if p.same_person and p.first in embeddings and p.second in embeddings
+        ]
+    )
     impostor = impostor_distances(embeddings)
     grid = np.array(GRID)
     impostor_counts = np.searchsorted(impostor, grid, side="right")
@@ -113,18 +119,25 @@ def group_counts(
         for group in sorted({label for label in labels if label is not None}):
             member = np.array([label == group for label in labels])
             chosen = np.sort(distances[upper & member[:, None] & member[None, :]])
-            result.append({
-                "attribute": attribute, "group": group, "people": len(set(people[member])),
-                "impostor_pairs": len(chosen),
-                "impostor_at_or_below": [int(c) for c in np.searchsorted(chosen, np.array(grid), side="right")],
-            })  # fmt: skip
+            result.append(
+                {
+                    "attribute": attribute,
+                    "group": group,
+                    "people": len(set(people[member])),
+                    "impostor_pairs": len(chosen),
+                    "impostor_at_or_below": [int(c) for c in np.searchsorted(chosen, np.array(grid), side="right")],
+                }
+            )
     return result
 
 
 def pipeline_table(
-    pipeline: Pipeline, pairs: Sequence[Pair], per_model: ModelEmbeddings, dataset: str,
+    pipeline: Pipeline,
+    pairs: Sequence[Pair],
+    per_model: ModelEmbeddings,
+    dataset: str,
     identity: ModelIdentity | None = None,
-) -> tuple[CalibrationTable, PairScorer]:  # fmt: skip
+) -> tuple[CalibrationTable, PairScorer]:
     """The table of one pipeline's own distance (fused: the shipped rule's). `identity`: the single model's,
     where the engine's built-in models do not include it (an operator-added model)."""
     rule = fusion_rule_for(pipeline)
@@ -149,19 +162,25 @@ def pipeline_table(
     else:
         text = json.dumps(rule.to_json(), sort_keys=True).encode()
         model = ModelIdentity(f"fusion:{rule.name}", "1", hashlib.sha256(text).hexdigest())
-        what = (f"fused distances ({FUSION_RULE_FILE}: z-scores of {', '.join(rule.model_keys)}, "
-                "renormalised when a model missed)")  # fmt: skip
+        what = (
+            f"fused distances ({FUSION_RULE_FILE}: z-scores of {', '.join(rule.model_keys)}, "
+            "renormalised when a model missed)"
+        )
     method = (
         f"{what} of the central face of {len(images):,} images of {len(set(people)):,} people named in {dataset}; "
         "impostor pairs are all pairs of those images of different people; genuine pairs are the file's matched "
         f"pairs. A lookup rounds the distance up to the next {grid[1] - grid[0]:g} grid point."
     )
     table = CalibrationTable(
-        model=model, dataset=dataset, method=method, impostor_pairs=len(impostor), genuine_pairs=len(genuine),
+        model=model,
+        dataset=dataset,
+        method=method,
+        impostor_pairs=len(impostor),
+        genuine_pairs=len(genuine),
         distances=tuple(grid),
         impostor_at_or_below=tuple(int(c) for c in np.searchsorted(impostor, np.array(grid), side="right")),
         genuine_above=tuple(int(len(genuine_sorted) - c) for c in np.searchsorted(genuine_sorted, grid, side="right")),
-    )  # fmt: skip
+    )
     return table, scorer
 
 
@@ -180,8 +199,11 @@ def _engine_identities() -> list[ModelIdentity]:
         onnx_models = importlib.import_module("faceledger.engine.onnx_models")
     except ImportError:
         return []
-    return [value.identity() for value in vars(onnx_models).values() if isinstance(getattr(value, "sha256", None), str)
-            and callable(getattr(value, "identity", None))]  # fmt: skip
+    return [
+        value.identity()
+        for value in vars(onnx_models).values()
+        if isinstance(getattr(value, "sha256", None), str) and callable(getattr(value, "identity", None))
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -193,16 +215,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=None, help="embedding cache (default: the eval cache)")
     parser.add_argument("--no-cache", action="store_true", help="embed every image afresh")
     parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--cached-only", action="store_true",
-                        help="only the training images already embedded (the method says how many)")  # fmt: skip
+    parser.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="only the training images already embedded (the method says how many)",
+    )
     args = parser.parse_args(argv)
     out: Path = args.out or _DATA / CALIBRATION_FILES[args.pipeline]
     settings = Settings(pipeline=args.pipeline)
     pairs = read_pairs(args.data / args.pairs)
     cache = EmbeddingCache(None if args.no_cache else args.cache or default_cache_path())
     try:
-        per_model = embed_lfw_models(images_of(pairs), args.data, settings, cache, workers=args.workers,
-                                     cached_only=args.cached_only)  # fmt: skip
+        per_model = embed_lfw_models(
+            images_of(pairs), args.data, settings, cache, workers=args.workers, cached_only=args.cached_only
+        )
     finally:
         cache.close()
     dataset = f"LFW View 1 training pairs, {args.pairs}"
@@ -219,9 +245,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     data["groups"] = group_counts(scorer, args.data, table.distances)
     out.write_text(json.dumps(data, indent=1) + "\n")
     missing = len([i for i in images_of(pairs) if i not in scorer])  # no usable face (or not yet embedded)
-    print(json.dumps({"pipeline": args.pipeline.value, "out": str(out), "embedded": len(scorer.images),
-                      "no_face": missing, "impostor_pairs": table.impostor_pairs,
-                      "genuine_pairs": table.genuine_pairs}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "pipeline": args.pipeline.value,
+                "out": str(out),
+                "embedded": len(scorer.images),
+                "no_face": missing,
+                "impostor_pairs": table.impostor_pairs,
+                "genuine_pairs": table.genuine_pairs,
+            }
+        )
+    )
     return 0
 
 

@@ -24,13 +24,18 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 
 def _scored(pairs: list[Pair], embeddings: dict[Any, Any]) -> tuple[list[float], list[bool]]:
-    distances = [euclidean(embeddings[p.first], embeddings[p.second])
-                 if p.first in embeddings and p.second in embeddings else 10.0 for p in pairs]  # fmt: skip
+    distances = [
+        euclidean(embeddings[p.first], embeddings[p.second])
+        if p.first in embeddings and p.second in embeddings
+        else 10.0
+        for p in pairs
+    ]
     return distances, [p.same_person for p in pairs]
 
 
-def measure_choices(data_dir: Path, base: Settings, cache: EmbeddingCache, workers: int | None = None
-                    ) -> list[dict[str, Any]]:  # fmt: skip
+def measure_choices(
+    data_dir: Path, base: Settings, cache: EmbeddingCache, workers: int | None = None
+) -> list[dict[str, Any]]:
     train, test = read_pairs(data_dir / "pairsDevTrain.txt"), read_pairs(data_dir / "pairsDevTest.txt")
     images = images_of(train + test)
     rows = []
@@ -40,10 +45,15 @@ def measure_choices(data_dir: Path, base: Settings, cache: EmbeddingCache, worke
         threshold, train_accuracy = best_threshold(*_scored(train, embeddings))
         distances, same = _scored(test, embeddings)
         accuracy = sum((d <= threshold) == s for d, s in zip(distances, same, strict=True)) / len(test)
-        rows.append({
-            "variant": name, "settings": overrides, "images_without_face": len(images) - len(embeddings),
-            "threshold_from_devtrain": round(threshold, 4), "devtrain_accuracy": round(train_accuracy, 4),
-            "devtest_accuracy": round(accuracy, 4),
-            "devtest_tar_at_far_0.01": round(tar_at_far(distances, same, 0.01)[0], 4),
-        })  # fmt: skip
+        rows.append(
+            {
+                "variant": name,
+                "settings": overrides,
+                "images_without_face": len(images) - len(embeddings),
+                "threshold_from_devtrain": round(threshold, 4),
+                "devtrain_accuracy": round(train_accuracy, 4),
+                "devtest_accuracy": round(accuracy, 4),
+                "devtest_tar_at_far_0.01": round(tar_at_far(distances, same, 0.01)[0], 4),
+            }
+        )
     return rows

@@ -52,8 +52,11 @@ def compare_report(evaluations: list[LfwEvaluation], out: Path) -> dict[str, Any
     markdown = _markdown(report, plots)
     (out / "compare.md").write_text(markdown)
     (out / "compare.html").write_text(_html(markdown, plots))
-    report["files"] = {"json": str(out / "compare.json"), "markdown": str(out / "compare.md"),
-                       "html": str(out / "compare.html")}  # fmt: skip
+    report["files"] = {
+        "json": str(out / "compare.json"),
+        "markdown": str(out / "compare.md"),
+        "html": str(out / "compare.html"),
+    }
     return report
 
 
@@ -86,11 +89,12 @@ def _figure(value: float | None, digits: int = 4) -> str:
 
 def _markdown(report: dict[str, Any], plots: dict[str, Path]) -> str:
     lines = [
-        "# faceledger pipelines on LFW, side by side", "",
+        "# faceledger pipelines on LFW, side by side",
+        "",
         "| pipeline | threshold | accuracy | TAR@FAR 1e-3 | TAR@FAR 1e-4 | rank-1 | FNIR@FPIR 1% | FNIR@FPIR 0.1% "
         "| same, no label errors | race worst/best | gender worst/best |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]  # fmt: skip
+    ]
     for row in report["pipelines"]:
         ratios = row["group_fmr_worst_best_ratio"]
         lines.append(
@@ -100,17 +104,27 @@ def _markdown(report: dict[str, Any], plots: dict[str, Path]) -> str:
             f"| {_figure(row['fnir_at_fpir']['0.001'])} | {_figure(row['fnir_at_fpir_without_label_errors']['0.001'])} "
             f"| {_ratio(ratios.get('race'))} | {_ratio(ratios.get('gender'))} |"
         )
-    lines += ["", "## Error rates by group, at each pipeline's operating threshold (95% intervals)", "",
-              "| pipeline | attribute | group | people | FMR | FNMR |", "|---|---|---|---|---|---|"]  # fmt: skip
+    lines += [
+        "",
+        "## Error rates by group, at each pipeline's operating threshold (95% intervals)",
+        "",
+        "| pipeline | attribute | group | people | FMR | FNMR |",
+        "|---|---|---|---|---|---|",
+    ]
     for pipeline, groups in report["groups"].items():
         for g in groups:
-            lines.append(f"| {pipeline} | {g['attribute']} | {g['group']} | {g['people']} | {_rate(g['fmr'])} "
-                         f"| {_rate(g['fnmr'])} |")  # fmt: skip
+            lines.append(
+                f"| {pipeline} | {g['attribute']} | {g['group']} | {g['people']} | {_rate(g['fmr'])} "
+                f"| {_rate(g['fnmr'])} |"
+            )
     lines += [
-        "", "- Thresholds: dlib at its configured threshold; the others where their overall FMR equals dlib's at 0.6.",
-        "- Demographic labels are evaluation labels only; faceledger never infers them.", "",
-        *[f"![{name}]({path.name})" for name, path in plots.items()], "",
-    ]  # fmt: skip
+        "",
+        "- Thresholds: dlib at its configured threshold; the others where their overall FMR equals dlib's at 0.6.",
+        "- Demographic labels are evaluation labels only; faceledger never infers them.",
+        "",
+        *[f"![{name}]({path.name})" for name, path in plots.items()],
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -29,9 +29,18 @@ from faceledger.types import Face, Pipeline
 T = TypeVar("T")
 Vector = npt.NDArray[np.float32]
 _PIPELINE_FIELDS = (
-    "detector", "hog_upsample", "hog_upsample_max_pixels", "hog_min_score", "cnn_fallback", "cnn_upsample",
-    "cnn_min_score", "embed_flip", "embed_jitters", "chip_padding", "min_embed_face_px",
-)  # fmt: skip
+    "detector",
+    "hog_upsample",
+    "hog_upsample_max_pixels",
+    "hog_min_score",
+    "cnn_fallback",
+    "cnn_upsample",
+    "cnn_min_score",
+    "embed_flip",
+    "embed_jitters",
+    "chip_padding",
+    "min_embed_face_px",
+)
 # the YuNet pipelines' own settings, whatever they are named
 _YUNET_PREFIXES = ("yunet_", "sface_", "onnx_")
 ModelEmbeddings = dict[str, dict[LfwImage, Vector]]  # model key -> image -> vector
@@ -150,9 +159,15 @@ def embed_lfw(
         return face.embedding.vector if face.embedding is not None else None
 
     fresh = _embed_central_faces(
-        missing, digests, data_dir, settings, vector_of, lambda done: cache.put(pipeline, done),
-        workers=workers, on_result=on_result,
-    )  # fmt: skip
+        missing,
+        digests,
+        data_dir,
+        settings,
+        vector_of,
+        lambda done: cache.put(pipeline, done),
+        workers=workers,
+        on_result=on_result,
+    )
     everything = {**cached, **fresh}
     return {image: vector for image in images if (vector := everything.get(digests[image])) is not None}
 
@@ -173,8 +188,9 @@ def _embed_central_faces(
     fresh: dict[str, T | None] = {}
     unsaved: dict[str, T | None] = {}
     paths = [image.path(data_dir) for image in missing]
-    for image, result in zip(missing, analyse_files(paths, settings, workers=workers, on_result=on_result),
-                             strict=True):  # fmt: skip
+    for image, result in zip(
+        missing, analyse_files(paths, settings, workers=workers, on_result=on_result), strict=True
+    ):
         value = None
         if result.faces is not None:
             face = central_face(result.faces.faces, result.faces.image.width, result.faces.image.height)
@@ -212,8 +228,9 @@ def embed_lfw_models(
     image's face simply has no entry for it (the fusion rule scores such a pair with the other models).
     `cached_only`: embed nothing, return what the cache holds (a partial run while embedding continues)."""
     if Pipeline(settings.pipeline) is Pipeline.DLIB:
-        single = embed_lfw(images, data_dir, settings, cache, workers=workers, on_result=on_result,
-                           cached_only=cached_only)  # fmt: skip
+        single = embed_lfw(
+            images, data_dir, settings, cache, workers=workers, on_result=on_result, cached_only=cached_only
+        )
         return {recognition_model_identity().key: single}
     tag = multi_model_tag(settings)
     digests = {image: file_sha256(image.path(data_dir)) for image in images}
@@ -224,9 +241,15 @@ def embed_lfw_models(
         return {e.model.key: np.asarray(e.vector, np.float32) for e in face.embeddings}
 
     fresh = _embed_central_faces(
-        missing, digests, data_dir, settings, vectors_of, lambda done: cache.put_models(tag, done),
-        workers=workers, on_result=on_result,
-    )  # fmt: skip
+        missing,
+        digests,
+        data_dir,
+        settings,
+        vectors_of,
+        lambda done: cache.put_models(tag, done),
+        workers=workers,
+        on_result=on_result,
+    )
     everything = {**cached, **fresh}
     by_model: ModelEmbeddings = {}
     for image in images:

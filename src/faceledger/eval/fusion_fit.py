@@ -37,8 +37,14 @@ _DEFAULT_OUT = Path(__file__).resolve().parents[1] / "engine" / "data" / FUSION_
 
 def _pair_distances(pairs: Sequence[Pair], embeddings: dict[LfwImage, Vector]) -> np.ndarray:
     """Each pair's distance, NaN where the model did not embed both images."""
-    return np.array([float(np.linalg.norm(embeddings[p.first].astype(np.float64) - embeddings[p.second]))
-                     if p.first in embeddings and p.second in embeddings else np.nan for p in pairs])  # fmt: skip
+    return np.array(
+        [
+            float(np.linalg.norm(embeddings[p.first].astype(np.float64) - embeddings[p.second]))
+            if p.first in embeddings and p.second in embeddings
+            else np.nan
+            for p in pairs
+        ]
+    )
 
 
 def fit_rule(
@@ -95,8 +101,9 @@ def _or_far(distance: float | None) -> float:
     return 10.0 if distance is None else distance
 
 
-def _rule(keys: list[str], stats: dict[str, tuple[float, float]], weights: tuple[float, float],
-          offset: float, scale: float) -> FusionRule:  # fmt: skip
+def _rule(
+    keys: list[str], stats: dict[str, tuple[float, float]], weights: tuple[float, float], offset: float, scale: float
+) -> FusionRule:
     models = tuple(ModelScale(k, stats[k][0], stats[k][1], w) for k, w in zip(keys, weights, strict=True))
     return FusionRule(
         name="sface+dlib z-score (LFW View 1)",
@@ -121,15 +128,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=_DEFAULT_OUT)
     parser.add_argument("--cache", type=Path, default=None, help="embedding cache (default: the eval cache)")
     parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--cached-only", action="store_true",
-                        help="fit on the training pairs already embedded (the rule says how many)")  # fmt: skip
+    parser.add_argument(
+        "--cached-only", action="store_true", help="fit on the training pairs already embedded (the rule says how many)"
+    )
     args = parser.parse_args(argv)
     pairs = read_pairs(args.data / TRAINING_PAIRS_FILE)
     cache = EmbeddingCache(args.cache or default_cache_path())
     try:
         settings = Settings(pipeline=Pipeline.FUSED)
-        per_model = embed_lfw_models(images_of(pairs), args.data, settings, cache, workers=args.workers,
-                                     cached_only=args.cached_only)  # fmt: skip
+        per_model = embed_lfw_models(
+            images_of(pairs), args.data, settings, cache, workers=args.workers, cached_only=args.cached_only
+        )
     finally:
         cache.close()
     if args.cached_only:

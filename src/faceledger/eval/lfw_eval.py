@@ -61,13 +61,16 @@ class Verification:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "mean_accuracy": round(self.mean_accuracy, 4), "std_accuracy": round(self.std_accuracy, 4),
+            "mean_accuracy": round(self.mean_accuracy, 4),
+            "std_accuracy": round(self.std_accuracy, 4),
             "folds": [{"threshold": round(t, 4), "accuracy": round(a, 4)} for t, a in self.folds],
-            "pairs_used": self.pairs_used, "pairs_without_face": self.pairs_without_face,
-            "tar_at_far": {k: {"tar": round(t, 4), "threshold": round(th, 4)}
-                           for k, (t, th) in self.tar_at_far.items()},
+            "pairs_used": self.pairs_used,
+            "pairs_without_face": self.pairs_without_face,
+            "tar_at_far": {
+                k: {"tar": round(t, 4), "threshold": round(th, 4)} for k, (t, th) in self.tar_at_far.items()
+            },
             "eer": round(self.eer, 4),
-        }  # fmt: skip
+        }
 
 
 def verify(pairs: Sequence[Pair], embeddings: Scored, fallback_threshold: float = 0.6) -> Verification:
@@ -118,16 +121,22 @@ class Identification:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "gallery_size": self.gallery_size, "mated_probes": self.mated_probes,
-            "nonmated_probes": self.nonmated_probes, "rank1": round(self.rank1, 4), "rank5": round(self.rank5, 4),
-            "fnir_at_fpir": {k: {"fnir": round(f, 4), "threshold": round(t, 4)}
-                             for k, (f, t) in self.fnir_at_fpir.items()},
-            "fnir_at_fpir_without_label_errors": {k: {"fnir": round(f, 4), "threshold": round(t, 4)}
-                                                  for k, (f, t) in self.fnir_at_fpir_without_label_errors.items()},
+            "gallery_size": self.gallery_size,
+            "mated_probes": self.mated_probes,
+            "nonmated_probes": self.nonmated_probes,
+            "rank1": round(self.rank1, 4),
+            "rank5": round(self.rank5, 4),
+            "fnir_at_fpir": {
+                k: {"fnir": round(f, 4), "threshold": round(t, 4)} for k, (f, t) in self.fnir_at_fpir.items()
+            },
+            "fnir_at_fpir_without_label_errors": {
+                k: {"fnir": round(f, 4), "threshold": round(t, 4)}
+                for k, (f, t) in self.fnir_at_fpir_without_label_errors.items()
+            },
             "label_error_probes": self.label_error_probes,
             "fpir_at_operating_threshold": round(self.fpir_at_threshold, 4),
             "fpir_by_gallery_size": [{"gallery_size": n, "fpir": round(f, 4)} for n, f in self.fpir_by_gallery_size],
-        }  # fmt: skip
+        }
 
 
 def identify(embeddings: Scored, threshold: float, seed: int = 0) -> Identification:
@@ -161,13 +170,19 @@ def identify(embeddings: Scored, threshold: float, seed: int = 0) -> Identificat
     det_fpir = np.array([fpir_at(nonmated_top, t) for t in det_thresholds])
     det_fnir = np.array([np.mean(~(mated_found & (mated_top <= t))) for t in det_thresholds])
     return Identification(
-        gallery_size=len(gallery), mated_probes=len(mated), nonmated_probes=len(nonmated),
-        rank1=rank_k(ranks, 1), rank5=rank_k(ranks, 5), fnir_at_fpir=fnir,
+        gallery_size=len(gallery),
+        mated_probes=len(mated),
+        nonmated_probes=len(nonmated),
+        rank1=rank_k(ranks, 1),
+        rank5=rank_k(ranks, 5),
+        fnir_at_fpir=fnir,
         fpir_at_threshold=fpir_at(nonmated_top, threshold),
         fpir_by_gallery_size=_fpir_by_size(gallery, scorer, nonmated, threshold, seed),
-        det_fpir=det_fpir, det_fnir=det_fnir,
-        fnir_at_fpir_without_label_errors=fnir_clean, label_error_probes=int(len(nonmated) - clean.sum()),
-    )  # fmt: skip
+        det_fpir=det_fpir,
+        det_fnir=det_fnir,
+        fnir_at_fpir_without_label_errors=fnir_clean,
+        label_error_probes=int(len(nonmated) - clean.sum()),
+    )
 
 
 def _search(
@@ -222,8 +237,14 @@ class GroupRates:
     fmr_samples: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"attribute": self.attribute, "group": self.group, "images": self.images, "people": self.people,
-                "fmr": self.false_match.to_dict(), "fnmr": self.false_non_match.to_dict()}  # fmt: skip
+        return {
+            "attribute": self.attribute,
+            "group": self.group,
+            "images": self.images,
+            "people": self.people,
+            "fmr": self.false_match.to_dict(),
+            "fnmr": self.false_non_match.to_dict(),
+        }
 
 
 def group_rates(
@@ -239,8 +260,10 @@ def group_rates(
         if group is not None and counts[(group, image.person)] < per_person:
             counts[(group, image.person)] += 1
             groups[group].append(image)
-    return [_rates(attribute, group, images, scorer, threshold, seed)
-            for seed, (group, images) in enumerate(sorted(groups.items()))]  # fmt: skip
+    return [
+        _rates(attribute, group, images, scorer, threshold, seed)
+        for seed, (group, images) in enumerate(sorted(groups.items()))
+    ]
 
 
 def _rates(
@@ -276,6 +299,12 @@ def _rates(
     impostor_interval = people_bootstrap_interval(np.where(off, matches, 0), np.where(off, pairs, 0), reps=200)
     samples = people_bootstrap_rates(np.where(off, matches, 0), np.where(off, pairs, 0), reps=200, seed=1000 + seed)
     genuine_interval = people_bootstrap_interval(np.diag(pairs - matches), np.diag(pairs), reps=200, diagonal=True)
-    return GroupRates(attribute, group, len(images), len(names),
-                      Rate(false_matches, impostors, impostor_interval),
-                      Rate(false_non_matches, genuines, genuine_interval), samples)  # fmt: skip
+    return GroupRates(
+        attribute,
+        group,
+        len(images),
+        len(names),
+        Rate(false_matches, impostors, impostor_interval),
+        Rate(false_non_matches, genuines, genuine_interval),
+        samples,
+    )

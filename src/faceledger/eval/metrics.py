@@ -122,8 +122,9 @@ def rank_k(mate_ranks: npt.ArrayLike, k: int) -> float:
     return float(np.mean(ranks <= k)) if len(ranks) else float("nan")
 
 
-def fnir_at_fpir(mated_top: npt.ArrayLike, mated_found: npt.ArrayLike, nonmated_top: npt.ArrayLike,
-                 fpir_target: float) -> tuple[float, float]:  # fmt: skip
+def fnir_at_fpir(
+    mated_top: npt.ArrayLike, mated_found: npt.ArrayLike, nonmated_top: npt.ArrayLike, fpir_target: float
+) -> tuple[float, float]:
     """Open set at the threshold where the non-mated probes' false-positive rate is at most the target:
     a mated probe fails if its mate is not the top candidate or scores above the threshold."""
     nonmated = np.sort(np.asarray(nonmated_top, dtype=np.float64))

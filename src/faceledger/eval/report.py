@@ -104,10 +104,18 @@ def _first(item: tuple[float, str, GroupRates]) -> float:
 
 
 def run_lfw(
-    data_dir: Path, settings: Settings, *, folds: list[int], cache: EmbeddingCache, workers: int | None = None,
-    identification: bool = True, groups: bool = True, on_result: Callable[[FileResult], None] | None = None,
-    max_people: int | None = None, cached_only: bool = False,
-) -> LfwEvaluation:  # fmt: skip
+    data_dir: Path,
+    settings: Settings,
+    *,
+    folds: list[int],
+    cache: EmbeddingCache,
+    workers: int | None = None,
+    identification: bool = True,
+    groups: bool = True,
+    on_result: Callable[[FileResult], None] | None = None,
+    max_people: int | None = None,
+    cached_only: bool = False,
+) -> LfwEvaluation:
     """`max_people`: only the first N people's folders for identification and groups (a quick look).
     `cached_only`: only images already in the cache, and only pairs of two of them (a labelled subset)."""
     pipeline = Pipeline(settings.pipeline)
@@ -121,8 +129,15 @@ def run_lfw(
         folders = sorted((data_dir / "lfw").iterdir())[:max_people]
         wanted += [LfwImage(f.name, int(p.stem.rsplit("_", 1)[1])) for f in folders for p in sorted(f.glob("*.jpg"))]
     rule = fusion_rule_for(pipeline)
-    per_model = embed_lfw_models(list(dict.fromkeys(wanted)), data_dir, settings, cache, workers=workers,
-                                 on_result=on_result, cached_only=cached_only)  # fmt: skip
+    per_model = embed_lfw_models(
+        list(dict.fromkeys(wanted)),
+        data_dir,
+        settings,
+        cache,
+        workers=workers,
+        on_result=on_result,
+        cached_only=cached_only,
+    )
     scorer = PairScorer(per_model, rule)
     if cached_only:
         pairs = [p for p in pairs if p.first in scorer and p.second in scorer]
@@ -140,12 +155,18 @@ def run_lfw(
         found_groups += group_rates(scorer, by_race, "race", threshold)
     fallback = DLIB_REFERENCE_THRESHOLD if pipeline is Pipeline.DLIB else _view1_threshold(data_dir, scorer, threshold)
     return LfwEvaluation(
-        settings, verify(pairs, scorer, fallback), identify(scorer, threshold) if identification else None,
+        settings,
+        verify(pairs, scorer, fallback),
+        identify(scorer, threshold) if identification else None,
         found_groups,
-        pipeline=pipeline, operating_threshold=explicit, threshold_source=source, reference_fmr=target,
-        models=tuple(sorted(per_model)), fusion_rule=rule.name if rule else None,
+        pipeline=pipeline,
+        operating_threshold=explicit,
+        threshold_source=source,
+        reference_fmr=target,
+        models=tuple(sorted(per_model)),
+        fusion_rule=rule.name if rule else None,
         subset=f"cached only: {len(scorer.images):,} images, {len(pairs):,} View 2 pairs" if cached_only else None,
-    )  # fmt: skip
+    )
 
 
 def _view1_threshold(data_dir: Path, scorer: PairScorer, default: float) -> float:
@@ -165,13 +186,23 @@ def threshold_advice(table: CalibrationTable, gallery_size: int, fpir: float) ->
     resolvable = 3 / table.impostor_pairs
     threshold = table.distance_for_false_match_rate(fmr)
     return {
-        "gallery_size": gallery_size, "target_fpir": fpir, "required_fmr": fmr, "threshold": threshold,
+        "gallery_size": gallery_size,
+        "target_fpir": fpir,
+        "required_fmr": fmr,
+        "threshold": threshold,
         "false_non_match_rate_at_threshold": round(table.false_non_match_rate(threshold), 4),
         "supported": fmr >= resolvable,
-        "note": (f"The table rests on {table.impostor_pairs:,} impostor pairs: it resolves false-match rates down to "
-                 f"about {resolvable:.1e}." + ("" if fmr >= resolvable else
-                 " The required rate is below that, so this threshold is a lower bound on safety, not a measurement.")),
-    }  # fmt: skip
+        "note": (
+            f"The table rests on {table.impostor_pairs:,} impostor pairs: it resolves false-match rates down to "
+            f"about {resolvable:.1e}."
+            + (
+                ""
+                if fmr >= resolvable
+                else " The required rate is below that, so this threshold is a lower bound on safety, "
+                "not a measurement."
+            )
+        ),
+    }
 
 
 def write_report(evaluation: LfwEvaluation, out: Path) -> dict[str, Path]:
@@ -214,16 +245,21 @@ def _plots(evaluation: LfwEvaluation, out: Path) -> dict[str, Path]:
         figure, axes = plt.subplots(figsize=(6, 4))
         sizes, fpirs = zip(*ident.fpir_by_gallery_size, strict=True)
         axes.plot(sizes, fpirs, marker="o")
-        axes.set(xlabel="gallery size", ylabel=f"FPIR at distance {evaluation.threshold:.3f}",
-                 title="How false positives grow with the gallery")  # fmt: skip
+        axes.set(
+            xlabel="gallery size",
+            ylabel=f"FPIR at distance {evaluation.threshold:.3f}",
+            title="How false positives grow with the gallery",
+        )
         axes.grid(True, alpha=0.3)
         plots["fpir_by_gallery_size"] = _save(figure, out / "fpir_by_gallery_size.png")
     if evaluation.groups:
         figure, axes = plt.subplots(figsize=(7, 4))
         labels = [f"{g.attribute}: {g.group}" for g in evaluation.groups]
         values = [g.false_match.value for g in evaluation.groups]
-        errors = [[v - g.false_match.interval[0] for v, g in zip(values, evaluation.groups, strict=True)],
-                  [g.false_match.interval[1] - v for v, g in zip(values, evaluation.groups, strict=True)]]  # fmt: skip
+        errors = [
+            [v - g.false_match.interval[0] for v, g in zip(values, evaluation.groups, strict=True)],
+            [g.false_match.interval[1] - v for v, g in zip(values, evaluation.groups, strict=True)],
+        ]
         axes.bar(range(len(values)), values, yerr=errors, capsize=3)
         axes.set_xticks(range(len(values)), labels, rotation=30, ha="right")
         axes.set(ylabel="false-match rate (95% CI)", title=f"FMR by group at {evaluation.threshold:.3f}")
@@ -242,34 +278,46 @@ def _save(figure: Any, path: Path) -> Path:
 def _markdown(summary: dict[str, Any], plots: dict[str, Path]) -> str:
     v = summary["verification"]
     lines = [
-        "# faceledger on LFW", "",
+        "# faceledger on LFW",
+        "",
         f"Pipeline: {summary['pipeline']}; operating threshold (distance): {summary['operating_threshold']:.4f} "
-        f"({summary['operating_threshold_source']})", "",
-        "## Verification (View 2, threshold chosen on the other folds)", "",
+        f"({summary['operating_threshold_source']})",
+        "",
+        "## Verification (View 2, threshold chosen on the other folds)",
+        "",
         f"- Accuracy: {v['mean_accuracy']:.4f} ± {v['std_accuracy']:.4f} over {len(v['folds'])} fold(s); "
         f"{v['pairs_used']} pairs scored, {v['pairs_without_face']} without a usable face (counted as errors)",
         *[f"- TAR at FAR {k}: {x['tar']:.4f} (distance {x['threshold']:.3f})" for k, x in v["tar_at_far"].items()],
-        f"- EER: {v['eer']:.4f}", "",
-    ]  # fmt: skip
+        f"- EER: {v['eer']:.4f}",
+        "",
+    ]
     ident = summary["identification"]
     if ident:
         lines += [
-            "## Identification", "",
+            "## Identification",
+            "",
             f"- Gallery {ident['gallery_size']}, mated probes {ident['mated_probes']}, "
             f"non-mated probes {ident['nonmated_probes']}",
             f"- Rank-1 {ident['rank1']:.4f}, rank-5 {ident['rank5']:.4f}",
-            *[f"- FNIR at FPIR {k}: {x['fnir']:.4f} (distance {x['threshold']:.3f})"
-              for k, x in ident["fnir_at_fpir"].items()],
-            *[f"- FNIR at FPIR {k} without the {ident['label_error_probes']} label-error probes: {x['fnir']:.4f}"
-              for k, x in ident["fnir_at_fpir_without_label_errors"].items()],
-            f"- FPIR at the operating threshold: {ident['fpir_at_operating_threshold']:.4f}", "",
-        ]  # fmt: skip
+            *[
+                f"- FNIR at FPIR {k}: {x['fnir']:.4f} (distance {x['threshold']:.3f})"
+                for k, x in ident["fnir_at_fpir"].items()
+            ],
+            *[
+                f"- FNIR at FPIR {k} without the {ident['label_error_probes']} label-error probes: {x['fnir']:.4f}"
+                for k, x in ident["fnir_at_fpir_without_label_errors"].items()
+            ],
+            f"- FPIR at the operating threshold: {ident['fpir_at_operating_threshold']:.4f}",
+            "",
+        ]
     if summary["groups"]:
         header = "| attribute | group | people | images | FMR (95% CI) | FNMR (95% CI) |"
         lines += ["## Error rates by group (evaluation labels only)", "", header, "|---|---|---|---|---|---|"]
         for g in summary["groups"]:
-            lines.append(f"| {g['attribute']} | {g['group']} | {g['people']} | {g['images']} | "
-                         f"{_rate(g['fmr'])} | {_rate(g['fnmr'])} |")  # fmt: skip
+            lines.append(
+                f"| {g['attribute']} | {g['group']} | {g['people']} | {g['images']} | "
+                f"{_rate(g['fmr'])} | {_rate(g['fnmr'])} |"
+            )
         lines += ["", f"Worst/best FMR ratio: {strict_json(summary['group_fmr_worst_best_ratio'], None)}", ""]
     lines += [f"- {note}" for note in summary["notes"]]
     lines += ["", *[f"![{name}]({path.name})" for name, path in plots.items()], ""]

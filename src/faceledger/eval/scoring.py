@@ -55,8 +55,11 @@ class PairScorer:
         return any(image in embeddings for embeddings in self.per_model.values())
 
     def pair(self, a: LfwImage, b: LfwImage) -> float | None:
-        distances = {key: float(np.linalg.norm(e[a].astype(np.float64) - e[b].astype(np.float64)))
-                     for key, e in self.per_model.items() if a in e and b in e}  # fmt: skip
+        distances = {
+            key: float(np.linalg.norm(e[a].astype(np.float64) - e[b].astype(np.float64)))
+            for key, e in self.per_model.items()
+            if a in e and b in e
+        }
         if not distances:
             return None
         return next(iter(distances.values())) if self.rule is None else self.rule.distance(distances)

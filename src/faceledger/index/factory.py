@@ -24,8 +24,9 @@ def open_index(
     if backend is IndexBackend.EXACT:
         return ExactIndex(folder, codec, dim)
     if backend is IndexBackend.FAISS:
-        return FaissIndex(folder, ivf_min_faces=settings.faiss_ivf_min_faces, nprobe=settings.faiss_nprobe,
-                          codec=codec, dim=dim)  # fmt: skip
+        return FaissIndex(
+            folder, ivf_min_faces=settings.faiss_ivf_min_faces, nprobe=settings.faiss_nprobe, codec=codec, dim=dim
+        )
     from faceledger.index.milvus_index import MilvusIndex  # pymilvus is heavy: import only when chosen
 
     if collection is None:

@@ -67,8 +67,15 @@ def probes_for(nlist: int) -> int:
 class FaissIndex:
     backend = IndexBackend.FAISS
 
-    def __init__(self, folder: Path | None = None, *, ivf_min_faces: int = 50_000, nprobe: int | None = None,
-                 codec: BlobCodec | None = None, dim: int = DIM) -> None:  # fmt: skip
+    def __init__(
+        self,
+        folder: Path | None = None,
+        *,
+        ivf_min_faces: int = 50_000,
+        nprobe: int | None = None,
+        codec: BlobCodec | None = None,
+        dim: int = DIM,
+    ) -> None:
         self._folder = folder
         self._dim = dim  # the model's embedding width (an operator-added model's may differ from 128)
         self._codec = codec
@@ -256,8 +263,9 @@ def _list_ids(codes: Any) -> Ids:
     """Every id an IVF index holds, sorted (read from its inverted lists)."""
     ivf = faiss.extract_index_ivf(codes)
     lists = ivf.invlists
-    parts = [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
-             for i in range(ivf.nlist) if lists.list_size(i)]  # fmt: skip
+    parts = [
+        faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy() for i in range(ivf.nlist) if lists.list_size(i)
+    ]
     return np.sort(np.concatenate(parts)).astype(np.int64) if parts else np.empty(0, dtype=np.int64)
 
 

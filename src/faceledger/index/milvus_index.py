@@ -39,9 +39,14 @@ class MilvusIndex:
     backend = IndexBackend.MILVUS
 
     def __init__(
-        self, uri: str, folder: Path | None = None, *, index_type: str = "FLAT", collection: str = COLLECTION,
+        self,
+        uri: str,
+        folder: Path | None = None,
+        *,
+        index_type: str = "FLAT",
+        collection: str = COLLECTION,
         dim: int = DIM,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._folder = folder
         self._dim = dim
         self._collection = collection  # one per model (index/per_model.py)
@@ -73,9 +78,10 @@ class MilvusIndex:
     def add(self, ids: Ids, vectors: Vectors) -> None:
         ids, vectors = check_vectors(ids, vectors, self._dim)
         for start in range(0, len(ids), _INSERT_CHUNK):
-            rows = [{"id": int(i), "vector": v.tolist()} for i, v in zip(ids[start : start + _INSERT_CHUNK],
-                                                                          vectors[start : start + _INSERT_CHUNK],
-                                                                          strict=True)]  # fmt: skip
+            rows = [
+                {"id": int(i), "vector": v.tolist()}
+                for i, v in zip(ids[start : start + _INSERT_CHUNK], vectors[start : start + _INSERT_CHUNK], strict=True)
+            ]
             self._client.upsert(self._collection, rows)  # upsert: adding an id twice keeps one copy
 
     def remove(self, ids: Ids) -> int:

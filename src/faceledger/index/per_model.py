@@ -45,8 +45,15 @@ class _ModelCodec:
 class ModelIndexes:
     """The per-model indexes of one data directory, opened as models are registered."""
 
-    def __init__(self, backend: IndexBackend, folder: Path, opener: Opener, codec: BlobCodec | None = None,
-                 model_keys: Iterable[str] = (), dim_of: DimOf | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        backend: IndexBackend,
+        folder: Path,
+        opener: Opener,
+        codec: BlobCodec | None = None,
+        model_keys: Iterable[str] = (),
+        dim_of: DimOf | None = None,
+    ) -> None:
         self.backend = backend
         self._dim_of = dim_of or (lambda _key: DIM)
         self.folder = folder

@@ -91,25 +91,83 @@ ROLES_FOR: dict[Action, frozenset[Role]] = {
     Action.APPROVE_ACCOUNT_CHANGE: frozenset({Role.ADMIN}),
 }
 # The kill switch: while the authorisation is not active these are refused.
-NEEDS_ACTIVE_AUTHORITY = frozenset({Action.OPEN_CASE, Action.ASSIGN_CASE, Action.SEARCH, Action.OVERRIDE_QUALITY,
-                                    Action.REVIEW, Action.SIGN_OFF, Action.CORROBORATE, Action.EXPORT})  # fmt: skip
-NEEDS_OPEN_CASE = frozenset({Action.ASSIGN_CASE, Action.CLOSE_CASE, Action.SEARCH, Action.OVERRIDE_QUALITY,
-                             Action.REVIEW, Action.SIGN_OFF, Action.CORROBORATE, Action.EXPORT})  # fmt: skip
+NEEDS_ACTIVE_AUTHORITY = frozenset(
+    {
+        Action.OPEN_CASE,
+        Action.ASSIGN_CASE,
+        Action.SEARCH,
+        Action.OVERRIDE_QUALITY,
+        Action.REVIEW,
+        Action.SIGN_OFF,
+        Action.CORROBORATE,
+        Action.EXPORT,
+    }
+)
+NEEDS_OPEN_CASE = frozenset(
+    {
+        Action.ASSIGN_CASE,
+        Action.CLOSE_CASE,
+        Action.SEARCH,
+        Action.OVERRIDE_QUALITY,
+        Action.REVIEW,
+        Action.SIGN_OFF,
+        Action.CORROBORATE,
+        Action.EXPORT,
+    }
+)
 NEEDS_CERTIFICATION = frozenset({Action.SEARCH, Action.REVIEW})
 # Acting on a case needs the case's own department; the auditor and admin oversee every department.
-NEEDS_DEPARTMENT = frozenset({Action.ASSIGN_CASE, Action.CLOSE_CASE, Action.VIEW_CASE, Action.OVERRIDE_QUALITY,
-                              Action.REVIEW, Action.SIGN_OFF, Action.CORROBORATE, Action.EXPORT})  # fmt: skip
+NEEDS_DEPARTMENT = frozenset(
+    {
+        Action.ASSIGN_CASE,
+        Action.CLOSE_CASE,
+        Action.VIEW_CASE,
+        Action.OVERRIDE_QUALITY,
+        Action.REVIEW,
+        Action.SIGN_OFF,
+        Action.CORROBORATE,
+        Action.EXPORT,
+    }
+)
 
 # Purposes no grant can allow; matched in purpose names and in the searcher's attestation.
 BLOCKED_PURPOSES: dict[str, tuple[str, ...]] = {
-    "protected traits": ("race", "racial", "ethnicity", "ethnic", "religion", "religious", "sexual orientation",
-                         "gender identity", "disability", "political affiliation", "political opinion"),
-    "lawful protest": ("protest", "protests", "protester", "protesters", "protestor", "protestors",
-                       "demonstrator", "demonstrators", "rally", "picket"),
-    "immigration status": ("immigration", "immigrant", "immigrants", "undocumented", "deportation",
-                           "citizenship status", "visa status"),
+    "protected traits": (
+        "race",
+        "racial",
+        "ethnicity",
+        "ethnic",
+        "religion",
+        "religious",
+        "sexual orientation",
+        "gender identity",
+        "disability",
+        "political affiliation",
+        "political opinion",
+    ),
+    "lawful protest": (
+        "protest",
+        "protests",
+        "protester",
+        "protesters",
+        "protestor",
+        "protestors",
+        "demonstrator",
+        "demonstrators",
+        "rally",
+        "picket",
+    ),
+    "immigration status": (
+        "immigration",
+        "immigrant",
+        "immigrants",
+        "undocumented",
+        "deportation",
+        "citizenship status",
+        "visa status",
+    ),
     "general surveillance": ("surveillance", "monitoring", "tracking", "watchlist"),
-}  # fmt: skip
+}
 MIN_ATTESTATION_CHARS = 20
 # Separation of duties: no one holds roles from two of these groups. The searcher must not verify or sign
 # off their own lead; whoever makes accounts must not also authorise searching.
@@ -182,8 +240,12 @@ def blocked_terms(text: str) -> list[str]:
 
 
 def decide(actor: ActorView, action: Action, context: Context) -> Decision:
-    reasons = [*_actor_reasons(actor, action, context), *_authority_reasons(action, context),
-               *_case_reasons(actor, action, context), *_action_reasons(actor, action, context)]  # fmt: skip
+    reasons = [
+        *_actor_reasons(actor, action, context),
+        *_authority_reasons(action, context),
+        *_case_reasons(actor, action, context),
+        *_action_reasons(actor, action, context),
+    ]
     return Decision(not reasons, tuple(reasons))
 
 
@@ -193,8 +255,10 @@ def _actor_reasons(actor: ActorView, action: Action, context: Context) -> list[s
     reasons = []
     allowed = ROLES_FOR[action]
     if not actor.roles & allowed:
-        reasons.append(f"{action.value.replace('_', ' ')} needs the role {' or '.join(sorted(allowed))}; "
-                       f"{actor.name} has {', '.join(sorted(actor.roles)) or 'no role'}")  # fmt: skip
+        reasons.append(
+            f"{action.value.replace('_', ' ')} needs the role {' or '.join(sorted(allowed))}; "
+            f"{actor.name} has {', '.join(sorted(actor.roles)) or 'no role'}"
+        )
     if action in NEEDS_CERTIFICATION and (actor.certified_until is None or actor.certified_until < context.today):
         when = f"expired on {actor.certified_until.isoformat()}" if actor.certified_until else "is not recorded"
         reasons.append(f"{actor.name}'s training certification {when}")
@@ -204,10 +268,14 @@ def _actor_reasons(actor: ActorView, action: Action, context: Context) -> list[s
 def _authority_reasons(action: Action, context: Context) -> list[str]:
     state = context.authority.state
     if action in NEEDS_ACTIVE_AUTHORITY and state is not AuthorityState.ACTIVE:
-        return [{AuthorityState.NONE: "no authorisation has been granted",
-                 AuthorityState.NOT_STARTED: "the authorisation has not started yet",
-                 AuthorityState.HALTED: "the authorisation is halted",
-                 AuthorityState.EXPIRED: "the authorisation has expired"}[state]]  # fmt: skip
+        return [
+            {
+                AuthorityState.NONE: "no authorisation has been granted",
+                AuthorityState.NOT_STARTED: "the authorisation has not started yet",
+                AuthorityState.HALTED: "the authorisation is halted",
+                AuthorityState.EXPIRED: "the authorisation has expired",
+            }[state]
+        ]
     if action is Action.GRANT_AUTHORITY and state is AuthorityState.HALTED:
         return ["the authorisation is halted; a new grant cannot lift a halt: the council resumes it first"]
     if action is Action.HALT_AUTHORITY and state in (AuthorityState.NONE, AuthorityState.HALTED):
@@ -240,11 +308,15 @@ def _case_reasons(actor: ActorView, action: Action, context: Context) -> list[st
 def purpose_reasons(purpose: str, offence_type: str, authority: AuthorityView) -> list[str]:
     reasons = [f"the purpose {purpose!r} is blocked: {hit}" for hit in blocked_terms(purpose)]
     if authority.state is not AuthorityState.NONE and purpose not in authority.purposes:
-        reasons.append(f"the purpose {purpose!r} is not allowed by the authorisation "
-                       f"(allowed: {', '.join(sorted(authority.purposes))})")  # fmt: skip
+        reasons.append(
+            f"the purpose {purpose!r} is not allowed by the authorisation "
+            f"(allowed: {', '.join(sorted(authority.purposes))})"
+        )
     if authority.offence_types and offence_type not in authority.offence_types:
-        reasons.append(f"the offence type {offence_type!r} is not allowed by the authorisation "
-                       f"(allowed: {', '.join(sorted(authority.offence_types))})")  # fmt: skip
+        reasons.append(
+            f"the offence type {offence_type!r} is not allowed by the authorisation "
+            f"(allowed: {', '.join(sorted(authority.offence_types))})"
+        )
     return reasons
 
 
@@ -268,8 +340,10 @@ def _action_reasons(actor: ActorView, action: Action, context: Context) -> list[
 def attestation_reasons(attestation: str) -> list[str]:
     text = attestation.strip()
     if len(text) < MIN_ATTESTATION_CHARS:
-        return [f"the purpose attestation must say why this search is needed ({MIN_ATTESTATION_CHARS} characters "
-                f"at least; got {len(text)})"]  # fmt: skip
+        return [
+            f"the purpose attestation must say why this search is needed ({MIN_ATTESTATION_CHARS} characters "
+            f"at least; got {len(text)})"
+        ]
     return [f"the attestation names a blocked purpose: {hit}" for hit in blocked_terms(text)]
 
 
@@ -315,8 +389,11 @@ def _signoff_reasons(actor: ActorView, context: Context) -> list[str]:
 
 def role_conflicts(roles: frozenset[Role]) -> list[str]:
     """Why one person may not hold these roles together (separation of duties)."""
-    return [f"one person may not hold both {' or '.join(sorted(a & roles))} and {' or '.join(sorted(b & roles))}"
-            for a, b in CONFLICTING_ROLES if roles & a and roles & b]  # fmt: skip
+    return [
+        f"one person may not hold both {' or '.join(sorted(a & roles))} and {' or '.join(sorted(b & roles))}"
+        for a, b in CONFLICTING_ROLES
+        if roles & a and roles & b
+    ]
 
 
 def _account_reasons(actor: ActorView, action: Action, context: Context) -> list[str]:

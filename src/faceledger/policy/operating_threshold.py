@@ -58,10 +58,15 @@ class GroupRisk:
         return self.gallery_faces * self.false_match.upper_95
 
     def to_dict(self) -> dict[str, Any]:
-        return {"group": self.name, "people": self.people, "false_match_rate": self.false_match.rate,
-                "false_match_rate_upper_95": self.false_match.upper_95,
-                "fpir_upper_95": self.fpir_upper, "expected_false_candidates": self.expected_false_candidates,
-                "expected_false_candidates_upper_95": self.expected_false_candidates_upper}  # fmt: skip
+        return {
+            "group": self.name,
+            "people": self.people,
+            "false_match_rate": self.false_match.rate,
+            "false_match_rate_upper_95": self.false_match.upper_95,
+            "fpir_upper_95": self.fpir_upper,
+            "expected_false_candidates": self.expected_false_candidates,
+            "expected_false_candidates_upper_95": self.expected_false_candidates_upper,
+        }
 
 
 @dataclass(frozen=True)
@@ -116,16 +121,22 @@ class OperatingThreshold:
     def to_dict(self) -> dict[str, Any]:
         worst = self.worst
         return {
-            "mode": self.mode.value, "threshold": self.threshold, "gallery_faces": self.gallery_faces,
-            "target_fpir": self.target_fpir, "promise_met": self.promise_met,
+            "mode": self.mode.value,
+            "threshold": self.threshold,
+            "gallery_faces": self.gallery_faces,
+            "target_fpir": self.target_fpir,
+            "promise_met": self.promise_met,
             "expected_false_candidates": self.expected_false_candidates,
-            "worst_group": worst.name, "worst_group_fpir_upper_95": worst.fpir_upper,
+            "worst_group": worst.name,
+            "worst_group_fpir_upper_95": worst.fpir_upper,
             "worst_group_expected_false_candidates": worst.expected_false_candidates,
             "expected_false_candidates_upper_95": self.overall.expected_false_candidates_upper,
-            "overall": self.overall.to_dict(), "groups": [group.to_dict() for group in self.groups],
-            "ignored_groups": list(self.ignored_groups), "unvouched_groups": list(self.unvouched_groups),
+            "overall": self.overall.to_dict(),
+            "groups": [group.to_dict() for group in self.groups],
+            "ignored_groups": list(self.ignored_groups),
+            "unvouched_groups": list(self.unvouched_groups),
             "text": self.describe(),
-        }  # fmt: skip
+        }
 
 
 def _amount(risk: GroupRisk) -> str:
@@ -153,8 +164,11 @@ def operating_threshold(
     if not 0 < target_fpir < 1:
         raise InvalidInput(f"the target false-candidate rate must be between 0 and 1, got {target_fpir}")
     overall = _Counts(OVERALL, None, table.impostor_pairs, table.impostor_at_or_below)
-    kept = [_Counts(g.name, g.people, g.impostor_pairs, g.impostor_at_or_below) for g in table.groups
-            if g.people >= min_group_people and g.impostor_pairs > 0]  # fmt: skip
+    kept = [
+        _Counts(g.name, g.people, g.impostor_pairs, g.impostor_at_or_below)
+        for g in table.groups
+        if g.people >= min_group_people and g.impostor_pairs > 0
+    ]
     ignored = tuple(g.name for g in table.groups if g.people < min_group_people or g.impostor_pairs <= 0)
     counts = [overall, *kept]
     # An empty gallery is derived as one of one face: the threshold the next search would need.
@@ -188,11 +202,21 @@ def operating_threshold(
         met = met and not unvouched
 
     def risk(c: _Counts) -> GroupRisk:
-        return GroupRisk(c.name, c.people, FalseMatchEstimate(threshold, c.at_or_below[row], c.impostor_pairs),
-                         gallery_faces)  # fmt: skip
+        return GroupRisk(
+            c.name, c.people, FalseMatchEstimate(threshold, c.at_or_below[row], c.impostor_pairs), gallery_faces
+        )
 
-    return OperatingThreshold(mode, threshold, gallery_faces, target_fpir, met, risk(overall),
-                              tuple(risk(c) for c in kept), ignored, tuple(c.name for c in unvouched))  # fmt: skip
+    return OperatingThreshold(
+        mode,
+        threshold,
+        gallery_faces,
+        target_fpir,
+        met,
+        risk(overall),
+        tuple(risk(c) for c in kept),
+        ignored,
+        tuple(c.name for c in unvouched),
+    )
 
 
 def _upper(counts: _Counts, row: int, *, zero: bool = False) -> float:

@@ -88,8 +88,16 @@ def _public(session: Session, row: AccountRequest, delivered: Path | None = None
         user = session.get(User, user_id) if user_id is not None else None
         return user.username if user is not None else None
 
-    return RequestPublic(row.id, row.kind, row.username, dict(row.payload), row.status, name(row.requested_by) or "?",
-                         name(row.decided_by), str(delivered) if delivered else None)  # fmt: skip
+    return RequestPublic(
+        row.id,
+        row.kind,
+        row.username,
+        dict(row.payload),
+        row.status,
+        name(row.requested_by) or "?",
+        name(row.decided_by),
+        str(delivered) if delivered else None,
+    )
 
 
 def _roles_context(roles: list[str]) -> Any:
@@ -104,21 +112,37 @@ def _admins(session: Session) -> list[User]:
 
 
 def _pending(session: Session, username: str, kind: RequestKind) -> None:
-    query = select(AccountRequest.id).where(AccountRequest.username == username, AccountRequest.kind == kind.value,
-                                            AccountRequest.status == RequestStatus.PENDING.value)  # fmt: skip
+    query = select(AccountRequest.id).where(
+        AccountRequest.username == username,
+        AccountRequest.kind == kind.value,
+        AccountRequest.status == RequestStatus.PENDING.value,
+    )
     earlier = session.scalars(query).first()
     if earlier is not None:
         raise Conflict(f"request {earlier} for {username} ({kind.value}) is already pending")
 
 
-def _request(deployment: Deployment, actor: ActorView, kind: RequestKind, username: str, payload: dict[str, Any],
-             roles: list[str] | None = None, check: Any = None) -> RequestPublic:  # fmt: skip
+def _request(
+    deployment: Deployment,
+    actor: ActorView,
+    kind: RequestKind,
+    username: str,
+    payload: dict[str, Any],
+    roles: list[str] | None = None,
+    check: Any = None,
+) -> RequestPublic:
     def work(session: Session, _: Context) -> RequestPublic:
         if check is not None:
             check(session)
         _pending(session, username, kind)
-        row = AccountRequest(kind=kind.value, username=username, payload=payload, requested_by=actor.id,
-                             status=RequestStatus.PENDING.value, note="")  # fmt: skip
+        row = AccountRequest(
+            kind=kind.value,
+            username=username,
+            payload=payload,
+            requested_by=actor.id,
+            status=RequestStatus.PENDING.value,
+            note="",
+        )
         session.add(row)
         session.flush()
         append(session, actor, events.AccountRequest(request=row.id, user=username, kind=kind.value, **payload))
@@ -128,8 +152,15 @@ def _request(deployment: Deployment, actor: ActorView, kind: RequestKind, userna
         return _public(session, row)
 
     context = _roles_context(roles or [])
-    return governed(deployment, actor, Action.MANAGE_USERS, context, work, subjects={"user": username},
-                    details={"kind": kind.value, **payload})  # fmt: skip
+    return governed(
+        deployment,
+        actor,
+        Action.MANAGE_USERS,
+        context,
+        work,
+        subjects={"user": username},
+        details={"kind": kind.value, **payload},
+    )
 
 
 def _sole_admin(session: Session, actor: ActorView) -> bool:
@@ -137,8 +168,16 @@ def _sole_admin(session: Session, actor: ActorView) -> bool:
     return len(admins) == 1 and admins[0].id == actor.id
 
 
-def request_user(deployment: Deployment, actor: ActorView, username: str, *, roles: list[str], department: str,
-                 display_name: str = "", certified_until: date | None = None) -> RequestPublic:  # fmt: skip
+def request_user(
+    deployment: Deployment,
+    actor: ActorView,
+    username: str,
+    *,
+    roles: list[str],
+    department: str,
+    display_name: str = "",
+    certified_until: date | None = None,
+) -> RequestPublic:
     """Ask for a new user; carried out when a second admin approves (the user then enrols)."""
     name, role_names = check_username(username), parse_roles(roles)
     if not department.strip():
@@ -148,15 +187,26 @@ def request_user(deployment: Deployment, actor: ActorView, username: str, *, rol
         if session.scalars(select(User.id).where(User.username == name)).first() is not None:
             raise Conflict(f"a user named {name!r} exists")
 
-    payload = {"roles": role_names, "department": department.strip(), "display_name": display_name or name,
-               "certified_until": certified_until.isoformat() if certified_until else None}  # fmt: skip
+    payload = {
+        "roles": role_names,
+        "department": department.strip(),
+        "display_name": display_name or name,
+        "certified_until": certified_until.isoformat() if certified_until else None,
+    }
     return _request(deployment, actor, RequestKind.CREATE_USER, name, payload, role_names, check)
 
 
 def request_roles(deployment: Deployment, actor: ActorView, username: str, roles: list[str]) -> RequestPublic:
     role_names = parse_roles(roles)
-    return _request(deployment, actor, RequestKind.SET_ROLES, username, {"roles": role_names}, role_names,
-                    lambda session: find_user(session, username))  # fmt: skip
+    return _request(
+        deployment,
+        actor,
+        RequestKind.SET_ROLES,
+        username,
+        {"roles": role_names},
+        role_names,
+        lambda session: find_user(session, username),
+    )
 
 
 def request_enable(deployment: Deployment, actor: ActorView, username: str) -> RequestPublic:
@@ -170,8 +220,9 @@ def request_reset(deployment: Deployment, actor: ActorView, username: str) -> Re
 
 
 def request_token(deployment: Deployment, actor: ActorView, username: str, label: str = "") -> RequestPublic:
-    return _request(deployment, actor, RequestKind.TOKEN, username, {"label": label}, None,
-                    lambda s: find_user(s, username))  # fmt: skip
+    return _request(
+        deployment, actor, RequestKind.TOKEN, username, {"label": label}, None, lambda s: find_user(s, username)
+    )
 
 
 def _load_pending(session: Session, request_id: int) -> AccountRequest:
@@ -196,9 +247,13 @@ def approve(deployment: Deployment, actor: ActorView, request_id: int, note: str
     """A second admin approves: the change is made; a new credential goes to the user's outbox file."""
     requested_by, roles, username = _context_for(deployment, request_id)
     if username == actor.name:
-        raise record_refusal(deployment, actor, Action.APPROVE_ACCOUNT_CHANGE,
-                             ["nobody approves a change to their own account"],
-                             subjects={"request": request_id, "user": username})  # fmt: skip
+        raise record_refusal(
+            deployment,
+            actor,
+            Action.APPROVE_ACCOUNT_CHANGE,
+            ["nobody approves a change to their own account"],
+            subjects={"request": request_id, "user": username},
+        )
 
     def context(_: Session) -> Context:
         return Context(today(), roles_requested=roles, requested_by=requested_by)
@@ -208,8 +263,14 @@ def approve(deployment: Deployment, actor: ActorView, request_id: int, note: str
         row.note = note.strip()
         return _carry_out(deployment, session, row, actor, bootstrap=False)
 
-    return governed(deployment, actor, Action.APPROVE_ACCOUNT_CHANGE, context, work,
-                    subjects={"request": request_id, "user": username})  # fmt: skip
+    return governed(
+        deployment,
+        actor,
+        Action.APPROVE_ACCOUNT_CHANGE,
+        context,
+        work,
+        subjects={"request": request_id, "user": username},
+    )
 
 
 def reject(deployment: Deployment, actor: ActorView, request_id: int, note: str = "") -> RequestPublic:
@@ -217,13 +278,18 @@ def reject(deployment: Deployment, actor: ActorView, request_id: int, note: str 
 
     def work(session: Session, _: Context) -> RequestPublic:
         row = _load_pending(session, request_id)
-        row.status, row.decided_by, row.decided_at, row.note = RequestStatus.REJECTED.value, actor.id, \
-            datetime.now(UTC), note.strip()  # fmt: skip
+        row.status, row.decided_by, row.decided_at, row.note = (
+            RequestStatus.REJECTED.value,
+            actor.id,
+            datetime.now(UTC),
+            note.strip(),
+        )
         append(session, actor, events.AccountReject(request=row.id, user=row.username, kind=row.kind, note=note))
         return _public(session, row)
 
-    return governed(deployment, actor, Action.MANAGE_USERS, lambda _: Context(today()), work,
-                    subjects={"request": request_id})  # fmt: skip
+    return governed(
+        deployment, actor, Action.MANAGE_USERS, lambda _: Context(today()), work, subjects={"request": request_id}
+    )
 
 
 def list_requests(deployment: Deployment, actor: ActorView, *, pending_only: bool = True) -> list[RequestPublic]:
@@ -236,17 +302,22 @@ def list_requests(deployment: Deployment, actor: ActorView, *, pending_only: boo
     return governed(deployment, actor, Action.MANAGE_USERS, lambda _: Context(today()), work)
 
 
-def _carry_out(deployment: Deployment, session: Session, row: AccountRequest, actor: ActorView, *,
-               bootstrap: bool) -> RequestPublic:  # fmt: skip
+def _carry_out(
+    deployment: Deployment, session: Session, row: AccountRequest, actor: ActorView, *, bootstrap: bool
+) -> RequestPublic:
     kind, payload = RequestKind(row.kind), row.payload
     if kind is RequestKind.CREATE_USER:
         if session.scalars(select(User.id).where(User.username == row.username)).first() is not None:
             raise Conflict(f"a user named {row.username!r} exists")
         dept = find_department(session, payload["department"], create=True)
         until = payload.get("certified_until")
-        user = User(username=row.username, display_name=payload.get("display_name") or row.username,
-                    department_id=dept.id, roles=list(payload["roles"]),
-                    certified_until=date.fromisoformat(until) if until else None)  # fmt: skip
+        user = User(
+            username=row.username,
+            display_name=payload.get("display_name") or row.username,
+            department_id=dept.id,
+            roles=list(payload["roles"]),
+            certified_until=date.fromisoformat(until) if until else None,
+        )
         session.add(user)
         session.flush()
     else:
@@ -257,43 +328,61 @@ def _carry_out(deployment: Deployment, session: Session, row: AccountRequest, ac
         user.disabled = False
     elif kind is RequestKind.RESET:
         user.password_hash = None
-        payload = {**payload, "tokens_revoked": revoke_all_tokens(session, user.id),
-                   "sessions_ended": end_sessions(session, user.id)}  # fmt: skip
+        payload = {
+            **payload,
+            "tokens_revoked": revoke_all_tokens(session, user.id),
+            "sessions_ended": end_sessions(session, user.id),
+        }
     delivered = None
     if kind in (RequestKind.CREATE_USER, RequestKind.RESET, RequestKind.TOKEN):
         delivered = _deliver_code(deployment, session, user, row.id)
     row.status, row.decided_by, row.decided_at = RequestStatus.APPROVED.value, actor.id, datetime.now(UTC)
-    append(session, actor, events.AccountApprove(request=row.id, user=row.username, kind=kind.value, **payload,
-                                                 requested_by=row.requested_by, bootstrap_second_admin=bootstrap,
-                                                 delivered=delivered.name if delivered else None))  # fmt: skip
+    append(
+        session,
+        actor,
+        events.AccountApprove(
+            request=row.id,
+            user=row.username,
+            kind=kind.value,
+            **payload,
+            requested_by=row.requested_by,
+            bootstrap_second_admin=bootstrap,
+            delivered=delivered.name if delivered else None,
+        ),
+    )
     return _public(session, row, delivered)
 
 
 def _deliver_code(deployment: Deployment, session: Session, user: User, request_id: int) -> Path:
     """A new one-time code (earlier unused ones die), written 0600 to the user's outbox file."""
     now = datetime.now(UTC)
-    for old in session.scalars(select(EnrolmentCode).where(EnrolmentCode.user_id == user.id,
-                                                           EnrolmentCode.used_at.is_(None))):  # fmt: skip
+    for old in session.scalars(
+        select(EnrolmentCode).where(EnrolmentCode.user_id == user.id, EnrolmentCode.used_at.is_(None))
+    ):
         old.used_at = now
     code = CODE_PREFIX + secrets.token_urlsafe(32)
     expires = now + timedelta(hours=deployment.settings.enrolment_code_hours)
-    session.add(EnrolmentCode(user_id=user.id, code_sha256=token_digest(code), request_id=request_id,
-                              expires_at=expires))  # fmt: skip
+    session.add(
+        EnrolmentCode(user_id=user.id, code_sha256=token_digest(code), request_id=request_id, expires_at=expires)
+    )
     folder = outbox_dir(deployment)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = folder / f"{user.username}.txt"
     path.unlink(missing_ok=True)  # never write through a planted link or an older file's mode
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     with os.fdopen(descriptor, "w") as handle:
-        handle.write(f"faceledger enrolment for {user.username}\ncode: {code}\n"
-                     f"valid until: {expires.isoformat(timespec='minutes')}\n"
-                     f"enrol with: faceledger enrol {user.username} (paste the code when asked), "
-                     "or on the web page /ui/enrol\n")  # fmt: skip
+        handle.write(
+            f"faceledger enrolment for {user.username}\ncode: {code}\n"
+            f"valid until: {expires.isoformat(timespec='minutes')}\n"
+            f"enrol with: faceledger enrol {user.username} (paste the code when asked), "
+            "or on the web page /ui/enrol\n"
+        )
     return path
 
 
-def enrol(deployment: Deployment, username: str, code: str, password: str | None = None,
-          source: str = "") -> IssuedToken:  # fmt: skip
+def enrol(
+    deployment: Deployment, username: str, code: str, password: str | None = None, source: str = ""
+) -> IssuedToken:
     """Redeem a one-time enrolment code: set one's password for the web pages (when given; someone who
     only uses the API needs none) and receive one's own API token, shown once. Failures count towards
     the sign-in throttle."""
@@ -303,10 +392,17 @@ def enrol(deployment: Deployment, username: str, code: str, password: str | None
     now = datetime.now(UTC)
     with transaction(deployment.sessions) as session:
         user = session.scalars(select(User).where(User.username == username.strip()[:100])).first()
-        row = session.scalars(select(EnrolmentCode).where(EnrolmentCode.code_sha256 == token_digest(code.strip()))
-                              .with_for_update()).first()  # fmt: skip
-        valid = (user is not None and row is not None and row.user_id == user.id and row.used_at is None
-                 and row.expires_at > now and not user.disabled)  # fmt: skip
+        row = session.scalars(
+            select(EnrolmentCode).where(EnrolmentCode.code_sha256 == token_digest(code.strip())).with_for_update()
+        ).first()
+        valid = (
+            user is not None
+            and row is not None
+            and row.user_id == user.id
+            and row.used_at is None
+            and row.expires_at > now
+            and not user.disabled
+        )
         if valid and user is not None and row is not None:
             row.used_at = now
             if digest is not None:

@@ -60,13 +60,17 @@ class UserPublic:
     disabled: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "roles": list(self.roles),
-                "certified_until": self.certified_until.isoformat() if self.certified_until else None}  # fmt: skip
+        return {
+            **self.__dict__,
+            "roles": list(self.roles),
+            "certified_until": self.certified_until.isoformat() if self.certified_until else None,
+        }
 
 
 def public(user: User) -> UserPublic:
-    return UserPublic(user.username, user.display_name, user.department.name, tuple(user.roles),
-                      user.certified_until, user.disabled)  # fmt: skip
+    return UserPublic(
+        user.username, user.display_name, user.department.name, tuple(user.roles), user.certified_until, user.disabled
+    )
 
 
 def token_digest(token: str) -> str:
@@ -106,13 +110,17 @@ def bootstrap_admin(deployment: Deployment, username: str, department: str) -> I
         session.add(user)
         session.flush()
         token = new_token(session, user, "created with the deployment")
-        ledger.append(session, ledger.SYSTEM, events.UserAdd(user=name, roles=tuple(user.roles), department=dept.name,
-                                                             first_admin=True))  # fmt: skip
+        ledger.append(
+            session,
+            ledger.SYSTEM,
+            events.UserAdd(user=name, roles=tuple(user.roles), department=dept.name, first_admin=True),
+        )
     return IssuedToken(name, token)
 
 
-def _update_user(deployment: Deployment, actor: ActorView, username: str, change: Any,
-                 event: events.Event) -> UserPublic:  # fmt: skip
+def _update_user(
+    deployment: Deployment, actor: ActorView, username: str, change: Any, event: events.Event
+) -> UserPublic:
     def work(session: Any, _: Any) -> UserPublic:
         user = find_user(session, username)
         change(session, user)
@@ -163,10 +171,16 @@ def set_password(deployment: Deployment, actor: ActorView, username: str, passwo
     """A user changes their own password; every web session of theirs ends. Nobody sets another person's
     password: an admin asks for a credential reset (two-person), and the user enrols again."""
     if username != actor.name:
-        raise record_refusal(deployment, actor, Action.MANAGE_USERS,
-                             ["nobody sets another person's password; ask for a credential reset "
-                              "(faceledger user reset), which a second admin approves"],
-                             subjects={"user": username})  # fmt: skip
+        raise record_refusal(
+            deployment,
+            actor,
+            Action.MANAGE_USERS,
+            [
+                "nobody sets another person's password; ask for a credential reset "
+                "(faceledger user reset), which a second admin approves"
+            ],
+            subjects={"user": username},
+        )
     digest = hash_password(password)
     with transaction(deployment.sessions) as session:
         user = find_user(session, username)
@@ -187,10 +201,16 @@ def issue_token(deployment: Deployment, actor: ActorView, username: str, label: 
     """Another API token for oneself, shown once. A token for someone else is a two-person request whose
     code goes to that person (account_requests.request_token), never to the admin."""
     if username != actor.name:
-        raise record_refusal(deployment, actor, Action.MANAGE_USERS,
-                             ["an admin cannot issue a token for someone else; ask for one (faceledger user "
-                              "request-token): a second admin approves and the user receives it"],
-                             subjects={"user": username})  # fmt: skip
+        raise record_refusal(
+            deployment,
+            actor,
+            Action.MANAGE_USERS,
+            [
+                "an admin cannot issue a token for someone else; ask for one (faceledger user "
+                "request-token): a second admin approves and the user receives it"
+            ],
+            subjects={"user": username},
+        )
     with transaction(deployment.sessions) as session:
         user = find_user(session, username)
         if user.disabled:  # disabled since the caller authenticated
@@ -213,12 +233,14 @@ def authenticate_token(deployment: Deployment, token: str | None) -> ActorView:
         raise record_refusal(deployment, None, AUTHENTICATE, ["no API token: set FACELEDGER_TOKEN or pass --token"])
     digest = token_digest(token.strip())
     with deployment.sessions() as session:
-        row = session.execute(select(ApiToken, User).join(User, ApiToken.user_id == User.id)
-                              .where(ApiToken.token_sha256 == digest)).first()  # fmt: skip
+        row = session.execute(
+            select(ApiToken, User).join(User, ApiToken.user_id == User.id).where(ApiToken.token_sha256 == digest)
+        ).first()
         found = (row[0].revoked_at, actor_view(row[1])) if row else None
     if found is None:
-        raise record_refusal(deployment, None, AUTHENTICATE, ["the API token is not known"],
-                             details={"token_sha256_prefix": digest[:12]})  # fmt: skip
+        raise record_refusal(
+            deployment, None, AUTHENTICATE, ["the API token is not known"], details={"token_sha256_prefix": digest[:12]}
+        )
     revoked_at, actor = found
     if revoked_at is not None or actor.disabled:
         reason = "the API token was revoked" if revoked_at is not None else f"user {actor.name} is disabled"

@@ -83,11 +83,12 @@ class Comparison:
             "model": self.calibration.model.to_dict(),
             "pipeline": self.pipeline.value,
             "scored_by": self.scored_by,
-            "model_scores": None if self.model_scores is None
+            "model_scores": None
+            if self.model_scores is None
             else {key: round(value, 4) for key, value in self.model_scores.items()},
             "inconclusive_margin": None if self.inconclusive_margin is None else round(self.inconclusive_margin, 4),
             "note": LEAD_DISCLAIMER,
-        }  # fmt: skip
+        }
 
 
 class AnalysisService:
@@ -126,9 +127,14 @@ class AnalysisService:
         yield from analyse_files(paths, self.settings, detector=detector, on_result=on_result)
 
     def compare(
-        self, path_a: Path, path_b: Path, *, face_a: int | None = None, face_b: int | None = None,
+        self,
+        path_a: Path,
+        path_b: Path,
+        *,
+        face_a: int | None = None,
+        face_b: int | None = None,
         detector: Detector | None = None,
-    ) -> Comparison:  # fmt: skip
+    ) -> Comparison:
         a = self._choose(path_a, face_a, detector)
         b = self._choose(path_b, face_b, detector)
         rule = pipeline_fusion_rule(self.settings)
@@ -186,11 +192,16 @@ class AnalysisService:
 def fused_scores(rule: FusionRule, a: Face, b: Face) -> dict[str, float]:
     """Each of the rule's models' distance for the pair, where both faces have that model's embedding."""
     theirs = {e.model.key: e for e in b.embeddings}
-    scores = {e.model.key: embedding_distance(e, theirs[e.model.key]) for e in a.embeddings
-              if e.model.key in theirs and e.model.key in rule.model_keys}  # fmt: skip
+    scores = {
+        e.model.key: embedding_distance(e, theirs[e.model.key])
+        for e in a.embeddings
+        if e.model.key in theirs and e.model.key in rule.model_keys
+    }
     if not scores:
-        raise ModelMismatch(f"the faces have no embedding by a model of the fusion rule {rule.name} in common "
-                            f"(it needs {', '.join(rule.model_keys)})")  # fmt: skip
+        raise ModelMismatch(
+            f"the faces have no embedding by a model of the fusion rule {rule.name} in common "
+            f"(it needs {', '.join(rule.model_keys)})"
+        )
     return scores
 
 

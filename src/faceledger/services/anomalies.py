@@ -49,8 +49,13 @@ class Entry:
     case_id: int | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "at": self.at.isoformat(), "actor": self.actor, "case_id": self.case_id,
-                "action": "search" if isinstance(self, SearchEntry) else "review"}  # fmt: skip
+        return {
+            "seq": self.seq,
+            "at": self.at.isoformat(),
+            "actor": self.actor,
+            "case_id": self.case_id,
+            "action": "search" if isinstance(self, SearchEntry) else "review",
+        }
 
 
 @dataclass(frozen=True)
@@ -118,8 +123,13 @@ class Finding:
         return cls(kind, actor, summary, tuple(sorted({entry.seq for entry in cited})), cited)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind.value, "actor": self.actor, "summary": self.summary,
-                "ledger_seqs": list(self.ledger_seqs), "entries": [e.to_dict() for e in self.entries]}  # fmt: skip
+        return {
+            "kind": self.kind.value,
+            "actor": self.actor,
+            "summary": self.summary,
+            "ledger_seqs": list(self.ledger_seqs),
+            "entries": [e.to_dict() for e in self.entries],
+        }
 
 
 def _plural(count: int, word: str) -> str:
@@ -135,10 +145,17 @@ def _by(entries: Iterable[SearchEntry], key: Callable[[SearchEntry], Any]) -> di
 
 def outside_assignment(searches: list[SearchEntry], roster: Roster) -> list[Finding]:
     wrong = [s for s in searches if s.actor_id is None or s.case_id not in roster.assigned.get(s.actor_id, frozenset())]
-    return [Finding.citing(FindingKind.OUTSIDE_ASSIGNMENT, actor, f"{actor} searched in case {roster.case(case_id)} "
-                           f"without being assigned to it ({_plural(len(group), 'search')}); policy should have "
-                           "refused this", group)
-            for (actor, case_id), group in _by(wrong, lambda s: (s.actor, s.case_id)).items()]  # fmt: skip
+    return [
+        Finding.citing(
+            FindingKind.OUTSIDE_ASSIGNMENT,
+            actor,
+            f"{actor} searched in case {roster.case(case_id)} "
+            f"without being assigned to it ({_plural(len(group), 'search')}); policy should have "
+            "refused this",
+            group,
+        )
+        for (actor, case_id), group in _by(wrong, lambda s: (s.actor, s.case_id)).items()
+    ]
 
 
 def outpaces_caseload(searches: list[SearchEntry], roster: Roster, ratio: float) -> list[Finding]:
@@ -148,8 +165,10 @@ def outpaces_caseload(searches: list[SearchEntry], roster: Roster, ratio: float)
         if cases == 0:
             summary = f"{actor} made {_plural(len(group), 'search')} with no case assigned"
         elif len(group) / cases > ratio:
-            summary = (f"{actor} made {_plural(len(group), 'search')} with {_plural(cases, 'case')} assigned: "
-                       f"{len(group) / cases:.1f} per case, above the limit of {ratio:g}")  # fmt: skip
+            summary = (
+                f"{actor} made {_plural(len(group), 'search')} with {_plural(cases, 'case')} assigned: "
+                f"{len(group) / cases:.1f} per case, above the limit of {ratio:g}"
+            )
         else:
             continue
         findings.append(Finding.citing(FindingKind.OUTPACES_CASELOAD, actor, summary, group))
@@ -162,8 +181,10 @@ def probe_across_cases(searches: list[SearchEntry], roster: Roster) -> list[Find
         cases = sorted({roster.case(s.case_id) for s in group})
         if len(cases) >= 2:
             actors = ", ".join(sorted({s.actor for s in group}))
-            summary = (f"the same probe (sha256 {probe[:12]}…) was searched in {len(cases)} cases "
-                       f"({', '.join(cases)}) by {actors}")  # fmt: skip
+            summary = (
+                f"the same probe (sha256 {probe[:12]}…) was searched in {len(cases)} cases "
+                f"({', '.join(cases)}) by {actors}"
+            )
             findings.append(Finding.citing(FindingKind.PROBE_ACROSS_CASES, actors, summary, group))
     return findings
 
@@ -174,8 +195,10 @@ def out_of_hours(searches: list[SearchEntry], limits: Limits) -> list[Finding]:
     findings = []
     for (actor, day), group in _by(late, lambda s: (s.actor, s.at.astimezone(UTC).date())).items():
         times = ", ".join(f"{s.at.astimezone(UTC):%H:%M}" for s in group[:8]) + (", …" if len(group) > 8 else "")
-        summary = (f"{actor} made {_plural(len(group), 'search')} on {day} outside working hours "
-                   f"{start:02d}:00-{end:02d}:00 UTC (at {times})")  # fmt: skip
+        summary = (
+            f"{actor} made {_plural(len(group), 'search')} on {day} outside working hours "
+            f"{start:02d}:00-{end:02d}:00 UTC (at {times})"
+        )
         findings.append(Finding.citing(FindingKind.OUT_OF_HOURS, actor, summary, group))
     return findings
 
@@ -198,8 +221,10 @@ def bursts(searches: list[SearchEntry], limit: int) -> list[Finding]:
         for begin, end, peak in runs:
             run = group[begin : end + 1]
             start, stop = run[0].at.astimezone(UTC), run[-1].at.astimezone(UTC)
-            summary = (f"{actor} made {len(run)} searches between {start:%Y-%m-%d %H:%M} and "
-                       f"{stop:%Y-%m-%d %H:%M} UTC, {peak} within 60 minutes (limit {limit} an hour)")  # fmt: skip
+            summary = (
+                f"{actor} made {len(run)} searches between {start:%Y-%m-%d %H:%M} and "
+                f"{stop:%Y-%m-%d %H:%M} UTC, {peak} within 60 minutes (limit {limit} an hour)"
+            )
             findings.append(Finding.citing(FindingKind.BURST, actor, summary, run))
     return findings
 
@@ -217,10 +242,14 @@ def repeat_after_not_a_match(searches: list[SearchEntry], reviews: list[ReviewEn
         before = [(s, r) for s, r in rejected.get(search.probe_sha256, ()) if r.seq < search.seq]
         if not before:
             continue
-        why = "; ".join(f"{r.actor} found candidate {r.candidate_id} of search entry {s.seq} not a match "
-                        f"(entry {r.seq})" for s, r in before)  # fmt: skip
-        summary = (f"{search.actor} searched probe {search.probe_sha256[:12]}… again in case "
-                   f"{roster.case(search.case_id)} (entry {search.seq}) after {why}")  # fmt: skip
+        why = "; ".join(
+            f"{r.actor} found candidate {r.candidate_id} of search entry {s.seq} not a match (entry {r.seq})"
+            for s, r in before
+        )
+        summary = (
+            f"{search.actor} searched probe {search.probe_sha256[:12]}… again in case "
+            f"{roster.case(search.case_id)} (entry {search.seq}) after {why}"
+        )
         cited = (*(e for pair in before for e in pair), search)
         findings.append(Finding.citing(FindingKind.REPEAT_AFTER_NOT_A_MATCH, search.actor, summary, cited))
     return findings
@@ -228,9 +257,14 @@ def repeat_after_not_a_match(searches: list[SearchEntry], reviews: list[ReviewEn
 
 def detect(searches: list[SearchEntry], reviews: list[ReviewEntry], roster: Roster, limits: Limits) -> list[Finding]:
     """Every rule over done searches and reviews, in the order of FindingKind, then by first entry."""
-    found = [*outside_assignment(searches, roster), *outpaces_caseload(searches, roster, limits.caseload_ratio),
-             *probe_across_cases(searches, roster), *out_of_hours(searches, limits), *bursts(searches,
-             limits.burst_per_hour), *repeat_after_not_a_match(searches, reviews, roster)]  # fmt: skip
+    found = [
+        *outside_assignment(searches, roster),
+        *outpaces_caseload(searches, roster, limits.caseload_ratio),
+        *probe_across_cases(searches, roster),
+        *out_of_hours(searches, limits),
+        *bursts(searches, limits.burst_per_hour),
+        *repeat_after_not_a_match(searches, reviews, roster),
+    ]
     order = list(FindingKind)
     return sorted(found, key=lambda f: (order.index(f.kind), f.ledger_seqs[0]))
 
@@ -265,9 +299,17 @@ def _roster(session: Session) -> Roster:
     return Roster({user: frozenset(cases) for user, cases in assigned.items()}, numbers)
 
 
-def find_anomalies(deployment: Deployment, actor: ActorView, *, since: datetime | None = None,
-                   until: datetime | None = None, caseload_ratio: float = 10.0, burst_per_hour: int = 20,
-                   hours: tuple[int, int] = (7, 19), new_account_days: int | None = None) -> list[Finding]:  # fmt: skip
+def find_anomalies(
+    deployment: Deployment,
+    actor: ActorView,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    caseload_ratio: float = 10.0,
+    burst_per_hour: int = 20,
+    hours: tuple[int, int] = (7, 19),
+    new_account_days: int | None = None,
+) -> list[Finding]:
     """Findings over done searches and reviews ledgered in [since, until); each cites only entries in it.
     The scan itself is ledgered, so who looked, and what they were shown, is on the record too. A supervisor's
     scan reads only their own department's entries (services/scope.py)."""
@@ -289,11 +331,17 @@ def find_anomalies(deployment: Deployment, actor: ActorView, *, since: datetime 
         findings = detect(searches, reviews, _roster(session), limits)
         findings += _new_accounts(session, window, days)
         scan = events.AnomalyScan(
-            since=window["since"], until=window["until"], searches=len(searches),
-            limits={"caseload_ratio": caseload_ratio, "burst_per_hour": burst_per_hour, "hours": list(hours),
-                    "new_account_days": days},
+            since=window["since"],
+            until=window["until"],
+            searches=len(searches),
+            limits={
+                "caseload_ratio": caseload_ratio,
+                "burst_per_hour": burst_per_hour,
+                "hours": list(hours),
+                "new_account_days": days,
+            },
             findings=tuple(events.ScanFinding(kind=f.kind.value, ledger_seqs=f.ledger_seqs) for f in findings),
-        )  # fmt: skip
+        )
         append(session, actor, scan)
         return findings
 
@@ -303,9 +351,15 @@ def find_anomalies(deployment: Deployment, actor: ActorView, *, since: datetime 
 def _new_accounts(session: Session, window: Mapping[str, str | None], days: int) -> list[Finding]:
     entries = anomaly_accounts.read_casework(session, window["since"], window["until"])
     found = anomaly_accounts.new_accounts_in_one_case(entries, anomaly_accounts.read_made(session), days)
-    return [Finding.citing(FindingKind.NEW_ACCOUNTS_CASEWORK, actors, summary,
-                           (ActEntry(e.seq, e.at, e.actor_id, e.actor, e.case_id, action=e.action) for e in cited))
-            for actors, summary, cited in found]  # fmt: skip
+    return [
+        Finding.citing(
+            FindingKind.NEW_ACCOUNTS_CASEWORK,
+            actors,
+            summary,
+            (ActEntry(e.seq, e.at, e.actor_id, e.actor, e.case_id, action=e.action) for e in cited),
+        )
+        for actors, summary, cited in found
+    ]
 
 
 def record_violation(deployment: Deployment, actor: ActorView, finding: Finding, note: str = "") -> int:
@@ -321,8 +375,14 @@ def record_violation(deployment: Deployment, actor: ActorView, finding: Finding,
         for earlier in session.scalars(select(Violation).where(Violation.kind == finding.kind.value)):
             if sorted(earlier.ledger_seqs) == seqs:
                 raise Conflict(f"this finding is already recorded as violation {earlier.id}")
-        row = Violation(kind=finding.kind.value, summary=finding.summary, ledger_seqs=seqs,
-                        actor=finding.actor[:100], recorded_by=actor.id, note=note.strip())  # fmt: skip
+        row = Violation(
+            kind=finding.kind.value,
+            summary=finding.summary,
+            ledger_seqs=seqs,
+            actor=finding.actor[:100],
+            recorded_by=actor.id,
+            note=note.strip(),
+        )
         session.add(row)
         session.flush()
         recorded = events.ViolationRecord(
@@ -346,8 +406,18 @@ def list_violations(deployment: Deployment, actor: ActorView) -> list[dict[str, 
         rows = visible_violations(session, actor)  # a supervisor: those citing only their department's entries
         recorders = select(User.id, User.username).where(User.id.in_({v.recorded_by for v in rows}))
         names: dict[int, str] = {user_id: name for user_id, name in session.execute(recorders)}
-        return [{"id": v.id, "kind": v.kind, "summary": v.summary, "ledger_seqs": list(v.ledger_seqs),
-                 "actor": v.actor, "recorded_by": names.get(v.recorded_by, "?"),
-                 "recorded_at": v.recorded_at.isoformat(), "note": v.note} for v in rows]  # fmt: skip
+        return [
+            {
+                "id": v.id,
+                "kind": v.kind,
+                "summary": v.summary,
+                "ledger_seqs": list(v.ledger_seqs),
+                "actor": v.actor,
+                "recorded_by": names.get(v.recorded_by, "?"),
+                "recorded_at": v.recorded_at.isoformat(),
+                "note": v.note,
+            }
+            for v in rows
+        ]
 
     return governed(deployment, actor, Action.VIEW_LEDGER, no_context, work)

@@ -44,12 +44,18 @@ class CaseworkEntry:
     action: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "at": self.at.isoformat(), "actor": self.actor, "case_id": self.case_id,
-                "action": self.action}  # fmt: skip
+        return {
+            "seq": self.seq,
+            "at": self.at.isoformat(),
+            "actor": self.actor,
+            "case_id": self.case_id,
+            "action": self.action,
+        }
 
 
-def new_accounts_in_one_case(entries: Iterable[CaseworkEntry], made: Mapping[int, Made],
-                             days: int) -> list[tuple[str, str, list[CaseworkEntry]]]:  # fmt: skip
+def new_accounts_in_one_case(
+    entries: Iterable[CaseworkEntry], made: Mapping[int, Made], days: int
+) -> list[tuple[str, str, list[CaseworkEntry]]]:
     """(actors, summary, cited entries) for each case where two or more accounts made by the same pair of
     admins acted within `days` of being made."""
     if days <= 0:
@@ -66,8 +72,10 @@ def new_accounts_in_one_case(entries: Iterable[CaseworkEntry], made: Mapping[int
         if len(actors) < 2:
             continue
         acts = ", ".join(f"{a} ({', '.join(sorted({e.action for e in group if e.actor == a}))})" for a in actors)
-        summary = (f"{len(actors)} accounts requested by {asked} and approved by {approved} did casework in case "
-                   f"#{case_id} within {days} days of being made: {acts}")  # fmt: skip
+        summary = (
+            f"{len(actors)} accounts requested by {asked} and approved by {approved} did casework in case "
+            f"#{case_id} within {days} days of being made: {acts}"
+        )
         found.append((", ".join(actors)[:100], summary, sorted(group, key=lambda e: e.seq)))
     return found
 
@@ -76,11 +84,19 @@ def read_made(session: Session) -> dict[int, Made]:
     """Accounts made through an approved request (bootstrap admins included), by user id."""
     names = {user_id: name for user_id, name in session.execute(select(User.id, User.username))}
     made = {}
-    query = select(AccountRequest, User).join(User, User.username == AccountRequest.username).where(
-        AccountRequest.kind == "create_user", AccountRequest.status == "approved")  # fmt: skip
+    query = (
+        select(AccountRequest, User)
+        .join(User, User.username == AccountRequest.username)
+        .where(AccountRequest.kind == "create_user", AccountRequest.status == "approved")
+    )
     for request, user in session.execute(query):
-        made[user.id] = Made(user.id, user.username, user.created_at, names.get(request.requested_by, "?"),
-                             names.get(request.decided_by or -1, "?"))  # fmt: skip
+        made[user.id] = Made(
+            user.id,
+            user.username,
+            user.created_at,
+            names.get(request.requested_by, "?"),
+            names.get(request.decided_by or -1, "?"),
+        )
     return made
 
 
@@ -91,5 +107,7 @@ def read_casework(session: Session, since: str | None, until: str | None) -> lis
         query = query.where(E.at >= since)
     if until:
         query = query.where(E.at < until)
-    return [CaseworkEntry(e.seq, datetime.fromisoformat(e.at), e.actor_id, e.actor, e.case_id, e.action)
-            for e in session.scalars(query.order_by(E.seq))]  # fmt: skip
+    return [
+        CaseworkEntry(e.seq, datetime.fromisoformat(e.at), e.actor_id, e.actor, e.case_id, e.action)
+        for e in session.scalars(query.order_by(E.seq))
+    ]

@@ -52,11 +52,18 @@ def _seal_face_embeddings(deployment: Deployment) -> int:
     sealer, done, last = deployment.sealer, 0, 0
     while True:
         with transaction(deployment.sessions) as session:
-            rows = session.execute(select(FaceEmbedding.id, FaceEmbedding.embedding, Face.thumbnail).join(Face)
-                                   .where(FaceEmbedding.id > last).order_by(FaceEmbedding.id)
-                                   .limit(_CHUNK)).all()  # fmt: skip
-            plain = [{"id": i, "embedding": sealer.seal(Role.FACE_EMBEDDING, thumb, blob)}
-                     for i, blob, thumb in rows if not is_sealed(blob)]  # fmt: skip
+            rows = session.execute(
+                select(FaceEmbedding.id, FaceEmbedding.embedding, Face.thumbnail)
+                .join(Face)
+                .where(FaceEmbedding.id > last)
+                .order_by(FaceEmbedding.id)
+                .limit(_CHUNK)
+            ).all()
+            plain = [
+                {"id": i, "embedding": sealer.seal(Role.FACE_EMBEDDING, thumb, blob)}
+                for i, blob, thumb in rows
+                if not is_sealed(blob)
+            ]
             if plain:
                 session.execute(update(FaceEmbedding), plain)
         if not rows:
@@ -67,10 +74,14 @@ def _seal_face_embeddings(deployment: Deployment) -> int:
 def _seal_optout_embeddings(deployment: Deployment) -> int:
     sealer = deployment.sealer
     with transaction(deployment.sessions) as session:  # a handful of rows: one per opt-out request
-        rows = session.execute(select(OptOutEmbedding.id, OptOutEmbedding.request_id, OptOutEmbedding.model_key,
-                                      OptOutEmbedding.embedding)).all()  # fmt: skip
-        plain = [{"id": i, "embedding": sealer.seal(Role.OPTOUT_EMBEDDING, optout_embedding_name(r, key), blob)}
-                 for i, r, key, blob in rows if not is_sealed(blob)]  # fmt: skip
+        rows = session.execute(
+            select(OptOutEmbedding.id, OptOutEmbedding.request_id, OptOutEmbedding.model_key, OptOutEmbedding.embedding)
+        ).all()
+        plain = [
+            {"id": i, "embedding": sealer.seal(Role.OPTOUT_EMBEDDING, optout_embedding_name(r, key), blob)}
+            for i, r, key, blob in rows
+            if not is_sealed(blob)
+        ]
         if plain:
             session.execute(update(OptOutEmbedding), plain)
     return len(plain)

@@ -34,12 +34,24 @@ def verify(deployment: Deployment, actor: ActorView) -> ledger.Verification:
     def work(session: Session, _: Context) -> ledger.Verification:
         chain = checkpoints.verify(session, checks)
         tree = [] if chain.status is VerifyStatus.TAMPERED else transparency.tree_problems(session, key)
-        found.append(ledger.Verification(VerifyStatus.TAMPERED, chain.entries, chain.checkpoints, None, tree[0])
-                     if tree else chain)  # fmt: skip
+        found.append(
+            ledger.Verification(VerifyStatus.TAMPERED, chain.entries, chain.checkpoints, None, tree[0])
+            if tree
+            else chain
+        )
         result = found[0]
-        append(session, actor, events.LedgerVerify(status=result.status.value, ok=result.ok, entries=result.entries,
-                                                   checkpoints=result.checkpoints, first_bad_seq=result.first_bad_seq,
-                                                   problem=result.problem))  # fmt: skip
+        append(
+            session,
+            actor,
+            events.LedgerVerify(
+                status=result.status.value,
+                ok=result.ok,
+                entries=result.entries,
+                checkpoints=result.checkpoints,
+                first_bad_seq=result.first_bad_seq,
+                problem=result.problem,
+            ),
+        )
         return found[0]
 
     try:

@@ -50,12 +50,17 @@ class AuthorityStatus:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "state": self.state.value, "reference": self.reference, "purposes": list(self.purposes),
-            "offence_types": list(self.offence_types), "max_candidates": self.max_candidates,
+            "state": self.state.value,
+            "reference": self.reference,
+            "purposes": list(self.purposes),
+            "offence_types": list(self.offence_types),
+            "max_candidates": self.max_candidates,
             "starts_on": self.starts_on.isoformat() if self.starts_on else None,
-            "ends_on": self.ends_on.isoformat() if self.ends_on else None, "days_left": self.days_left,
-            "halt_reason": self.halt_reason, **self._operating_dict(),
-        }  # fmt: skip
+            "ends_on": self.ends_on.isoformat() if self.ends_on else None,
+            "days_left": self.days_left,
+            "halt_reason": self.halt_reason,
+            **self._operating_dict(),
+        }
 
     def _operating_dict(self) -> dict[str, Any]:
         if self.operating is not None:
@@ -68,9 +73,16 @@ class AuthorityStatus:
 def _status(grant: Authorisation | None) -> AuthorityStatus:
     if grant is None:
         return AuthorityStatus(AuthorityState.NONE)
-    return AuthorityStatus(authority_state(grant, today()), grant.reference, tuple(grant.purposes),
-                           tuple(grant.offence_types), grant.starts_on, grant.ends_on, grant.max_candidates,
-                           grant.halt_reason)  # fmt: skip
+    return AuthorityStatus(
+        authority_state(grant, today()),
+        grant.reference,
+        tuple(grant.purposes),
+        tuple(grant.offence_types),
+        grant.starts_on,
+        grant.ends_on,
+        grant.max_candidates,
+        grant.halt_reason,
+    )
 
 
 def slug(text: str) -> str:
@@ -109,9 +121,15 @@ def grant(
     if problems:
         raise InvalidInput("; ".join(problems))
     blocked = [f"{p}: {hit}" for p in allowed for hit in blocked_terms(p)]
-    details = {"reference": reference, "purposes": allowed, "offence_types": offences,
-               "starts_on": starts_on.isoformat(), "ends_on": ends_on.isoformat(),
-               "max_candidates": max_candidates, "allows_bulk_video": allows_bulk_video}  # fmt: skip
+    details = {
+        "reference": reference,
+        "purposes": allowed,
+        "offence_types": offences,
+        "starts_on": starts_on.isoformat(),
+        "ends_on": ends_on.isoformat(),
+        "max_candidates": max_candidates,
+        "allows_bulk_video": allows_bulk_video,
+    }
     if blocked:
         raise record_refusal(
             deployment,
@@ -122,15 +140,32 @@ def grant(
         )
 
     def work(session: Session, _: Context) -> AuthorityStatus:
-        row = Authorisation(reference=reference.strip(), purposes=allowed, offence_types=offences,
-                            starts_on=starts_on, ends_on=ends_on, max_candidates=max_candidates,
-                            allows_bulk_video=allows_bulk_video, granted_by=actor.id)  # fmt: skip
+        row = Authorisation(
+            reference=reference.strip(),
+            purposes=allowed,
+            offence_types=offences,
+            starts_on=starts_on,
+            ends_on=ends_on,
+            max_candidates=max_candidates,
+            allows_bulk_video=allows_bulk_video,
+            granted_by=actor.id,
+        )
         session.add(row)
         session.flush()
-        append(session, actor, events.GrantAuthority(authorisation=row.id, reference=reference, purposes=tuple(allowed),
-                                                     offence_types=tuple(offences), starts_on=starts_on.isoformat(),
-                                                     ends_on=ends_on.isoformat(), max_candidates=max_candidates,
-                                                     allows_bulk_video=allows_bulk_video))  # fmt: skip
+        append(
+            session,
+            actor,
+            events.GrantAuthority(
+                authorisation=row.id,
+                reference=reference,
+                purposes=tuple(allowed),
+                offence_types=tuple(offences),
+                starts_on=starts_on.isoformat(),
+                ends_on=ends_on.isoformat(),
+                max_candidates=max_candidates,
+                allows_bulk_video=allows_bulk_video,
+            ),
+        )
         return _status(row)
 
     def context(session: Session) -> Context:  # a halted grant is not lifted by a new one: only by resume
@@ -149,11 +184,14 @@ def _date_problems(deployment: Deployment, starts_on: date, ends_on: date) -> li
         if not EARLIEST <= day <= LATEST:
             problems.append(f"the grant's {name} date {day} is outside {EARLIEST.year}-{LATEST.year}")
     if (ends_on - starts_on).days + 1 > settings.authority_max_days:
-        problems.append(f"a grant lasts at most {settings.authority_max_days} days (the pilot's was 6 months); "
-                        f"{starts_on} to {ends_on} is {(ends_on - starts_on).days + 1}")  # fmt: skip
+        problems.append(
+            f"a grant lasts at most {settings.authority_max_days} days (the pilot's was 6 months); "
+            f"{starts_on} to {ends_on} is {(ends_on - starts_on).days + 1}"
+        )
     if starts_on < today() - timedelta(days=settings.authority_max_backdate_days):
-        problems.append(f"a grant may start at most {settings.authority_max_backdate_days} days in the past; "
-                        f"{starts_on} is earlier")  # fmt: skip
+        problems.append(
+            f"a grant may start at most {settings.authority_max_backdate_days} days in the past; {starts_on} is earlier"
+        )
     return problems
 
 

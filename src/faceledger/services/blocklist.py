@@ -33,8 +33,9 @@ def load_blocklist(deployment: Deployment, model_key: str | None = None) -> Bloc
     # (services/optout.py); deployment.model_key is dlib's on every pipeline, so sface's opt-outs went unread.
     key = model_key or deployment.pipeline_keys[0]
     with deployment.sessions() as session:
-        rows = session.execute(select(OptOutEmbedding.request_id, OptOutEmbedding.embedding)
-                               .where(OptOutEmbedding.model_key == key)).all()  # fmt: skip
+        rows = session.execute(
+            select(OptOutEmbedding.request_id, OptOutEmbedding.embedding).where(OptOutEmbedding.model_key == key)
+        ).all()
     opened = [deployment.sealer.open(Role.OPTOUT_EMBEDDING, optout_embedding_name(r, key), blob) for r, blob in rows]
     vectors = np.stack([np.frombuffer(row, dtype=np.float32) for row in opened]) if rows else np.zeros((0, 128))
     # optout_threshold is a dlib distance: carried onto this model's scale at equal false-match rate.

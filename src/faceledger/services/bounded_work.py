@@ -36,8 +36,9 @@ def probe_box(settings: Settings, path: Path, box: Box) -> Face:
     return run_bounded(settings, _box_job, settings, path, box)
 
 
-def video_tracks(settings: Settings, path: Path, *, every_s: float = 0.5, attribution: str = "",
-                 work_dir: Path | None = None) -> VideoFaces:  # fmt: skip
+def video_tracks(
+    settings: Settings, path: Path, *, every_s: float = 0.5, attribution: str = "", work_dir: Path | None = None
+) -> VideoFaces:
     """Tracks in a video, within the decode, analysis and time budgets; one worker, no pool of its own.
     Decoded frames go to `work_dir` (a staging folder in the data directory), else beside the video."""
     return run_bounded(settings, _tracks_job, settings, path, every_s, attribution, work_dir or path.parent)

@@ -44,13 +44,20 @@ def search_view(deployment: Deployment, actor: ActorView, search_id: int) -> dic
     def work(session: Session, _: Context) -> dict[str, Any]:
         search = _search(session, search_id)
         return {
-            "search_id": search.id, "case": search.case.number, "outcome": search.outcome,
-            "searched_at": search.created_at.isoformat(), "attestation": search.attestation,
-            "probe_sha256": search.probe_sha256, "probe_face": search.probe_face, "threshold": search.threshold,
-            "gallery_faces": search.gallery_faces, "purged": search.purged_at is not None, "notice": LEAD_NOTICE,
+            "search_id": search.id,
+            "case": search.case.number,
+            "outcome": search.outcome,
+            "searched_at": search.created_at.isoformat(),
+            "attestation": search.attestation,
+            "probe_sha256": search.probe_sha256,
+            "probe_face": search.probe_face,
+            "threshold": search.threshold,
+            "gallery_faces": search.gallery_faces,
+            "purged": search.purged_at is not None,
+            "notice": LEAD_NOTICE,
             "operating_point": search.operating_point,
             "candidates": [{**candidate_dict(deployment, c), "state": lead_state(c)} for c in search.candidates],
-        }  # fmt: skip
+        }
 
     result: dict[str, Any] = _viewing(deployment, actor, case_id, work, f"no search {search_id}")
     return result
@@ -62,8 +69,9 @@ def probe_image(deployment: Deployment, actor: ActorView, search_id: int) -> byt
         search = _search(session, search_id)
         case_id, relative = search.case_id, search.probe_thumbnail
 
-    path: Path = _viewing(deployment, actor, case_id, lambda _s, _c: deployment.data_dir / (relative or "-"),
-                          f"no search {search_id}")  # fmt: skip
+    path: Path = _viewing(
+        deployment, actor, case_id, lambda _s, _c: deployment.data_dir / (relative or "-"), f"no search {search_id}"
+    )
     if not relative or not path.is_file():
         raise NotFound(f"search {search_id} has no stored probe face (purged or never kept)")
     return _opened(deployment, path, Role.PROBE, relative)
@@ -78,8 +86,13 @@ def candidate_image(deployment: Deployment, actor: ActorView, candidate_id: int)
         case_id = candidate.search.case_id
         relative = session.scalars(select(Face.thumbnail).where(Face.id == candidate.face_id)).first()
 
-    path: Path = _viewing(deployment, actor, case_id, lambda _s, _c: deployment.data_dir / (relative or "-"),
-                          f"no candidate {candidate_id}")  # fmt: skip
+    path: Path = _viewing(
+        deployment,
+        actor,
+        case_id,
+        lambda _s, _c: deployment.data_dir / (relative or "-"),
+        f"no candidate {candidate_id}",
+    )
     if not relative or not path.is_file():
         raise NotFound(f"candidate {candidate_id}'s gallery face was removed")
     return _opened(deployment, path, Role.THUMBNAIL, relative)
@@ -98,10 +111,15 @@ def case_searches(deployment: Deployment, actor: ActorView, reference: str) -> l
         case_id = find_case(session, reference, actor).id
 
     def work(session: Session, _: Context) -> list[dict[str, Any]]:
-        rows = session.execute(select(Search, User.username).join(User, Search.user_id == User.id)
-                               .where(Search.case_id == case_id).order_by(Search.id)).all()  # fmt: skip
-        return [{"id": s.id, "user": name, "at": s.created_at.isoformat()[:19], "outcome": s.outcome}
-                for s, name in rows]  # fmt: skip
+        rows = session.execute(
+            select(Search, User.username)
+            .join(User, Search.user_id == User.id)
+            .where(Search.case_id == case_id)
+            .order_by(Search.id)
+        ).all()
+        return [
+            {"id": s.id, "user": name, "at": s.created_at.isoformat()[:19], "outcome": s.outcome} for s, name in rows
+        ]
 
     result: list[dict[str, Any]] = _viewing(
         deployment, actor, case_id, work, f"no case {reference!r} in your department"

@@ -46,16 +46,35 @@ class CasePublic:
     searches: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "assigned": list(self.assigned), "opened_at": self.opened_at.isoformat(),
-                "closed_at": self.closed_at.isoformat() if self.closed_at else None}  # fmt: skip
+        return {
+            **self.__dict__,
+            "assigned": list(self.assigned),
+            "opened_at": self.opened_at.isoformat(),
+            "closed_at": self.closed_at.isoformat() if self.closed_at else None,
+        }
 
 
 def public(session: Session, case: Case) -> CasePublic:
-    names = session.scalars(select(User.username).join(CaseAssignment, CaseAssignment.user_id == User.id)
-                            .where(CaseAssignment.case_id == case.id).order_by(User.username)).all()  # fmt: skip
+    names = session.scalars(
+        select(User.username)
+        .join(CaseAssignment, CaseAssignment.user_id == User.id)
+        .where(CaseAssignment.case_id == case.id)
+        .order_by(User.username)
+    ).all()
     searches = len(session.scalars(select(Search.id).where(Search.case_id == case.id)).all())
-    return CasePublic(case.id, case.number, case.department.name, case.purpose, case.offence_type, case.description,
-                      case.status, case.opened_at, case.closed_at, tuple(names), searches)  # fmt: skip
+    return CasePublic(
+        case.id,
+        case.number,
+        case.department.name,
+        case.purpose,
+        case.offence_type,
+        case.description,
+        case.status,
+        case.opened_at,
+        case.closed_at,
+        tuple(names),
+        searches,
+    )
 
 
 def open_case(
@@ -63,8 +82,10 @@ def open_case(
 ) -> CasePublic:
     number = number.strip()
     if not CASE_NUMBER.fullmatch(number):
-        raise InvalidInput(f"a case number is 1-40 letters, digits, '.', '_' or '-', starting with a letter or digit "
-                           f"(e.g. C-1 or 2026-0042); got {number[:60]!r}")  # fmt: skip
+        raise InvalidInput(
+            f"a case number is 1-40 letters, digits, '.', '_' or '-', starting with a letter or digit "
+            f"(e.g. C-1 or 2026-0042); got {number[:60]!r}"
+        )
     wanted = CaseView(0, actor.department_id, True, slug(purpose), slug(offence_type))
     details = {"number": number, "purpose": wanted.purpose, "offence_type": wanted.offence_type}
 
@@ -75,8 +96,14 @@ def open_case(
         taken = select(Case.id).where(Case.number == number, Case.department_id == actor.department_id)
         if session.scalars(taken).first() is not None:
             raise Conflict(f"case {number!r} already exists in your department")
-        case = Case(department_id=actor.department_id, number=number, purpose=wanted.purpose,
-                    offence_type=wanted.offence_type, description=description, opened_by=actor.id)  # fmt: skip
+        case = Case(
+            department_id=actor.department_id,
+            number=number,
+            purpose=wanted.purpose,
+            offence_type=wanted.offence_type,
+            description=description,
+            opened_by=actor.id,
+        )
         session.add(case)
         session.flush()
         opened = events.OpenCase(case=case.id, number=number, purpose=wanted.purpose, offence_type=wanted.offence_type)
@@ -101,8 +128,16 @@ def _case_action(
         case = session.get(Case, case_id)
         return work(session, case)
 
-    return governed(deployment, actor, action, context, act, case_id=case_id, subjects={"case": case_id},
-                    not_found=f"no case {reference!r} in your department")  # fmt: skip
+    return governed(
+        deployment,
+        actor,
+        action,
+        context,
+        act,
+        case_id=case_id,
+        subjects={"case": case_id},
+        not_found=f"no case {reference!r} in your department",
+    )
 
 
 def assign(deployment: Deployment, actor: ActorView, reference: str, usernames: list[str]) -> CasePublic:

@@ -22,7 +22,7 @@ from faceledger.services.ingest import (
     ingest,
     input_roots,
     read_ingest_inputs,
-)  # fmt: skip
+)
 from faceledger.services.ingest_inputs import IngestItem
 from faceledger.store import events
 from faceledger.store.db import transaction
@@ -67,13 +67,24 @@ def governed_ingest(
         append(session, actor, events.GalleryIngestStart(**asked))  # a killed run is on the ledger too
 
     governed(deployment, actor, Action.CURATE_GALLERY, no_context, start, details=asked)
-    report = ingest(deployment, path, spec, workers=workers, on_progress=on_progress, items=items,
-                    ray_address=ray_address)  # fmt: skip
-    _record(deployment, actor, lambda version: events.GalleryIngest(
-        **asked, job=report.job_id, files_seen=report.files_seen, images_added=report.images_added,
-        faces_added=report.faces_added, images_known=report.images_known, failures=len(report.failures),
-        faces_skipped_optout=report.faces_skipped_optout, gallery_version=version,
-    ))  # fmt: skip
+    report = ingest(
+        deployment, path, spec, workers=workers, on_progress=on_progress, items=items, ray_address=ray_address
+    )
+    _record(
+        deployment,
+        actor,
+        lambda version: events.GalleryIngest(
+            **asked,
+            job=report.job_id,
+            files_seen=report.files_seen,
+            images_added=report.images_added,
+            faces_added=report.faces_added,
+            images_known=report.images_known,
+            failures=len(report.failures),
+            faces_skipped_optout=report.faces_skipped_optout,
+            gallery_version=version,
+        ),
+    )
     return report
 
 
@@ -100,8 +111,9 @@ def governed_remove(deployment: Deployment, actor: ActorView, **which: Any) -> R
     asked = {key: value for key, value in which.items() if value is not None}
     _allowed(deployment, actor, Action.CURATE_GALLERY, asked)
     removal = remove_from_gallery(deployment, **which)
-    _record(deployment, actor, lambda version: events.GalleryRemove(**asked, **removal.to_dict(),
-                                                                    gallery_version=version))  # fmt: skip
+    _record(
+        deployment, actor, lambda version: events.GalleryRemove(**asked, **removal.to_dict(), gallery_version=version)
+    )
     return removal
 
 
@@ -109,8 +121,11 @@ def governed_rebuild(deployment: Deployment, actor: ActorView) -> None:
     _allowed(deployment, actor, Action.CURATE_GALLERY, {"index": "rebuild"})
     drift = rebuild_index(deployment)
     faces = deployment.index.count()
-    _record(deployment, actor, lambda version: events.IndexRebuild(faces=faces, drift_before=drift.to_dict(),
-                                                                   gallery_version=version))  # fmt: skip
+    _record(
+        deployment,
+        actor,
+        lambda version: events.IndexRebuild(faces=faces, drift_before=drift.to_dict(), gallery_version=version),
+    )
 
 
 def governed_stats(deployment: Deployment, actor: ActorView) -> dict[str, Any]:

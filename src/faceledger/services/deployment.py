@@ -241,9 +241,15 @@ def _connect(settings: Settings, data_dir: Path, config: dict[str, Any]) -> Depl
         keys = model_registry.registered_keys(session)
     _drop_single_model_index(data_dir / "index")
     with index_lock(data_dir, exclusive=False):  # never read half of another process's save
-        index = open_model_indexes(backend, data_dir / "index", settings, IndexCodec(sealer), keys,
-                                   model_widths(db.session_factory(engine)),
-                                   config.get("index_namespace", ""))  # fmt: skip
+        index = open_model_indexes(
+            backend,
+            data_dir / "index",
+            settings,
+            IndexCodec(sealer),
+            keys,
+            model_widths(db.session_factory(engine)),
+            config.get("index_namespace", ""),
+        )
     return Deployment(settings, data_dir, config, engine, db.session_factory(engine), index, _sealer=sealer)
 
 
@@ -259,9 +265,14 @@ def model_widths(sessions: sessionmaker[Session]) -> DimOf:
 
 
 def open_model_indexes(
-    backend: IndexBackend, folder: Path, settings: Settings, codec: BlobCodec, keys: list[str],
-    dim_of: DimOf | None = None, namespace: str = "",
-) -> ModelIndexes:  # fmt: skip
+    backend: IndexBackend,
+    folder: Path,
+    settings: Settings,
+    codec: BlobCodec,
+    keys: list[str],
+    dim_of: DimOf | None = None,
+    namespace: str = "",
+) -> ModelIndexes:
     def opener(model_folder: Path, collection: str, model_codec: BlobCodec | None, dim: int) -> VectorIndex:
         named = f"{namespace}_{collection}" if namespace else collection
         return open_index(backend, model_folder, settings, model_codec, named, dim)
@@ -326,9 +337,10 @@ def model_drift(deployment: Deployment, model_key: str) -> tuple[Drift, np.ndarr
         # The version first: the ids read after it are at least as new, so an index levelled to them and
         # labelled with this version is never older than its label (at worst a later refresh re-diffs).
         version = deployment.gallery_version(session)
-        db_ids = np.fromiter(session.execute(select(FaceEmbedding.face_id)
-                                             .where(FaceEmbedding.model_key == model_key)).scalars(),
-                             dtype=np.int64)  # fmt: skip
+        db_ids = np.fromiter(
+            session.execute(select(FaceEmbedding.face_id).where(FaceEmbedding.model_key == model_key)).scalars(),
+            dtype=np.int64,
+        )
     index_ids = index.ids()
     missing = np.setdiff1d(db_ids, index_ids)
     extra = np.setdiff1d(index_ids, db_ids)
@@ -347,11 +359,13 @@ def index_drift(deployment: Deployment) -> tuple[Drift, np.ndarray, np.ndarray]:
     drifts = [part[0] for part in parts]
     versions = [d.index_version for d in drifts]
     drift = Drift(
-        max(d.database_faces for d in drifts), max(d.index_faces for d in drifts),
-        sum(d.missing_from_index for d in drifts), sum(d.not_in_database for d in drifts),
+        max(d.database_faces for d in drifts),
+        max(d.index_faces for d in drifts),
+        sum(d.missing_from_index for d in drifts),
+        sum(d.not_in_database for d in drifts),
         min(d.database_version for d in drifts),
         None if None in versions else min(v for v in versions if v is not None),
-    )  # fmt: skip
+    )
     return drift, np.unique(np.concatenate([p[1] for p in parts])), np.unique(np.concatenate([p[2] for p in parts]))
 
 
@@ -401,9 +415,10 @@ def add_faces_to_index(deployment: Deployment, face_ids: np.ndarray, model_key: 
         return
     with deployment.sessions() as session:
         rows = session.execute(
-            select(FaceEmbedding.face_id, FaceEmbedding.embedding, Face.thumbnail).join(Face)
+            select(FaceEmbedding.face_id, FaceEmbedding.embedding, Face.thumbnail)
+            .join(Face)
             .where(FaceEmbedding.face_id.in_(face_ids.tolist()), FaceEmbedding.model_key == model_key)
-        ).all()  # fmt: skip
+        ).all()
     if rows:
         ids = np.array([row[0] for row in rows], dtype=np.int64)
         vectors = np.stack([deployment.embedding_vector(row[2], row[1]) for row in rows])
@@ -419,7 +434,13 @@ def rebuild_index(deployment: Deployment) -> Drift:
                 child.unlink()
         backend = deployment.settings.index_backend or IndexBackend(deployment.config["index_backend"])
         keys = list(deployment.index.model_keys())
-        deployment.index = open_model_indexes(backend, folder, deployment.settings, IndexCodec(deployment.sealer), keys,
-                                              model_widths(deployment.sessions),
-                                              deployment.config.get("index_namespace", ""))  # fmt: skip
+        deployment.index = open_model_indexes(
+            backend,
+            folder,
+            deployment.settings,
+            IndexCodec(deployment.sealer),
+            keys,
+            model_widths(deployment.sessions),
+            deployment.config.get("index_namespace", ""),
+        )
     return sync_index(deployment, force=True)

@@ -151,16 +151,31 @@ def disclose_case(deployment: Deployment, actor: ActorView, case_reference: str,
         out.parent.mkdir(parents=True, exist_ok=True)
         written.append(_write_zip(out, bundle))
         summary = replace(summary, path=out, sha256=file_sha256(written[0]))
-        disclosed = events.CaseDisclose(case=case_id, file=out.name, sha256=summary.sha256, searches=summary.searches,
-                                        refused=summary.refused, candidates=summary.candidates,
-                                        ledger_entries=summary.ledger_entries, verified=summary.verified,
-                                        first_bad_seq=summary.first_bad_seq)  # fmt: skip
+        disclosed = events.CaseDisclose(
+            case=case_id,
+            file=out.name,
+            sha256=summary.sha256,
+            searches=summary.searches,
+            refused=summary.refused,
+            candidates=summary.candidates,
+            ledger_entries=summary.ledger_entries,
+            verified=summary.verified,
+            first_bad_seq=summary.first_bad_seq,
+        )
         entry = append(session, actor, disclosed, case_id=case_id)
         return replace(summary, ledger_seq=entry.seq)
 
     try:
-        summary = governed(deployment, actor, Action.VIEW_CASE, context, work, case_id=case_id,
-                           subjects={"case": case_id}, details=asked)  # fmt: skip
+        summary = governed(
+            deployment,
+            actor,
+            Action.VIEW_CASE,
+            context,
+            work,
+            case_id=case_id,
+            subjects={"case": case_id},
+            details=asked,
+        )
         os.replace(written[0], out)
     except LedgerTampered:  # raised after the disclosure committed (no fresh signature): the zip is owed
         if written and written[0].exists():
@@ -172,8 +187,9 @@ def disclose_case(deployment: Deployment, actor: ActorView, case_reference: str,
     return summary
 
 
-def _collect(session: Session, deployment: Deployment, actor: ActorView, case_id: int
-             ) -> tuple[_Bundle, DisclosureSummary]:  # fmt: skip
+def _collect(
+    session: Session, deployment: Deployment, actor: ActorView, case_id: int
+) -> tuple[_Bundle, DisclosureSummary]:
     case = session.get(Case, case_id)
     if case is None:  # pragma: no cover - cases are never deleted, and policy has just seen this one
         raise NotFound(f"case {case_id} disappeared")
@@ -193,23 +209,43 @@ def _collect(session: Session, deployment: Deployment, actor: ActorView, case_id
     at = datetime.now(UTC).isoformat(timespec="seconds")
     first_bad = verification.first_bad_seq if not verification.ok else (bad[0] if bad else None)
     problem = verification.problem or (f"entry {bad[0]} of the excerpt does not match its hash" if bad else "")
-    summary = DisclosureSummary(Path(), "", len(searches), len(refused), candidates, len(excerpt),
-                                verification.ok and not bad, first_bad, problem)  # fmt: skip
+    summary = DisclosureSummary(
+        Path(),
+        "",
+        len(searches),
+        len(refused),
+        candidates,
+        len(excerpt),
+        verification.ok and not bad,
+        first_bad,
+        problem,
+    )
     bundle.texts = {
-        "README.txt": README.format(number=case.number, department=case.department.name, at=at, actor=actor.name,
-                                    notice=LEAD_NOTICE, fields=", ".join(HASHED_FIELDS),
-                                    field_tuple=json.dumps(HASHED_FIELDS)),
+        "README.txt": README.format(
+            number=case.number,
+            department=case.department.name,
+            at=at,
+            actor=actor.name,
+            notice=LEAD_NOTICE,
+            fields=", ".join(HASHED_FIELDS),
+            field_tuple=json.dumps(HASHED_FIELDS),
+        ),
         "case.json": _json(_case(case, names, at, actor, summary)),
         "searches.json": _json({"notice": LEAD_NOTICE, "case": case.number, "searches": listed}),
         "ledger.jsonl": "".join(json.dumps({**_raw(e), "hash": e.hash}, ensure_ascii=False) + "\n" for e in excerpt),
-        "verification.json": _json({
-            "checked_at": at, "verified": summary.verified, "chain": verification.to_dict(),
-            "status": verification.status.value,
-            "checkpoint_key": "present" if checks.signer else "absent: checkpoint signatures not checked",
-            "excerpt": {"entries": len(excerpt), "hashes_recompute": not bad, "mismatched_seqs": bad},
-            "signed_checkpoint": proofs.get("problem") or "ledger/checkpoint.txt"}),
+        "verification.json": _json(
+            {
+                "checked_at": at,
+                "verified": summary.verified,
+                "chain": verification.to_dict(),
+                "status": verification.status.value,
+                "checkpoint_key": "present" if checks.signer else "absent: checkpoint signatures not checked",
+                "excerpt": {"entries": len(excerpt), "hashes_recompute": not bad, "mismatched_seqs": bad},
+                "signed_checkpoint": proofs.get("problem") or "ledger/checkpoint.txt",
+            }
+        ),
         **proofs.get("files", {}),
-    }  # fmt: skip
+    }
     return bundle, summary
 
 
@@ -220,13 +256,25 @@ def _proofs(session: Session, deployment: Deployment, excerpt: list[ledger.Ledge
     if isinstance(signed, str):
         return {"problem": signed}
     reader = merkle.TreeReader(session, signed.checkpoint.size)
-    inclusion = [{"seq": e.seq, "tree_size": reader.size, "entry_hash": e.hash,
-                  "audit_path": [h.hex() for h in reader.inclusion_path(e.seq - 1, reader.size)]}
-                 for e in excerpt]  # fmt: skip
+    inclusion = [
+        {
+            "seq": e.seq,
+            "tree_size": reader.size,
+            "entry_hash": e.hash,
+            "audit_path": [h.hex() for h in reader.inclusion_path(e.seq - 1, reader.size)],
+        }
+        for e in excerpt
+    ]
     issued = signed
     proofs = {"hashed_fields": list(HASHED_FIELDS), "checkpoint_size": issued.checkpoint.size, "inclusion": inclusion}
-    return {"files": {"ledger/checkpoint.txt": issued.checkpoint.text(), "ledger/public-key.txt": issued.key.text()
-                      + "\n", "ledger/proofs.json": _json(proofs), "verify.py": VERIFIER.read_text()}}  # fmt: skip
+    return {
+        "files": {
+            "ledger/checkpoint.txt": issued.checkpoint.text(),
+            "ledger/public-key.txt": issued.key.text() + "\n",
+            "ledger/proofs.json": _json(proofs),
+            "verify.py": VERIFIER.read_text(),
+        }
+    }
 
 
 def _raw(entry: ledger.LedgerEntry) -> dict[str, Any]:
@@ -244,75 +292,142 @@ def _loads(text: str) -> Any:
 
 def _case(case: Case, names: dict[int, str], at: str, actor: ActorView, summary: DisclosureSummary) -> dict[str, Any]:
     return {
-        "notice": LEAD_NOTICE, "disclosed_at": at, "disclosed_by": actor.name,
-        "case": {"id": case.id, "number": case.number, "department": case.department.name, "purpose": case.purpose,
-                 "offence_type": case.offence_type, "description": case.description, "status": case.status,
-                 "opened_by": names.get(case.opened_by), "opened_at": case.opened_at.isoformat(),
-                 "closed_at": _iso(case.closed_at)},
-        "assignments": [{"user": names.get(a.user_id), "assigned_by": names.get(a.assigned_by),
-                         "assigned_at": a.assigned_at.isoformat()}
-                        for a in sorted(case.assignments, key=lambda a: (a.assigned_at, a.user_id))],
-        "counts": {"searches_done": summary.searches, "searches_refused": summary.refused,
-                   "candidates": summary.candidates, "ledger_entries": summary.ledger_entries},
-    }  # fmt: skip
+        "notice": LEAD_NOTICE,
+        "disclosed_at": at,
+        "disclosed_by": actor.name,
+        "case": {
+            "id": case.id,
+            "number": case.number,
+            "department": case.department.name,
+            "purpose": case.purpose,
+            "offence_type": case.offence_type,
+            "description": case.description,
+            "status": case.status,
+            "opened_by": names.get(case.opened_by),
+            "opened_at": case.opened_at.isoformat(),
+            "closed_at": _iso(case.closed_at),
+        },
+        "assignments": [
+            {
+                "user": names.get(a.user_id),
+                "assigned_by": names.get(a.assigned_by),
+                "assigned_at": a.assigned_at.isoformat(),
+            }
+            for a in sorted(case.assignments, key=lambda a: (a.assigned_at, a.user_id))
+        ],
+        "counts": {
+            "searches_done": summary.searches,
+            "searches_refused": summary.refused,
+            "candidates": summary.candidates,
+            "ledger_entries": summary.ledger_entries,
+        },
+    }
 
 
-def _done_searches(session: Session, deployment: Deployment, case_id: int, names: dict[int, str],
-                   excerpt: list[ledger.LedgerEntry], bundle: _Bundle) -> list[dict[str, Any]]:  # fmt: skip
+def _done_searches(
+    session: Session,
+    deployment: Deployment,
+    case_id: int,
+    names: dict[int, str],
+    excerpt: list[ledger.LedgerEntry],
+    bundle: _Bundle,
+) -> list[dict[str, Any]]:
     ledgered: dict[int, tuple[int, events.Search]] = {}  # search id -> its ledger entry's seq and record
     for item in excerpt:
         record = _record(item)
         if isinstance(record, events.Search):
             ledgered[record.search] = (item.seq, record)
     overrides = {o.id: o for o in session.scalars(select(QualityOverride).where(QualityOverride.case_id == case_id))}
-    rows = session.scalars(select(Search).where(Search.case_id == case_id).order_by(Search.id)
-                           .options(selectinload(Search.candidates))).unique().all()  # fmt: skip
+    rows = (
+        session.scalars(
+            select(Search).where(Search.case_id == case_id).order_by(Search.id).options(selectinload(Search.candidates))
+        )
+        .unique()
+        .all()
+    )
     face_ids = [c.face_id for s in rows for c in s.candidates if c.face_id is not None]
     thumbnails = dict(session.execute(select(Face.id, Face.thumbnail).where(Face.id.in_(face_ids))).all())
     found = []
     for search in rows:
         entry = ledgered.get(search.id)
         override = overrides.get(search.quality_override_id or -1)
-        quality = override and {"id": override.id, "supervisor": names.get(override.supervisor_id),
-                                "reason": override.reason, "at": override.created_at.isoformat()}  # fmt: skip
-        probe_absent = (f"purged under the retention schedule on {_iso(search.purged_at)}" if search.purged_at
-                        else "no probe face was kept")  # fmt: skip
-        found.append({
-            "status": "done", "search_id": search.id, "ledger_seq": entry[0] if entry else None,
-            "searched_at": search.created_at.isoformat(), "searcher": names.get(search.user_id),
-            "attestation": search.attestation, "probe_name": search.probe_name, "probe_sha256": search.probe_sha256,
-            "probe_face": search.probe_face,
-            "quality_override": quality,
-            "gallery_version": search.gallery_version, "gallery_faces": search.gallery_faces,
-            "model": search.model_key, "threshold": search.threshold, "max_candidates": search.max_candidates,
-            "outcome": search.outcome, "purged": search.purged_at is not None, "purged_at": _iso(search.purged_at),
-            "probe_image": _image(deployment, bundle, f"probe-{search.id}", search.probe_thumbnail, probe_absent),
-            "candidates": [_candidate(deployment, c, names, thumbnails, bundle) for c in search.candidates],
-        })  # fmt: skip
+        quality = override and {
+            "id": override.id,
+            "supervisor": names.get(override.supervisor_id),
+            "reason": override.reason,
+            "at": override.created_at.isoformat(),
+        }
+        probe_absent = (
+            f"purged under the retention schedule on {_iso(search.purged_at)}"
+            if search.purged_at
+            else "no probe face was kept"
+        )
+        found.append(
+            {
+                "status": "done",
+                "search_id": search.id,
+                "ledger_seq": entry[0] if entry else None,
+                "searched_at": search.created_at.isoformat(),
+                "searcher": names.get(search.user_id),
+                "attestation": search.attestation,
+                "probe_name": search.probe_name,
+                "probe_sha256": search.probe_sha256,
+                "probe_face": search.probe_face,
+                "quality_override": quality,
+                "gallery_version": search.gallery_version,
+                "gallery_faces": search.gallery_faces,
+                "model": search.model_key,
+                "threshold": search.threshold,
+                "max_candidates": search.max_candidates,
+                "outcome": search.outcome,
+                "purged": search.purged_at is not None,
+                "purged_at": _iso(search.purged_at),
+                "probe_image": _image(deployment, bundle, f"probe-{search.id}", search.probe_thumbnail, probe_absent),
+                "candidates": [_candidate(deployment, c, names, thumbnails, bundle) for c in search.candidates],
+            }
+        )
         if search.purged_at is not None:  # the rows went with the purge; the ledger kept what was shown
             shown = entry[1].candidates if entry else ()
-            found[-1]["candidates"] = [{**c.model_dump(mode="json", exclude_unset=True),
-                                        "image": {"absent": probe_absent}} for c in shown]  # fmt: skip
+            found[-1]["candidates"] = [
+                {**c.model_dump(mode="json", exclude_unset=True), "image": {"absent": probe_absent}} for c in shown
+            ]
             found[-1]["candidates_from"] = "ledger (purged from the database under the retention schedule)"
     return found
 
 
-def _candidate(deployment: Deployment, row: Candidate, names: dict[int, str], thumbnails: dict[int, str],
-               bundle: _Bundle) -> dict[str, Any]:  # fmt: skip
-    absent = ("the gallery face was removed after the search (curation, withdrawn source or opt-out); its scores "
-              "and provenance above are as recorded at the search")  # fmt: skip
+def _candidate(
+    deployment: Deployment, row: Candidate, names: dict[int, str], thumbnails: dict[int, str], bundle: _Bundle
+) -> dict[str, Any]:
+    absent = (
+        "the gallery face was removed after the search (curation, withdrawn source or opt-out); its scores "
+        "and provenance above are as recorded at the search"
+    )
     lead = row.lead
     return {
-        **candidate_dict(deployment, row), "state": lead_state(row),
+        **candidate_dict(deployment, row),
+        "state": lead_state(row),
         "image": _image(deployment, bundle, f"candidate-{row.id}", thumbnails.get(row.face_id or -1), absent),
-        "reviews": [{"reviewer": names.get(r.reviewer_id), "decision": r.decision, "note": r.note,
-                     "at": r.created_at.isoformat()} for r in sorted(row.reviews, key=lambda r: r.id)],
-        "lead": None if lead is None else {
-            "signed_off_by": names.get(lead.supervisor_id), "signed_at": lead.signed_at.isoformat(),
-            "note": lead.signoff_note, "corroboration": lead.corroboration,
-            "corroborated_by": names.get(lead.corroborated_by or -1), "corroborated_at": _iso(lead.corroborated_at),
-            "exported_at": _iso(lead.exported_at)},
-    }  # fmt: skip
+        "reviews": [
+            {
+                "reviewer": names.get(r.reviewer_id),
+                "decision": r.decision,
+                "note": r.note,
+                "at": r.created_at.isoformat(),
+            }
+            for r in sorted(row.reviews, key=lambda r: r.id)
+        ],
+        "lead": None
+        if lead is None
+        else {
+            "signed_off_by": names.get(lead.supervisor_id),
+            "signed_at": lead.signed_at.isoformat(),
+            "note": lead.signoff_note,
+            "corroboration": lead.corroboration,
+            "corroborated_by": names.get(lead.corroborated_by or -1),
+            "corroborated_at": _iso(lead.corroborated_at),
+            "exported_at": _iso(lead.exported_at),
+        },
+    }
 
 
 def _image(deployment: Deployment, bundle: _Bundle, stem: str, relative: str | None, absent: str) -> dict[str, Any]:
@@ -342,10 +457,19 @@ def _refused(entry: ledger.LedgerEntry) -> dict[str, Any]:
     details = _loads(entry.details)
     record = _record(entry)
     known = record.asked if isinstance(record, events.Refusal) else {}
-    return {"status": "refused", "outcome": "refused", "ledger_seq": entry.seq, "at": entry.at,
-            "searcher": entry.actor, "attestation": known.get("attestation"),
-            "probe_sha256": known.get("probe_sha256"), "probe_face": known.get("face"),
-            "reasons": _loads(entry.reasons), "details": details, "candidates": []}  # fmt: skip
+    return {
+        "status": "refused",
+        "outcome": "refused",
+        "ledger_seq": entry.seq,
+        "at": entry.at,
+        "searcher": entry.actor,
+        "attestation": known.get("attestation"),
+        "probe_sha256": known.get("probe_sha256"),
+        "probe_face": known.get("face"),
+        "reasons": _loads(entry.reasons),
+        "details": details,
+        "candidates": [],
+    }
 
 
 def _write_zip(out: Path, bundle: _Bundle) -> Path:

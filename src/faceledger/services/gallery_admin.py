@@ -73,11 +73,17 @@ def remove_faces(deployment: Deployment, face_ids: list[int], *, scrub_candidate
             faces = session.execute(select(Face.id, Face.thumbnail, Face.image_id).where(Face.id.in_(face_ids))).all()
             image_ids = {row[2] for row in faces}
             if scrub_candidates:
-                session.execute(update(Candidate).where(Candidate.face_id.in_(face_ids))
-                                .values(face_id=None, provenance={"removed": "opt-out"}))  # fmt: skip
+                session.execute(
+                    update(Candidate)
+                    .where(Candidate.face_id.in_(face_ids))
+                    .values(face_id=None, provenance={"removed": "opt-out"})
+                )
             session.execute(delete(Face).where(Face.id.in_(face_ids)))
-            emptied = [image_id for image_id in image_ids
-                       if session.scalar(select(func.count()).where(Face.image_id == image_id)) == 0]  # fmt: skip
+            emptied = [
+                image_id
+                for image_id in image_ids
+                if session.scalar(select(func.count()).where(Face.image_id == image_id)) == 0
+            ]
             session.execute(delete(GalleryImage).where(GalleryImage.id.in_(emptied)))
             deployment.bump_version(session)
         deployment.index.remove(np.array([row[0] for row in faces], dtype=np.int64))
@@ -133,13 +139,18 @@ def gallery_stats(deployment: Deployment) -> dict[str, Any]:
 
         sources = session.execute(
             select(Source.name, Source.legal_basis, func.count(GalleryImage.id))
-            .outerjoin(GalleryImage, GalleryImage.source_id == Source.id).group_by(Source.id).order_by(Source.name)
-        ).all()  # fmt: skip
+            .outerjoin(GalleryImage, GalleryImage.source_id == Source.id)
+            .group_by(Source.id)
+            .order_by(Source.name)
+        ).all()
         stats: dict[str, Any] = {
-            "images": count(GalleryImage), "faces": count(Face), "subjects": count(Subject),
-            "ingest_failures": count(IngestFailure), "gallery_version": deployment.gallery_version(session),
+            "images": count(GalleryImage),
+            "faces": count(Face),
+            "subjects": count(Subject),
+            "ingest_failures": count(IngestFailure),
+            "gallery_version": deployment.gallery_version(session),
             "sources": [{"name": n, "legal_basis": b, "images": c} for n, b, c in sources],
-        }  # fmt: skip
+        }
     drift, _, _ = index_drift(deployment)
     stats["index"] = {"backend": deployment.index.backend.value, "faces": deployment.index.count(), **drift.to_dict()}
     stats["index"]["models"] = {key: deployment.model_index(key).count() for key in deployment.index.model_keys()}

@@ -77,12 +77,22 @@ def list_models(deployment: Deployment) -> list[ModelStatus]:
         pipeline = set()
     with deployment.sessions() as session:
         faces = session.scalar(select(func.count()).select_from(Face)) or 0
-        counts = dict(session.execute(select(FaceEmbedding.model_key, func.count())
-                                      .group_by(FaceEmbedding.model_key)).all())  # fmt: skip
+        counts = dict(
+            session.execute(select(FaceEmbedding.model_key, func.count()).group_by(FaceEmbedding.model_key)).all()
+        )
         rows = model_registry.registered(session)
-    return [ModelStatus(row.model_key, row.name, row.enabled, int(counts.get(row.model_key, 0)), int(faces),
-                        deployment.index.open_model(row.model_key).count(), row.model_key in pipeline)
-            for row in rows]  # fmt: skip
+    return [
+        ModelStatus(
+            row.model_key,
+            row.name,
+            row.enabled,
+            int(counts.get(row.model_key, 0)),
+            int(faces),
+            deployment.index.open_model(row.model_key).count(),
+            row.model_key in pipeline,
+        )
+        for row in rows
+    ]
 
 
 def known_identities() -> dict[str, tuple[ModelIdentity, Pipeline]]:
@@ -128,9 +138,11 @@ def enable_model(deployment: Deployment, name: str, *, allow_missing: bool = Fal
             raise Conflict(refusal)
         missing = _missing_count(session, key)
         if missing and not allow_missing:
-            raise Conflict(f"{key}: {missing} gallery faces have no embedding by it; run: faceledger models "
-                           f"reembed {row.name} (with --from-thumbnails where originals are gone), or "
-                           "enable it with --allow-missing")  # fmt: skip
+            raise Conflict(
+                f"{key}: {missing} gallery faces have no embedding by it; run: faceledger models "
+                f"reembed {row.name} (with --from-thumbnails where originals are gone), or "
+                "enable it with --allow-missing"
+            )
         if not row.enabled:
             row.enabled, row.enabled_at = True, utcnow()
             deployment.bump_version(session)  # other processes re-read the registry and their indexes
@@ -221,13 +233,24 @@ class _PendingFace:
 def _pending_faces(session: Session, key: str) -> list[_PendingFace]:
     have = select(FaceEmbedding.face_id).where(FaceEmbedding.model_key == key)
     rows = session.execute(
-        select(Face.id, Face.thumbnail, Face.box_left, Face.box_top, Face.box_right, Face.box_bottom,
-               GalleryImage.sha256, GalleryImage.original_filename, GalleryImage.width, GalleryImage.height,
-               IngestJob.input_path)
+        select(
+            Face.id,
+            Face.thumbnail,
+            Face.box_left,
+            Face.box_top,
+            Face.box_right,
+            Face.box_bottom,
+            GalleryImage.sha256,
+            GalleryImage.original_filename,
+            GalleryImage.width,
+            GalleryImage.height,
+            IngestJob.input_path,
+        )
         .join(GalleryImage, Face.image_id == GalleryImage.id)
         .outerjoin(IngestJob, GalleryImage.ingest_job_id == IngestJob.id)
-        .where(Face.id.not_in(have)).order_by(GalleryImage.id, Face.id)
-    ).all()  # fmt: skip
+        .where(Face.id.not_in(have))
+        .order_by(GalleryImage.id, Face.id)
+    ).all()
     return [_PendingFace(r[0], r[1], Box(r[2], r[3], r[4], r[5]), r[6], r[7], (r[8], r[9]), r[10]) for r in rows]
 
 
@@ -293,16 +316,26 @@ def _commit(deployment: Deployment, key: str, embedded: list[tuple[_PendingFace,
     with index_lock(deployment.data_dir, exclusive=True):  # as ingest: no removal between rows and index
         with transaction(deployment.sessions) as session:
             present = set(session.scalars(select(Face.id).where(Face.id.in_([f.face_id for f, _ in embedded]))))
-            have = set(session.scalars(select(FaceEmbedding.face_id).where(
-                FaceEmbedding.model_key == key, FaceEmbedding.face_id.in_(present))))  # fmt: skip
+            have = set(
+                session.scalars(
+                    select(FaceEmbedding.face_id).where(
+                        FaceEmbedding.model_key == key, FaceEmbedding.face_id.in_(present)
+                    )
+                )
+            )
             kept = [(f, e) for f, e in embedded if f.face_id in present and f.face_id not in have]  # removed meanwhile
-            session.add_all(FaceEmbedding(face_id=f.face_id, model_key=key,
-                                          embedding=deployment.seal_embedding(f.thumbnail, e.vector))
-                            for f, e in kept)  # fmt: skip
+            session.add_all(
+                FaceEmbedding(
+                    face_id=f.face_id, model_key=key, embedding=deployment.seal_embedding(f.thumbnail, e.vector)
+                )
+                for f, e in kept
+            )
             deployment.bump_version(session)
         if kept:
-            index.add(np.array([f.face_id for f, _ in kept], dtype=np.int64),
-                      np.stack([np.asarray(e.vector, dtype=np.float32) for _, e in kept]))  # fmt: skip
+            index.add(
+                np.array([f.face_id for f, _ in kept], dtype=np.int64),
+                np.stack([np.asarray(e.vector, dtype=np.float32) for _, e in kept]),
+            )
     return len(kept)
 
 
@@ -340,14 +373,27 @@ def governed_reembed(
 
     def start(session: Session, _: Context) -> None:
         embedded = session.scalar(select(func.count()).where(FaceEmbedding.model_key == key)) or 0
-        append(session, actor, events.ModelsReembedStart(model=key, from_thumbnails=from_thumbnails,
-                                                         already_embedded=int(embedded)))  # fmt: skip
+        append(
+            session,
+            actor,
+            events.ModelsReembedStart(model=key, from_thumbnails=from_thumbnails, already_embedded=int(embedded)),
+        )
 
     governed(deployment, actor, Action.CURATE_GALLERY, no_context, start, details=asked)
-    report = reembed(deployment, key, from_thumbnails=from_thumbnails, engine=engine, on_progress=on_progress,
-                     batch_faces=batch_faces)  # fmt: skip
+    report = reembed(
+        deployment,
+        key,
+        from_thumbnails=from_thumbnails,
+        engine=engine,
+        on_progress=on_progress,
+        batch_faces=batch_faces,
+    )
     with transaction(deployment.sessions) as session:  # a killed run has its start entry and no finish
-        done = events.ModelsReembed(model=key, thumbnails_allowed=from_thumbnails, **report.to_dict(),
-                                    gallery_version=deployment.gallery_version(session))  # fmt: skip
+        done = events.ModelsReembed(
+            model=key,
+            thumbnails_allowed=from_thumbnails,
+            **report.to_dict(),
+            gallery_version=deployment.gallery_version(session),
+        )
         append(session, actor, done)
     return report

@@ -53,19 +53,35 @@ class Candidate:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "rank": self.rank, "face_id": self.face_id, "distance": round(self.distance, 4),
-            "likelihood": self.likelihood.value, "false_match": self.false_match.to_dict(),
-            "thumbnail": self.thumbnail_ref, "image_sha256": self.image_sha256,
-            "provenance": {"source": self.source, "legal_basis": self.legal_basis, "source_url": self.source_url,
-                           "page_url": self.page_url, "original_filename": self.original_filename,
-                           "collected_at": self.collected_at.isoformat() if self.collected_at else None},
-            "subject": {"external_id": self.subject_external_id, "name": self.subject_name,
-                        "matched_photo": {"face_id": self.face_id, "image_sha256": self.image_sha256,
-                                          "original_filename": self.original_filename},
-                        "other_photos_near": self.subject_other_photos}
-            if self.subject_external_id else None,
+            "rank": self.rank,
+            "face_id": self.face_id,
+            "distance": round(self.distance, 4),
+            "likelihood": self.likelihood.value,
+            "false_match": self.false_match.to_dict(),
+            "thumbnail": self.thumbnail_ref,
+            "image_sha256": self.image_sha256,
+            "provenance": {
+                "source": self.source,
+                "legal_basis": self.legal_basis,
+                "source_url": self.source_url,
+                "page_url": self.page_url,
+                "original_filename": self.original_filename,
+                "collected_at": self.collected_at.isoformat() if self.collected_at else None,
+            },
+            "subject": {
+                "external_id": self.subject_external_id,
+                "name": self.subject_name,
+                "matched_photo": {
+                    "face_id": self.face_id,
+                    "image_sha256": self.image_sha256,
+                    "original_filename": self.original_filename,
+                },
+                "other_photos_near": self.subject_other_photos,
+            }
+            if self.subject_external_id
+            else None,
             "model_scores": {key: round(value, 4) for key, value in self.model_scores.items()},
-        }  # fmt: skip
+        }
 
 
 @dataclass(frozen=True)
@@ -88,12 +104,18 @@ class GallerySearch:
             "threshold": self.threshold,
             "note": "Candidates are investigative leads, never identifications. " + LEAD_DISCLAIMER,
             "faces": [
-                {"face": r.face.index, "box": r.face.box.to_dict(), "quality": r.face.quality.to_dict(),
-                 "candidates": [{**c.to_dict(), "strangers": c.false_match.gallery_dict(self.gallery_faces)}
-                                for c in r.candidates]}
+                {
+                    "face": r.face.index,
+                    "box": r.face.box.to_dict(),
+                    "quality": r.face.quality.to_dict(),
+                    "candidates": [
+                        {**c.to_dict(), "strangers": c.false_match.gallery_dict(self.gallery_faces)}
+                        for c in r.candidates
+                    ],
+                }
                 for r in self.results
             ],
-        }  # fmt: skip
+        }
 
 
 def search_gallery(
@@ -105,8 +127,9 @@ def search_gallery(
         raise NoFaceFound(f"{faces.image.name}: no face found that can be searched")
     k = top_k or deployment.settings.search_top_k
     operating = current_threshold(deployment)
-    results = tuple(ProbeResult(face, rank_candidates(deployment, face, k, threshold=operating.threshold))
-                    for face in embedded)  # fmt: skip
+    results = tuple(
+        ProbeResult(face, rank_candidates(deployment, face, k, threshold=operating.threshold)) for face in embedded
+    )
     return GallerySearch(faces.image, results, operating.gallery_faces, operating.threshold)
 
 
@@ -129,25 +152,40 @@ def rank_candidates(
     if not scored:
         return ()
     with deployment.sessions() as session:
-        rows = {row.id: row for row in session.scalars(
-            select(Face).where(Face.id.in_([s.face_id for s in scored]))
-            .options(joinedload(Face.image).joinedload(GalleryImage.source), joinedload(Face.subject))
-        ).unique().all()}  # fmt: skip
+        rows = {
+            row.id: row
+            for row in session.scalars(
+                select(Face)
+                .where(Face.id.in_([s.face_id for s in scored]))
+                .options(joinedload(Face.image).joinedload(GalleryImage.source), joinedload(Face.subject))
+            )
+            .unique()
+            .all()
+        }
     settings, table = deployment.settings, deployment.calibration
     threshold = current_threshold(deployment).threshold if threshold is None else threshold  # the operating one
     kept = [s for s in scored if s.face_id in rows]  # deleted since it was scored: never shown
     margin = scale_for_table(table).margin(settings.inconclusive_margin, settings.match_threshold)  # a dlib band
     return tuple(
         Candidate(
-            rank=rank, face_id=row.id, distance=hit.distance,
+            rank=rank,
+            face_id=row.id,
+            distance=hit.distance,
             likelihood=assess_distance(hit.distance, threshold, margin),
-            false_match=table.false_match(hit.distance), thumbnail=deployment.data_dir / row.thumbnail,
-            image_sha256=row.image.sha256, source=row.image.source.name, legal_basis=row.image.source.legal_basis,
-            source_url=row.image.source_url, page_url=row.image.page_url, collected_at=row.image.collected_at,
+            false_match=table.false_match(hit.distance),
+            thumbnail=deployment.data_dir / row.thumbnail,
+            image_sha256=row.image.sha256,
+            source=row.image.source.name,
+            legal_basis=row.image.source.legal_basis,
+            source_url=row.image.source_url,
+            page_url=row.image.page_url,
+            collected_at=row.image.collected_at,
             original_filename=row.image.original_filename,
             subject_external_id=row.subject.external_id if row.subject else None,
-            subject_name=row.subject.display_name if row.subject else None, thumbnail_ref=row.thumbnail,
-            model_scores=dict(hit.model_scores), subject_other_photos=hit.other_photos,
+            subject_name=row.subject.display_name if row.subject else None,
+            thumbnail_ref=row.thumbnail,
+            model_scores=dict(hit.model_scores),
+            subject_other_photos=hit.other_photos,
         )
         for rank, (hit, row) in enumerate(((hit, rows[hit.face_id]) for hit in kept), start=1)
-    )  # fmt: skip
+    )

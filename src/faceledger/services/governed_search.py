@@ -91,14 +91,21 @@ def _probe_sha256(path: Path) -> str:
 def governed_search(deployment: Deployment, actor: ActorView, request: SearchRequest) -> SearchOutcome:
     digest = _probe_sha256(request.probe)
     details: dict[str, Any] = {"probe_sha256": digest, "attestation": request.attestation, **request.origin}
-    case_id = case_id_or_refuse(deployment, actor, Action.SEARCH, request.case, details,
-                                attestation=request.attestation)  # fmt: skip
+    case_id = case_id_or_refuse(
+        deployment, actor, Action.SEARCH, request.case, details, attestation=request.attestation
+    )
 
     def context(session: Session) -> Context:
         case = session.get(Case, case_id, populate_existing=True)
         view = case_view(case) if case is not None else None
-        return Context(today(), authority_view(session, lock=True), case=view, attestation=request.attestation,
-                       bulk_video=request.bulk_video, warrant=request.warrant)  # fmt: skip
+        return Context(
+            today(),
+            authority_view(session, lock=True),
+            case=view,
+            attestation=request.attestation,
+            bulk_video=request.bulk_video,
+            warrant=request.warrant,
+        )
 
     def limits(session: Session, _: Context) -> int:
         row = current_authorisation(session)
@@ -122,8 +129,21 @@ def governed_search(deployment: Deployment, actor: ActorView, request: SearchReq
         staged = _stage_probe_thumbnail(deployment, request.probe, face, folder, thumbnail)
 
         def store(session: Session, _: Context) -> SearchOutcome:
-            return _store(session, deployment, actor, request, case_id, digest, face, override_id, cap, leads,
-                          thumbnail, details, operating)  # fmt: skip
+            return _store(
+                session,
+                deployment,
+                actor,
+                request,
+                case_id,
+                digest,
+                face,
+                override_id,
+                cap,
+                leads,
+                thumbnail,
+                details,
+                operating,
+            )
 
         outcome: SearchOutcome = governed(deployment, actor, Action.SEARCH, context, store, **refuse)  # type: ignore[arg-type]
         _publish(staged, deployment.data_dir / thumbnail)  # only a committed search has a probe face on disk
@@ -135,9 +155,13 @@ def _choose_face(deployment: Deployment, actor: ActorView, request: SearchReques
     if request.box is not None:
         chosen_face = bounded_work.probe_box(settings, request.probe, request.box)
         if chosen_face.embedding is None:
-            raise record_refusal(deployment, actor, Action.SEARCH,
-                                 [f"the chosen face cannot be searched: {chosen_face.not_embedded_reason}"],
-                                 **refuse)  # fmt: skip
+            raise record_refusal(
+                deployment,
+                actor,
+                Action.SEARCH,
+                [f"the chosen face cannot be searched: {chosen_face.not_embedded_reason}"],
+                **refuse,
+            )
         return chosen_face
     faces = bounded_work.probe_faces(settings, request.probe, detector=request.detector).faces
     searchable = [face for face in faces.faces if face.embedding is not None]
@@ -146,9 +170,13 @@ def _choose_face(deployment: Deployment, actor: ActorView, request: SearchReques
         if not chosen:
             raise InvalidInput(f"{request.probe.name} has {len(faces.faces)} face(s); there is no face {request.face}")
         if chosen[0].embedding is None:
-            raise record_refusal(deployment, actor, Action.SEARCH,
-                                 [f"face {request.face} cannot be searched: {chosen[0].not_embedded_reason}"],
-                                 **refuse)  # fmt: skip
+            raise record_refusal(
+                deployment,
+                actor,
+                Action.SEARCH,
+                [f"face {request.face} cannot be searched: {chosen[0].not_embedded_reason}"],
+                **refuse,
+            )
         return chosen[0]
     if not searchable:
         reason = f"{request.probe.name}: no face found that can be searched"
@@ -163,8 +191,9 @@ def _quality_gate(
     if face.quality.acceptable:
         return None
     with deployment.sessions() as session:
-        override = session.scalars(select(QualityOverride.id).where(
-            QualityOverride.case_id == case_id, QualityOverride.probe_sha256 == digest)).first()  # fmt: skip
+        override = session.scalars(
+            select(QualityOverride.id).where(QualityOverride.case_id == case_id, QualityOverride.probe_sha256 == digest)
+        ).first()
     if override is not None:
         return int(override)
     reasons = [f"probe quality too low: {problem}" for problem in face.quality.problems]
@@ -219,31 +248,70 @@ def _store(
         raise NotFound(f"case {case_id} disappeared")
     outcome = "candidates" if leads else "no_candidates"
     search = Search(
-        case_id=case_id, user_id=actor.id, attestation=request.attestation.strip(), probe_sha256=digest,
-        probe_name=request.probe.name, probe_face={**details["face"], "origin": request.origin},
-        probe_thumbnail=thumbnail, quality_override_id=override_id,
-        gallery_version=deployment.gallery_version(session), gallery_faces=operating.gallery_faces,
-        model_key=_models_of(face) or deployment.model_key, threshold=operating.threshold, max_candidates=cap,
-        outcome=outcome, threshold_mode=operating.mode.value, target_fpir=operating.target_fpir,
-        promise_met=operating.promise_met, expected_false_candidates=operating.expected_false_candidates,
+        case_id=case_id,
+        user_id=actor.id,
+        attestation=request.attestation.strip(),
+        probe_sha256=digest,
+        probe_name=request.probe.name,
+        probe_face={**details["face"], "origin": request.origin},
+        probe_thumbnail=thumbnail,
+        quality_override_id=override_id,
+        gallery_version=deployment.gallery_version(session),
+        gallery_faces=operating.gallery_faces,
+        model_key=_models_of(face) or deployment.model_key,
+        threshold=operating.threshold,
+        max_candidates=cap,
+        outcome=outcome,
+        threshold_mode=operating.mode.value,
+        target_fpir=operating.target_fpir,
+        promise_met=operating.promise_met,
+        expected_false_candidates=operating.expected_false_candidates,
         operating_point=operating.to_dict(),
-    )  # fmt: skip
+    )
     session.add(search)
     session.flush()
-    rows = [Candidate(search_id=search.id, face_id=c.face_id, rank=c.rank, distance=c.distance,
-                      false_match_rate=c.false_match.rate, false_match_text=c.false_match.describe(),
-                      likelihood=c.likelihood.value, provenance=_provenance(c),
-                      expected_strangers=c.false_match.expected_strangers(operating.gallery_faces),
-                      strangers_text=c.false_match.in_gallery(operating.gallery_faces)) for c in leads]  # fmt: skip
+    rows = [
+        Candidate(
+            search_id=search.id,
+            face_id=c.face_id,
+            rank=c.rank,
+            distance=c.distance,
+            false_match_rate=c.false_match.rate,
+            false_match_text=c.false_match.describe(),
+            likelihood=c.likelihood.value,
+            provenance=_provenance(c),
+            expected_strangers=c.false_match.expected_strangers(operating.gallery_faces),
+            strangers_text=c.false_match.in_gallery(operating.gallery_faces),
+        )
+        for c in leads
+    ]
     session.add_all(rows)
     session.flush()
-    shown = tuple(events.ShownCandidate(candidate_id=row.id, face_id=row.face_id, rank=row.rank,
-                                        distance=round(row.distance, 4), false_match_rate=row.false_match_rate,
-                                        expected_strangers=row.expected_strangers) for row in rows)  # fmt: skip
-    done = events.Search(case=case_id, search=search.id, **details, gallery_version=search.gallery_version,
-                         gallery_faces=search.gallery_faces, model=search.model_key, threshold=search.threshold,
-                         max_candidates=cap, quality_override=override_id, outcome=outcome, candidates=shown,
-                         operating_threshold=_ledgered(operating))  # fmt: skip
+    shown = tuple(
+        events.ShownCandidate(
+            candidate_id=row.id,
+            face_id=row.face_id,
+            rank=row.rank,
+            distance=round(row.distance, 4),
+            false_match_rate=row.false_match_rate,
+            expected_strangers=row.expected_strangers,
+        )
+        for row in rows
+    )
+    done = events.Search(
+        case=case_id,
+        search=search.id,
+        **details,
+        gallery_version=search.gallery_version,
+        gallery_faces=search.gallery_faces,
+        model=search.model_key,
+        threshold=search.threshold,
+        max_candidates=cap,
+        quality_override=override_id,
+        outcome=outcome,
+        candidates=shown,
+        operating_threshold=_ledgered(operating),
+    )
     entry = append(session, actor, done, case_id=case_id)
     return SearchOutcome(
         search.id,
@@ -263,8 +331,16 @@ def _store(
 def _ledgered(operating: OperatingThreshold) -> dict[str, Any]:
     """The operating point on the ledger: what was promised and whether the threshold kept it."""
     point = operating.to_dict()
-    keys = ("mode", "threshold", "gallery_faces", "target_fpir", "promise_met", "expected_false_candidates",
-            "worst_group", "worst_group_fpir_upper_95")  # fmt: skip
+    keys = (
+        "mode",
+        "threshold",
+        "gallery_faces",
+        "target_fpir",
+        "promise_met",
+        "expected_false_candidates",
+        "worst_group",
+        "worst_group_fpir_upper_95",
+    )
     return {key: point[key] for key in keys}
 
 
@@ -275,16 +351,29 @@ def _models_of(face: ProbeFace) -> str:
 
 def _provenance(candidate: RankedCandidate) -> dict[str, Any]:
     data = candidate.to_dict()
-    return {"thumbnail": data["thumbnail"], "image_sha256": data["image_sha256"], **data["provenance"],
-            "subject": data["subject"], "model_scores": data["model_scores"]}  # fmt: skip
+    return {
+        "thumbnail": data["thumbnail"],
+        "image_sha256": data["image_sha256"],
+        **data["provenance"],
+        "subject": data["subject"],
+        "model_scores": data["model_scores"],
+    }
 
 
 def candidate_dict(deployment: Deployment, row: Candidate) -> dict[str, Any]:
-    return {"candidate_id": row.id, "rank": row.rank, "face_id": row.face_id, "distance": round(row.distance, 4),
-            "likelihood": row.likelihood, "false_match_rate": row.false_match_rate,
-            "false_match": row.false_match_text, "provenance": _public(row.provenance),
-            "notice": LEAD_NOTICE, "expected_strangers": row.expected_strangers,
-            "strangers": row.strangers_text}  # fmt: skip
+    return {
+        "candidate_id": row.id,
+        "rank": row.rank,
+        "face_id": row.face_id,
+        "distance": round(row.distance, 4),
+        "likelihood": row.likelihood,
+        "false_match_rate": row.false_match_rate,
+        "false_match": row.false_match_text,
+        "provenance": _public(row.provenance),
+        "notice": LEAD_NOTICE,
+        "expected_strangers": row.expected_strangers,
+        "strangers": row.strangers_text,
+    }
 
 
 def _public(provenance: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -299,8 +388,9 @@ def _public(provenance: dict[str, Any] | None) -> dict[str, Any] | None:
 def record_override(deployment: Deployment, actor: ActorView, case: str, probe: Path, reason: str) -> int:
     """A supervisor lets one low-quality probe be searched in one case, with a reason on the ledger."""
     digest = _probe_sha256(probe)
-    case_id = case_id_or_refuse(deployment, actor, Action.OVERRIDE_QUALITY, case, {"probe_sha256": digest},
-                                reason=reason)  # fmt: skip
+    case_id = case_id_or_refuse(
+        deployment, actor, Action.OVERRIDE_QUALITY, case, {"probe_sha256": digest}, reason=reason
+    )
 
     def context(session: Session) -> Context:
         row = session.get(Case, case_id, populate_existing=True)
@@ -311,9 +401,21 @@ def record_override(deployment: Deployment, actor: ActorView, case: str, probe: 
         override = QualityOverride(case_id=case_id, probe_sha256=digest, supervisor_id=actor.id, reason=reason.strip())
         session.add(override)
         session.flush()
-        append(session, actor, events.OverrideQuality(case=case_id, override=override.id, probe_sha256=digest,
-                                                      reason=reason), case_id=case_id)  # fmt: skip
+        append(
+            session,
+            actor,
+            events.OverrideQuality(case=case_id, override=override.id, probe_sha256=digest, reason=reason),
+            case_id=case_id,
+        )
         return override.id
 
-    return governed(deployment, actor, Action.OVERRIDE_QUALITY, context, work, case_id=case_id,
-                    subjects={"case": case_id}, details={"probe_sha256": digest, "reason": reason})  # fmt: skip
+    return governed(
+        deployment,
+        actor,
+        Action.OVERRIDE_QUALITY,
+        context,
+        work,
+        case_id=case_id,
+        subjects={"case": case_id},
+        details={"probe_sha256": digest, "reason": reason},
+    )

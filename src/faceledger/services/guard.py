@@ -87,8 +87,9 @@ def find_case(session: Session, reference: str, actor: ActorView) -> Case:
     if reference.startswith("#") and reference[1:].isdigit():
         case = session.get(Case, int(reference[1:]))
     else:
-        case = session.scalars(select(Case).where(Case.number == reference,
-                                                  Case.department_id == actor.department_id)).first()  # fmt: skip
+        case = session.scalars(
+            select(Case).where(Case.number == reference, Case.department_id == actor.department_id)
+        ).first()
     if case is None:
         raise NotFound(f"no case {reference!r} in your department")
     return case
@@ -163,8 +164,9 @@ def record_refusal(
     name = EventName(action.value)
     anonymous = refusal_counter.current_request() if actor is None and name is EventName.AUTHENTICATE else None
     if anonymous is not None:
-        return refusal_counter.refuse_unauthenticated(deployment, anonymous.source, anonymous.method,
-                                                      anonymous.path, "; ".join(reasons)[:200])  # fmt: skip
+        return refusal_counter.refuse_unauthenticated(
+            deployment, anonymous.source, anonymous.method, anonymous.path, "; ".join(reasons)[:200]
+        )
     with transaction(deployment.sessions) as session:
         refusal = Refusal(action=name, subjects=dict(subjects or {}), asked=dict(details or {}))
         entry = ledger.append(session, as_ledger_actor(actor), refusal, case_id=case_id, reasons=reasons)
@@ -199,8 +201,9 @@ def governed(
         if session.info.get(ledger.APPENDED):  # a check that wrote nothing leaves the chain as it was
             checkpoint_if_due(deployment)
         return result
-    refusal = record_refusal(deployment, actor, action, decision.reasons, case_id=case_id, subjects=subjects,
-                             details=details)  # fmt: skip
+    refusal = record_refusal(
+        deployment, actor, action, decision.reasons, case_id=case_id, subjects=subjects, details=details
+    )
     if not_found is not None and context.case is not None and hidden_from(current, context.case.department_id):
         raise NotFound(not_found) from refusal
     raise refusal

@@ -128,14 +128,18 @@ def read_ingest_inputs(deployment: Deployment, path: Path) -> list[IngestItem]:
 def close_interrupted(session: Session, path: Path) -> list[dict[str, int]]:
     """Mark jobs a kill left running on this input as interrupted, with what they had committed (their
     images stay: a rerun skips them as known), so that the ledger can account for them."""
-    jobs = list(session.scalars(
-        select(IngestJob.id).where(IngestJob.status == "running", IngestJob.input_path == str(path))
-    ))  # fmt: skip
+    jobs = list(
+        session.scalars(select(IngestJob.id).where(IngestJob.status == "running", IngestJob.input_path == str(path)))
+    )
     closed = []
     for job_id in jobs:
         images = session.scalar(select(func.count()).where(GalleryImage.ingest_job_id == job_id)) or 0
-        faces = session.scalar(select(func.count()).select_from(Face).join(GalleryImage)
-                               .where(GalleryImage.ingest_job_id == job_id)) or 0  # fmt: skip
+        faces = (
+            session.scalar(
+                select(func.count()).select_from(Face).join(GalleryImage).where(GalleryImage.ingest_job_id == job_id)
+            )
+            or 0
+        )
         closed.append({"job": job_id, "images_committed": int(images), "faces_committed": int(faces)})
     if jobs:
         session.execute(update(IngestJob).where(IngestJob.id.in_(jobs)).values(status="interrupted"))
@@ -152,8 +156,9 @@ def ensure_source(deployment: Deployment, spec: SourceSpec) -> int:
         if source is None:
             if not legal_basis:
                 raise InvalidInput(f"source {name!r} is new: give its legal basis (--legal-basis)")
-            source = Source(name=name, legal_basis=legal_basis, collection_method=spec.collection_method,
-                            contact=spec.contact)  # fmt: skip
+            source = Source(
+                name=name, legal_basis=legal_basis, collection_method=spec.collection_method, contact=spec.contact
+            )
             session.add(source)
             session.flush()
         elif legal_basis and legal_basis != source.legal_basis:
@@ -164,9 +169,10 @@ def ensure_source(deployment: Deployment, spec: SourceSpec) -> int:
 def _start_job(deployment: Deployment, source_id: int, path: Path) -> int:
     with transaction(deployment.sessions) as session:
         session.execute(
-            update(IngestJob).where(IngestJob.status == "running", IngestJob.input_path == str(path))
+            update(IngestJob)
+            .where(IngestJob.status == "running", IngestJob.input_path == str(path))
             .values(status="interrupted")
-        )  # fmt: skip
+        )
         job = IngestJob(source_id=source_id, input_path=str(path))
         session.add(job)
         session.flush()
@@ -176,12 +182,18 @@ def _start_job(deployment: Deployment, source_id: int, path: Path) -> int:
 def _finish_job(deployment: Deployment, report: IngestReport) -> None:
     with transaction(deployment.sessions) as session:
         session.execute(
-            update(IngestJob).where(IngestJob.id == report.job_id).values(
-                status="finished", finished_at=utcnow(), files_seen=report.files_seen,
-                images_added=report.images_added, images_known=report.images_known + report.duplicates_in_input,
-                faces_added=report.faces_added, failures=len(report.failures),
+            update(IngestJob)
+            .where(IngestJob.id == report.job_id)
+            .values(
+                status="finished",
+                finished_at=utcnow(),
+                files_seen=report.files_seen,
+                images_added=report.images_added,
+                images_known=report.images_known + report.duplicates_in_input,
+                faces_added=report.faces_added,
+                failures=len(report.failures),
             )
-        )  # fmt: skip
+        )
 
 
 def _triage(deployment: Deployment, items: list[IngestItem], report: IngestReport) -> list[IngestItem]:
@@ -275,9 +287,16 @@ def _commit_batch(
                 session.add(IngestFailure(job_id=report.job_id, path=path, reason=reason))
             deployment.bump_version(session)
             # progress goes with the batch's own commit: any process reading the job sees what is stored
-            session.execute(update(IngestJob).where(IngestJob.id == report.job_id).values(
-                images_done=progress[0], images_total=progress[1], images_added=report.images_added + images_added,
-                failures=len(report.failures) + len(failures)))  # fmt: skip
+            session.execute(
+                update(IngestJob)
+                .where(IngestJob.id == report.job_id)
+                .values(
+                    images_done=progress[0],
+                    images_total=progress[1],
+                    images_added=report.images_added + images_added,
+                    failures=len(report.failures) + len(failures),
+                )
+            )
         report.failures.extend(failures)
         report.images_added += images_added
         report.faces_added += len({face_id for face_id, _, _ in added_faces})
@@ -312,10 +331,18 @@ def _store_image(
         return []  # the file changed into one the gallery has, between hashing and reading
     subject = _subject(session, item)
     image = GalleryImage(
-        sha256=info.sha256, source_id=source_id, subject_id=subject.id if subject else None, ingest_job_id=job_id,
-        source_url=item.source_url, page_url=item.page_url, collected_at=item.collected_at,
-        original_filename=item.path.name, image_format=info.format, width=info.width, height=info.height,
-    )  # fmt: skip
+        sha256=info.sha256,
+        source_id=source_id,
+        subject_id=subject.id if subject else None,
+        ingest_job_id=job_id,
+        source_url=item.source_url,
+        page_url=item.page_url,
+        collected_at=item.collected_at,
+        original_filename=item.path.name,
+        image_format=info.format,
+        width=info.width,
+        height=info.height,
+    )
     session.add(image)
     session.flush()
     embedded = [(face, face.embedding) for face in faces.faces if face.embedding is not None]
@@ -340,14 +367,24 @@ def _face_row(
 ) -> Face:
     thumbnail = thumbnail_relpath(sha256, face.index)
     return Face(
-        image_id=image.id, subject_id=subject.id if subject else None, face_index=face.index,
-        box_left=face.box.left, box_top=face.box.top, box_right=face.box.right, box_bottom=face.box.bottom,
+        image_id=image.id,
+        subject_id=subject.id if subject else None,
+        face_index=face.index,
+        box_left=face.box.left,
+        box_top=face.box.top,
+        box_right=face.box.right,
+        box_bottom=face.box.bottom,
         landmarks=[list(point) for point in face.landmarks],
-        detector=face.detector.value if face.detector else "person", detector_score=face.detector_score,
-        quality_score=face.quality.score, quality=face.quality.to_dict(), thumbnail=thumbnail,
-        embeddings=[FaceEmbedding(model_key=each.model.key, embedding=seal(thumbnail, each.vector))  # sealed,
-                    for each in face.embeddings],  # bound to this face
-    )  # fmt: skip
+        detector=face.detector.value if face.detector else "person",
+        detector_score=face.detector_score,
+        quality_score=face.quality.score,
+        quality=face.quality.to_dict(),
+        thumbnail=thumbnail,
+        embeddings=[
+            FaceEmbedding(model_key=each.model.key, embedding=seal(thumbnail, each.vector))  # sealed,
+            for each in face.embeddings
+        ],  # bound to this face
+    )
 
 
 def _subject_face(faces: list[DetectedFace]) -> DetectedFace | None:

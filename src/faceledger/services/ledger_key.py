@@ -27,8 +27,10 @@ def verification_checks(deployment: Deployment) -> checkpoints.Checks:
     try:
         key = read_key(deployment)
         if key is None:
-            cannot.append(f"the ledger key {deployment.keys.directory / 'ledger.key'} is missing, so no checkpoint "
-                          "signature can be checked; restore it from the keys backup")  # fmt: skip
+            cannot.append(
+                f"the ledger key {deployment.keys.directory / 'ledger.key'} is missing, so no checkpoint "
+                "signature can be checked; restore it from the keys backup"
+            )
         else:
             signer = checkpoints.HmacSigner(key)
     except KeyProblem as exc:
@@ -51,8 +53,10 @@ def checkpoint_if_due(deployment: Deployment) -> None:
 def sign_head(deployment: Deployment) -> int:
     """Sign the head now (`ledger sign`); the entry number the newest checkpoint covers."""
     if read_key(deployment) is None:
-        raise KeyProblem(f"the ledger key {deployment.keys.directory / 'ledger.key'} is missing; nothing can be "
-                         "signed: restore it from the keys backup")  # fmt: skip
+        raise KeyProblem(
+            f"the ledger key {deployment.keys.directory / 'ledger.key'} is missing; nothing can be "
+            "signed: restore it from the keys backup"
+        )
     return advance(deployment, force=True)
 
 

@@ -67,8 +67,10 @@ def scored_faces(
     embeddings = searchable_embeddings(deployment, probe)
     rule = pipeline_fusion_rule(deployment.settings)
     if rule is None and len(embeddings) > 1:
-        raise ModelMismatch(f"the {deployment.settings.pipeline.value} pipeline has no rule to combine "
-                            f"{', '.join(e.model.key for e in embeddings)}")  # fmt: skip
+        raise ModelMismatch(
+            f"the {deployment.settings.pipeline.value} pipeline has no rule to combine "
+            f"{', '.join(e.model.key for e in embeddings)}"
+        )
     by_subject = deployment.settings.search_rank_subjects
     depth = k * _OVERFETCH
     while True:
@@ -107,10 +109,12 @@ def _score(
     wanted = [*keys, exclude_key] if exclude is not None and exclude_key not in keys else keys
     with deployment.sessions() as session:  # the database check: only faces it still holds
         rows = session.execute(
-            select(FaceEmbedding.face_id, FaceEmbedding.model_key, FaceEmbedding.embedding, Face.thumbnail,
-                   Face.subject_id).join(Face)
+            select(
+                FaceEmbedding.face_id, FaceEmbedding.model_key, FaceEmbedding.embedding, Face.thumbnail, Face.subject_id
+            )
+            .join(Face)
             .where(FaceEmbedding.face_id.in_(ids), FaceEmbedding.model_key.in_(wanted))
-        ).all()  # fmt: skip
+        ).all()
     vectors: dict[int, dict[str, np.ndarray]] = {}
     subjects: dict[int, int | None] = {}
     for face_id, key, blob, thumbnail, subject_id in rows:
@@ -146,6 +150,7 @@ def _by_subject(scored: list[ScoredFace]) -> list[ScoredFace]:
             ranked.append(hit)
     return [
         ScoredFace(h.face_id, h.distance, h.model_scores, h.subject_id, others.get(h.subject_id, 0))
-        if h.subject_id is not None else h
+        if h.subject_id is not None
+        else h
         for h in ranked
-    ]  # fmt: skip
+    ]

@@ -17,15 +17,26 @@ def current_threshold(deployment: Deployment, gallery_faces: int | None = None) 
     settings = deployment.settings
     faces = deployment.index.count() if gallery_faces is None else gallery_faces
     table = deployment.calibration
-    key = (faces, settings.target_fpir, settings.threshold_min_group_people, settings.threshold_mode,
-           settings.match_threshold)  # fmt: skip
+    key = (
+        faces,
+        settings.target_fpir,
+        settings.threshold_min_group_people,
+        settings.threshold_mode,
+        settings.match_threshold,
+    )
     cached = deployment.threshold_cache.get(key)
     if cached is not None and cached[0] is table:
         return cached[1]  # type: ignore[no-any-return]
     # A fixed match_threshold is a dlib distance: carried onto the pipeline's scale at equal false-match rate.
     fixed = scale_for_table(table).distance(settings.match_threshold)
-    derived = operating_threshold(table, faces, settings.target_fpir, settings.threshold_min_group_people,
-                                  mode=settings.threshold_mode, fixed=fixed)  # fmt: skip
+    derived = operating_threshold(
+        table,
+        faces,
+        settings.target_fpir,
+        settings.threshold_min_group_people,
+        mode=settings.threshold_mode,
+        fixed=fixed,
+    )
     if len(deployment.threshold_cache) >= _CACHED_SIZES:
         deployment.threshold_cache.clear()
     deployment.threshold_cache[key] = (table, derived)

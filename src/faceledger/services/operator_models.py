@@ -61,9 +61,21 @@ class OperatorModelInfo:
 
     @classmethod
     def of(cls, row: OperatorModel) -> OperatorModelInfo:
-        return cls(row.name, row.model_key, row.sha256, row.licence, row.commercial_use, row.input_colour,
-                   row.pixel_scale, row.embedding_dim, row.added_by, row.added_at,
-                   row.evaluated_sha256 == row.sha256, row.evaluated_at, row.eval_summary)  # fmt: skip
+        return cls(
+            row.name,
+            row.model_key,
+            row.sha256,
+            row.licence,
+            row.commercial_use,
+            row.input_colour,
+            row.pixel_scale,
+            row.embedding_dim,
+            row.added_by,
+            row.added_at,
+            row.evaluated_sha256 == row.sha256,
+            row.evaluated_at,
+            row.eval_summary,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -108,8 +120,9 @@ def operator_settings(deployment: Deployment, name: str, base: Settings | None =
     spec = operator_model.read_spec(folder(deployment), name)
     if spec.sha256 != sha:
         raise EngineUnavailable(f"the added model {name}'s manifest names sha256 {spec.sha256}, its record {sha}")
-    return (base or deployment.settings).model_copy(update={"pipeline": Pipeline.OPERATOR, "operator_model": name,
-                                                            "operator_model_dir": folder(deployment)})  # fmt: skip
+    return (base or deployment.settings).model_copy(
+        update={"pipeline": Pipeline.OPERATOR, "operator_model": name, "operator_model_dir": folder(deployment)}
+    )
 
 
 def operator_key(session: Session, key: str) -> OperatorModel | None:
@@ -121,8 +134,10 @@ def enable_refusal(session: Session, key: str) -> str | None:
     row = operator_key(session, key)
     if row is None or row.evaluated_sha256 == row.sha256:
         return None
-    return (f"the added model {row.name} has no stored LFW evaluation of its file (sha256 {row.sha256[:12]}); "
-            f"run: faceledger eval lfw --pipeline {row.name} --data-dir DATA_DIR, then enable it")  # fmt: skip
+    return (
+        f"the added model {row.name} has no stored LFW evaluation of its file (sha256 {row.sha256[:12]}); "
+        f"run: faceledger eval lfw --pipeline {row.name} --data-dir DATA_DIR, then enable it"
+    )
 
 
 def add_model(
@@ -136,8 +151,14 @@ def add_model(
     colour: ColourOrder = ColourOrder.RGB,
     scale: PixelScale = PixelScale.SYMMETRIC,
 ) -> OperatorModelInfo:
-    asked: dict[str, Any] = {"model": name, "file": path.name, "licence": licence, "commercial_use": commercial_use,
-             "input_colour": colour.value, "pixel_scale": scale.value}  # fmt: skip
+    asked: dict[str, Any] = {
+        "model": name,
+        "file": path.name,
+        "licence": licence,
+        "commercial_use": commercial_use,
+        "input_colour": colour.value,
+        "pixel_scale": scale.value,
+    }
     governed(deployment, actor, Action.CURATE_GALLERY, no_context, lambda _s, _c: None, details=asked)
     if not _NAME.match(name):
         raise InvalidInput(f"model name {name!r}: a letter, then up to 63 letters, digits, '_', '.' or '-'")
@@ -148,8 +169,10 @@ def add_model(
     if not commercial_use and not deployment.settings.allow_non_commercial_models:
         with transaction(deployment.sessions) as session:
             append(session, actor, events.ModelsAddRefused(**asked, reason="non_commercial"))
-        raise PolicyDenied(f"{name}: its weights are for non-commercial use only and this deployment forbids "
-                           "them (allow_non_commercial_models is false)")  # fmt: skip
+        raise PolicyDenied(
+            f"{name}: its weights are for non-commercial use only and this deployment forbids "
+            "them (allow_non_commercial_models is false)"
+        )
     checked = validate_model_file(path, deployment.settings.operator_model_max_bytes)
     with deployment.sessions() as session:
         if session.scalars(select(OperatorModel).where(OperatorModel.name == name)).first() is not None:
@@ -157,24 +180,43 @@ def add_model(
         same = session.scalars(select(OperatorModel).where(OperatorModel.sha256 == checked.sha256)).first()
         if same is not None:
             raise Conflict(f"this file (sha256 {checked.sha256[:12]}) was already added as {same.name!r}")
-    spec = OperatorSpec(name, checked.sha256, colour, scale, operator_model.model_file(folder(deployment),
-                                                                                        checked.sha256))  # fmt: skip
+    spec = OperatorSpec(
+        name, checked.sha256, colour, scale, operator_model.model_file(folder(deployment), checked.sha256)
+    )
     _store_file(path, spec)
     manifest = operator_model.manifest_path(folder(deployment), name)
     try:
         write_private(manifest, (json.dumps(spec.manifest(), indent=1) + "\n").encode())
         with transaction(deployment.sessions) as session:
-            row = OperatorModel(name=name, sha256=checked.sha256, model_key=spec.identity().key, licence=licence,
-                                commercial_use=commercial_use, input_colour=colour.value, pixel_scale=scale.value,
-                                embedding_dim=checked.embedding_dim, size_bytes=checked.size_bytes,
-                                added_by=actor.name, added_at=utcnow())  # fmt: skip
+            row = OperatorModel(
+                name=name,
+                sha256=checked.sha256,
+                model_key=spec.identity().key,
+                licence=licence,
+                commercial_use=commercial_use,
+                input_colour=colour.value,
+                pixel_scale=scale.value,
+                embedding_dim=checked.embedding_dim,
+                size_bytes=checked.size_bytes,
+                added_by=actor.name,
+                added_at=utcnow(),
+            )
             session.add(row)
             model_registry.register(session, row.model_key, enabled=False)
             session.flush()
             info = OperatorModelInfo.of(row)
-            append(session, actor, events.ModelsAdd(**asked, sha256=checked.sha256, model_key=row.model_key,
-                                                    embedding_dim=checked.embedding_dim, size_bytes=checked.size_bytes,
-                                                    input_shape=tuple(checked.input_shape)))  # fmt: skip
+            append(
+                session,
+                actor,
+                events.ModelsAdd(
+                    **asked,
+                    sha256=checked.sha256,
+                    model_key=row.model_key,
+                    embedding_dim=checked.embedding_dim,
+                    size_bytes=checked.size_bytes,
+                    input_shape=tuple(checked.input_shape),
+                ),
+            )
     except BaseException:
         manifest.unlink(missing_ok=True)
         _remove(spec.path)
@@ -213,8 +255,7 @@ def record_evaluation(
     with deployment.sessions() as session:
         row = _row(session, name)
         if evaluated != row.sha256:
-            raise Conflict(f"the evaluation is of sha256 {evaluated[:12]}, the added model {name} is "
-                           f"{row.sha256[:12]}")  # fmt: skip
+            raise Conflict(f"the evaluation is of sha256 {evaluated[:12]}, the added model {name} is {row.sha256[:12]}")
     target = operator_model.calibration_path(folder(deployment), evaluated)
     write_private(target, (json.dumps(table, indent=1) + "\n").encode())
     with transaction(deployment.sessions) as session:
@@ -222,8 +263,11 @@ def record_evaluation(
         row.evaluated_sha256, row.evaluated_at = evaluated, utcnow()
         row.eval_summary, row.calibration_file = summary, target.name
         info = OperatorModelInfo.of(row)
-        append(session, actor, events.ModelsEvaluate(model=name, sha256=evaluated, calibration_file=target.name,
-                                                     summary=summary))  # fmt: skip
+        append(
+            session,
+            actor,
+            events.ModelsEvaluate(model=name, sha256=evaluated, calibration_file=target.name, summary=summary),
+        )
     return info
 
 

@@ -66,9 +66,12 @@ class OptOutStatus:
     strict_distance: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "submitted_at": self.submitted_at.isoformat(),
-                "completed_at": self.completed_at.isoformat() if self.completed_at else None,
-                "matches": [match.to_dict() for match in self.matches]}  # fmt: skip
+        return {
+            **self.__dict__,
+            "submitted_at": self.submitted_at.isoformat(),
+            "completed_at": self.completed_at.isoformat() if self.completed_at else None,
+            "matches": [match.to_dict() for match in self.matches],
+        }
 
 
 def strict_distance(deployment: Deployment) -> float:
@@ -85,13 +88,24 @@ def first_model_table(deployment: Deployment) -> CalibrationTable:
 
 
 def _status(session: Session, deployment: Deployment, row: OptOutRequest) -> OptOutStatus:
-    matches = session.scalars(select(OptOutMatch).where(OptOutMatch.request_id == row.id)
-                              .order_by(OptOutMatch.distance, OptOutMatch.face_id)).all()  # fmt: skip
+    matches = session.scalars(
+        select(OptOutMatch).where(OptOutMatch.request_id == row.id).order_by(OptOutMatch.distance, OptOutMatch.face_id)
+    ).all()
     present = set(session.scalars(select(Face.id).where(Face.id.in_([m.face_id for m in matches]))))
-    shown = tuple(MatchedFace(m.face_id, m.distance, m.false_match_rate, m.confirmed, m.face_id in present)
-                  for m in matches)  # fmt: skip
-    return OptOutStatus(row.id, row.status, row.contact, row.submitted_at, row.completed_at, row.faces_removed,
-                        row.images_removed, shown, strict_distance(deployment))  # fmt: skip
+    shown = tuple(
+        MatchedFace(m.face_id, m.distance, m.false_match_rate, m.confirmed, m.face_id in present) for m in matches
+    )
+    return OptOutStatus(
+        row.id,
+        row.status,
+        row.contact,
+        row.submitted_at,
+        row.completed_at,
+        row.faces_removed,
+        row.images_removed,
+        shown,
+        strict_distance(deployment),
+    )
 
 
 def submit(deployment: Deployment, actor: ActorView, photo: Path, contact: str) -> OptOutStatus:
@@ -114,20 +128,33 @@ def submit(deployment: Deployment, actor: ActorView, photo: Path, contact: str) 
     limit = strict_distance(deployment)
     matches = _matching_faces(deployment, embedding.vector, embedding.model.key, limit)
     with transaction(deployment.sessions) as session:
-        request = OptOutRequest(contact=contact.strip(), photo_sha256=digest, status=PENDING if matches else COMPLETED,
-                                submitted_by=actor.id)  # fmt: skip
+        request = OptOutRequest(
+            contact=contact.strip(),
+            photo_sha256=digest,
+            status=PENDING if matches else COMPLETED,
+            submitted_by=actor.id,
+        )
         if not matches:
             request.completed_at = datetime.now(UTC)
         session.add(request)
         session.flush()
         key = embedding.model.key
-        sealed = deployment.sealer.seal(Role.OPTOUT_EMBEDDING, optout_embedding_name(request.id, key),
-                                        np.asarray(embedding.vector, dtype=np.float32).tobytes())  # fmt: skip
+        sealed = deployment.sealer.seal(
+            Role.OPTOUT_EMBEDDING,
+            optout_embedding_name(request.id, key),
+            np.asarray(embedding.vector, dtype=np.float32).tobytes(),
+        )
         session.add(OptOutEmbedding(request_id=request.id, model_key=key, embedding=sealed))
         table = first_model_table(deployment)
-        session.add_all(OptOutMatch(request_id=request.id, face_id=face, distance=distance,
-                                    false_match_rate=table.false_match(distance).rate)
-                        for face, distance in matches)  # fmt: skip
+        session.add_all(
+            OptOutMatch(
+                request_id=request.id,
+                face_id=face,
+                distance=distance,
+                false_match_rate=table.false_match(distance).rate,
+            )
+            for face, distance in matches
+        )
         append(
             session,
             actor,
@@ -154,8 +181,7 @@ def confirm(deployment: Deployment, actor: ActorView, request_id: int, face_ids:
             raise Conflict(f"opt-out request {request_id} is {row.status}; only a pending request can be confirmed")
         unknown = [face for face in chosen if face not in listed]
         if unknown:
-            raise InvalidInput(f"faces {unknown} are not among opt-out request {request_id}'s matches "
-                               f"{sorted(listed)}")  # fmt: skip
+            raise InvalidInput(f"faces {unknown} are not among opt-out request {request_id}'s matches {sorted(listed)}")
         for face in chosen:
             listed[face].confirmed = True
         row.status = CONFIRMED
@@ -199,8 +225,11 @@ def _matching_faces(
     if not ids:
         return []
     with deployment.sessions() as session:
-        rows = session.execute(select(Face.id, FaceEmbedding.embedding, Face.thumbnail).join(FaceEmbedding).where(
-            Face.id.in_(ids), FaceEmbedding.model_key == model_key)).all()  # fmt: skip
+        rows = session.execute(
+            select(Face.id, FaceEmbedding.embedding, Face.thumbnail)
+            .join(FaceEmbedding)
+            .where(Face.id.in_(ids), FaceEmbedding.model_key == model_key)
+        ).all()
     scored = [(int(row[0]), euclidean(vector, deployment.embedding_vector(row[2], row[1]))) for row in rows]
     return sorted(((face, distance) for face, distance in scored if distance <= limit), key=lambda p: (p[1], p[0]))
 
@@ -220,8 +249,9 @@ def match_image(deployment: Deployment, actor: ActorView, request_id: int, face_
     face's."""
 
     def work(session: Session, _: Context) -> str | None:
-        listed = session.scalars(select(OptOutMatch.id).where(OptOutMatch.request_id == request_id,
-                                                               OptOutMatch.face_id == face_id)).first()  # fmt: skip
+        listed = session.scalars(
+            select(OptOutMatch.id).where(OptOutMatch.request_id == request_id, OptOutMatch.face_id == face_id)
+        ).first()
         if listed is None:
             raise NotFound(f"face {face_id} is not among opt-out request {request_id}'s matches")
         return session.scalars(select(Face.thumbnail).where(Face.id == face_id)).first()

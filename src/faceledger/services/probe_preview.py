@@ -68,8 +68,9 @@ def _reasons(session: Session, actor: ActorView, case: Case | None) -> list[str]
     return [r for r in decide(refreshed(session, actor), Action.SEARCH, context).reasons if r not in waived]
 
 
-def _governed(deployment: Deployment, actor: ActorView, case: str, details: dict[str, Any],
-              work: Callable[[Session, int], T]) -> T:  # fmt: skip
+def _governed(
+    deployment: Deployment, actor: ActorView, case: str, details: dict[str, Any], work: Callable[[Session, int], T]
+) -> T:
     """Decide and (when allowed) act in one transaction; a refusal is ledgered as a refused search."""
     with transaction(deployment.sessions) as session:
         try:
@@ -85,14 +86,22 @@ def _governed(deployment: Deployment, actor: ActorView, case: str, details: dict
             result = work(session, case_id)
     if reasons:
         subjects = {"case": case_id} if case_id is not None else None
-        raise record_refusal(deployment, actor, Action.SEARCH, reasons, case_id=case_id, subjects=subjects,
-                             details={"case": case, "step": "preview", **details})  # fmt: skip
+        raise record_refusal(
+            deployment,
+            actor,
+            Action.SEARCH,
+            reasons,
+            case_id=case_id,
+            subjects=subjects,
+            details={"case": case, "step": "preview", **details},
+        )
     checkpoint_if_due(deployment)
     return result
 
 
-def preview_photo(deployment: Deployment, actor: ActorView, case: str, probe: Path, *,
-                  pixels: bool = False) -> PhotoPreview:  # fmt: skip
+def preview_photo(
+    deployment: Deployment, actor: ActorView, case: str, probe: Path, *, pixels: bool = False
+) -> PhotoPreview:
     """The faces found in a probe photo (boxes, landmarks, quality), for the searcher to choose from;
     analysed within the work budgets (services/bounded_work.py)."""
     digest = _sha256(probe)
@@ -102,15 +111,20 @@ def preview_photo(deployment: Deployment, actor: ActorView, case: str, probe: Pa
     faces = found.faces
 
     def record(session: Session, case_id: int) -> int:
-        entry = append(session, actor, events.PreviewProbe(case=case_id, probe_sha256=digest, faces=len(faces.faces)),
-                       case_id=case_id)  # fmt: skip
+        entry = append(
+            session,
+            actor,
+            events.PreviewProbe(case=case_id, probe_sha256=digest, faces=len(faces.faces)),
+            case_id=case_id,
+        )
         return entry.seq
 
     return PhotoPreview(faces, found.pixels, digest, _governed(deployment, actor, case, details, record))
 
 
-def preview_video(deployment: Deployment, actor: ActorView, case: str, video: Path, *, every_s: float = 0.5,
-                  attribution: str = "") -> VideoPreview:  # fmt: skip
+def preview_video(
+    deployment: Deployment, actor: ActorView, case: str, video: Path, *, every_s: float = 0.5, attribution: str = ""
+) -> VideoPreview:
     """One track per face in a video, with its best frame, for the searcher to choose from."""
     digest = _sha256(video)
     details: dict[str, Any] = {"video_sha256": digest, "every_s": every_s}

@@ -93,8 +93,12 @@ def thumbnail_pixels(
     left, top = max(0, box.left - pad_x), max(0, box.top - pad_y)
     right, bottom = min(width, box.right + pad_x), min(height, box.bottom + pad_y)
     scale_x, scale_y = size[0] / max(1, right - left), size[1] / max(1, bottom - top)
-    mapped = Box(round((box.left - left) * scale_x), round((box.top - top) * scale_y),
-                 round((box.right - left) * scale_x), round((box.bottom - top) * scale_y))  # fmt: skip
+    mapped = Box(
+        round((box.left - left) * scale_x),
+        round((box.top - top) * scale_y),
+        round((box.right - left) * scale_x),
+        round((box.bottom - top) * scale_y),
+    )
     path = scratch / (thumbnail.replace("/", "_"))
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as handle:

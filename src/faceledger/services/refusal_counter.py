@@ -67,8 +67,9 @@ def refuse_unauthenticated(
 
 
 def _bucket(session: Session, minute: str, source: str) -> UnauthenticatedRefusals | None:
-    query = select(UnauthenticatedRefusals).where(UnauthenticatedRefusals.minute == minute,
-                                                  UnauthenticatedRefusals.source == source)  # fmt: skip
+    query = select(UnauthenticatedRefusals).where(
+        UnauthenticatedRefusals.minute == minute, UnauthenticatedRefusals.source == source
+    )
     return session.scalars(query.with_for_update()).first()
 
 
@@ -111,8 +112,10 @@ def counted(deployment: Deployment) -> list[dict[str, Any]]:
     """Every bucket, oldest first, for audits and tests."""
     with deployment.sessions() as session:
         rows = session.scalars(select(UnauthenticatedRefusals).order_by(UnauthenticatedRefusals.id)).all()
-        return [_summary(row, final=row.closed_seq is not None).model_dump() | {"closed_seq": row.closed_seq}
-                for row in rows]  # fmt: skip
+        return [
+            _summary(row, final=row.closed_seq is not None).model_dump() | {"closed_seq": row.closed_seq}
+            for row in rows
+        ]
 
 
 @dataclass(frozen=True)

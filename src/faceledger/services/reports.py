@@ -72,12 +72,19 @@ def _accuracy(deployment: Deployment, evaluation: dict[str, Any] | None) -> dict
     operating = current_threshold(deployment)
     table, threshold, gallery = deployment.calibration, operating.threshold, operating.gallery_faces
     fmr = table.false_match(threshold)
-    return {"threshold": threshold, "fmr": fmr.describe(), "fmr_rate": fmr.rate,
-            "fnmr": table.false_non_match_rate(threshold), "dataset": table.dataset,
-            "impostor_pairs": table.impostor_pairs,
-            "genuine_pairs": table.genuine_pairs, "gallery_faces": gallery,
-            "expected_false_candidates": gallery * fmr.rate, "evaluation": evaluation,
-            "operating": operating.to_dict()}  # fmt: skip
+    return {
+        "threshold": threshold,
+        "fmr": fmr.describe(),
+        "fmr_rate": fmr.rate,
+        "fnmr": table.false_non_match_rate(threshold),
+        "dataset": table.dataset,
+        "impostor_pairs": table.impostor_pairs,
+        "genuine_pairs": table.genuine_pairs,
+        "gallery_faces": gallery,
+        "expected_false_candidates": gallery * fmr.rate,
+        "evaluation": evaluation,
+        "operating": operating.to_dict(),
+    }
 
 
 def load_evaluation(path: Path | None) -> dict[str, Any] | None:
@@ -110,22 +117,31 @@ def accountability(
     def work(session: Session, _: Context) -> dict[str, Any]:
         period = usage(session, start, end, ledger_clause(actor))
         facts = {
-            "generated_at": end.isoformat(timespec="seconds"), "version": __version__,
-            "model": recognition_model_identity().to_dict(), "licence": RECOGNITION_MODEL_LICENCE,
-            "authority": grant, "gallery": gallery,
-            "blocked_purposes": sorted(BLOCKED_PURPOSES), "retention": schedule(deployment.settings),
-            "optouts": _optouts(session), "accuracy": accuracy, "usage": period.to_dict(),
-            "violations": _violations(session, actor), "feedback": deployment.settings.feedback_contact,
-        }  # fmt: skip
+            "generated_at": end.isoformat(timespec="seconds"),
+            "version": __version__,
+            "model": recognition_model_identity().to_dict(),
+            "licence": RECOGNITION_MODEL_LICENCE,
+            "authority": grant,
+            "gallery": gallery,
+            "blocked_purposes": sorted(BLOCKED_PURPOSES),
+            "retention": schedule(deployment.settings),
+            "optouts": _optouts(session),
+            "accuracy": accuracy,
+            "usage": period.to_dict(),
+            "violations": _violations(session, actor),
+            "feedback": deployment.settings.feedback_contact,
+        }
         append(session, actor, events.ReportAccountability(file=str(out), days=days))
         facts["ledger"] = transparency.report_section(transparency.sign_within(session, deployment))
         return {"facts": facts, "period": period}
 
     found = governed(deployment, actor, Action.VIEW_LEDGER, no_context, work)
     facts, period = found["facts"], found["period"]
-    charts = {"Searches by day": chart(period.by_day, "Searches by day"),
-              "Outcomes": chart(period.outcomes, "Search outcomes"),
-              "Refusals by reason": chart(period.refusals, "Refusals by reason")}  # fmt: skip
+    charts = {
+        "Searches by day": chart(period.by_day, "Searches by day"),
+        "Outcomes": chart(period.outcomes, "Search outcomes"),
+        "Refusals by reason": chart(period.refusals, "Refusals by reason"),
+    }
     out.mkdir(parents=True, exist_ok=True)
     html = _ENV.from_string(report_templates.ACCOUNTABILITY).render(f=facts, charts=charts, days=days)
     (out / "accountability.html").write_text(html)
@@ -139,8 +155,16 @@ def _optouts(session: Session) -> dict[str, int]:
 
 
 def _violations(session: Session, actor: ActorView) -> list[dict[str, Any]]:
-    return [{"kind": v.kind, "summary": v.summary, "actor": v.actor, "ledger_seqs": v.ledger_seqs,
-             "recorded_at": v.recorded_at.isoformat()} for v in visible_violations(session, actor)]  # fmt: skip
+    return [
+        {
+            "kind": v.kind,
+            "summary": v.summary,
+            "actor": v.actor,
+            "ledger_seqs": v.ledger_seqs,
+            "recorded_at": v.recorded_at.isoformat(),
+        }
+        for v in visible_violations(session, actor)
+    ]
 
 
 def usage_report(deployment: Deployment, actor: ActorView, week: str, out: Path) -> Written:
@@ -152,14 +176,19 @@ def usage_report(deployment: Deployment, actor: ActorView, week: str, out: Path)
         return found, transparency.report_section(transparency.sign_within(session, deployment))
 
     period, signed = governed(deployment, actor, Action.VIEW_LEDGER, no_context, work)
-    charts = {name: chart(counts, f"Searches by {name}" if name != "refusal reason" else "Refusals by reason")
-              for name, counts in period.breakdowns().items()}  # fmt: skip
+    charts = {
+        name: chart(counts, f"Searches by {name}" if name != "refusal reason" else "Refusals by reason")
+        for name, counts in period.breakdowns().items()
+    }
     out.mkdir(parents=True, exist_ok=True)
     stem = f"usage-{week}"
     html = _ENV.from_string(report_templates.USAGE).render(u=period.to_dict(), week=week, charts=charts, ledger=signed)
     (out / f"{stem}.html").write_text(html)
     (out / f"{stem}.json").write_text(json.dumps({**period.to_dict(), "ledger": signed}, indent=2) + "\n")
-    rows = ([week, name, value, count] for name, counts in period.breakdowns().items()
-            for value, count in counts.most_common())  # fmt: skip
+    rows = (
+        [week, name, value, count]
+        for name, counts in period.breakdowns().items()
+        for value, count in counts.most_common()
+    )
     write_csv(out / f"{stem}.csv", ["week", "breakdown", "value", "count"], rows)
     return Written(out / f"{stem}.html", out / f"{stem}.json", out / f"{stem}.csv")

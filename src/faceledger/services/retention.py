@@ -40,8 +40,15 @@ def run(deployment: Deployment, actor: ActorView, *, now: datetime | None = None
     cutoff = (now or datetime.now(UTC)).astimezone(UTC) - timedelta(days=deployment.settings.retention_results_days)
 
     def work(session: Session, _: Context) -> tuple[dict[str, Any], list[Path]]:
-        due = session.scalars(select(Search).join(Case).where(
-            Case.status == "closed", Case.closed_at <= cutoff, Search.purged_at.is_(None))).unique().all()  # fmt: skip
+        due = (
+            session.scalars(
+                select(Search)
+                .join(Case)
+                .where(Case.status == "closed", Case.closed_at <= cutoff, Search.purged_at.is_(None))
+            )
+            .unique()
+            .all()
+        )
         search_ids = [search.id for search in due]
         purged_files = {search.probe_thumbnail for search in due if search.probe_thumbnail}
         candidates = session.scalars(select(Candidate.id).where(Candidate.search_id.in_(search_ids))).all()
@@ -51,11 +58,22 @@ def run(deployment: Deployment, actor: ActorView, *, now: datetime | None = None
         session.flush()
         kept = {path for path in session.scalars(select(Search.probe_thumbnail)) if path}
         files = _unreferenced_probe_files(deployment, kept, purged_files)
-        summary = {"cutoff": cutoff.isoformat(), "searches_purged": search_ids, "candidates_deleted": len(candidates),
-                   "probe_files_deleted": len(files)}  # fmt: skip
-        append(session, actor, events.RetentionPurge(cutoff=cutoff.isoformat(), searches_purged=tuple(search_ids),
-                                                     candidates_deleted=len(candidates),
-                                                     probe_files_deleted=len(files)))  # fmt: skip
+        summary = {
+            "cutoff": cutoff.isoformat(),
+            "searches_purged": search_ids,
+            "candidates_deleted": len(candidates),
+            "probe_files_deleted": len(files),
+        }
+        append(
+            session,
+            actor,
+            events.RetentionPurge(
+                cutoff=cutoff.isoformat(),
+                searches_purged=tuple(search_ids),
+                candidates_deleted=len(candidates),
+                probe_files_deleted=len(files),
+            ),
+        )
         return summary, files
 
     summary, files = governed(deployment, actor, Action.RUN_RETENTION, no_context, work)

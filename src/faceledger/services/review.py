@@ -60,8 +60,12 @@ class CandidateView:
     reviews: tuple[dict[str, Any], ...] | None  # None: hidden until the viewer's own review is in
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "reviews": list(self.reviews) if self.reviews is not None else "hidden until you "
-                "have reviewed this candidate"}  # fmt: skip
+        return {
+            **self.__dict__,
+            "reviews": list(self.reviews)
+            if self.reviews is not None
+            else "hidden until you have reviewed this candidate",
+        }
 
 
 def _load(session: Session, candidate_id: int) -> Candidate:
@@ -76,9 +80,16 @@ def _context(candidate_id: int, **fields: Any) -> Any:
         candidate = _load(session, candidate_id)
         reviews = tuple((r.reviewer_id, ReviewDecision(r.decision)) for r in candidate.reviews)
         lead = candidate.lead
-        return Context(today(), authority_view(session, lock=True), case=case_view(candidate.search.case),
-                       searcher_id=candidate.search.user_id, reviews=reviews, signed_off=lead is not None,
-                       corroborated=bool(lead and lead.corroboration), **fields)  # fmt: skip
+        return Context(
+            today(),
+            authority_view(session, lock=True),
+            case=case_view(candidate.search.case),
+            searcher_id=candidate.search.user_id,
+            reviews=reviews,
+            signed_off=lead is not None,
+            corroborated=bool(lead and lead.corroboration),
+            **fields,
+        )
 
     return build
 
@@ -94,14 +105,34 @@ def view(deployment: Deployment, actor: ActorView, candidate_id: int) -> Candida
     def work(session: Session, _: Context) -> CandidateView:
         candidate = _load(session, candidate_id)
         visible = reviews_visible(actor, candidate)
-        reviews = tuple({"reviewer_id": r.reviewer_id, "decision": r.decision, "note": r.note,
-                         "at": r.created_at.isoformat()} for r in candidate.reviews) if visible else None  # fmt: skip
+        reviews = (
+            tuple(
+                {"reviewer_id": r.reviewer_id, "decision": r.decision, "note": r.note, "at": r.created_at.isoformat()}
+                for r in candidate.reviews
+            )
+            if visible
+            else None
+        )
         search = candidate.search
-        return CandidateView(candidate_dict(deployment, candidate), search.case.number, search.id,
-                             search.probe_thumbnail, lead_state(candidate), reviews)  # fmt: skip
+        return CandidateView(
+            candidate_dict(deployment, candidate),
+            search.case.number,
+            search.id,
+            search.probe_thumbnail,
+            lead_state(candidate),
+            reviews,
+        )
 
-    return governed(deployment, actor, Action.VIEW_CASE, _context(candidate_id), work, case_id=case_id,
-                    subjects={"candidate": candidate_id}, not_found=f"no candidate {candidate_id}")  # fmt: skip
+    return governed(
+        deployment,
+        actor,
+        Action.VIEW_CASE,
+        _context(candidate_id),
+        work,
+        case_id=case_id,
+        subjects={"candidate": candidate_id},
+        not_found=f"no candidate {candidate_id}",
+    )
 
 
 def review(deployment: Deployment, actor: ActorView, candidate_id: int, decision: str, note: str = "") -> str:
@@ -121,9 +152,17 @@ def review(deployment: Deployment, actor: ActorView, candidate_id: int, decision
         )
         return state
 
-    return governed(deployment, actor, Action.REVIEW, _context(candidate_id), work, case_id=case_id,
-                    subjects={"candidate": candidate_id}, details={"decision": chosen.value},
-                    not_found=f"no candidate {candidate_id}")  # fmt: skip
+    return governed(
+        deployment,
+        actor,
+        Action.REVIEW,
+        _context(candidate_id),
+        work,
+        case_id=case_id,
+        subjects={"candidate": candidate_id},
+        details={"decision": chosen.value},
+        not_found=f"no candidate {candidate_id}",
+    )
 
 
 def sign_off(deployment: Deployment, actor: ActorView, candidate_id: int, note: str = "") -> str:
@@ -135,8 +174,16 @@ def sign_off(deployment: Deployment, actor: ActorView, candidate_id: int, note: 
         append(session, actor, events.SignOff(candidate=candidate_id, note=note), case_id=case_id)
         return lead_state(_load(session, candidate_id))
 
-    return governed(deployment, actor, Action.SIGN_OFF, _context(candidate_id), work, case_id=case_id,
-                    subjects={"candidate": candidate_id}, not_found=f"no candidate {candidate_id}")  # fmt: skip
+    return governed(
+        deployment,
+        actor,
+        Action.SIGN_OFF,
+        _context(candidate_id),
+        work,
+        case_id=case_id,
+        subjects={"candidate": candidate_id},
+        not_found=f"no candidate {candidate_id}",
+    )
 
 
 def corroborate(deployment: Deployment, actor: ActorView, candidate_id: int, evidence: str) -> str:
@@ -150,9 +197,16 @@ def corroborate(deployment: Deployment, actor: ActorView, candidate_id: int, evi
         append(session, actor, events.Corroborate(candidate=candidate_id, evidence=evidence), case_id=case_id)
         return lead_state(_load(session, candidate_id))
 
-    return governed(deployment, actor, Action.CORROBORATE, _context(candidate_id, reason=evidence), work,
-                    case_id=case_id, subjects={"candidate": candidate_id},
-                    not_found=f"no candidate {candidate_id}")  # fmt: skip
+    return governed(
+        deployment,
+        actor,
+        Action.CORROBORATE,
+        _context(candidate_id, reason=evidence),
+        work,
+        case_id=case_id,
+        subjects={"candidate": candidate_id},
+        not_found=f"no candidate {candidate_id}",
+    )
 
 
 def export(deployment: Deployment, actor: ActorView, candidate_id: int, out: Path) -> Path:
@@ -168,36 +222,74 @@ def export(deployment: Deployment, actor: ActorView, candidate_id: int, out: Pat
         search = candidate.search
         sign = {"supervisor_id": lead.supervisor_id, "at": lead.signed_at.isoformat(), "note": lead.signoff_note}
         record = {
-            "notice": LEAD_NOTICE, "case": search.case.number, "search_id": search.id,
-            "searched_at": search.created_at.isoformat(), "attestation": search.attestation,
-            "probe_sha256": search.probe_sha256, "gallery_version": search.gallery_version,
-            "model": search.model_key, "threshold": search.threshold,
+            "notice": LEAD_NOTICE,
+            "case": search.case.number,
+            "search_id": search.id,
+            "searched_at": search.created_at.isoformat(),
+            "attestation": search.attestation,
+            "probe_sha256": search.probe_sha256,
+            "gallery_version": search.gallery_version,
+            "model": search.model_key,
+            "threshold": search.threshold,
             "candidate": candidate_dict(deployment, candidate),
-            "reviews": [{"reviewer_id": r.reviewer_id, "decision": r.decision, "note": r.note,
-                         "at": r.created_at.isoformat()} for r in candidate.reviews],
+            "reviews": [
+                {"reviewer_id": r.reviewer_id, "decision": r.decision, "note": r.note, "at": r.created_at.isoformat()}
+                for r in candidate.reviews
+            ],
             "sign_off": sign,
-            "corroboration": {"evidence": lead.corroboration, "by": lead.corroborated_by,
-                              "at": lead.corroborated_at.isoformat() if lead.corroborated_at else None},
-        }  # fmt: skip
+            "corroboration": {
+                "evidence": lead.corroboration,
+                "by": lead.corroborated_by,
+                "at": lead.corroborated_at.isoformat() if lead.corroborated_at else None,
+            },
+        }
         entry = append(session, actor, events.Export(candidate=candidate_id, file=out.name), case_id=case_id)
         record["ledger_seq"] = entry.seq
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
         return out
 
-    return governed(deployment, actor, Action.EXPORT, _context(candidate_id), work, case_id=case_id,
-                    subjects={"candidate": candidate_id}, not_found=f"no candidate {candidate_id}")  # fmt: skip
+    return governed(
+        deployment,
+        actor,
+        Action.EXPORT,
+        _context(candidate_id),
+        work,
+        case_id=case_id,
+        subjects={"candidate": candidate_id},
+        not_found=f"no candidate {candidate_id}",
+    )
 
 
 def review_queue(deployment: Deployment, actor: ActorView) -> list[dict[str, Any]]:
     """Candidates awaiting review in open cases the actor is assigned to that the actor may still review."""
     require_role(deployment, actor, Action.REVIEW)
     with deployment.sessions() as session:
-        rows = session.scalars(select(Candidate).join(Search).join(Case).join(CaseAssignment).where(
-            Case.department_id == actor.department_id, Case.status == "open", Search.user_id != actor.id,
-            CaseAssignment.user_id == actor.id,
-        ).order_by(Candidate.id)).unique().all()  # fmt: skip
-        return [{"candidate_id": c.id, "case": c.search.case.number, "rank": c.rank,
-                 "distance": round(c.distance, 4), "false_match": c.false_match_text}
-                for c in rows if lead_state(c) == "awaiting_review"
-                and all(r.reviewer_id != actor.id for r in c.reviews)]  # fmt: skip
+        rows = (
+            session.scalars(
+                select(Candidate)
+                .join(Search)
+                .join(Case)
+                .join(CaseAssignment)
+                .where(
+                    Case.department_id == actor.department_id,
+                    Case.status == "open",
+                    Search.user_id != actor.id,
+                    CaseAssignment.user_id == actor.id,
+                )
+                .order_by(Candidate.id)
+            )
+            .unique()
+            .all()
+        )
+        return [
+            {
+                "candidate_id": c.id,
+                "case": c.search.case.number,
+                "rank": c.rank,
+                "distance": round(c.distance, 4),
+                "false_match": c.false_match_text,
+            }
+            for c in rows
+            if lead_state(c) == "awaiting_review" and all(r.reviewer_id != actor.id for r in c.reviews)
+        ]

@@ -52,8 +52,13 @@ def attempt_for(deployment: Deployment, username: str, source: str) -> Attempt:
     with deployment.sessions() as session:
         known = session.scalars(select(User.id).where(User.username == name)).first() is not None
     ref = _keyed(deployment, "user", name.lower())
-    return Attempt(f"user:{ref}", f"source:{_keyed(deployment, 'source', where)}", where,
-                   name if known else "unknown user", ref[:16])  # fmt: skip
+    return Attempt(
+        f"user:{ref}",
+        f"source:{_keyed(deployment, 'source', where)}",
+        where,
+        name if known else "unknown user",
+        ref[:16],
+    )
 
 
 def _row(session: Session, key: str) -> SignInThrottle | None:
@@ -68,13 +73,15 @@ def check_not_locked(deployment: Deployment, attempt: Attempt) -> None:
     """Refuse at once, before any password is checked, while the account or the address is locked out."""
     now = datetime.now(UTC)
     with deployment.sessions() as session:
-        rows = session.scalars(select(SignInThrottle).where(
-            SignInThrottle.key.in_([attempt.account_key, attempt.source_key]))).all()  # fmt: skip
+        rows = session.scalars(
+            select(SignInThrottle).where(SignInThrottle.key.in_([attempt.account_key, attempt.source_key]))
+        ).all()
         until = max((r.locked_until for r in rows if r.locked_until and r.locked_until > now), default=None)
     if until is not None:
         record_failure(deployment, attempt, "locked out")
-        raise TooManyAttempts(f"too many failed sign-ins; try again in {_minutes((until - now).total_seconds())} "
-                              "minutes")  # fmt: skip
+        raise TooManyAttempts(
+            f"too many failed sign-ins; try again in {_minutes((until - now).total_seconds())} minutes"
+        )
 
 
 def record_failure(deployment: Deployment, attempt: Attempt, reason: str) -> None:
@@ -91,8 +98,10 @@ def record_failure(deployment: Deployment, attempt: Attempt, reason: str) -> Non
 def _record_failure(deployment: Deployment, attempt: Attempt, reason: str) -> None:
     settings, now = deployment.settings, datetime.now(UTC)
     window, lockout = timedelta(seconds=settings.sign_in_window_s), timedelta(seconds=settings.sign_in_lockout_s)
-    limits = {attempt.account_key: settings.sign_in_max_failures,
-              attempt.source_key: settings.sign_in_max_failures_per_source}  # fmt: skip
+    limits = {
+        attempt.account_key: settings.sign_in_max_failures,
+        attempt.source_key: settings.sign_in_max_failures_per_source,
+    }
     minute = now.strftime("%Y-%m-%dT%H:%M")
     with transaction(deployment.sessions) as session:
         locked_now, source_row = [], None

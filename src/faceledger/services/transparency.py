@@ -48,8 +48,10 @@ def signing_key(deployment: Deployment, *, create: bool) -> Ed25519PrivateKey:
     except keyfile.KeyFileProblem as exc:
         raise KeyProblem(str(exc)) from None
     if key is None:
-        raise KeyProblem(f"there is no checkpoint signing key at {path} yet; `faceledger ledger checkpoint` makes one "
-                         "(or restore it from the keys backup: witnesses know its public key)")  # fmt: skip
+        raise KeyProblem(
+            f"there is no checkpoint signing key at {path} yet; `faceledger ledger checkpoint` makes one "
+            "(or restore it from the keys backup: witnesses know its public key)"
+        )
     return key
 
 
@@ -76,9 +78,15 @@ class Issued:
     key_created: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {"checkpoint": self.checkpoint.text(), "origin": self.checkpoint.origin, "size": self.checkpoint.size,
-                "root_hash": self.checkpoint.root.hex(), "time": self.checkpoint.time,
-                "public_key": self.key.text(), "key_created": self.key_created}  # fmt: skip
+        return {
+            "checkpoint": self.checkpoint.text(),
+            "origin": self.checkpoint.origin,
+            "size": self.checkpoint.size,
+            "root_hash": self.checkpoint.root.hex(),
+            "time": self.checkpoint.time,
+            "public_key": self.key.text(),
+            "key_created": self.key_created,
+        }
 
 
 def issue_checkpoint(deployment: Deployment) -> Issued:
@@ -102,9 +110,16 @@ def sign_tree(session: Session, deployment: Deployment, private: Ed25519PrivateK
     _check_edge_since_last(session, key, size, edge)
     stamp = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     checkpoint = sign_checkpoint(Checkpoint(key.name, size, merkle.edge_root(edge), stamp), key, private)
-    session.add(tree_heads.SignedCheckpoint(size=size, root_hash=checkpoint.root.hex(), signed_at=stamp,
-                                            key_id=key.id.hex(), note=checkpoint.text(),
-                                            edge=merkle.encode_frontier(edge)))  # fmt: skip
+    session.add(
+        tree_heads.SignedCheckpoint(
+            size=size,
+            root_hash=checkpoint.root.hex(),
+            signed_at=stamp,
+            key_id=key.id.hex(),
+            note=checkpoint.text(),
+            edge=merkle.encode_frontier(edge),
+        )
+    )
     session.flush()
     return Issued(checkpoint, key, key_created=False)
 
@@ -120,11 +135,13 @@ def _check_edge_since_last(session: Session, key: VerifierKey, size: int, edge: 
             raise LedgerTampered(f"the last signed checkpoint does not verify: {exc}") from None
         recomputed = merkle.decode_frontier(previous.edge, previous.size)
         if (signed.size, signed.root) != (previous.size, merkle.edge_root(recomputed)):
-            raise LedgerTampered(f"the stored tree edge of the checkpoint at size {previous.size} is not the tree "
-                                 "it signed")  # fmt: skip
+            raise LedgerTampered(
+                f"the stored tree edge of the checkpoint at size {previous.size} is not the tree it signed"
+            )
         if size < previous.size:
-            raise LedgerTampered(f"the ledger has {size} entries but a checkpoint signed {previous.size}: entries "
-                                 "were deleted")  # fmt: skip
+            raise LedgerTampered(
+                f"the ledger has {size} entries but a checkpoint signed {previous.size}: entries were deleted"
+            )
         start = previous.size
         if start:
             last = session.get(LedgerEntry, start)
@@ -149,9 +166,12 @@ def _check_edge_since_last(session: Session, key: VerifierKey, size: int, edge: 
 def _hashes_after(session: Session, start: int, size: int) -> Iterator[tuple[int, str, str]]:
     """(seq, hash, prev_hash) of entries start+1 .. size, in order, read in chunks."""
     while start < size:
-        rows = session.execute(select(LedgerEntry.seq, LedgerEntry.hash, LedgerEntry.prev_hash)
-                               .where(LedgerEntry.seq > start, LedgerEntry.seq <= size)
-                               .order_by(LedgerEntry.seq).limit(10_000)).all()  # fmt: skip
+        rows = session.execute(
+            select(LedgerEntry.seq, LedgerEntry.hash, LedgerEntry.prev_hash)
+            .where(LedgerEntry.seq > start, LedgerEntry.seq <= size)
+            .order_by(LedgerEntry.seq)
+            .limit(10_000)
+        ).all()
         if not rows:
             return
         yield from ((int(seq), digest, prev) for seq, digest, prev in rows)
@@ -172,8 +192,14 @@ def inclusion_proof(deployment: Deployment, seq: int, size: int | None = None) -
         if entry is None:
             raise NotFound(f"no ledger entry {seq}")
         path = reader.inclusion_path(seq - 1, size)
-        return {"seq": seq, "leaf_index": seq - 1, "tree_size": size, "entry_hash": entry.hash,
-                "root_hash": reader.root(size).hex(), "audit_path": [h.hex() for h in path]}  # fmt: skip
+        return {
+            "seq": seq,
+            "leaf_index": seq - 1,
+            "tree_size": size,
+            "entry_hash": entry.hash,
+            "root_hash": reader.root(size).hex(),
+            "audit_path": [h.hex() for h in path],
+        }
 
 
 def consistency_proof(deployment: Deployment, old: int, new: int | None = None) -> dict[str, Any]:
@@ -182,8 +208,13 @@ def consistency_proof(deployment: Deployment, old: int, new: int | None = None) 
         reader = _reader(session)
         new = reader.size if new is None else new
         path = reader.consistency_path(old, new)
-        return {"old_size": old, "new_size": new, "old_root": reader.root(old).hex(),
-                "new_root": reader.root(new).hex(), "path": [h.hex() for h in path]}  # fmt: skip
+        return {
+            "old_size": old,
+            "new_size": new,
+            "old_root": reader.root(old).hex(),
+            "new_root": reader.root(new).hex(),
+            "path": [h.hex() for h in path],
+        }
 
 
 def published_consistency_proof(deployment: Deployment, old: int, new: int) -> dict[str, Any]:
@@ -216,11 +247,15 @@ def read_own_checkpoint(deployment: Deployment, text: str) -> Checkpoint:
     with deployment.sessions() as session:
         reader = _reader(session)
         if checkpoint.size > reader.size:
-            raise LedgerTampered(f"the checkpoint signed {checkpoint.size} entries; the ledger now has {reader.size}: "
-                                 "entries were deleted")  # fmt: skip
+            raise LedgerTampered(
+                f"the checkpoint signed {checkpoint.size} entries; the ledger now has {reader.size}: "
+                "entries were deleted"
+            )
         if reader.root(checkpoint.size) != checkpoint.root:
-            raise LedgerTampered(f"the ledger's first {checkpoint.size} entries no longer have the root this "
-                                 "checkpoint signed: they were rewritten")  # fmt: skip
+            raise LedgerTampered(
+                f"the ledger's first {checkpoint.size} entries no longer have the root this "
+                "checkpoint signed: they were rewritten"
+            )
     return checkpoint
 
 
@@ -265,8 +300,10 @@ def _against(row: tree_heads.SignedCheckpoint, edge: list[bytes], key: VerifierK
     except VerificationFailed as exc:
         return [f"the checkpoint of {row.size} entries does not verify: {exc}"]
     if checkpoint.size != row.size or checkpoint.root != root:
-        return [f"the checkpoint of {row.size} entries signed another tree than its entries give now: entries up "
-                f"to {row.size} were rewritten since it was signed"]  # fmt: skip
+        return [
+            f"the checkpoint of {row.size} entries signed another tree than its entries give now: entries up "
+            f"to {row.size} were rewritten since it was signed"
+        ]
     return []
 
 
@@ -284,11 +321,15 @@ def report_section(signed: Issued | str) -> dict[str, Any]:
     """What a published report says about the ledger it was made from."""
     if isinstance(signed, str):
         return {"problem": signed}
-    return {"checkpoint": signed.checkpoint.text(), "size": signed.checkpoint.size,
-            "root_hash": signed.checkpoint.root.hex(), "public_key": signed.key.text(),
-            "how_to_check": "faceledger witness check --public-key KEY --checkpoint FILE (with the council's "
-                            "copy of the key); faceledger ledger consistency OLD NEW proves a later one extends "
-                            "it"}  # fmt: skip
+    return {
+        "checkpoint": signed.checkpoint.text(),
+        "size": signed.checkpoint.size,
+        "root_hash": signed.checkpoint.root.hex(),
+        "public_key": signed.key.text(),
+        "how_to_check": "faceledger witness check --public-key KEY --checkpoint FILE (with the council's "
+        "copy of the key); faceledger ledger consistency OLD NEW proves a later one extends "
+        "it",
+    }
 
 
 def add_cosignatures(session: Session, deployment: Deployment, text: str) -> tuple[Checkpoint, list[str]]:

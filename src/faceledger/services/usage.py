@@ -38,13 +38,24 @@ class Usage:
     by_day: Counter[str] = field(default_factory=Counter)
 
     def breakdowns(self) -> dict[str, Counter[str]]:
-        return {"purpose": self.by_purpose, "offence type": self.by_offence, "department": self.by_department,
-                "user": self.by_user, "outcome": self.outcomes, "refusal reason": self.refusals}  # fmt: skip
+        return {
+            "purpose": self.by_purpose,
+            "offence type": self.by_offence,
+            "department": self.by_department,
+            "user": self.by_user,
+            "outcome": self.outcomes,
+            "refusal reason": self.refusals,
+        }
 
     def to_dict(self) -> dict[str, Any]:
-        return {"start": self.start.isoformat(), "end": self.end.isoformat(), "searches": self.searches,
-                "refused": self.refused, **{k: dict(v.most_common()) for k, v in self.breakdowns().items()},
-                "by_day": dict(sorted(self.by_day.items()))}  # fmt: skip
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "searches": self.searches,
+            "refused": self.refused,
+            **{k: dict(v.most_common()) for k, v in self.breakdowns().items()},
+            "by_day": dict(sorted(self.by_day.items())),
+        }
 
 
 def iso_week(text: str) -> tuple[datetime, datetime]:
@@ -65,8 +76,12 @@ def usage(session: Session, start: datetime, end: datetime, visible: ColumnEleme
     supervisor's department, services/scope.py) when given."""
     found = Usage(start, end)
     searched = LedgerEntry.action == events.EventName.SEARCH
-    in_period = (searched, LedgerEntry.at >= _iso(start), LedgerEntry.at < _iso(end),
-                 *(() if visible is None else (visible,)))  # fmt: skip
+    in_period = (
+        searched,
+        LedgerEntry.at >= _iso(start),
+        LedgerEntry.at < _iso(end),
+        *(() if visible is None else (visible,)),
+    )
     entries = session.scalars(select(LedgerEntry).where(*in_period).order_by(LedgerEntry.seq)).all()
     cases = {case.id: case for case in session.scalars(select(Case))}
     departments = {d.id: d.name for d in session.scalars(select(Department))}

@@ -36,8 +36,9 @@ def _search_frame(
         still = bounded_work.video_still(deployment.settings, video, time_s, folder)
         frame_time = float(still.stem.rsplit("-", 1)[1].rstrip("s"))
         origin = {**origin, "frame_time_s": round(frame_time, 3), "chosen_by": actor.name}
-        request = SearchRequest(case, attestation, still, face, origin=origin, box=box,
-                                bulk_video=warrant is not None, warrant=warrant)  # fmt: skip
+        request = SearchRequest(
+            case, attestation, still, face, origin=origin, box=box, bulk_video=warrant is not None, warrant=warrant
+        )
         return governed_search(deployment, actor, request)
 
 
@@ -55,8 +56,12 @@ def search_track(
     if chosen is None:
         raise NotFound(f"{video.name} has {len(found.tracks)} track(s) at every {every_s} s; there is no track {track}")
     best = chosen.best
-    origin = {"video_sha256": found.info.sha256, "video_name": found.info.name, "every_s": every_s,
-              "chosen_as": f"the best frame of track {track}"}  # fmt: skip
+    origin = {
+        "video_sha256": found.info.sha256,
+        "video_name": found.info.name,
+        "every_s": every_s,
+        "chosen_as": f"the best frame of track {track}",
+    }
     return _search_frame(deployment, actor, case, attestation, video, best.time_s, origin, box=best.face.box)
 
 
@@ -90,10 +95,25 @@ def search_every_track(
     found = _tracks(deployment, video, every_s)
     outcomes = []
     for track in found.tracks:
-        origin = {"video_sha256": found.info.sha256, "video_name": found.info.name, "every_s": every_s,
-                  "chosen_as": f"every track (track {track.number}), under warrant {warrant!r}"}  # fmt: skip
-        outcomes.append(_search_frame(deployment, actor, case, attestation, video, track.best.time_s, origin,
-                                      box=track.best.face.box, warrant=warrant))  # fmt: skip
+        origin = {
+            "video_sha256": found.info.sha256,
+            "video_name": found.info.name,
+            "every_s": every_s,
+            "chosen_as": f"every track (track {track.number}), under warrant {warrant!r}",
+        }
+        outcomes.append(
+            _search_frame(
+                deployment,
+                actor,
+                case,
+                attestation,
+                video,
+                track.best.time_s,
+                origin,
+                box=track.best.face.box,
+                warrant=warrant,
+            )
+        )
     return outcomes
 
 

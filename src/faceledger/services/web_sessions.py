@@ -37,8 +37,14 @@ def sign_in(deployment: Deployment, username: str, password: str, source: str = 
     actor = authenticate_password(deployment, username, password, source)
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     with transaction(deployment.sessions) as session:
-        session.add(WebSession(token_sha256=_digest(token), user_id=actor.id, csrf_token=csrf,
-                               expires_at=datetime.now(UTC) + timedelta(hours=SESSION_HOURS)))  # fmt: skip
+        session.add(
+            WebSession(
+                token_sha256=_digest(token),
+                user_id=actor.id,
+                csrf_token=csrf,
+                expires_at=datetime.now(UTC) + timedelta(hours=SESSION_HOURS),
+            )
+        )
         append(session, actor, events.SignIn())
     return OpenSession(token, csrf, actor)
 
@@ -46,8 +52,11 @@ def sign_in(deployment: Deployment, username: str, password: str, source: str = 
 def session_actor(deployment: Deployment, token: str) -> OpenSession:
     """The user a session cookie belongs to; expired, ended or disabled is refused and ledgered."""
     with deployment.sessions() as session:
-        row = session.execute(select(WebSession, User).join(User, WebSession.user_id == User.id)
-                              .where(WebSession.token_sha256 == _digest(token))).first()  # fmt: skip
+        row = session.execute(
+            select(WebSession, User)
+            .join(User, WebSession.user_id == User.id)
+            .where(WebSession.token_sha256 == _digest(token))
+        ).first()
         found = (row[0].ended_at, row[0].expires_at, row[0].csrf_token, actor_view(row[1])) if row else None
     if found is None:
         raise record_refusal(deployment, None, events.EventName.AUTHENTICATE, ["not signed in: the session is unknown"])

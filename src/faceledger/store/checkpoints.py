@@ -85,8 +85,14 @@ def message(scheme: str, number: int, seq: int, digest: str, at: str, prev_mac: 
 
 
 def message_of(checkpoint: LedgerCheckpoint) -> bytes:
-    return message(checkpoint.scheme, checkpoint.number or 0, checkpoint.seq, checkpoint.entry_hash, checkpoint.at,
-                   checkpoint.prev_mac or "")  # fmt: skip
+    return message(
+        checkpoint.scheme,
+        checkpoint.number or 0,
+        checkpoint.seq,
+        checkpoint.entry_hash,
+        checkpoint.at,
+        checkpoint.prev_mac or "",
+    )
 
 
 def signature_ok(signer: CheckpointSigner, checkpoint: LedgerCheckpoint) -> bool:
@@ -101,12 +107,17 @@ def _tampered(seq: int | None, problem: str) -> LedgerTampered:
 
 def _last(session: Session) -> tuple[LedgerCheckpoint | None, LedgerCheckpoint | None]:
     """The newest numbered checkpoint, or else the newest legacy one (numbered ones always come later)."""
-    numbered = session.scalars(select(LedgerCheckpoint).where(LedgerCheckpoint.number.is_not(None))
-                               .order_by(LedgerCheckpoint.number.desc()).limit(1)).first()  # fmt: skip
+    numbered = session.scalars(
+        select(LedgerCheckpoint)
+        .where(LedgerCheckpoint.number.is_not(None))
+        .order_by(LedgerCheckpoint.number.desc())
+        .limit(1)
+    ).first()
     if numbered is not None:
         return numbered, None
-    legacy = session.scalars(select(LedgerCheckpoint).where(LedgerCheckpoint.number.is_(None))
-                             .order_by(LedgerCheckpoint.seq.desc()).limit(1)).first()  # fmt: skip
+    legacy = session.scalars(
+        select(LedgerCheckpoint).where(LedgerCheckpoint.number.is_(None)).order_by(LedgerCheckpoint.seq.desc()).limit(1)
+    ).first()
     return numbered, legacy
 
 
@@ -114,29 +125,37 @@ def _entry_hash_at(session: Session, seq: int) -> str | None:
     return session.scalar(select(LedgerEntry.hash).where(LedgerEntry.seq == seq))
 
 
-def _anchor_problem(session: Session, anchor: Anchor, newest: LedgerCheckpoint | None,
-                    head_seq: int) -> tuple[int, str] | None:  # fmt: skip
+def _anchor_problem(
+    session: Session, anchor: Anchor, newest: LedgerCheckpoint | None, head_seq: int
+) -> tuple[int, str] | None:
     """Where the database falls short of, or disagrees with, the anchor (a few point reads)."""
     if anchor.checkpoint_number:
         have = newest.number if newest is not None and newest.number else 0
         if have < anchor.checkpoint_number:
             after = min(newest.seq if newest is not None else 0, head_seq)
             what = "entries and checkpoints" if head_seq < anchor.checkpoint_seq else "checkpoints"
-            return after + 1, (f"the anchor in the keys folder records signed checkpoint {anchor.checkpoint_number} "
-                               f"(entry {anchor.checkpoint_seq}) but the database's checkpoints end at {have}: "
-                               f"{what} after entry {after} were deleted")  # fmt: skip
+            return after + 1, (
+                f"the anchor in the keys folder records signed checkpoint {anchor.checkpoint_number} "
+                f"(entry {anchor.checkpoint_seq}) but the database's checkpoints end at {have}: "
+                f"{what} after entry {after} were deleted"
+            )
         number = LedgerCheckpoint.number == anchor.checkpoint_number
         row = session.scalars(select(LedgerCheckpoint).where(number)).first()
         recorded = (anchor.checkpoint_seq, anchor.checkpoint_hash, anchor.checkpoint_mac)
         if row is None or (row.seq, row.entry_hash, row.mac) != recorded:
-            return anchor.checkpoint_seq, (f"signed checkpoint {anchor.checkpoint_number} disagrees with the anchor "
-                                           "in the keys folder: replaced or rewritten")  # fmt: skip
+            return anchor.checkpoint_seq, (
+                f"signed checkpoint {anchor.checkpoint_number} disagrees with the anchor "
+                "in the keys folder: replaced or rewritten"
+            )
     if head_seq < anchor.head_seq:
-        return head_seq + 1, (f"the ledger ends at entry {head_seq} but the anchor in the keys folder records "
-                              f"entry {anchor.head_seq}: entries after {head_seq} were deleted")  # fmt: skip
+        return head_seq + 1, (
+            f"the ledger ends at entry {head_seq} but the anchor in the keys folder records "
+            f"entry {anchor.head_seq}: entries after {head_seq} were deleted"
+        )
     if anchor.head_seq and _entry_hash_at(session, anchor.head_seq) != anchor.head_hash:
-        return anchor.head_seq, (f"entry {anchor.head_seq} does not match the anchor in the keys folder: "
-                                 "the chain was rewritten")  # fmt: skip
+        return anchor.head_seq, (
+            f"entry {anchor.head_seq} does not match the anchor in the keys folder: the chain was rewritten"
+        )
     return None
 
 
@@ -151,8 +170,11 @@ def check_since_anchor(session: Session, anchor: Anchor | None) -> tuple[LedgerH
     signed = newest.seq if newest is not None else 0
     if anchor is None:
         if numbered is not None:
-            raise _tampered(numbered.seq, f"the ledger anchor in the keys folder is missing although {numbered.number} "
-                            "signed checkpoints exist; restore the keys folder from its backup")  # fmt: skip
+            raise _tampered(
+                numbered.seq,
+                f"the ledger anchor in the keys folder is missing although {numbered.number} "
+                "signed checkpoints exist; restore the keys folder from its backup",
+            )
         return head, signed
     head_seq = head.seq if head else 0
     found = _anchor_problem(session, anchor, numbered, head_seq)
@@ -205,8 +227,9 @@ def add_checkpoint(session: Session, signer: CheckpointSigner, anchor: Anchor | 
     number = (numbered.number or 0) + 1 if numbered else 1
     prev_mac = numbered.mac if numbered else (legacy.mac if legacy else GENESIS_MAC)
     mac = signer.sign(message(signer.scheme, number, head.seq, head.hash, at, prev_mac))
-    checkpoint = LedgerCheckpoint(seq=head.seq, entry_hash=head.hash, at=at, mac=mac, number=number,
-                                  prev_mac=prev_mac, scheme=signer.scheme)  # fmt: skip
+    checkpoint = LedgerCheckpoint(
+        seq=head.seq, entry_hash=head.hash, at=at, mac=mac, number=number, prev_mac=prev_mac, scheme=signer.scheme
+    )
     session.add(checkpoint)
     session.flush()
     return checkpoint
@@ -215,8 +238,14 @@ def add_checkpoint(session: Session, signer: CheckpointSigner, anchor: Anchor | 
 def anchor_of(checkpoint: LedgerCheckpoint | None, head: LedgerHead | None) -> Anchor:
     if checkpoint is None or checkpoint.number is None:
         return Anchor(head_seq=head.seq if head else 0, head_hash=head.hash if head else "")
-    return Anchor(checkpoint.number, checkpoint.seq, checkpoint.entry_hash, checkpoint.mac,
-                  head.seq if head else 0, head.hash if head else "")  # fmt: skip
+    return Anchor(
+        checkpoint.number,
+        checkpoint.seq,
+        checkpoint.entry_hash,
+        checkpoint.mac,
+        head.seq if head else 0,
+        head.hash if head else "",
+    )
 
 
 # --- the whole ledger -----------------------------------------------------------------------------------
@@ -260,12 +289,16 @@ def verify(session: Session, checks: Checks) -> Verification:
     if checks.signer is None and not unverifiable and state.count:
         unverifiable.append("no ledger key: checkpoint signatures were not checked")
     if checks.anchor is None and numbered:
-        unverifiable.append("there is no ledger anchor in the keys folder, so deleting the newest entries "
-                            "together with their checkpoints cannot be ruled out")  # fmt: skip
+        unverifiable.append(
+            "there is no ledger anchor in the keys folder, so deleting the newest entries "
+            "together with their checkpoints cannot be ruled out"
+        )
     signed = max((row.seq for row in rows), default=0)
     if state.seq - signed > checks.every:
-        unverifiable.append(f"entries {signed + 1}-{state.seq} are not covered by a signed checkpoint (at most "
-                            f"{checks.every} may be): they could have been rewritten; sign the ledger")  # fmt: skip
+        unverifiable.append(
+            f"entries {signed + 1}-{state.seq} are not covered by a signed checkpoint (at most "
+            f"{checks.every} may be): they could have been rewritten; sign the ledger"
+        )
         return result(VerifyStatus.UNVERIFIABLE, signed + 1, "; ".join(unverifiable))
     if unverifiable:
         return result(VerifyStatus.UNVERIFIABLE, None, "; ".join(unverifiable))
@@ -276,8 +309,12 @@ def _name(row: LedgerCheckpoint) -> str:
     return f"signed checkpoint {row.number or '(legacy)'} at entry {row.seq}"
 
 
-def _chain_problem(legacy: list[LedgerCheckpoint], numbered: list[LedgerCheckpoint], hashes: dict[int, str],
-                   signer: CheckpointSigner | None) -> tuple[int, str] | None:  # fmt: skip
+def _chain_problem(
+    legacy: list[LedgerCheckpoint],
+    numbered: list[LedgerCheckpoint],
+    hashes: dict[int, str],
+    signer: CheckpointSigner | None,
+) -> tuple[int, str] | None:
     """Every checkpoint matches the chain and (with a key) its signature; the numbers run 1, 2, 3 ... and
     each checkpoint follows the one before it (its entry, and the MAC it chains to). Only the signatures
     need the key."""
@@ -293,11 +330,15 @@ def _chain_problem(legacy: list[LedgerCheckpoint], numbered: list[LedgerCheckpoi
         if row.number != expected:
             return prev_seq + 1, f"signed checkpoint {expected} is missing (the next is {row.number}): deleted"
         if row.prev_mac != prev_mac:
-            return row.seq, (f"signed checkpoint {row.number} does not follow checkpoint {expected - 1}: "
-                             "reordered, replaced or rewritten")  # fmt: skip
+            return row.seq, (
+                f"signed checkpoint {row.number} does not follow checkpoint {expected - 1}: "
+                "reordered, replaced or rewritten"
+            )
         if row.seq <= prev_seq:
-            return row.seq, (f"signed checkpoint {row.number} (entry {row.seq}) does not come after the checkpoint "
-                             f"before it (entry {prev_seq}): reordered")  # fmt: skip
+            return row.seq, (
+                f"signed checkpoint {row.number} (entry {row.seq}) does not come after the checkpoint "
+                f"before it (entry {prev_seq}): reordered"
+            )
         prev_seq, prev_mac = row.seq, row.mac
     return None
 

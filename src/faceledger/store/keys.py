@@ -96,5 +96,7 @@ class KeyFiles:
     def _check_private(path: Path) -> None:
         mode = path.stat().st_mode
         if stat.S_IMODE(mode) & 0o077:
-            raise KeyProblem(f"{path} can be read by other users (mode {stat.S_IMODE(mode):o}); "
-                             f"run: chmod {'700' if path.is_dir() else '600'} {path}")  # fmt: skip
+            raise KeyProblem(
+                f"{path} can be read by other users (mode {stat.S_IMODE(mode):o}); "
+                f"run: chmod {'700' if path.is_dir() else '600'} {path}"
+            )

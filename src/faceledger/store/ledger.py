@@ -49,11 +49,19 @@ class LedgerEntry(Base):
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "seq": self.seq, "at": self.at, "actor_id": self.actor_id, "actor": self.actor, "action": self.action,
-            "case_id": self.case_id, "outcome": self.outcome, "subjects": json.loads(self.subjects),
-            "details": json.loads(self.details), "reasons": json.loads(self.reasons),
-            "prev_hash": self.prev_hash, "hash": self.hash,
-        }  # fmt: skip
+            "seq": self.seq,
+            "at": self.at,
+            "actor_id": self.actor_id,
+            "actor": self.actor,
+            "action": self.action,
+            "case_id": self.case_id,
+            "outcome": self.outcome,
+            "subjects": json.loads(self.subjects),
+            "details": json.loads(self.details),
+            "reasons": json.loads(self.reasons),
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
 
     def record(self) -> Recorded:
         """This entry as the typed record it was written through (store/events.py)."""
@@ -134,11 +142,27 @@ def append(
     """Add one entry, written through its typed record, in the caller's transaction: it commits with the
     action it records, or not at all."""
     if isinstance(event, Refusal):
-        return write_entry(session, actor, event.action, outcome=REFUSED, case_id=case_id, subjects=event.subjects,
-                           details=event.asked, reasons=reasons)  # fmt: skip
+        return write_entry(
+            session,
+            actor,
+            event.action,
+            outcome=REFUSED,
+            case_id=case_id,
+            subjects=event.subjects,
+            details=event.asked,
+            reasons=reasons,
+        )
     subjects, details = event.parts()
-    return write_entry(session, actor, event.NAME, outcome=event.OUTCOME, case_id=case_id, subjects=subjects,
-                       details=details, reasons=reasons)  # fmt: skip
+    return write_entry(
+        session,
+        actor,
+        event.NAME,
+        outcome=event.OUTCOME,
+        case_id=case_id,
+        subjects=subjects,
+        details=details,
+        reasons=reasons,
+    )
 
 
 def write_entry(
@@ -161,11 +185,18 @@ def write_entry(
         head = LedgerHead(id=1, seq=0, hash=GENESIS_HASH)
         session.add(head)
     fields: dict[str, Any] = {
-        "seq": head.seq + 1, "at": datetime.now(UTC).isoformat(timespec="microseconds"), "actor_id": actor.id,
-        "actor": actor.name, "action": action.value, "case_id": case_id, "outcome": outcome,
-        "subjects": canonical(dict(subjects or {})), "details": canonical(dict(details or {})),
-        "reasons": canonical(list(reasons)), "prev_hash": head.hash,
-    }  # fmt: skip
+        "seq": head.seq + 1,
+        "at": datetime.now(UTC).isoformat(timespec="microseconds"),
+        "actor_id": actor.id,
+        "actor": actor.name,
+        "action": action.value,
+        "case_id": case_id,
+        "outcome": outcome,
+        "subjects": canonical(dict(subjects or {})),
+        "details": canonical(dict(details or {})),
+        "reasons": canonical(list(reasons)),
+        "prev_hash": head.hash,
+    }
     entry = LedgerEntry(**fields, hash=entry_hash(fields))
     session.add(entry)
     edge, completed = merkle.extend(merkle.decode_frontier(head.tree, head.seq), head.seq, leaf_hash(entry.hash))
@@ -205,8 +236,9 @@ class VerifyStatus(enum.StrEnum):
 def entries_after(session: Session, last: int = 0) -> Iterator[LedgerEntry]:
     """Every entry after `last`, in order, read in chunks."""
     while True:
-        rows = session.scalars(select(LedgerEntry).where(LedgerEntry.seq > last).order_by(LedgerEntry.seq)
-                               .limit(_VERIFY_CHUNK)).all()  # fmt: skip
+        rows = session.scalars(
+            select(LedgerEntry).where(LedgerEntry.seq > last).order_by(LedgerEntry.seq).limit(_VERIFY_CHUNK)
+        ).all()
         if not rows:
             return
         yield from rows
@@ -224,8 +256,9 @@ class Walk:
     problem: str = ""
 
 
-def walk(session: Session, seq: int, digest: str, *, keep: set[int] | None = None,
-         kept: dict[int, str] | None = None) -> Walk:  # fmt: skip
+def walk(
+    session: Session, seq: int, digest: str, *, keep: set[int] | None = None, kept: dict[int, str] | None = None
+) -> Walk:
     """Recompute the chain after entry `seq` (whose hash is `digest`) to its end; stop at the first entry
     that does not verify. The hashes of the entries named in `keep` go into `kept`."""
     state = Walk(seq, digest)
@@ -245,8 +278,10 @@ def head_problem(head: LedgerHead | None, state: Walk) -> str:
     head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
     if (head_seq, head_hash) == (state.seq, state.hash):
         return ""
-    return (f"the ledger ends at entry {state.seq} but its head records entry {head_seq}: "
-            f"entries after {state.seq} were deleted")  # fmt: skip
+    return (
+        f"the ledger ends at entry {state.seq} but its head records entry {head_seq}: "
+        f"entries after {state.seq} were deleted"
+    )
 
 
 def check_entry(entry: LedgerEntry, expected_seq: int, prev: str) -> str:
@@ -261,9 +296,16 @@ def check_entry(entry: LedgerEntry, expected_seq: int, prev: str) -> str:
     return ""
 
 
-def entries(session: Session, *, since: int = 0, limit: int = 100, action: str | None = None,
-            case_id: int | None = None, outcome: str | None = None,
-            visible: ColumnElement[bool] | None = None) -> list[LedgerEntry]:  # fmt: skip
+def entries(
+    session: Session,
+    *,
+    since: int = 0,
+    limit: int = 100,
+    action: str | None = None,
+    case_id: int | None = None,
+    outcome: str | None = None,
+    visible: ColumnElement[bool] | None = None,
+) -> list[LedgerEntry]:
     query = select(LedgerEntry).where(LedgerEntry.seq > since)
     if visible is not None:  # the part of the ledger the reader may see (services/scope.py)
         query = query.where(visible)

@@ -45,8 +45,13 @@ class Anchor:
         """The newer of each part: an anchor never moves back."""
         newer = self
         if other.checkpoint_number > self.checkpoint_number:
-            newer = replace(newer, checkpoint_number=other.checkpoint_number, checkpoint_seq=other.checkpoint_seq,
-                            checkpoint_hash=other.checkpoint_hash, checkpoint_mac=other.checkpoint_mac)  # fmt: skip
+            newer = replace(
+                newer,
+                checkpoint_number=other.checkpoint_number,
+                checkpoint_seq=other.checkpoint_seq,
+                checkpoint_hash=other.checkpoint_hash,
+                checkpoint_mac=other.checkpoint_mac,
+            )
         if other.head_seq > self.head_seq:
             newer = replace(newer, head_seq=other.head_seq, head_hash=other.head_hash)
         return newer

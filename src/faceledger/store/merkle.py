@@ -63,8 +63,9 @@ def encode_frontier(frontier: list[bytes]) -> str:
 def decode_frontier(text: str | None, size: int) -> list[bytes]:
     frontier = [bytes.fromhex(h) for h in json.loads(text)] if text else []
     if len(frontier) != bin(size).count("1"):
-        raise LedgerTampered(f"the ledger head's tree edge has {len(frontier)} subtrees; {size} entries need "
-                             f"{bin(size).count('1')}")  # fmt: skip
+        raise LedgerTampered(
+            f"the ledger head's tree edge has {len(frontier)} subtrees; {size} entries need {bin(size).count('1')}"
+        )
     return frontier
 
 
@@ -97,8 +98,9 @@ class TreeReader:
     def _leaves(self, indexes: list[int]) -> dict[int, bytes]:
         from faceledger.store.ledger import LedgerEntry  # the entries' own module imports this one
 
-        rows = self._session.execute(select(LedgerEntry.seq, LedgerEntry.hash)
-                                     .where(LedgerEntry.seq.in_([i + 1 for i in indexes]))).all()  # fmt: skip
+        rows = self._session.execute(
+            select(LedgerEntry.seq, LedgerEntry.hash).where(LedgerEntry.seq.in_([i + 1 for i in indexes]))
+        ).all()
         found = {seq - 1: leaf_hash(digest) for seq, digest in rows}
         missing = sorted(set(indexes) - set(found))
         if missing:
@@ -185,8 +187,9 @@ def _covering(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
-def rebuild(entry_hashes: Iterable[str], store: Callable[[list[tuple[int, int, bytes]]], None],
-            batch: int = 5_000) -> tuple[list[bytes], int]:  # fmt: skip
+def rebuild(
+    entry_hashes: Iterable[str], store: Callable[[list[tuple[int, int, bytes]]], None], batch: int = 5_000
+) -> tuple[list[bytes], int]:
     """Build the tree over existing entries (the migration, and `ledger verify`'s recomputation): the
     right edge and the size; `store` receives the completed nodes in batches."""
     frontier: list[bytes] = []

@@ -25,8 +25,9 @@ def register(session: Session, model_key: str, *, enabled: bool) -> tuple[Galler
     row = session.scalars(select(GalleryModel).where(GalleryModel.model_key == model_key)).one_or_none()
     if row is not None:
         return row, False
-    row = GalleryModel(model_key=model_key, name=model_key.split("@", 1)[0], enabled=enabled,
-                       enabled_at=utcnow() if enabled else None)  # fmt: skip
+    row = GalleryModel(
+        model_key=model_key, name=model_key.split("@", 1)[0], enabled=enabled, enabled_at=utcnow() if enabled else None
+    )
     session.add(row)
     session.flush()
     return row, True

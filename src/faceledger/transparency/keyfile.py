@@ -27,9 +27,11 @@ def check_key_location(path: Path, forbidden: Path | None) -> None:
         return
     where, inside = path.absolute().resolve(), forbidden.absolute().resolve()
     if where == inside or where.is_relative_to(inside):
-        raise KeyFileProblem(f"the signing key {path} is inside the data directory {forbidden}; keep it elsewhere "
-                             "(FACELEDGER_LEDGER_SIGNING_KEY), so that a copy of the data directory cannot "
-                             "sign")  # fmt: skip
+        raise KeyFileProblem(
+            f"the signing key {path} is inside the data directory {forbidden}; keep it elsewhere "
+            "(FACELEDGER_LEDGER_SIGNING_KEY), so that a copy of the data directory cannot "
+            "sign"
+        )
 
 
 def load_key(path: Path, forbidden: Path | None = None) -> Ed25519PrivateKey | None:
@@ -47,13 +49,16 @@ def load_key(path: Path, forbidden: Path | None = None) -> Ed25519PrivateKey | N
         status = os.fstat(handle.fileno())
         mode = stat.S_IMODE(status.st_mode)
         if mode & 0o077:
-            raise KeyFileProblem(f"the signing key {path} can be read by other users (mode {mode:o}); run: chmod 600 "
-                                 f"{path}")  # fmt: skip
+            raise KeyFileProblem(
+                f"the signing key {path} can be read by other users (mode {mode:o}); run: chmod 600 {path}"
+            )
         if status.st_uid != os.geteuid():
             raise KeyFileProblem(f"the signing key {path} belongs to another user (uid {status.st_uid})")
         if status.st_nlink != 1:
-            raise KeyFileProblem(f"the signing key {path} has {status.st_nlink} names (hard links): a copy could "
-                                 "sit inside the data directory; keep one")  # fmt: skip
+            raise KeyFileProblem(
+                f"the signing key {path} has {status.st_nlink} names (hard links): a copy could "
+                "sit inside the data directory; keep one"
+            )
         data = handle.read()
     try:
         key = load_pem_private_key(data, password=None)

@@ -38,8 +38,19 @@ _MAX_PATH = 64  # a tree of 2^64 entries needs no longer proof
 
 # The fields an entry's hash covers, in this one place (store/ledger.py hashes with it, and this file travels
 # in every disclosure package with it pinned: a package cannot name its own).
-HASHED_FIELDS = ("seq", "at", "actor_id", "actor", "action", "case_id", "outcome", "subjects", "details", "reasons",
-                 "prev_hash")  # fmt: skip
+HASHED_FIELDS = (
+    "seq",
+    "at",
+    "actor_id",
+    "actor",
+    "action",
+    "case_id",
+    "outcome",
+    "subjects",
+    "details",
+    "reasons",
+    "prev_hash",
+)
 _SIZE = re.compile(r"0|[1-9][0-9]{0,18}")
 _HEX_HASH = re.compile(r"[0-9a-f]{64}")
 
@@ -97,12 +108,12 @@ def verify_inclusion(leaf_index: int, tree_size: int, leaf: bytes, path: Sequenc
     if sn != 0:
         raise VerificationFailed("the inclusion proof is shorter than the tree is deep")
     if r != root:
-        raise VerificationFailed(f"the inclusion proof of leaf {leaf_index} does not lead to the root of size "
-                                 f"{tree_size}")  # fmt: skip
+        raise VerificationFailed(
+            f"the inclusion proof of leaf {leaf_index} does not lead to the root of size {tree_size}"
+        )
 
 
-def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes,
-                       path: Sequence[bytes]) -> None:  # fmt: skip
+def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes, path: Sequence[bytes]) -> None:
     """RFC 9162 2.1.4.2: the tree of `new_size` with `new_root` extends the one of `old_size` with `old_root`."""
     if not 0 <= old_size <= new_size:
         raise VerificationFailed(f"a tree of {new_size} cannot extend one of {old_size}: the log was rolled back")
@@ -123,8 +134,10 @@ def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: 
         hashes.insert(0, old_root)
     fr, sr, sn = _fold_consistency(hashes, old_size - 1, new_size - 1)
     if sn != 0 or fr != old_root or sr != new_root:
-        raise VerificationFailed(f"the tree of {new_size} entries does not extend the one of {old_size} "
-                                 "entries: the log was rewritten or forked")  # fmt: skip
+        raise VerificationFailed(
+            f"the tree of {new_size} entries does not extend the one of {old_size} "
+            "entries: the log was rewritten or forked"
+        )
 
 
 def _fold_consistency(hashes: Sequence[bytes], fn: int, sn: int) -> tuple[bytes, bytes, int]:
@@ -259,8 +272,10 @@ class Checkpoint:
         if self.origin != key.name:
             raise VerificationFailed(f"the checkpoint is of the log {self.origin!r}, the key of {key.name!r}")
         if not self.signed_by(key):
-            raise VerificationFailed(f"the checkpoint of size {self.size} is not signed by {key.name}'s key "
-                                     f"{key.id.hex()}: it was altered or signed by another key")  # fmt: skip
+            raise VerificationFailed(
+                f"the checkpoint of size {self.size} is not signed by {key.name}'s key "
+                f"{key.id.hex()}: it was altered or signed by another key"
+            )
 
     def cosigned_at(self, witness: VerifierKey) -> int | None:
         """The time (POSIX seconds) at which `witness` cosigned this checkpoint; None if it did not."""
@@ -321,8 +336,9 @@ def check_inclusion_proof(proof: Mapping[str, Any], checkpoint: Checkpoint, entr
     if not isinstance(proof, Mapping):
         raise VerificationFailed("an inclusion proof is a JSON object")
     if proof.get("tree_size") != checkpoint.size:
-        raise VerificationFailed(f"the proof is for a tree of {proof.get('tree_size')}, the checkpoint's has "
-                                 f"{checkpoint.size}")  # fmt: skip
+        raise VerificationFailed(
+            f"the proof is for a tree of {proof.get('tree_size')}, the checkpoint's has {checkpoint.size}"
+        )
     if proof.get("entry_hash") != entry_hash:
         raise VerificationFailed(f"the proof is for another entry than entry {proof.get('seq')}")
     seq = proof.get("seq")
@@ -339,8 +355,10 @@ def check_consistency_proof(proof: Mapping[str, Any], old: Checkpoint, new: Chec
     if old.origin != new.origin:
         raise VerificationFailed(f"the checkpoints are of two logs: {old.origin!r} and {new.origin!r}")
     if (proof.get("old_size"), proof.get("new_size")) != (old.size, new.size):
-        raise VerificationFailed(f"the proof is from size {proof.get('old_size')} to {proof.get('new_size')}, the "
-                                 f"checkpoints are of sizes {old.size} and {new.size}")  # fmt: skip
+        raise VerificationFailed(
+            f"the proof is from size {proof.get('old_size')} to {proof.get('new_size')}, the "
+            f"checkpoints are of sizes {old.size} and {new.size}"
+        )
     verify_consistency(old.size, new.size, old.root, new.root, hashes_of(proof.get("path"), "consistency path"))
 
 
@@ -374,8 +392,10 @@ def _pick(names: list[str], read: Any) -> dict[str, bytes]:
         copies = [n for n in names if n == prefix + wanted]
         elsewhere = [n for n in names if n.endswith("/" + wanted) and n != prefix + wanted]
         if len(copies) > 1 or elsewhere:
-            raise VerificationFailed(f"the package holds more than one {wanted} ({', '.join(copies + elsewhere)}): "
-                                     "which one a reader opens cannot be told")  # fmt: skip
+            raise VerificationFailed(
+                f"the package holds more than one {wanted} ({', '.join(copies + elsewhere)}): "
+                "which one a reader opens cannot be told"
+            )
         if copies:
             found[wanted] = read(copies[0])
     return found
@@ -397,16 +417,19 @@ def _entries(text: str) -> list[dict[str, Any]]:
             raise VerificationFailed(f"line {number} of ledger.jsonl is not JSON: {exc}") from None
         if not isinstance(entry, dict) or set(entry) != {*HASHED_FIELDS, "hash"}:
             extra = sorted(set(entry) - {*HASHED_FIELDS, "hash"}) if isinstance(entry, dict) else []
-            raise VerificationFailed(f"line {number} of ledger.jsonl is not an entry of exactly the hashed fields and "
-                                     f"its hash{': it adds ' + ', '.join(extra) if extra else ''}")  # fmt: skip
+            raise VerificationFailed(
+                f"line {number} of ledger.jsonl is not an entry of exactly the hashed fields and "
+                f"its hash{': it adds ' + ', '.join(extra) if extra else ''}"
+            )
         entries.append(entry)
     if not entries:
         raise VerificationFailed("the package discloses no ledger entry")
     return entries
 
 
-def verify_package(location: Path, public_key: str | None = None,
-                   witness_keys: Sequence[VerifierKey] = ()) -> list[str]:  # fmt: skip
+def verify_package(
+    location: Path, public_key: str | None = None, witness_keys: Sequence[VerifierKey] = ()
+) -> list[str]:
     """Every check of a disclosure package, in order; raises VerificationFailed at the first that fails."""
     files = _read_package(location)
     done: list[str] = []
@@ -422,8 +445,10 @@ def verify_package(location: Path, public_key: str | None = None,
     key = VerifierKey.parse(key_text)
     checkpoint.require_signature(key)
     source = "given" if public_key is not None else "enclosed"
-    done.append(f"checkpoint: {checkpoint.origin}, {checkpoint.size} entries, signed by the {source} key "
-                f"{key.id.hex()} at {checkpoint.time}")  # fmt: skip
+    done.append(
+        f"checkpoint: {checkpoint.origin}, {checkpoint.size} entries, signed by the {source} key "
+        f"{key.id.hex()} at {checkpoint.time}"
+    )
     names = HASHED_FIELDS  # pinned here; the package's own list is only compared
     if not isinstance(proofs, dict) or tuple(proofs.get("hashed_fields", ())) != HASHED_FIELDS:
         raise VerificationFailed("proofs.json names other hashed fields than this verifier knows")
@@ -442,8 +467,9 @@ def verify_package(location: Path, public_key: str | None = None,
             check_inclusion_proof(by_seq[seq], checkpoint, recomputed)
         except VerificationFailed as exc:
             raise VerificationFailed(f"entry {seq}: {exc}") from None
-    done.append(f"{len(entries)} disclosed entries: each hash recomputed and each proven included in the "
-                "checkpoint's tree")  # fmt: skip
+    done.append(
+        f"{len(entries)} disclosed entries: each hash recomputed and each proven included in the checkpoint's tree"
+    )
     for witness in witness_keys:
         stamp = checkpoint.cosigned_at(witness)
         if stamp is None:
@@ -478,11 +504,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
     if public_key is None:
-        print("NOT independently verified: the package agrees with the key it encloses, which whoever made it "
-              "chose; run again with --public-key and the office's key as the council publishes it")  # fmt: skip
+        print(
+            "NOT independently verified: the package agrees with the key it encloses, which whoever made it "
+            "chose; run again with --public-key and the office's key as the council publishes it"
+        )
         return 3
-    print("verified: the disclosed entries are in the ledger the office's key signed; entries a package leaves "
-          "out, and its other files (searches.json, images), are not covered by this check")  # fmt: skip
+    print(
+        "verified: the disclosed entries are in the ledger the office's key signed; entries a package leaves "
+        "out, and its other files (searches.json, images), are not covered by this check"
+    )
     return 0
 
 

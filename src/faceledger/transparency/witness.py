@@ -100,15 +100,27 @@ class WitnessState:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def check(state: WitnessState, log_key: VerifierKey, new: Checkpoint, proof: dict[str, Any] | None,
-          name: str | None = None, now: int | None = None) -> Accepted:  # fmt: skip
+def check(
+    state: WitnessState,
+    log_key: VerifierKey,
+    new: Checkpoint,
+    proof: dict[str, Any] | None,
+    name: str | None = None,
+    now: int | None = None,
+) -> Accepted:
     """Accept `new` after the last accepted checkpoint (with `proof` from its size to the new one)."""
     with state.locked():
         return _check(state, log_key, new, proof, name, now)
 
 
-def _check(state: WitnessState, log_key: VerifierKey, new: Checkpoint, proof: dict[str, Any] | None,
-           name: str | None, now: int | None) -> Accepted:  # fmt: skip
+def _check(
+    state: WitnessState,
+    log_key: VerifierKey,
+    new: Checkpoint,
+    proof: dict[str, Any] | None,
+    name: str | None,
+    now: int | None,
+) -> Accepted:
     witness_key, private = state.key(name)
     try:
         new.require_signature(log_key)
@@ -119,8 +131,9 @@ def _check(state: WitnessState, log_key: VerifierKey, new: Checkpoint, proof: di
         if last.origin != new.origin:
             raise WitnessRefused(f"refused: this witness follows the log {last.origin!r}, not {new.origin!r}")
         if new.size < last.size:
-            raise WitnessRefused(f"refused: rollback: the new checkpoint has {new.size} entries, the one accepted "
-                                 f"before has {last.size}")  # fmt: skip
+            raise WitnessRefused(
+                f"refused: rollback: the new checkpoint has {new.size} entries, the one accepted before has {last.size}"
+            )
         if new.size == last.size and new.root != last.root:
             raise WitnessRefused(f"refused: fork: two different trees of {new.size} entries")
         if new.size > last.size:
@@ -129,8 +142,10 @@ def _check(state: WitnessState, log_key: VerifierKey, new: Checkpoint, proof: di
             try:
                 check_consistency_proof(proof, last, new)
             except VerificationFailed as exc:
-                raise WitnessRefused(f"refused: fork: the checkpoint of {new.size} entries does not extend the "
-                                     f"one of {last.size} accepted before ({exc})") from None  # fmt: skip
+                raise WitnessRefused(
+                    f"refused: fork: the checkpoint of {new.size} entries does not extend the "
+                    f"one of {last.size} accepted before ({exc})"
+                ) from None
     stamp = int(time.time()) if now is None else now
     cosigned = cosign(new, witness_key, private, stamp)
     state.keep(cosigned)
@@ -169,7 +184,9 @@ def from_url(state: WitnessState, log_key: VerifierKey, url: str, name: str | No
             try:
                 proof = json.loads(fetch(url, "/api/v1/ledger/proofs/consistency", query))
             except (WitnessRefused, json.JSONDecodeError) as exc:
-                raise WitnessRefused(f"refused: the log gives no consistency proof from the {last.size} entries "
-                                     f"accepted before to its {new.size}: a log that was rewritten has none "
-                                     f"({exc})") from None  # fmt: skip
+                raise WitnessRefused(
+                    f"refused: the log gives no consistency proof from the {last.size} entries "
+                    f"accepted before to its {new.size}: a log that was rewritten has none "
+                    f"({exc})"
+                ) from None
         return _check(state, log_key, new, proof, name, None)

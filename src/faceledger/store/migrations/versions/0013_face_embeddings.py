@@ -19,14 +19,28 @@ down_revision = "0012"
 branch_labels = None
 depends_on = None
 
-_faces = sa.table("faces", sa.column("id", sa.Integer()), sa.column("embedding", sa.LargeBinary()),
-                  sa.column("model_key", sa.String(120)))  # fmt: skip
-_embeddings = sa.table("face_embeddings", sa.column("id", sa.Integer()), sa.column("face_id", sa.Integer()),
-                       sa.column("model_key", sa.String(120)), sa.column("embedding", sa.LargeBinary()),
-                       sa.column("created_at", sa.DateTime(timezone=True)))  # fmt: skip
-_models = sa.table("gallery_models", sa.column("model_key", sa.String(120)), sa.column("name", sa.String(120)),
-                   sa.column("enabled", sa.Boolean()), sa.column("created_at", sa.DateTime(timezone=True)),
-                   sa.column("enabled_at", sa.DateTime(timezone=True)))  # fmt: skip
+_faces = sa.table(
+    "faces",
+    sa.column("id", sa.Integer()),
+    sa.column("embedding", sa.LargeBinary()),
+    sa.column("model_key", sa.String(120)),
+)
+_embeddings = sa.table(
+    "face_embeddings",
+    sa.column("id", sa.Integer()),
+    sa.column("face_id", sa.Integer()),
+    sa.column("model_key", sa.String(120)),
+    sa.column("embedding", sa.LargeBinary()),
+    sa.column("created_at", sa.DateTime(timezone=True)),
+)
+_models = sa.table(
+    "gallery_models",
+    sa.column("model_key", sa.String(120)),
+    sa.column("name", sa.String(120)),
+    sa.column("enabled", sa.Boolean()),
+    sa.column("created_at", sa.DateTime(timezone=True)),
+    sa.column("enabled_at", sa.DateTime(timezone=True)),
+)
 
 
 def upgrade() -> None:
@@ -59,14 +73,19 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_face_embeddings_model_key"), ["model_key"], unique=False)
 
     now = sa.func.current_timestamp()
-    op.execute(_embeddings.insert().from_select(
-        ["face_id", "model_key", "embedding", "created_at"],
-        sa.select(_faces.c.id, _faces.c.model_key, _faces.c.embedding, now).order_by(_faces.c.id),
-    ))  # fmt: skip
+    op.execute(
+        _embeddings.insert().from_select(
+            ["face_id", "model_key", "embedding", "created_at"],
+            sa.select(_faces.c.id, _faces.c.model_key, _faces.c.embedding, now).order_by(_faces.c.id),
+        )
+    )
     keys = [row[0] for row in op.get_bind().execute(sa.select(_faces.c.model_key).distinct())]
     for key in sorted(keys):
-        op.execute(_models.insert().values(model_key=key, name=key.split("@", 1)[0], enabled=True,
-                                           created_at=now, enabled_at=now))  # fmt: skip
+        op.execute(
+            _models.insert().values(
+                model_key=key, name=key.split("@", 1)[0], enabled=True, created_at=now, enabled_at=now
+            )
+        )
 
     # Plain ALTER TABLE, not a batch copy: SQLite (>= 3.35) drops columns in place, and a batch would
     # drop and recreate faces, which with foreign keys on cascades into face_embeddings.
@@ -84,10 +103,14 @@ def downgrade() -> None:
     blob_type = "BLOB" if sqlite else "BYTEA"
     op.execute(f"ALTER TABLE faces ADD COLUMN embedding {blob_type}{blob_default}")
     op.execute(f"ALTER TABLE faces ADD COLUMN model_key VARCHAR(120){key_default}")
-    op.execute("UPDATE faces SET embedding = (SELECT e.embedding FROM face_embeddings e "
-               "WHERE e.face_id = faces.id ORDER BY e.id LIMIT 1)")  # fmt: skip
-    op.execute("UPDATE faces SET model_key = (SELECT e.model_key FROM face_embeddings e "
-               "WHERE e.face_id = faces.id ORDER BY e.id LIMIT 1)")  # fmt: skip
+    op.execute(
+        "UPDATE faces SET embedding = (SELECT e.embedding FROM face_embeddings e "
+        "WHERE e.face_id = faces.id ORDER BY e.id LIMIT 1)"
+    )
+    op.execute(
+        "UPDATE faces SET model_key = (SELECT e.model_key FROM face_embeddings e "
+        "WHERE e.face_id = faces.id ORDER BY e.id LIMIT 1)"
+    )
     if not sqlite:
         op.alter_column("faces", "embedding", nullable=False)
         op.alter_column("faces", "model_key", nullable=False)

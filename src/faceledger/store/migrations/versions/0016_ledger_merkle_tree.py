@@ -23,10 +23,15 @@ branch_labels = None
 depends_on = None
 
 _entries = sa.table("ledger_entries", sa.column("seq", sa.Integer()), sa.column("hash", sa.String(64)))
-_head = sa.table("ledger_head", sa.column("id", sa.Integer()), sa.column("seq", sa.Integer()),
-                 sa.column("tree", sa.Text()))  # fmt: skip
-_nodes = sa.table("ledger_tree_nodes", sa.column("level", sa.Integer()), sa.column("index", sa.BigInteger()),
-                  sa.column("hash", sa.String(64)))  # fmt: skip
+_head = sa.table(
+    "ledger_head", sa.column("id", sa.Integer()), sa.column("seq", sa.Integer()), sa.column("tree", sa.Text())
+)
+_nodes = sa.table(
+    "ledger_tree_nodes",
+    sa.column("level", sa.Integer()),
+    sa.column("index", sa.BigInteger()),
+    sa.column("hash", sa.String(64)),
+)
 
 
 def upgrade() -> None:
@@ -57,8 +62,12 @@ def upgrade() -> None:
     def hashes() -> Iterator[str]:
         last = 0
         while True:
-            rows = bind.execute(sa.select(_entries.c.seq, _entries.c.hash).where(_entries.c.seq > last)
-                                .order_by(_entries.c.seq).limit(10_000)).all()  # fmt: skip
+            rows = bind.execute(
+                sa.select(_entries.c.seq, _entries.c.hash)
+                .where(_entries.c.seq > last)
+                .order_by(_entries.c.seq)
+                .limit(10_000)
+            ).all()
             if not rows:
                 return
             for seq, digest in rows:
