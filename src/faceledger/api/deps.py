@@ -18,13 +18,12 @@ from faceledger.policy.governance import Action, ActorView
 from faceledger.services import refusal_counter
 from faceledger.services.accounts import authenticate_token
 from faceledger.services.deployment import Deployment
-from faceledger.services.guard import record_refusal, require_role, role_reasons
+from faceledger.services.guard import AUTHENTICATE, FORGERY, Refusable, record_refusal, require_role, role_reasons
 from faceledger.services.web_sessions import session_actor
-from faceledger.store.events import EventName
 
 SESSION_COOKIE = "faceledger_session"
 CSRF_HEADER = "X-CSRF-Token"
-CSRF = EventName.CSRF  # the ledger action of a refused cross-site request forgery
+CSRF = FORGERY  # the ledger action of a refused cross-site request forgery
 PUBLIC = "public"
 SIGNED_IN = "signed_in"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -78,7 +77,7 @@ def identify(
             return Caller(authenticate_token(found, header[7:].strip()), None)
         cookie = cookies.get(SESSION_COOKIE)
         if not cookie:
-            raise record_refusal(found, None, EventName.AUTHENTICATE, ["no credentials"])
+            raise record_refusal(found, None, AUTHENTICATE, ["no credentials"])
         opened = session_actor(found, cookie)
         return Caller(opened.actor, opened.csrf_token)
 
@@ -153,7 +152,7 @@ def _page_check(action: Action | str) -> Any:
 
     async def check(request: Request) -> None:
         found = await run_in_threadpool(_page_caller, request)
-        refuse: tuple[Action | EventName, list[str]] | None = None
+        refuse: tuple[Refusable, list[str]] | None = None
         if request.method not in SAFE_METHODS:
             token = (await request.form()).get("csrf_token")  # FastAPI has parsed the form already: no reread
             if not same_token(found.csrf_token, token if isinstance(token, str) else None):

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
-from sqlalchemy import select
 
 from faceledger.api.deps import MAX_ID, PUBLIC, CurrentActor, DeploymentDep, RowId, rule
 from faceledger.api.schemas import IngestCreate, OptOutConfirm
@@ -19,10 +18,15 @@ from faceledger.api.uploads import saved_upload
 from faceledger.errors import FaceledgerError
 from faceledger.policy.governance import Action
 from faceledger.services import audit_ledger, optout, reports, retention
-from faceledger.services.curation import check_ingest_input, governed_ingest, governed_remove, governed_stats
+from faceledger.services.curation import (
+    check_ingest_input,
+    governed_ingest,
+    governed_jobs,
+    governed_remove,
+    governed_stats,
+)
 from faceledger.services.ingest import IngestReport, SourceSpec
 from faceledger.services.operating_threshold import current_threshold
-from faceledger.store.models import IngestJob
 
 router = APIRouter(prefix="/api/v1")
 log = logging.getLogger(__name__)
@@ -38,27 +42,7 @@ def gallery(actor: CurrentActor, deployment: DeploymentDep) -> dict[str, Any]:
 def jobs(request: Request, actor: CurrentActor, deployment: DeploymentDep) -> list[dict[str, Any]]:
     """Ingest jobs, newest first, with the progress of those still running (from the database, so any
     server process shows it, whichever one runs the job)."""
-    governed_stats(deployment, actor)
-    with deployment.sessions() as session:
-        rows = session.scalars(select(IngestJob).order_by(IngestJob.id.desc()).limit(50)).all()
-        return [
-            {
-                "job": row.id,
-                "input": row.input_path,
-                "status": row.status,
-                "started_at": row.started_at.isoformat(),
-                "images_added": row.images_added,
-                "failures": row.failures,
-                "progress": _progress(row),
-            }
-            for row in rows
-        ]
-
-
-def _progress(row: IngestJob) -> dict[str, int] | None:
-    if row.status != "running":
-        return None
-    return {"done": row.images_done, "total": row.images_total, "added": row.images_added, "failed": row.failures}
+    return governed_jobs(deployment, actor)
 
 
 @router.post("/gallery/jobs", tags=["gallery"], status_code=202, **rule(Action.CURATE_GALLERY))

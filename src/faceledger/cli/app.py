@@ -28,12 +28,8 @@ from faceledger.cli.reports import report_app
 from faceledger.cli.transparency import register as register_transparency
 from faceledger.cli.video import video_app
 from faceledger.cli.witness import witness_app
-from faceledger.engine.licences import pipeline_models
-from faceledger.engine.models import runtime_versions
-from faceledger.engine.onnx_models import versions as onnx_versions
-from faceledger.services.analysis import AnalysisService, FileResult, save_chips
+from faceledger.services.analysis import AnalysisService, FileResult, model_notices, runtime, save_chips
 from faceledger.services.deployment import data_dir_from, open_deployment
-from faceledger.types import Pipeline
 
 app = typer.Typer(
     name="faceledger",
@@ -131,16 +127,16 @@ def version(as_json: JsonOption = False, data_dir: DataDirOption = None) -> None
     settings = make_settings()
     pipeline = settings.pipeline
     added = added_models(settings, data_dir)
-    models = pipeline_models(pipeline) + operator_notices(settings, added)
+    models = model_notices(pipeline) + operator_notices(settings, added)
     embedder = next(m for m in models if m.role == "embedder")  # the first: Face.embedding's model
-    runtime = {**runtime_versions(), **(onnx_versions() if pipeline is not Pipeline.DLIB else {})}
+    packages = runtime(pipeline)
     data = {
         "faceledger": __version__,
         "model": embedder.identity.to_dict(),
         "licence": embedder.licence,
         "pipeline": pipeline.value,
         "models": [m.to_dict() for m in models],
-        "runtime": runtime,
+        "runtime": packages,
     }
     if added:
         data["added_models"] = [a.to_dict() for a in added]
@@ -159,7 +155,7 @@ def version(as_json: JsonOption = False, data_dir: DataDirOption = None) -> None
             f"added model {a.name}: sha256 {a.sha256}, licence {a.licence}, commercial use "
             f"{'yes' if a.commercial_use else 'no'}, {when}"
         )
-    typer.echo("runtime " + ", ".join(f"{k} {v}" for k, v in runtime.items()))
+    typer.echo("runtime " + ", ".join(f"{k} {v}" for k, v in packages.items()))
 
 
 @app.command()

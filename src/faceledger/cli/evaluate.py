@@ -15,8 +15,6 @@ from faceledger.cli.errors import reports_errors
 from faceledger.cli.options import DataDirOption, JsonOption, WorkersOption, make_settings
 from faceledger.cli.session import TokenFileOption, TokenOption, acting
 from faceledger.config import Settings
-from faceledger.engine.calibration import load_pipeline_calibration
-from faceledger.engine.operator_model import operator_calibration
 from faceledger.errors import InvalidInput
 from faceledger.eval.choices import measure_choices
 from faceledger.eval.compare import compare_report
@@ -26,6 +24,7 @@ from faceledger.eval.operator_eval import operator_view1_table
 from faceledger.eval.report import run_lfw, threshold_advice, write_report
 from faceledger.policy.operating_threshold import operating_threshold
 from faceledger.services.deployment import Deployment
+from faceledger.services.operating_threshold import calibration_table
 from faceledger.services.operator_models import operator_settings, record_evaluation
 from faceledger.types import BUILTIN_PIPELINES, Pipeline
 
@@ -275,10 +274,10 @@ def threshold_command(
     if pipeline is not None and _added_models([pipeline], data_dir):
         with acting(data_dir, token, token_file=token_file) as (deployment, _):
             settings = operator_settings(deployment, pipeline)
-            table = operator_calibration(settings)  # the table its stored evaluation measured for this file
+            table = calibration_table(settings)  # the table its stored evaluation measured for this file
     else:
         settings = make_settings(pipeline=_BUILTIN[pipeline] if pipeline else None)
-        table = load_pipeline_calibration(settings.pipeline)  # its own distances' table, never dlib's for another
+        table = calibration_table(settings)  # its own distances' table, never dlib's for another
     advice = threshold_advice(table, gallery_size, fpir)
     # The deployment's policy (policy/operating_threshold.py): the worst group's 95% upper bound, not the average.
     policy = operating_threshold(table, gallery_size, fpir, settings.threshold_min_group_people)

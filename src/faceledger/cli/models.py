@@ -13,8 +13,8 @@ from faceledger.cli.errors import reports_errors
 from faceledger.cli.options import DataDirOption, JsonOption, emit_json
 from faceledger.cli.session import TokenFileOption, TokenOption, acting
 from faceledger.config import Settings
-from faceledger.engine.licences import ModelNotice
 from faceledger.errors import EngineUnavailable
+from faceledger.services.analysis import ModelNotice
 from faceledger.services.deployment import open_deployment
 from faceledger.services.gallery_models import ReembedReport, governed_enable, governed_list, governed_reembed
 from faceledger.services.operator_models import OperatorModelInfo, add_model, list_operator_models

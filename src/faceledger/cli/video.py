@@ -14,10 +14,9 @@ from faceledger.cli.casework import print_search
 from faceledger.cli.errors import reports_errors
 from faceledger.cli.options import DataDirOption, JsonOption, WorkersOption, emit_json, make_settings
 from faceledger.cli.session import TokenFileOption, TokenOption, acting
-from faceledger.engine.contact_sheet import contact_sheet
-from faceledger.engine.video_faces import analyse_video
 from faceledger.errors import InvalidInput
 from faceledger.services import video_search
+from faceledger.services.analysis import contact_sheet, video_tracks
 
 video_app = typer.Typer(
     help="Faces in video: tracks to choose from, and a search with one chosen frame.", no_args_is_help=True
@@ -47,9 +46,7 @@ def faces(
         def tick(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        result = analyse_video(
-            video, settings, every_s=every_s, workers=workers, attribution=attribution, on_frame=tick
-        )
+        result = video_tracks(video, settings, every_s=every_s, workers=workers, attribution=attribution, on_frame=tick)
     data = result.to_dict()
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

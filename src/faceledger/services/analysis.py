@@ -11,17 +11,34 @@ from PIL import Image
 
 from faceledger.config import Settings
 from faceledger.engine.calibration import CalibrationTable, FalseMatchEstimate, load_pipeline_calibration
+from faceledger.engine.contact_sheet import contact_sheet
 from faceledger.engine.distance import embedding_distance
 from faceledger.engine.fusion import FusionRule
+from faceledger.engine.licences import ModelNotice, pipeline_models
+from faceledger.engine.models import runtime_versions
+from faceledger.engine.onnx_models import versions as onnx_versions
 from faceledger.engine.parallel import FileResult, analyse_file, analyse_files
 from faceledger.engine.pipeline import FaceEngine
 from faceledger.engine.scales import scale_for_table
+from faceledger.engine.video_faces import VideoFaces, analyse_video
 from faceledger.errors import InvalidInput, ModelMismatch, NoFaceFound
 from faceledger.policy.comparison import LEAD_DISCLAIMER, assess_distance, relation_to_threshold
 from faceledger.services.pipeline_models import pipeline_fusion_rule
 from faceledger.types import Detector, Embedding, Face, ImageFaces, Likelihood, Pipeline
 
-__all__ = ["AnalysisService", "ChosenFace", "Comparison", "FileResult", "save_chips"]
+__all__ = [
+    "AnalysisService",
+    "ChosenFace",
+    "Comparison",
+    "FileResult",
+    "ModelNotice",
+    "VideoFaces",
+    "contact_sheet",
+    "model_notices",
+    "runtime",
+    "save_chips",
+    "video_tracks",
+]
 
 
 @dataclass(frozen=True)
@@ -220,3 +237,26 @@ def save_chips(faces: ImageFaces, out_dir: Path) -> list[Path]:
         Image.fromarray(face.chip).save(path)
         written.append(path)
     return written
+
+
+def video_tracks(
+    path: Path,
+    settings: Settings,
+    *,
+    every_s: float,
+    workers: int | None = None,
+    attribution: str = "",
+    on_frame: Callable[[int, int], None] | None = None,
+) -> VideoFaces:
+    """One track per person in a local video, each with its best face (`faceledger video faces`)."""
+    return analyse_video(path, settings, every_s=every_s, workers=workers, attribution=attribution, on_frame=on_frame)
+
+
+def model_notices(pipeline: Pipeline) -> list[ModelNotice]:
+    """The pipeline's shipped models: identity and licence."""
+    return pipeline_models(pipeline)
+
+
+def runtime(pipeline: Pipeline) -> dict[str, str]:
+    """The packages that run the pipeline's models, with their versions."""
+    return {**runtime_versions(), **(onnx_versions() if pipeline is not Pipeline.DLIB else {})}

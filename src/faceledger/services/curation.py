@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from faceledger.errors import NotIngestable
@@ -26,6 +27,7 @@ from faceledger.services.ingest import (
 from faceledger.services.ingest_inputs import IngestItem
 from faceledger.store import events
 from faceledger.store.db import transaction
+from faceledger.store.models import IngestJob
 
 
 def _allowed(deployment: Deployment, actor: ActorView, action: Action, details: dict[str, Any]) -> None:
@@ -134,3 +136,29 @@ def governed_stats(deployment: Deployment, actor: ActorView) -> dict[str, Any]:
 
     governed(deployment, actor, Action.VIEW_GALLERY, no_context, work)
     return gallery_stats(deployment)
+
+
+def governed_jobs(deployment: Deployment, actor: ActorView, limit: int = 50) -> list[dict[str, Any]]:
+    """Ingest jobs, newest first, with the progress of those still running (from the database, so any
+    server process shows it, whichever one runs the job)."""
+    governed(deployment, actor, Action.VIEW_GALLERY, no_context, lambda _session, _context: None)
+    with deployment.sessions() as session:
+        rows = session.scalars(select(IngestJob).order_by(IngestJob.id.desc()).limit(limit)).all()
+        return [
+            {
+                "job": row.id,
+                "input": row.input_path,
+                "status": row.status,
+                "started_at": row.started_at.isoformat(),
+                "images_added": row.images_added,
+                "failures": row.failures,
+                "progress": _progress(row),
+            }
+            for row in rows
+        ]
+
+
+def _progress(row: IngestJob) -> dict[str, int] | None:
+    if row.status != "running":
+        return None
+    return {"done": row.images_done, "total": row.images_total, "added": row.images_added, "failed": row.failures}

@@ -34,6 +34,12 @@ from faceledger.store.db import transaction
 from faceledger.store.events import Event, EventName, Refusal
 from faceledger.store.governance_models import Authorisation, Case, Department, User
 
+# What entry points may refuse in a ledgered way: a policy action, or one of the ledger's own refusals
+# (these two come from the HTTP layer: no credentials, and a forged cross-site request).
+Refusable = Action | EventName
+AUTHENTICATE = EventName.AUTHENTICATE
+FORGERY = EventName.CSRF
+
 T = TypeVar("T")
 
 
@@ -151,7 +157,7 @@ def refreshed(session: Session, actor: ActorView) -> ActorView:
 def record_refusal(
     deployment: Deployment,
     actor: ActorView | None,
-    action: Action | EventName,
+    action: Refusable,
     reasons: list[str] | tuple[str, ...],
     *,
     case_id: int | None = None,

@@ -4,9 +4,13 @@ search, so it tightens as the gallery grows; each governed search stores and led
 
 from __future__ import annotations
 
+from faceledger.config import Settings
+from faceledger.engine.calibration import CalibrationTable, load_pipeline_calibration
+from faceledger.engine.operator_model import operator_calibration
 from faceledger.engine.scales import scale_for_table
 from faceledger.policy.operating_threshold import OperatingThreshold, operating_threshold
 from faceledger.services.deployment import Deployment
+from faceledger.types import Pipeline
 
 _CACHED_SIZES = 256  # gallery sizes remembered; a busy gallery changes size with every ingest batch
 
@@ -41,3 +45,11 @@ def current_threshold(deployment: Deployment, gallery_faces: int | None = None) 
         deployment.threshold_cache.clear()
     deployment.threshold_cache[key] = (table, derived)
     return derived
+
+
+def calibration_table(settings: Settings) -> CalibrationTable:
+    """The table the settings' pipeline measures its distances with: an added model's, the one its stored
+    LFW evaluation measured for that very file; a shipped pipeline's, its own (never dlib's for another)."""
+    if settings.pipeline is Pipeline.OPERATOR:
+        return operator_calibration(settings)
+    return load_pipeline_calibration(settings.pipeline)
