@@ -28,6 +28,7 @@ lint: install
 	@! grep -rn --include='*.py' 'fmt: skip\|fmt: off' src tests bench || (echo 'ruff format owns the layout: no fmt: skip or fmt: off'; false)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python scripts/readme_commands.py --check
 
 # Two test processes: much of the suite waits on servers, subprocesses and the database, and a file's tests
 # stay together on one process (--dist loadfile) so its module fixtures are built once.

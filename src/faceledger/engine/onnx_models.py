@@ -6,7 +6,7 @@ and the graph is prepared in memory for onnxruntime:
   refuses it as is); only the input the network reads is kept;
 - both are int8 block-quantised, and onnxruntime 1.32 refuses YuNet's per-tensor blocks; the weights are
   de-quantised once at load (x - zero point) * scale, exactly what DequantizeLinear computes, so the
-  output is the same and the fp32 graph is faster (SFace 32 ms instead of 51 ms a face, DEPENDENCY-NOTES).
+  output is the same and the fp32 graph is faster (SFace 32 ms instead of 51 ms a face, docs/DEPENDENCIES.md).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Analyse many image files on all cores: one process per core, each loading the models once.
 
 dlib-bin is single-threaded and its ResNet gains nothing from batching (73-79 ms per face for batches of
-1-64, see DEPENDENCY-NOTES), so there is no batching here: paths go to the workers one at a time (a few
+1-64, see docs/DEPENDENCIES.md), so there is no batching here: paths go to the workers one at a time (a few
 hundred microseconds of traffic against ~50 ms of work per image), a bounded number in flight."""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Only the analysis leaves this machine: the caller reads each file and sends its 
 not see this filesystem), gets back the faces and thumbnails, and does every database write itself, so
 what is stored stays exactly-once and resumable (ingest skips images it already holds by content hash).
 Plain actors in an ActorPool, not Ray Data: on 2 CPUs Ray Data's actor pool starves its own read stage
-(DEPENDENCY-NOTES). Every node must run the same faceledger and models: each actor reports its models'
+(docs/DEPENDENCIES.md). Every node must run the same faceledger and models: each actor reports its models'
 identities (name, version, weights hash) and a mismatch is refused before any file is sent.
 
 What travels: the photos, and back their embeddings and thumbnails, in plain form through Ray's transport

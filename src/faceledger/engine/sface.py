@@ -2,7 +2,7 @@
 
 The chip is the least-squares similarity (Umeyama) of the five landmarks onto the ArcFace template,
 which is what OpenCV's `alignCrop` computes, warped bilinearly with numpy. SFace normalises inside the
-graph: it reads raw 0-255 floats in RGB order (BGR costs 0.25 pt on LFW, DEPENDENCY-NOTES)."""
+graph: it reads raw 0-255 floats in RGB order (BGR costs 0.25 pt on LFW, docs/DEPENDENCIES.md)."""
 
 from __future__ import annotations
 

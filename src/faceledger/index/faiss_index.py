@@ -2,7 +2,7 @@
 
 Why IVF and not HNSW (FAISS's or usearch's): galleries change, and opt-outs must really delete. IVF
 removes ids natively and adds incrementally; FAISS's HNSW cannot remove, usearch's can but built 2-3x
-slower than FAISS HNSW for equal or worse recall here (DEPENDENCY-NOTES). The nearest strangers of a
+slower than FAISS HNSW for equal or worse recall here (docs/DEPENDENCIES.md). The nearest strangers of a
 face lie in every direction, so IVF must probe many lists; 8-bit codes make each probe a quarter of the
 memory traffic, and the best candidates are then re-ranked with the exact vectors. Once the index is IVF,
 only the codes stay in RAM (~144 bytes a face: 128 of codes, 8 of id in the lists, 8 in the id set); the
