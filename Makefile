@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint unit browser bench calibrate clean
+.PHONY: install demo test quick lint unit browser bench calibrate clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ browser:
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 test: lint browser unit
+
+# The fast loop: everything that needs no real face data, PostgreSQL, browser or long run; the governed
+# logic runs there on the fake analyser (tests/fakes.py). `make test` runs these and the rest.
+quick: install
+	$(BIN)/pytest -n $(TEST_PROCESSES) --dist loadfile -m 'not needs_data and not postgres and not browser and not slow'
 
 bench: install
 	$(BIN)/python bench/engine_throughput.py

@@ -13,6 +13,7 @@ import pytest
 
 from faceledger.config import Settings
 from faceledger.engine.pipeline import FaceEngine
+from faceledger.services.analyser import Analyser
 from faceledger.services.deployment import Deployment, init_deployment
 from faceledger.types import IndexBackend, Pipeline
 from tests.databases import fresh_postgres_database
@@ -29,6 +30,14 @@ def _data_dir() -> Path:
 os.environ.setdefault(
     "FACELEDGER_INGEST_ROOTS", json.dumps([str(Path(tempfile.gettempdir()).resolve()), str(_data_dir())])
 )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that reads the real face data is marked needs_data whether or not its file says so, so
+    `make quick` (which leaves those out) cannot pick one up by accident."""
+    for item in items:
+        if {"data_dir", "samples"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.needs_data)
 
 
 @pytest.fixture(scope="session")
@@ -87,9 +96,11 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
 def make_deployment(tmp_path: Path, database_url: str | None) -> Iterator[Callable[..., Deployment]]:
     opened: list[Deployment] = []
 
-    def make(backend: IndexBackend = IndexBackend.FAISS, **overrides: object) -> Deployment:
+    def make(
+        backend: IndexBackend = IndexBackend.FAISS, *, analyser: Analyser | None = None, **overrides: object
+    ) -> Deployment:
         settings = Settings(workers=2, database_url=database_url, **overrides)  # type: ignore[arg-type]
-        deployment = init_deployment(settings, tmp_path / f"data-{len(opened)}", backend)
+        deployment = init_deployment(settings, tmp_path / f"data-{len(opened)}", backend, analyser=analyser)
         opened.append(deployment)
         return deployment
 

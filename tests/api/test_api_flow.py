@@ -1,5 +1,6 @@
-"""The governed flow over HTTP on real faces: search by upload, blind two-person review, the images a
-reviewer compares, sign-off, corroboration, export; then the kill switch and the ledger's verification.
+"""The governed flow over HTTP, on the fake analyser's faces and on real ones: search by upload, blind
+two-person review, the images a reviewer compares, sign-off, corroboration, export; then the kill switch
+and the ledger's verification.
 
 The gallery is ingested before the service starts: a running service's index is loaded (and brought level
 with the database) when it opens, so faces ingested by another process afterwards are not searched by it."""
@@ -20,24 +21,28 @@ from faceledger.services.deployment import Deployment
 from faceledger.services.ingest import SourceSpec
 from faceledger.store import ledger
 from tests.api.conftest import Api
+from tests.fakes import FakeAnalyser
 from tests.lfwdata import copy_with_manifest, people_with_several
 from tests.office import ATTESTATION, make_office
 
-pytestmark = pytest.mark.needs_data
 People = list[tuple[str, list[Path]]]
 
 
-@pytest.fixture
+@pytest.fixture(params=["fake", pytest.param("real", marks=pytest.mark.needs_data)])
 def gallery_api(
-    make_deployment: Callable[..., Deployment], data_dir: Path, tmp_path: Path
+    request: pytest.FixtureRequest, make_deployment: Callable[..., Deployment], tmp_path: Path
 ) -> Iterator[tuple[Api, People]]:
-    """The office with six LFW people in its gallery (one image each), and then its HTTP service."""
-    office = make_office(make_deployment())
-    people = people_with_several(data_dir, 6)
+    """The office with six people in its gallery (one image each; the fake's or LFW's), then its HTTP service."""
+    fake = FakeAnalyser() if request.param == "fake" else None
+    office = make_office(make_deployment(analyser=fake))
+    if fake is not None:
+        people = fake.people_with_several(tmp_path / "photos", 6)
+    else:
+        people = people_with_several(request.getfixturevalue("data_dir"), 6)
     manifest = copy_with_manifest(people, tmp_path / "g")
     report = governed_ingest(office.deployment, office.curator, manifest, SourceSpec("lfw", "test"))
     assert report.images_added == len(people) and not report.failures
-    app = create_app(office.deployment.settings, office.deployment.data_dir)
+    app = create_app(office.deployment.settings, office.deployment.data_dir, analyser=fake)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Api(office, client), people
 

@@ -11,6 +11,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # real server processes
+
 
 def _free_port() -> int:
     with socket.socket() as probe:

@@ -166,6 +166,7 @@ def test_the_time_budget_holds_for_governed_searches_from_any_entry_point(api: A
         deployment.settings = original
 
 
+@pytest.mark.slow
 def test_a_black_4k_10_s_video_is_refused_or_analysed_in_bounded_time(api: Api, black_4k_video: Path) -> None:
     started = time.monotonic()
     response = within(60, lambda: _tracks(api.client, api, black_4k_video))
@@ -176,6 +177,7 @@ def test_a_black_4k_10_s_video_is_refused_or_analysed_in_bounded_time(api: Api, 
 
 
 @pytest.mark.needs_data
+@pytest.mark.slow
 def test_a_photo_analysis_answers_while_a_slow_video_analysis_runs(
     api: Api, black_4k_video: Path, samples: Path
 ) -> None:
@@ -206,6 +208,7 @@ def test_a_photo_analysis_answers_while_a_slow_video_analysis_runs(
     assert not running.is_alive() and video["response"].status_code in (200, 413, 422), video
 
 
+@pytest.mark.slow
 def test_analyses_over_the_concurrency_bound_get_a_503_not_a_hang(api: Api, black_4k_video: Path) -> None:
     deployment = api.office.deployment
     settings = deployment.settings.model_copy(update={"analysis_max_concurrent": 1, "analysis_queue_wait_s": 0.2})

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from faceledger.api.deps import SESSION_COOKIE
 from faceledger.store import ledger
 from tests.api.conftest import Api
@@ -17,6 +19,7 @@ def _ledger_bytes(api: Api) -> int:
     return sum(len(e.details) + len(e.reasons) + len(e.subjects) for e in api.office.entries())
 
 
+@pytest.mark.slow
 def test_a_thousand_unauthenticated_requests_add_a_bounded_handful_of_entries(api: Api) -> None:
     before, size_before = len(api.office.entries()), _ledger_bytes(api)
     statuses = set()

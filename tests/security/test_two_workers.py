@@ -24,6 +24,8 @@ from faceledger.services.ingest import IngestReport, SourceSpec
 from tests.office import Office, make_office
 from tests.security import webflow
 
+pytestmark = pytest.mark.slow  # real server processes, started and killed
+
 
 def _free_port() -> int:
     with socket.socket() as probe:

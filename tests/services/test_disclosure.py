@@ -1,6 +1,7 @@
-"""Case disclosure (RCW 43.386.070) on real faces: every search of the case is in the zip (with candidates,
-without, refused), nothing of another case is; reviews, sign-off and images are there; the ledger excerpt
-rehashes; a tampered row is named; an analyst not on the case is refused, and both are ledgered."""
+"""Case disclosure (RCW 43.386.070), on the fake analyser's faces: every search of the case is in the zip
+(with candidates, without, refused), nothing of another case is; reviews, sign-off and images are there;
+the ledger excerpt rehashes; a tampered row is named; an analyst not on the case is refused, and both are
+ledgered."""
 
 from __future__ import annotations
 
@@ -32,12 +33,12 @@ from faceledger.services.guard import find_case
 from faceledger.services.ingest import SourceSpec
 from faceledger.store import events, ledger
 from faceledger.store.governance_models import Search
-from tests.lfwdata import copy_with_manifest, people_with_several
+from tests.fakes import FakeAnalyser
+from tests.lfwdata import copy_with_manifest
 from tests.office import ATTESTATION, Office, make_office
 
-pytestmark = pytest.mark.needs_data
 SPEC = SourceSpec("lfw-test", "research test data")
-GALLERY = 5  # people in the gallery; the next three are strangers (at most 9 LFW images in all)
+GALLERY = 5  # people in the gallery; the next three are strangers
 
 
 @dataclass
@@ -49,15 +50,16 @@ class Casework:
 
 
 @pytest.fixture
-def casework(make_deployment: Callable[..., Deployment], data_dir: Path, tmp_path: Path) -> Casework:
-    people = people_with_several(data_dir, GALLERY + 3)
-    office = make_office(make_deployment())
+def casework(make_deployment: Callable[..., Deployment], tmp_path: Path) -> Casework:
+    fake = FakeAnalyser()
+    people = fake.people_with_several(tmp_path / "photos", GALLERY + 3)
+    office = make_office(make_deployment(analyser=fake))
     deployment = office.deployment
     governed_ingest(deployment, office.curator, copy_with_manifest(people[:GALLERY], tmp_path / "gallery"), SPEC)
     probe = people[1][1][1]  # another photo of a gallery person
     hit = governed_search(deployment, office.analyst, SearchRequest("C-1", ATTESTATION, probe))
     assert hit.outcome == "candidates"
-    for _, images in people[GALLERY:]:  # the data fix which stranger scores above the threshold
+    for _, images in people[GALLERY:]:  # strangers: the first has no candidate under the threshold
         if not governed_search(deployment, office.analyst, SearchRequest("C-1", ATTESTATION, images[0])).candidates:
             break
     else:

@@ -1,5 +1,7 @@
-"""Governance end to end on real faces: grant, case, search, blind two-person review, sign-off,
-corroboration, export; then the kill switch. Every refusal is on the ledger and changes nothing else."""
+"""Governance end to end: grant, case, search, blind two-person review, sign-off, corroboration, export;
+then the kill switch. Every refusal is on the ledger and changes nothing else. The governed logic runs on
+the fake analyser (tests/fakes.py); the end-to-end flow runs on real faces as well, and what depends on
+the real models (a stranger's distances, a blurred probe's quality) runs on real faces only."""
 
 from __future__ import annotations
 
@@ -24,21 +26,46 @@ from faceledger.services.sign_in_throttle import authenticate_password
 from faceledger.store import ledger
 from faceledger.store.db import transaction
 from faceledger.store.governance_models import Authorisation, Review, Search, User
+from tests.fakes import FakeAnalyser
 from tests.lfwdata import copy_with_manifest, people_with_several
 from tests.office import ATTESTATION, Office, make_office
 
-pytestmark = pytest.mark.needs_data
 SPEC = SourceSpec("lfw-test", "research test data")
+People = list[tuple[str, list[Path]]]
+
+
+def _office(make_deployment: Callable[..., Deployment], people: People, folder: Path, **kwargs: object) -> Office:
+    office = make_office(make_deployment(**kwargs))
+    governed_ingest(office.deployment, office.curator, copy_with_manifest(people, folder), SPEC)
+    return office
+
+
+def _fake_office(make_deployment: Callable[..., Deployment], folder: Path) -> tuple[Office, People]:
+    fake = FakeAnalyser()
+    people = fake.people_with_several(folder / "photos", 8)
+    return _office(make_deployment, people, folder / "gallery", analyser=fake), people
 
 
 @pytest.fixture
-def office_with_gallery(
-    make_deployment: Callable[..., Deployment], data_dir: Path, tmp_path: Path
-) -> tuple[Office, list[tuple[str, list[Path]]]]:
+def fake_office(make_deployment: Callable[..., Deployment], tmp_path: Path) -> tuple[Office, People]:
+    return _fake_office(make_deployment, tmp_path)
+
+
+@pytest.fixture
+def real_office(make_deployment: Callable[..., Deployment], data_dir: Path, tmp_path: Path) -> tuple[Office, People]:
     people = people_with_several(data_dir, 8)
-    office = make_office(make_deployment())
-    governed_ingest(office.deployment, office.curator, copy_with_manifest(people, tmp_path / "gallery"), SPEC)
-    return office, people
+    return _office(make_deployment, people, tmp_path / "gallery"), people
+
+
+@pytest.fixture(params=["fake", pytest.param("real", marks=pytest.mark.needs_data)])
+def office_with_gallery(
+    request: pytest.FixtureRequest, make_deployment: Callable[..., Deployment], tmp_path: Path
+) -> tuple[Office, People]:
+    """The same office and gallery of eight, analysed by the fake or by the real models."""
+    if request.param == "fake":
+        return _fake_office(make_deployment, tmp_path)
+    people = people_with_several(request.getfixturevalue("data_dir"), 8)
+    return _office(make_deployment, people, tmp_path / "gallery"), people
 
 
 def _count(office: Office, model: type) -> int:
@@ -47,7 +74,7 @@ def _count(office: Office, model: type) -> int:
 
 
 def test_grant_case_search_review_signoff_export_then_halt(
-    office_with_gallery: tuple[Office, list[tuple[str, list[Path]]]], tmp_path: Path
+    office_with_gallery: tuple[Office, People], tmp_path: Path
 ) -> None:
     office, people = office_with_gallery
     deployment = office.deployment
@@ -110,10 +137,22 @@ def test_grant_case_search_review_signoff_export_then_halt(
         assert expected in actions
 
 
-def test_a_search_with_no_candidates_is_recorded_as_such(
-    office_with_gallery: tuple[Office, list[tuple[str, list[Path]]]], data_dir: Path
+def test_a_fake_stranger_has_no_candidates_and_the_search_says_so(
+    fake_office: tuple[Office, People], tmp_path: Path
 ) -> None:
-    office, _ = office_with_gallery
+    office, _ = fake_office
+    fake = office.deployment.analyser
+    assert isinstance(fake, FakeAnalyser)
+    stranger = fake.photo(tmp_path / "strangers", "Not_In_The_Gallery")
+    result = governed_search(office.deployment, office.analyst, SearchRequest("C-1", ATTESTATION, stranger))
+    assert result.outcome == "no_candidates" and not result.candidates
+    entry = office.entries(action="search")[-1]
+    assert json.loads(entry.details)["outcome"] == "no_candidates" and entry.outcome == ledger.DONE
+
+
+@pytest.mark.needs_data
+def test_a_search_with_no_candidates_is_recorded_as_such(real_office: tuple[Office, People], data_dir: Path) -> None:
+    office, _ = real_office
     strangers = [images[0] for _, images in people_with_several(data_dir, 20)[8:]]  # not in the gallery of 8
     for stranger in strangers:  # most strangers score above the threshold against 8 people; the data fix which
         try:
@@ -130,10 +169,9 @@ def test_a_search_with_no_candidates_is_recorded_as_such(
     assert json.loads(entry.details)["outcome"] == "no_candidates" and entry.outcome == ledger.DONE
 
 
-def test_low_quality_probe_needs_a_supervisors_override(
-    office_with_gallery: tuple[Office, list[tuple[str, list[Path]]]], tmp_path: Path
-) -> None:
-    office, people = office_with_gallery
+@pytest.mark.needs_data
+def test_low_quality_probe_needs_a_supervisors_override(real_office: tuple[Office, People], tmp_path: Path) -> None:
+    office, people = real_office
     blurred = tmp_path / "blurred.png"
     Image.open(people[2][1][1]).filter(ImageFilter.GaussianBlur(4)).save(blurred)
     request = SearchRequest("C-1", ATTESTATION, blurred)
@@ -214,12 +252,13 @@ ATTESTATIONS = {"empty attestation": "", "blocked purpose": "identify the protes
 
 @pytest.mark.parametrize("name", sorted(MISUSE))
 def test_misuse_is_refused_ledgered_and_changes_nothing(
-    name: str, make_deployment: Callable[..., Deployment], data_dir: Path
+    name: str, make_deployment: Callable[..., Deployment], tmp_path: Path
 ) -> None:
-    office = make_office(make_deployment())
+    fake = FakeAnalyser()
+    office = make_office(make_deployment(analyser=fake))
     setup, actor, match = MISUSE[name]
     setup(office)
-    probe = people_with_several(data_dir, 1)[0][1][0]
+    probe = fake.photo(tmp_path, "Someone")
     before = (_count(office, Search), len(office.entries()))
     case = "C-404" if name == "unknown case" else "C-1"
     request = SearchRequest(case, ATTESTATIONS.get(name, ATTESTATION), probe)
@@ -230,10 +269,11 @@ def test_misuse_is_refused_ledgered_and_changes_nothing(
     assert len(entries) == before[1] + 1, "exactly one entry: the refusal"
     assert entries[-1].action == "search" and entries[-1].outcome == ledger.REFUSED
     assert match in entries[-1].reasons
+    assert fake.probes == 0, "refused before the probe was analysed"
 
 
-def test_review_misuse(office_with_gallery: tuple[Office, list[tuple[str, list[Path]]]]) -> None:
-    office, people = office_with_gallery
+def test_review_misuse(fake_office: tuple[Office, People]) -> None:
+    office, people = fake_office
     deployment = office.deployment
     with pytest.raises(PolicyDenied, match="may not hold both analyst and reviewer"):
         office.add("dual", "analyst", "reviewer")  # separation of duties: refused at creation

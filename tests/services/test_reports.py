@@ -26,17 +26,18 @@ from faceledger.services.ingest import SourceSpec
 from faceledger.services.usage import iso_week
 from faceledger.store import ledger
 from faceledger.transparency.verify import Checkpoint, VerifierKey
+from tests.fakes import FakeAnalyser
 from tests.lfwdata import copy_with_manifest, people_with_several
 from tests.office import ATTESTATION, Office, make_office
 
-pytestmark = pytest.mark.needs_data
-
 
 @pytest.fixture
-def busy_office(make_deployment: Callable[..., Deployment], data_dir: Path, tmp_path: Path) -> Office:
-    """A week's work: a search that led to a confirmed lead, another with candidates, two refused."""
-    people = people_with_several(data_dir, 5)
-    office = make_office(make_deployment())
+def busy_office(make_deployment: Callable[..., Deployment], tmp_path: Path) -> Office:
+    """A week's work (on the fake analyser's faces): a search that led to a confirmed lead, another with
+    candidates, two refused."""
+    fake = FakeAnalyser()
+    people = fake.people_with_several(tmp_path / "photos", 5)
+    office = make_office(make_deployment(analyser=fake))
     governed_ingest(
         office.deployment, office.curator, copy_with_manifest(people, tmp_path / "g"), SourceSpec("lfw", "t")
     )
@@ -109,6 +110,7 @@ def _small_evaluation(data_dir: Path, out: Path, cache: Path) -> Path:
     return out
 
 
+@pytest.mark.needs_data
 def test_accountability_report_with_a_real_evaluation(
     busy_office: Office, data_dir: Path, tmp_path: Path, lfw_embedding_cache: Path
 ) -> None:

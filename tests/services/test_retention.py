@@ -1,4 +1,5 @@
-"""Retention on real searches: a closed case's probes and results go when the schedule says, no sooner."""
+"""Retention on governed searches (the fake analyser's faces): a closed case's probes and results go when the
+schedule says, no sooner."""
 
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ from faceledger.services.deployment import Deployment
 from faceledger.services.governed_search import SearchRequest, governed_search
 from faceledger.services.ingest import SourceSpec
 from faceledger.store.governance_models import Candidate, Search
-from tests.lfwdata import copy_with_manifest, people_with_several
+from tests.fakes import FakeAnalyser
+from tests.lfwdata import copy_with_manifest
 from tests.office import ATTESTATION, make_office
 
-pytestmark = pytest.mark.needs_data
 SPEC = SourceSpec("lfw", "test basis")
 
 
@@ -29,10 +30,11 @@ def candidates_of(deployment: Deployment, search_id: int) -> int:
 
 
 def test_results_of_a_closed_case_are_purged_after_the_retention_period(
-    make_deployment: Callable[..., Deployment], data_dir: Path, tmp_path: Path
+    make_deployment: Callable[..., Deployment], tmp_path: Path
 ) -> None:
-    people = people_with_several(data_dir, 3)
-    deployment = make_deployment()
+    fake = FakeAnalyser()
+    people = fake.people_with_several(tmp_path / "photos", 3)
+    deployment = make_deployment(analyser=fake)
     office = make_office(deployment)
     office.open_case("C-2")
     curation.governed_ingest(deployment, office.curator, copy_with_manifest(people, tmp_path / "gallery"), SPEC)

@@ -31,6 +31,7 @@ from faceledger.api.deps import PUBLIC, AppState, DeploymentDep, rule
 from faceledger.api.pages import mount_static
 from faceledger.config import Settings
 from faceledger.services import refusal_counter, staging
+from faceledger.services.analyser import Analyser
 from faceledger.services.deployment import open_deployment
 
 
@@ -53,10 +54,10 @@ class Metrics:
         )
 
 
-def create_app(settings: Settings, data_dir: Path | None = None) -> FastAPI:
+def create_app(settings: Settings, data_dir: Path | None = None, *, analyser: Analyser | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        deployment = open_deployment(settings, data_dir)
+        deployment = open_deployment(settings, data_dir, analyser=analyser)
         app.state.faceledger = AppState(deployment)
         refusal_counter.flush_closed(deployment)  # counts left by a crash reach the ledger now
         try:

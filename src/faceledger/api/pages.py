@@ -13,14 +13,29 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from faceledger.api.deps import PUBLIC, Caller, PageRefused, SignInNeeded, caller, deployment, rule
+from faceledger.api.deps import PUBLIC, SIGNED_IN, Caller, PageRefused, SignInNeeded, caller, deployment, rule
 from faceledger.api.errors import status_for
 from faceledger.errors import FaceledgerError, NotAuthenticated, PolicyDenied
-from faceledger.policy.governance import Role
+from faceledger.policy.governance import Action, ActorView, Role
 from faceledger.services import authority
+from faceledger.services.guard import role_reasons
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
+
+# The main navigation, in order, with each page's rule: a link shows only to roles that may open it. The
+# rule is the page route's own (page_rule); tests/api/test_pages.py holds the two equal.
+NAVIGATION: tuple[tuple[str, str, Action | str], ...] = (
+    ("/ui/", "Dashboard", SIGNED_IN),
+    ("/ui/cases", "Cases", Action.VIEW_CASE),
+    ("/ui/search", "New search", Action.SEARCH),
+    ("/ui/video", "Video", Action.SEARCH),
+    ("/ui/queue", "Review queue", Action.REVIEW),
+    ("/ui/gallery", "Gallery", Action.VIEW_GALLERY),
+    ("/ui/optout", "Opt-out", Action.OPT_OUT),
+    ("/ui/ledger", "Ledger", Action.VIEW_LEDGER),
+    ("/ui/reports", "Reports", Action.VIEW_LEDGER),
+)
 
 
 def mount_static(app: FastAPI) -> None:
@@ -69,8 +84,18 @@ def render(
             roles=", ".join(sorted(found.actor.roles)),
             csrf_token=found.csrf_token,
             authority=authority.status(deployment(request), found.actor),
+            navigation=navigation(found.actor),
         )
     return templates.TemplateResponse(request, name, {**extra, **context}, status_code=http_status)
+
+
+def navigation(actor: ActorView) -> list[tuple[str, str]]:
+    """The links of NAVIGATION whose page `actor` may open."""
+    return [
+        (path, label)
+        for path, label, action in NAVIGATION
+        if not isinstance(action, Action) or not role_reasons(actor, action)
+    ]
 
 
 def attempt(

@@ -15,7 +15,7 @@ from faceledger.engine.video import frame_at
 from faceledger.engine.video_faces import VideoFaces, analyse_video, save_private_png, video_limits
 from faceledger.types import Box, Detector, Face, ImageFaces, RGBImage
 
-__all__ = ["ProbeFaces", "probe_box", "probe_faces", "video_still", "video_tracks"]
+__all__ = ["ProbeFaces", "VideoFaces", "probe_box", "probe_faces", "video_still", "video_tracks"]
 
 
 @dataclass(frozen=True)

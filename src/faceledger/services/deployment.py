@@ -33,6 +33,7 @@ from faceledger.index.base import DIM as INDEX_DIM
 from faceledger.index.base import BlobCodec, VectorIndex
 from faceledger.index.factory import open_index
 from faceledger.index.per_model import DimOf, ModelIndexes
+from faceledger.services.analyser import Analyser, BoundedAnalyser
 from faceledger.services.pipeline_models import pipeline_model_keys
 from faceledger.services.staging import sweep as sweep_staging
 from faceledger.store import db, model_registry
@@ -64,6 +65,8 @@ class Deployment:
     _sealer: Sealer | None = field(default=None, repr=False)
     # Operating thresholds already derived, by gallery size and settings (services/operating_threshold.py).
     threshold_cache: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False, compare=False)
+    # What images are analysed with: the real models, or a test's fake (services/analyser.py).
+    analyser: Analyser = field(default_factory=BoundedAnalyser, repr=False, compare=False)
 
     @property
     def thumbnails_dir(self) -> Path:
@@ -144,8 +147,11 @@ def data_dir_from(settings: Settings, data_dir: Path | None) -> Path:
     return chosen
 
 
-def init_deployment(settings: Settings, data_dir: Path, backend: IndexBackend) -> Deployment:
-    """Create a data directory (or adopt an empty one), migrate the database, write the config."""
+def init_deployment(
+    settings: Settings, data_dir: Path, backend: IndexBackend, *, analyser: Analyser | None = None
+) -> Deployment:
+    """Create a data directory (or adopt an empty one), migrate the database, write the config.
+    `analyser`: as for open_deployment."""
     if (data_dir / CONFIG_FILE).exists():
         raise Conflict(f"{data_dir} is already a faceledger data directory")
     if data_dir.exists() and any(data_dir.iterdir()):
@@ -176,6 +182,8 @@ def init_deployment(settings: Settings, data_dir: Path, backend: IndexBackend) -
     except KeyFileProblem as exc:
         raise KeyProblem(str(exc)) from None
     deployment = _connect(settings, data_dir, config)
+    if analyser is not None:
+        deployment.analyser = analyser
     with db.transaction(deployment.sessions) as session:  # the pipeline's models, searched from the start
         for key in pipeline_model_keys(settings):
             model_registry.register(session, key, enabled=True)
@@ -198,7 +206,11 @@ def deployment_settings(settings: Settings, config: dict[str, Any]) -> Settings:
     return settings if made_with is settings.pipeline else settings.model_copy(update={"pipeline": made_with})
 
 
-def open_deployment(settings: Settings, data_dir: Path | None = None) -> Deployment:
+def open_deployment(
+    settings: Settings, data_dir: Path | None = None, *, analyser: Analyser | None = None
+) -> Deployment:
+    """The deployment in `data_dir`, its index brought level with its database; `analyser`: what it
+    analyses images with (default: the real models in bounded worker processes)."""
     folder = data_dir_from(settings, data_dir)
     path = folder / CONFIG_FILE
     if not path.is_file():
@@ -212,6 +224,8 @@ def open_deployment(settings: Settings, data_dir: Path | None = None) -> Deploym
     if legacy:  # written before encryption at rest (perhaps before the keys folder): seal it once, now
         KeyFiles.for_deployment(settings.keys_dir, folder).create()
     deployment = _connect(settings, folder, config)
+    if analyser is not None:
+        deployment.analyser = analyser
     sweep_staging(folder, settings.staged_upload_ttl_s)  # probes a killed process left in staging
     if legacy:
         from faceledger.services.at_rest import seal_plain_data  # at_rest builds on this module

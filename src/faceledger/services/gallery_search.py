@@ -19,7 +19,6 @@ from faceledger.engine.calibration import FalseMatchEstimate
 from faceledger.engine.scales import scale_for_table
 from faceledger.errors import NoFaceFound
 from faceledger.policy.comparison import LEAD_DISCLAIMER, assess_distance
-from faceledger.services import bounded_work
 from faceledger.services.deployment import Deployment
 from faceledger.services.model_search import scored_faces
 from faceledger.services.operating_threshold import current_threshold
@@ -121,7 +120,7 @@ class GallerySearch:
 def search_gallery(
     deployment: Deployment, probe: Path, *, top_k: int | None = None, detector: Detector | None = None
 ) -> GallerySearch:
-    faces = bounded_work.probe_faces(deployment.settings, probe, detector=detector).faces
+    faces = deployment.analyser.probe_faces(deployment.settings, probe, detector=detector).faces
     embedded = [face for face in faces.faces if face.embedding is not None]
     if not embedded:
         raise NoFaceFound(f"{faces.image.name}: no face found that can be searched")

@@ -23,7 +23,6 @@ from faceledger.errors import InvalidInput, NoFaceFound, NotFound
 from faceledger.policy.comparison import LEAD_DISCLAIMER
 from faceledger.policy.governance import Action, ActorView, Context
 from faceledger.policy.operating_threshold import OperatingThreshold
-from faceledger.services import bounded_work
 from faceledger.services.blocklist import load_blocklist
 from faceledger.services.deployment import Deployment, refresh_index
 from faceledger.services.gallery_search import Candidate as RankedCandidate
@@ -153,7 +152,7 @@ def governed_search(deployment: Deployment, actor: ActorView, request: SearchReq
 def _choose_face(deployment: Deployment, actor: ActorView, request: SearchRequest, refuse: dict[str, Any]) -> ProbeFace:
     settings = deployment.settings
     if request.box is not None:
-        chosen_face = bounded_work.probe_box(settings, request.probe, request.box)
+        chosen_face = deployment.analyser.probe_box(settings, request.probe, request.box)
         if chosen_face.embedding is None:
             raise record_refusal(
                 deployment,
@@ -163,7 +162,7 @@ def _choose_face(deployment: Deployment, actor: ActorView, request: SearchReques
                 **refuse,
             )
         return chosen_face
-    faces = bounded_work.probe_faces(settings, request.probe, detector=request.detector).faces
+    faces = deployment.analyser.probe_faces(settings, request.probe, detector=request.detector).faces
     searchable = [face for face in faces.faces if face.embedding is not None]
     if request.face is not None:
         chosen = [face for face in faces.faces if face.index == request.face]
@@ -212,7 +211,7 @@ def _probe_thumbnail_path(digest: str, face: ProbeFace) -> str:
 def _stage_probe_thumbnail(deployment: Deployment, probe: Path, face: ProbeFace, folder: Path, name: str) -> Path:
     """The probe face, made before the final transaction (it needs the pixels) but in staging, already
     sealed for its final place `name` (sealed at rest, 0600)."""
-    pixels = deployment.face_engine.load_image(probe).pixels
+    pixels = deployment.analyser.pixels(deployment.settings, probe)
     staged = folder / "probe-face.jpg"
     jpeg = face_thumbnail(pixels, face.box, deployment.settings.thumbnail_px)
     with os.fdopen(private_file(staged), "wb") as out:

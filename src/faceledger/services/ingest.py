@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from faceledger.engine.image_input import file_sha256
-from faceledger.engine.parallel import FileResult, analyse_files
+from faceledger.engine.parallel import FileResult
 from faceledger.errors import Conflict, InvalidInput
 from faceledger.services.blocklist import Blocklist, load_blocklist
 from faceledger.services.deployment import Deployment, index_lock
@@ -92,9 +92,9 @@ def ingest(
     blocklist = load_blocklist(deployment)
     batch: list[tuple[IngestItem, FileResult]] = []
     last_save = time.monotonic()
-    results = analyse_files(
-        [item.path for item in pending],
+    results = deployment.analyser.gallery_files(
         deployment.settings,
+        [item.path for item in pending],
         workers=workers,
         thumbnail_px=deployment.settings.thumbnail_px,
         ray_address=ray_address,

@@ -26,7 +26,6 @@ from faceledger.engine.image_input import file_sha256
 from faceledger.engine.scales import first_model_scale
 from faceledger.errors import Conflict, InvalidInput, NoFaceFound, NotFound
 from faceledger.policy.governance import Action, ActorView, Context
-from faceledger.services import bounded_work
 from faceledger.services.deployment import Deployment, refresh_index
 from faceledger.services.gallery_admin import remove_faces
 from faceledger.services.guard import append, governed, no_context
@@ -117,7 +116,7 @@ def submit(deployment: Deployment, actor: ActorView, photo: Path, contact: str) 
         digest = file_sha256(photo)
     except OSError as exc:
         raise InvalidInput(f"{photo}: cannot be read ({exc.strerror or exc})") from exc
-    found = bounded_work.probe_faces(deployment.settings, photo).faces
+    found = deployment.analyser.probe_faces(deployment.settings, photo).faces
     faces = [face for face in found.faces if face.embedding is not None]
     if not faces:
         raise NoFaceFound(f"{photo.name}: no face found that can be matched; send a clearer photo")

@@ -18,7 +18,6 @@ from faceledger.engine.image_input import file_sha256
 from faceledger.engine.video_faces import VideoFaces
 from faceledger.errors import InvalidInput, NotFound
 from faceledger.policy.governance import Action, ActorView, Context, attestation_reasons, decide
-from faceledger.services import bounded_work
 from faceledger.services.deployment import Deployment
 from faceledger.services.guard import (
     append,
@@ -107,7 +106,7 @@ def preview_photo(
     digest = _sha256(probe)
     details: dict[str, Any] = {"probe_sha256": digest}
     _governed(deployment, actor, case, details, lambda _s, _c: None)  # refused before the probe is decoded
-    found = bounded_work.probe_faces(deployment.settings, probe, embed=False, pixels=pixels)
+    found = deployment.analyser.probe_faces(deployment.settings, probe, embed=False, pixels=pixels)
     faces = found.faces
 
     def record(session: Session, case_id: int) -> int:
@@ -129,7 +128,7 @@ def preview_video(
     digest = _sha256(video)
     details: dict[str, Any] = {"video_sha256": digest, "every_s": every_s}
     _governed(deployment, actor, case, details, lambda _s, _c: None)
-    found = bounded_work.video_tracks(
+    found = deployment.analyser.video_tracks(
         deployment.settings, video, every_s=every_s, attribution=attribution, work_dir=video.parent
     )  # decoded frames stay in the upload's staging folder
 

@@ -12,7 +12,6 @@ from faceledger.engine.video import probe_video
 from faceledger.engine.video_faces import VideoFaces, video_limits
 from faceledger.errors import InvalidInput, NotFound
 from faceledger.policy.governance import ActorView
-from faceledger.services import bounded_work
 from faceledger.services.deployment import Deployment
 from faceledger.services.governed_search import SearchOutcome, SearchRequest, governed_search, record_override
 from faceledger.services.staging import scratch
@@ -33,7 +32,7 @@ def _search_frame(
     warrant: str | None = None,
 ) -> SearchOutcome:
     with scratch(deployment.data_dir) as folder:  # the still is a probe: it stays in the data directory
-        still = bounded_work.video_still(deployment.settings, video, time_s, folder)
+        still = deployment.analyser.video_still(deployment.settings, video, time_s, folder)
         frame_time = float(still.stem.rsplit("-", 1)[1].rstrip("s"))
         origin = {**origin, "frame_time_s": round(frame_time, 3), "chosen_by": actor.name}
         request = SearchRequest(
@@ -44,7 +43,9 @@ def _search_frame(
 
 def _tracks(deployment: Deployment, video: Path, every_s: float) -> VideoFaces:
     with scratch(deployment.data_dir) as folder:  # decoded frames stay in the data directory
-        return bounded_work.video_tracks(deployment.settings, video, every_s=every_s, work_dir=folder)
+        return deployment.analyser.video_tracks(
+            deployment.settings, video, every_s=every_s, attribution="", work_dir=folder
+        )
 
 
 def search_track(
@@ -126,5 +127,5 @@ def override_track(
     if chosen is None:
         raise NotFound(f"{video.name} has {len(found.tracks)} track(s) at every {every_s} s; there is no track {track}")
     with scratch(deployment.data_dir) as folder:
-        still = bounded_work.video_still(deployment.settings, video, chosen.best.time_s, folder)
+        still = deployment.analyser.video_still(deployment.settings, video, chosen.best.time_s, folder)
         return record_override(deployment, actor, case, still, reason)
