@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from faceledger.clock import Clock
 from faceledger.config import Settings
 from faceledger.engine.pipeline import FaceEngine
 from faceledger.services.analyser import Analyser
@@ -97,10 +98,15 @@ def make_deployment(tmp_path: Path, database_url: str | None) -> Iterator[Callab
     opened: list[Deployment] = []
 
     def make(
-        backend: IndexBackend = IndexBackend.FAISS, *, analyser: Analyser | None = None, **overrides: object
+        backend: IndexBackend = IndexBackend.FAISS,
+        *,
+        analyser: Analyser | None = None,
+        clock: Clock | None = None,
+        **overrides: object,
     ) -> Deployment:
         settings = Settings(workers=2, database_url=database_url, **overrides)  # type: ignore[arg-type]
-        deployment = init_deployment(settings, tmp_path / f"data-{len(opened)}", backend, analyser=analyser)
+        folder = tmp_path / f"data-{len(opened)}"
+        deployment = init_deployment(settings, folder, backend, analyser=analyser, clock=clock)
         opened.append(deployment)
         return deployment
 

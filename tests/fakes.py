@@ -1,5 +1,5 @@
 """Fakes for tests of the governed logic without face models: an analyser that maps image bytes to
-fixed vectors, and a photo factory whose images it knows.
+fixed vectors, a photo factory whose images it knows, and a clock that stands still until a test moves it.
 
 `FakeAnalyser.photo(folder, person, take)` writes a small real JPEG (so decoding, hashing, thumbnails and
 the probe face work as they do in production) and remembers whose face it shows. Each person has a fixed
@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -151,4 +152,34 @@ def _limits(settings: Settings) -> ImageLimits:
     return ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
 
 
-__all__ = ["FACE_BOX", "FakeAnalyser"]
+class FakeClock:
+    """A Clock (faceledger/clock.py) that stands still at `start` (default: the real now) until moved."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = _aware(start) if start is not None else datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def today(self) -> date:
+        return self._now.date()
+
+    def advance(self, **delta: float) -> datetime:
+        """Move on by timedelta(**delta), e.g. advance(days=181); the new time."""
+        step = timedelta(**delta)
+        if step < timedelta(0):
+            raise ValueError(f"a clock does not run backwards: {step}")
+        self._now += step
+        return self._now
+
+    def set(self, moment: datetime) -> None:
+        self._now = _aware(moment)
+
+
+def _aware(moment: datetime) -> datetime:
+    if moment.tzinfo is None:  # what the services compare with stored, aware times
+        raise ValueError(f"the clock's time must be timezone-aware: {moment}")
+    return moment.astimezone(UTC)
+
+
+__all__ = ["FACE_BOX", "FakeAnalyser", "FakeClock"]

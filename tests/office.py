@@ -12,7 +12,6 @@ from datetime import date, timedelta
 from faceledger.policy.governance import ActorView
 from faceledger.services import account_requests, accounts, authority, cases
 from faceledger.services.deployment import Deployment
-from faceledger.services.guard import today
 from faceledger.store import ledger
 
 DEPARTMENT = "Office of Police Conduct Review"
@@ -34,8 +33,12 @@ class Office:
             raise AttributeError(name) from exc
         return person
 
+    def today(self) -> date:
+        """The deployment's today: grants and certifications are dated by its clock."""
+        return self.deployment.clock.today()
+
     def add(self, username: str, *roles: str, department: str = DEPARTMENT, certified: bool = True) -> ActorView:
-        until = today() + timedelta(days=365) if certified else None
+        until = self.today() + timedelta(days=365) if certified else None
         asked = account_requests.request_user(
             self.deployment, self.admin, username, roles=list(roles), department=department, certified_until=until
         )
@@ -68,8 +71,8 @@ class Office:
             reference="Council resolution 2026-14",
             purposes=list(purposes),
             offence_types=[],
-            starts_on=starts or today() - timedelta(days=1),
-            ends_on=ends or today() + timedelta(days=180),
+            starts_on=starts or self.today() - timedelta(days=1),
+            ends_on=ends or self.today() + timedelta(days=180),
             max_candidates=max_candidates,
         )
 

@@ -10,7 +10,7 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from fastapi.routing import APIRoute
@@ -19,6 +19,8 @@ from PIL import Image
 
 from faceledger.api import web_video
 from faceledger.api.deps import PUBLIC, SESSION_COOKIE, SIGNED_IN
+from faceledger.engine.video import VideoInfo
+from faceledger.engine.video_faces import VideoFaces
 from faceledger.policy.governance import ROLES_FOR, Action
 from faceledger.services import authority, cases, web_sessions
 from faceledger.store import ledger
@@ -158,11 +160,10 @@ class _Counting:
         return self.original(*args, **kwargs)
 
 
-class _NoTracks:
-    tracks: ClassVar[list[Any]] = []
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"tracks": []}
+def _no_tracks() -> VideoFaces:
+    """What the analysis of a video with no face answers (the fake video has no frames to decode)."""
+    info = VideoInfo("probe.png", hashlib.sha256(PNG).hexdigest(), 1.0, 8, 8, 25.0, "png")
+    return VideoFaces(info, 0.5, 2, 0, 0, (), {})
 
 
 def _preview(api: Api, how: str, user: str, session: tuple[str, str], case: str = "C-1") -> Any:
@@ -201,7 +202,7 @@ def test_search_previews_are_governed_like_the_search(
     counting = _Counting(bounded_work.probe_faces)
     monkeypatch.setattr(bounded_work, "probe_faces", counting)
     videos: list[Any] = []
-    monkeypatch.setattr(bounded_work, "video_tracks", lambda *a, **k: videos.append(a) or _NoTracks())
+    monkeypatch.setattr(bounded_work, "video_tracks", lambda *a, **k: videos.append(a) or _no_tracks())
     monkeypatch.setattr(web_video, "contact_sheet", lambda _: b"sheet")  # the fake video has no frames to show
     for user in REFUSED:
         before = len(api.office.entries(outcome=ledger.REFUSED))

@@ -18,7 +18,6 @@ from faceledger.errors import PolicyDenied
 from faceledger.services import accounts, authority
 from faceledger.services.anomalies import find_anomalies
 from faceledger.services.deployment import Deployment
-from faceledger.services.guard import today
 from faceledger.store import events, ledger
 from faceledger.store.db import transaction
 from faceledger.store.governance_models import Case
@@ -44,15 +43,15 @@ def test_an_admin_cannot_grant_the_authorisation(make_deployment: Callable[..., 
             reference="Res. 1",
             purposes=[PURPOSE],
             offence_types=[],
-            starts_on=today(),
-            ends_on=today() + timedelta(days=30),
+            starts_on=office.today(),
+            ends_on=office.today() + timedelta(days=30),
             max_candidates=5,
         )
     assert authority.status(office.deployment, office.auditor).state.value == "none"
 
 
 def test_an_admin_alone_never_holds_a_new_accounts_credential(office: Office) -> None:
-    until = today() + timedelta(days=365)
+    until = office.today() + timedelta(days=365)
     add_user = getattr(accounts, "add_user", None)
     if add_user is not None:  # the old surface handed the admin the new user's token
         issued = add_user(

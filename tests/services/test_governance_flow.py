@@ -20,13 +20,11 @@ from faceledger.services.authority import halt, resume
 from faceledger.services.curation import governed_ingest
 from faceledger.services.deployment import Deployment
 from faceledger.services.governed_search import SearchRequest, governed_search, record_override
-from faceledger.services.guard import today
 from faceledger.services.ingest import SourceSpec
 from faceledger.services.sign_in_throttle import authenticate_password
 from faceledger.store import ledger
-from faceledger.store.db import transaction
-from faceledger.store.governance_models import Authorisation, Review, Search, User
-from tests.fakes import FakeAnalyser
+from faceledger.store.governance_models import Review, Search, User
+from tests.fakes import FakeAnalyser, FakeClock
 from tests.lfwdata import copy_with_manifest, people_with_several
 from tests.office import ATTESTATION, Office, make_office
 
@@ -230,16 +228,14 @@ def _halted(office: Office) -> None:
 
 @misuse("expired authorisation", "analyst", "expired")
 def _expired(office: Office) -> None:
-    office.grant()  # grants cannot be back-dated now; age this one in the database
-    with transaction(office.deployment.sessions) as session:
-        row = session.scalars(select(Authorisation).order_by(Authorisation.id.desc())).first()
-        assert row is not None
-        row.starts_on, row.ends_on = today() - timedelta(days=60), today() - timedelta(days=1)
+    clock = office.deployment.clock
+    assert isinstance(clock, FakeClock)
+    clock.advance(days=181)  # past the 180-day grant (grants cannot be back-dated)
 
 
 @misuse("expired certification", "analyst", "certification expired")
 def _uncertified(office: Office) -> None:
-    accounts.certify(office.deployment, office.admin, "analyst", today() - timedelta(days=1))
+    accounts.certify(office.deployment, office.admin, "analyst", office.today() - timedelta(days=1))
 
 
 @misuse("unknown case", "analyst", "no case")
@@ -255,7 +251,7 @@ def test_misuse_is_refused_ledgered_and_changes_nothing(
     name: str, make_deployment: Callable[..., Deployment], tmp_path: Path
 ) -> None:
     fake = FakeAnalyser()
-    office = make_office(make_deployment(analyser=fake))
+    office = make_office(make_deployment(analyser=fake, clock=FakeClock()))
     setup, actor, match = MISUSE[name]
     setup(office)
     probe = fake.photo(tmp_path, "Someone")

@@ -13,7 +13,6 @@ import pytest
 from faceledger.errors import InvalidInput, PolicyDenied
 from faceledger.services import authority, video_search
 from faceledger.services.deployment import Deployment
-from faceledger.services.guard import today
 from faceledger.store import ledger
 from tests.databases import SQLITE_ONLY
 from tests.office import ATTESTATION, make_office
@@ -64,8 +63,8 @@ def test_searching_every_track_needs_the_grant_and_a_warrant(
         reference="Res. 2026-20 (bulk video)",
         purposes=["misconduct-complaint"],
         offence_types=[],
-        starts_on=today(),
-        ends_on=today(),
+        starts_on=office.today(),
+        ends_on=office.today(),
         max_candidates=3,
         allows_bulk_video=True,
     )

@@ -6,9 +6,9 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
@@ -29,6 +29,8 @@ from faceledger.api import (
 )
 from faceledger.api.deps import PUBLIC, AppState, DeploymentDep, rule
 from faceledger.api.pages import mount_static
+from faceledger.api.responses import Health, Ready
+from faceledger.clock import Clock
 from faceledger.config import Settings
 from faceledger.services import refusal_counter, staging
 from faceledger.services.analyser import Analyser
@@ -54,10 +56,18 @@ class Metrics:
         )
 
 
-def create_app(settings: Settings, data_dir: Path | None = None, *, analyser: Analyser | None = None) -> FastAPI:
+def operation_id(route: APIRoute) -> str:
+    """A route's OpenAPI operationId: its function's name (`list_cases`), which a generated client uses
+    as its function's name; tests/api/test_openapi_client.py holds them unique."""
+    return route.name
+
+
+def create_app(
+    settings: Settings, data_dir: Path | None = None, *, analyser: Analyser | None = None, clock: Clock | None = None
+) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        deployment = open_deployment(settings, data_dir, analyser=analyser)
+        deployment = open_deployment(settings, data_dir, analyser=analyser, clock=clock)
         app.state.faceledger = AppState(deployment)
         refusal_counter.flush_closed(deployment)  # counts left by a crash reach the ledger now
         try:
@@ -69,7 +79,12 @@ def create_app(settings: Settings, data_dir: Path | None = None, *, analyser: An
 
     about = "Accountable face search. Candidates are investigative leads, never identifications."
     app = FastAPI(
-        title="faceledger", version=__version__, lifespan=lifespan, description=about, responses=errors.ERROR_RESPONSES
+        title="faceledger",
+        version=__version__,
+        lifespan=lifespan,
+        description=about,
+        responses=errors.ERROR_RESPONSES,
+        generate_unique_id_function=operation_id,
     )
     metrics = Metrics()
     app.state.metrics = metrics
@@ -92,14 +107,14 @@ def create_app(settings: Settings, data_dir: Path | None = None, *, analyser: An
         return response
 
     @app.get("/health", tags=["service"], **rule(PUBLIC))
-    def health() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__}
+    def health() -> Health:
+        return Health(status="ok", version=__version__)
 
     @app.get("/ready", tags=["service"], **rule(PUBLIC))
-    def ready(deployment: DeploymentDep) -> dict[str, Any]:
+    def ready(deployment: DeploymentDep) -> Ready:
         with deployment.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-        return {"status": "ready", "gallery_faces": deployment.index.count()}
+        return Ready(status="ready", gallery_faces=deployment.index.count())
 
     @app.get("/metrics", tags=["service"], include_in_schema=False, **rule(PUBLIC))
     def prometheus() -> Response:

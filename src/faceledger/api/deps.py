@@ -9,8 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
 from fastapi import Path as PathParam
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from faceledger.errors import NotAuthenticated, PolicyDenied
@@ -101,7 +102,18 @@ def same_token(expected: str | None, given: str | None) -> bool:
     return bool(expected and given) and secrets.compare_digest(str(expected).encode(), str(given).encode())
 
 
-def caller(request: Request) -> Caller:
+# How a client authenticates, as OpenAPI schemes (so /docs has an Authorize button and a generated client
+# sends the token). The header and cookie are read once, by identify(), before any body is read
+# (request_guard.py); these dependencies only describe them and are not consulted.
+BEARER = HTTPBearer(auto_error=False, description="An API token (faceledger enrol, or POST /api/v1/enrol).")
+SESSION = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="A browser session (POST /api/v1/session).")
+
+
+def caller(
+    request: Request,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None,
+    _session: Annotated[str | None, Security(SESSION)] = None,
+) -> Caller:
     found = identified(request)
     changes = request.method not in SAFE_METHODS and request.url.path.startswith("/api/")
     if changes and found.csrf_token is not None and not same_token(found.csrf_token, request.headers.get(CSRF_HEADER)):

@@ -5,12 +5,13 @@ own rule and scope."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
 from faceledger.api.deps import PUBLIC, CurrentActor, DeploymentDep, rule
+from faceledger.api.responses import ConsistencyProof, InclusionProof
 from faceledger.policy.governance import Action
 from faceledger.services import audit_ledger, transparency
 
@@ -32,9 +33,9 @@ def public_key(deployment: DeploymentDep) -> str:
 
 
 @router.get("/proofs/consistency", tags=["ledger"], **rule(PUBLIC))
-def consistency(deployment: DeploymentDep, old: Size, new: Size) -> dict[str, Any]:
+def consistency(deployment: DeploymentDep, old: Size, new: Size) -> ConsistencyProof:
     """RFC 9162 proof that the signed tree of `new` entries extends the signed one of `old` entries."""
-    return transparency.published_consistency_proof(deployment, old, new)
+    return ConsistencyProof.model_validate(transparency.published_consistency_proof(deployment, old, new))
 
 
 @router.get("/proofs/inclusion", tags=["ledger"], **rule(Action.VIEW_LEDGER))
@@ -43,6 +44,6 @@ def inclusion(
     deployment: DeploymentDep,
     seq: Annotated[int, Query(ge=1, le=MAX_SEQ)],
     checkpoint: Annotated[str, Query(min_length=1, max_length=4096, description="A checkpoint this log signed.")],
-) -> dict[str, Any]:
+) -> InclusionProof:
     """RFC 9162 audit path of entry `seq` in the tree the given checkpoint signed."""
-    return audit_ledger.prove_inclusion(deployment, actor, seq, checkpoint)
+    return InclusionProof.model_validate(audit_ledger.prove_inclusion(deployment, actor, seq, checkpoint))

@@ -6,6 +6,8 @@ from datetime import date
 
 from pydantic import BaseModel, Field
 
+from faceledger.policy.governance import ReviewDecision, Role
+
 
 class SessionCreate(BaseModel):
     username: str = Field(min_length=1, max_length=100)
@@ -14,7 +16,7 @@ class SessionCreate(BaseModel):
 
 class UserCreate(BaseModel):
     username: str = Field(min_length=1, max_length=100)
-    roles: list[str] = Field(min_length=1, max_length=6)
+    roles: list[Role] = Field(min_length=1, max_length=6)
     department: str = Field(min_length=1, max_length=200)
     display_name: str = Field(default="", max_length=200)
     certified_until: date | None = None
@@ -53,7 +55,7 @@ class Assignment(BaseModel):
 
 
 class ReviewCreate(BaseModel):
-    decision: str = Field(pattern="^(possible|not|inconclusive)$")
+    decision: ReviewDecision
     note: str = Field(default="", max_length=5000)
 
 
@@ -80,7 +82,7 @@ class OptOutConfirm(BaseModel):
 
 
 class RolesUpdate(BaseModel):
-    roles: list[str] = Field(min_length=1, max_length=7)
+    roles: list[Role] = Field(min_length=1, max_length=7)
 
 
 class Decision(BaseModel):

@@ -102,7 +102,7 @@ def _gallery_context(request: Request, found: Caller) -> dict[str, Any]:
     found_deployment = deployment(request)
     stats = governed_stats(found_deployment, found.actor)
     listed = jobs(request, found.actor, found_deployment)
-    running = any(job["status"] == "running" for job in listed)
+    running = any(job.status == "running" for job in listed)
     return {"stats": stats, "jobs": listed, "running": running, "is_curator": has(found, Role.CURATOR, Role.ADMIN)}
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,8 +17,8 @@ from faceledger.services import reports
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
-def this_week() -> str:
-    year, week, _ = datetime.now(UTC).isocalendar()
+def this_week(request: Request) -> str:
+    year, week, _ = deployment(request).clock.now().isocalendar()
     return f"{year}-W{week:02d}"
 
 
@@ -39,7 +38,12 @@ def reports_page(request: Request) -> Response:
 
     def act() -> Response:
         return render(
-            request, found, "reports.html", "Reports", this_week=this_week(), anomalies=_anomalies(request, found.actor)
+            request,
+            found,
+            "reports.html",
+            "Reports",
+            this_week=this_week(request),
+            anomalies=_anomalies(request, found.actor),
         )
 
     return attempt(request, found, act, "error.html", "Reports")
@@ -63,7 +67,7 @@ def usage(request: Request, week: Annotated[str, Query(max_length=10)] = "") -> 
 
     def act() -> Response:
         with tempfile.TemporaryDirectory() as folder:
-            written = reports.usage_report(deployment(request), found.actor, week or this_week(), Path(folder))
+            written = reports.usage_report(deployment(request), found.actor, week or this_week(request), Path(folder))
             return HTMLResponse(written.html.read_text())
 
     return attempt(request, found, act, "error.html", "Usage report")

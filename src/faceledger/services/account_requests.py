@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from faceledger.services.accounts import (
     token_digest,
 )
 from faceledger.services.deployment import Deployment
-from faceledger.services.guard import append, find_department, find_user, governed, record_refusal, today
+from faceledger.services.guard import append, find_department, find_user, governed, no_context, record_refusal
 from faceledger.store import events, ledger
 from faceledger.store.db import transaction
 from faceledger.store.governance_models import AccountRequest, EnrolmentCode, User
@@ -100,9 +100,9 @@ def _public(session: Session, row: AccountRequest, delivered: Path | None = None
     )
 
 
-def _roles_context(roles: list[str]) -> Any:
+def _roles_context(deployment: Deployment, roles: list[str]) -> Any:
     def build(_: Session) -> Context:
-        return Context(today(), roles_requested=frozenset(Role(r) for r in roles))
+        return Context(deployment.clock.today(), roles_requested=frozenset(Role(r) for r in roles))
 
     return build
 
@@ -151,7 +151,7 @@ def _request(
             return _carry_out(deployment, session, row, actor, bootstrap=True)
         return _public(session, row)
 
-    context = _roles_context(roles or [])
+    context = _roles_context(deployment, roles or [])
     return governed(
         deployment,
         actor,
@@ -256,7 +256,7 @@ def approve(deployment: Deployment, actor: ActorView, request_id: int, note: str
         )
 
     def context(_: Session) -> Context:
-        return Context(today(), roles_requested=roles, requested_by=requested_by)
+        return Context(deployment.clock.today(), roles_requested=roles, requested_by=requested_by)
 
     def work(session: Session, _: Context) -> RequestPublic:
         row = _load_pending(session, request_id)
@@ -281,14 +281,14 @@ def reject(deployment: Deployment, actor: ActorView, request_id: int, note: str 
         row.status, row.decided_by, row.decided_at, row.note = (
             RequestStatus.REJECTED.value,
             actor.id,
-            datetime.now(UTC),
+            deployment.clock.now(),
             note.strip(),
         )
         append(session, actor, events.AccountReject(request=row.id, user=row.username, kind=row.kind, note=note))
         return _public(session, row)
 
     return governed(
-        deployment, actor, Action.MANAGE_USERS, lambda _: Context(today()), work, subjects={"request": request_id}
+        deployment, actor, Action.MANAGE_USERS, no_context(deployment), work, subjects={"request": request_id}
     )
 
 
@@ -299,7 +299,7 @@ def list_requests(deployment: Deployment, actor: ActorView, *, pending_only: boo
             query = query.where(AccountRequest.status == RequestStatus.PENDING.value)
         return [_public(session, row) for row in session.scalars(query)]
 
-    return governed(deployment, actor, Action.MANAGE_USERS, lambda _: Context(today()), work)
+    return governed(deployment, actor, Action.MANAGE_USERS, no_context(deployment), work)
 
 
 def _carry_out(
@@ -330,13 +330,13 @@ def _carry_out(
         user.password_hash = None
         payload = {
             **payload,
-            "tokens_revoked": revoke_all_tokens(session, user.id),
-            "sessions_ended": end_sessions(session, user.id),
+            "tokens_revoked": revoke_all_tokens(session, user.id, deployment.clock.now()),
+            "sessions_ended": end_sessions(session, user.id, deployment.clock.now()),
         }
     delivered = None
     if kind in (RequestKind.CREATE_USER, RequestKind.RESET, RequestKind.TOKEN):
         delivered = _deliver_code(deployment, session, user, row.id)
-    row.status, row.decided_by, row.decided_at = RequestStatus.APPROVED.value, actor.id, datetime.now(UTC)
+    row.status, row.decided_by, row.decided_at = RequestStatus.APPROVED.value, actor.id, deployment.clock.now()
     append(
         session,
         actor,
@@ -355,7 +355,7 @@ def _carry_out(
 
 def _deliver_code(deployment: Deployment, session: Session, user: User, request_id: int) -> Path:
     """A new one-time code (earlier unused ones die), written 0600 to the user's outbox file."""
-    now = datetime.now(UTC)
+    now = deployment.clock.now()
     for old in session.scalars(
         select(EnrolmentCode).where(EnrolmentCode.user_id == user.id, EnrolmentCode.used_at.is_(None))
     ):
@@ -389,7 +389,7 @@ def enrol(
     attempt = sign_in_throttle.attempt_for(deployment, username, source)
     sign_in_throttle.check_not_locked(deployment, attempt)
     digest = hash_password(password) if password else None
-    now = datetime.now(UTC)
+    now = deployment.clock.now()
     with transaction(deployment.sessions) as session:
         user = session.scalars(select(User).where(User.username == username.strip()[:100])).first()
         row = session.scalars(
@@ -407,7 +407,7 @@ def enrol(
             row.used_at = now
             if digest is not None:
                 user.password_hash = digest
-                end_sessions(session, user.id)
+                end_sessions(session, user.id, now)
             token = new_token(session, user, "enrolment")
             ledger.append(
                 session,

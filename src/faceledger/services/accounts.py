@@ -13,7 +13,7 @@ import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -127,7 +127,7 @@ def _update_user(
         append(session, actor, event)
         return public(user)
 
-    return governed(deployment, actor, Action.MANAGE_USERS, no_context, work, subjects={"user": username})
+    return governed(deployment, actor, Action.MANAGE_USERS, no_context(deployment), work, subjects={"user": username})
 
 
 def certify(deployment: Deployment, actor: ActorView, username: str, until: date) -> UserPublic:
@@ -139,19 +139,19 @@ def certify(deployment: Deployment, actor: ActorView, username: str, until: date
     )
 
 
-def end_sessions(session: Any, user_id: int) -> int:
-    """End every open web session of a user (after a password change, a reset or disabling)."""
+def end_sessions(session: Any, user_id: int, now: datetime) -> int:
+    """End every open web session of a user, as at `now` (after a password change, a reset or disabling)."""
     rows = session.scalars(select(WebSession).where(WebSession.user_id == user_id, WebSession.ended_at.is_(None)))
     ended = list(rows)
     for row in ended:
-        row.ended_at = datetime.now(UTC)
+        row.ended_at = now
     return len(ended)
 
 
-def revoke_all_tokens(session: Any, user_id: int) -> int:
+def revoke_all_tokens(session: Any, user_id: int, now: datetime) -> int:
     tokens = session.scalars(select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))).all()
     for token in tokens:
-        token.revoked_at = datetime.now(UTC)
+        token.revoked_at = now
     return len(tokens)
 
 
@@ -162,7 +162,7 @@ def disable(deployment: Deployment, actor: ActorView, username: str, reason: str
 
     def change(session: Any, user: User) -> None:
         user.disabled = True
-        end_sessions(session, user.id)
+        end_sessions(session, user.id, deployment.clock.now())
 
     return _update_user(deployment, actor, username, change, events.UserDisable(user=username, reason=reason))
 
@@ -185,7 +185,7 @@ def set_password(deployment: Deployment, actor: ActorView, username: str, passwo
     with transaction(deployment.sessions) as session:
         user = find_user(session, username)
         user.password_hash = digest
-        ended = end_sessions(session, user.id)
+        ended = end_sessions(session, user.id, deployment.clock.now())
         append(session, actor, events.UserPassword(user=username, sessions_ended=ended))
 
 
@@ -224,7 +224,7 @@ def list_users(deployment: Deployment, actor: ActorView) -> list[UserPublic]:
     def work(session: Any, _: Any) -> list[UserPublic]:
         return [public(user) for user in session.scalars(select(User).order_by(User.username))]
 
-    return governed(deployment, actor, Action.MANAGE_USERS, no_context, work)
+    return governed(deployment, actor, Action.MANAGE_USERS, no_context(deployment), work)
 
 
 def authenticate_token(deployment: Deployment, token: str | None) -> ActorView:
@@ -273,11 +273,11 @@ def revoke_tokens(deployment: Deployment, actor: ActorView, username: str) -> in
 
     def work(session: Any, _: Any) -> int:
         user = find_user(session, username)
-        count = revoke_all_tokens(session, user.id)
+        count = revoke_all_tokens(session, user.id, deployment.clock.now())
         append(session, actor, events.TokenRevoke(user=username, tokens=count))
         return count
 
     if username == actor.name:
         with transaction(deployment.sessions) as session:
             return work(session, None)
-    return governed(deployment, actor, Action.MANAGE_USERS, no_context, work, subjects={"user": username})
+    return governed(deployment, actor, Action.MANAGE_USERS, no_context(deployment), work, subjects={"user": username})

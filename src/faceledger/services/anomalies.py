@@ -345,7 +345,7 @@ def find_anomalies(
         append(session, actor, scan)
         return findings
 
-    return governed(deployment, actor, Action.VIEW_LEDGER, no_context, work, details=window)
+    return governed(deployment, actor, Action.VIEW_LEDGER, no_context(deployment), work, details=window)
 
 
 def _new_accounts(session: Session, window: Mapping[str, str | None], days: int) -> list[Finding]:
@@ -396,7 +396,7 @@ def record_violation(deployment: Deployment, actor: ActorView, finding: Finding,
         append(session, actor, recorded)
         return row.id
 
-    return governed(deployment, actor, Action.SIGN_LEDGER, no_context, work, details=details)
+    return governed(deployment, actor, Action.SIGN_LEDGER, no_context(deployment), work, details=details)
 
 
 def list_violations(deployment: Deployment, actor: ActorView) -> list[dict[str, Any]]:
@@ -420,4 +420,4 @@ def list_violations(deployment: Deployment, actor: ActorView) -> list[dict[str, 
             for v in rows
         ]
 
-    return governed(deployment, actor, Action.VIEW_LEDGER, no_context, work)
+    return governed(deployment, actor, Action.VIEW_LEDGER, no_context(deployment), work)

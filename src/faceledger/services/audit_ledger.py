@@ -55,7 +55,7 @@ def verify(deployment: Deployment, actor: ActorView) -> ledger.Verification:
         return found[0]
 
     try:
-        result = governed(deployment, actor, Action.VIEW_LEDGER, no_context, work)
+        result = governed(deployment, actor, Action.VIEW_LEDGER, no_context(deployment), work)
     except (LedgerTampered, KeyProblem):  # raised after the verification committed: its result says why
         if found and not found[0].ok:
             return found[0]
@@ -74,7 +74,7 @@ def show(deployment: Deployment, actor: ActorView, **filters: Any) -> list[dict[
         return found[0]
 
     try:
-        return governed(deployment, actor, Action.VIEW_LEDGER, no_context, work)
+        return governed(deployment, actor, Action.VIEW_LEDGER, no_context(deployment), work)
     except (LedgerTampered, KeyProblem):
         if found:
             return found[0]
@@ -91,7 +91,7 @@ def sign(deployment: Deployment, actor: ActorView) -> int:
     def work(session: Session, _: Context) -> None:
         append(session, actor, events.LedgerCheckpoint())
 
-    governed(deployment, actor, Action.SIGN_LEDGER, no_context, work)
+    governed(deployment, actor, Action.SIGN_LEDGER, no_context(deployment), work)
     return sign_head(deployment)
 
 
@@ -101,7 +101,7 @@ def signed_checkpoint(deployment: Deployment, actor: ActorView) -> transparency.
     def work(session: Session, _: Context) -> None:
         append(session, actor, events.LedgerCheckpoint())
 
-    governed(deployment, actor, Action.SIGN_LEDGER, no_context, work)
+    governed(deployment, actor, Action.SIGN_LEDGER, no_context(deployment), work)
     return transparency.issue_checkpoint(deployment)
 
 
@@ -114,7 +114,7 @@ def prove_inclusion(deployment: Deployment, actor: ActorView, seq: int, checkpoi
         if seq not in visible_seqs(session, actor, [seq]):
             raise NotFound(f"no ledger entry {seq}")
 
-    governed(deployment, actor, Action.VIEW_LEDGER, no_context, work)
+    governed(deployment, actor, Action.VIEW_LEDGER, no_context(deployment), work)
     return {**transparency.inclusion_proof(deployment, seq, checkpoint.size), "checkpoint": checkpoint.text()}
 
 
@@ -124,7 +124,7 @@ def prove_consistency(deployment: Deployment, actor: ActorView, old_text: str, n
     new = transparency.read_own_checkpoint(deployment, new_text)
     if old.size > new.size:
         old, new = new, old
-    governed(deployment, actor, Action.VIEW_LEDGER, no_context, lambda _s, _c: None)
+    governed(deployment, actor, Action.VIEW_LEDGER, no_context(deployment), lambda _s, _c: None)
     return transparency.consistency_proof(deployment, old.size, new.size)
 
 
@@ -136,4 +136,4 @@ def keep_cosignatures(deployment: Deployment, actor: ActorView, text: str) -> li
         append(session, actor, events.LedgerCosigned(size=merged.size, witnesses=tuple(added)))
         return added
 
-    return governed(deployment, actor, Action.SIGN_LEDGER, no_context, work)
+    return governed(deployment, actor, Action.SIGN_LEDGER, no_context(deployment), work)

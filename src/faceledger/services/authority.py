@@ -18,8 +18,8 @@ from faceledger.services.guard import (
     authority_view,
     current_authorisation,
     governed,
+    no_context,
     record_refusal,
-    today,
 )
 from faceledger.services.operating_threshold import current_threshold
 from faceledger.store import events
@@ -38,15 +38,10 @@ class AuthorityStatus:
     ends_on: date | None = None
     max_candidates: int = 0
     halt_reason: str = ""
+    days_left: int | None = None  # of an active grant, counted from the deployment's today
     # What a search would promise now (status only): the threshold for the gallery's size, or why none.
     operating: OperatingThreshold | None = None
     operating_problem: str = ""
-
-    @property
-    def days_left(self) -> int | None:
-        if self.ends_on is None or self.state is not AuthorityState.ACTIVE:
-            return None
-        return (self.ends_on - today()).days
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,11 +65,13 @@ class AuthorityStatus:
         return {}
 
 
-def _status(grant: Authorisation | None) -> AuthorityStatus:
+def _status(grant: Authorisation | None, on: date) -> AuthorityStatus:
+    """The grant as it stands on day `on`."""
     if grant is None:
         return AuthorityStatus(AuthorityState.NONE)
+    state = authority_state(grant, on)
     return AuthorityStatus(
-        authority_state(grant, today()),
+        state,
         grant.reference,
         tuple(grant.purposes),
         tuple(grant.offence_types),
@@ -82,6 +79,7 @@ def _status(grant: Authorisation | None) -> AuthorityStatus:
         grant.ends_on,
         grant.max_candidates,
         grant.halt_reason,
+        (grant.ends_on - on).days if state is AuthorityState.ACTIVE else None,
     )
 
 
@@ -91,10 +89,10 @@ def slug(text: str) -> str:
 
 
 def status(deployment: Deployment, actor: ActorView) -> AuthorityStatus:
-    def work(session: Session, _: Context) -> AuthorityStatus:
-        return _status(current_authorisation(session))
+    def work(session: Session, context: Context) -> AuthorityStatus:
+        return _status(current_authorisation(session), context.today)
 
-    found = governed(deployment, actor, Action.VIEW_AUTHORITY, lambda _: Context(today()), work)
+    found = governed(deployment, actor, Action.VIEW_AUTHORITY, no_context(deployment), work)
     try:
         return replace(found, operating=current_threshold(deployment))
     except FaceledgerError as exc:  # e.g. no calibration table for this pipeline: say so, status still shows
@@ -139,7 +137,7 @@ def grant(
             details=details,
         )
 
-    def work(session: Session, _: Context) -> AuthorityStatus:
+    def work(session: Session, context: Context) -> AuthorityStatus:
         row = Authorisation(
             reference=reference.strip(),
             purposes=allowed,
@@ -166,10 +164,11 @@ def grant(
                 allows_bulk_video=allows_bulk_video,
             ),
         )
-        return _status(row)
+        return _status(row, context.today)
 
     def context(session: Session) -> Context:  # a halted grant is not lifted by a new one: only by resume
-        return Context(today(), authority_view(session, lock=True))
+        day = deployment.clock.today()
+        return Context(day, authority_view(session, day, lock=True))
 
     return governed(deployment, actor, Action.GRANT_AUTHORITY, context, work, details=details)
 
@@ -188,7 +187,7 @@ def _date_problems(deployment: Deployment, starts_on: date, ends_on: date) -> li
             f"a grant lasts at most {settings.authority_max_days} days (the pilot's was 6 months); "
             f"{starts_on} to {ends_on} is {(ends_on - starts_on).days + 1}"
         )
-    if starts_on < today() - timedelta(days=settings.authority_max_backdate_days):
+    if starts_on < deployment.clock.today() - timedelta(days=settings.authority_max_backdate_days):
         problems.append(
             f"a grant may start at most {settings.authority_max_backdate_days} days in the past; {starts_on} is earlier"
         )
@@ -219,25 +218,27 @@ def halt(deployment: Deployment, actor: ActorView, reason: str) -> AuthorityStat
     """The kill switch: from this commit on, every search, review, sign-off and export is refused."""
 
     def context(session: Session) -> Context:
-        return Context(today(), authority_view(session, lock=True), reason=reason)
+        day = deployment.clock.today()
+        return Context(day, authority_view(session, day, lock=True), reason=reason)
 
-    def work(session: Session, _: Context) -> AuthorityStatus:
+    def work(session: Session, context: Context) -> AuthorityStatus:
         row = _in_force(session)
         row.halted, row.halt_reason = True, reason.strip()
         append(session, actor, events.HaltAuthority(authorisation=row.id, reason=reason))
-        return _status(row)
+        return _status(row, context.today)
 
     return governed(deployment, actor, Action.HALT_AUTHORITY, context, work, details={"reason": reason})
 
 
 def resume(deployment: Deployment, actor: ActorView, reason: str = "") -> AuthorityStatus:
     def context(session: Session) -> Context:
-        return Context(today(), authority_view(session, lock=True))
+        day = deployment.clock.today()
+        return Context(day, authority_view(session, day, lock=True))
 
-    def work(session: Session, _: Context) -> AuthorityStatus:
+    def work(session: Session, context: Context) -> AuthorityStatus:
         row = _in_force(session)
         row.halted, row.halt_reason = False, ""
         append(session, actor, events.ResumeAuthority(authorisation=row.id, reason=reason))
-        return _status(row)
+        return _status(row, context.today)
 
     return governed(deployment, actor, Action.RESUME_AUTHORITY, context, work)

@@ -13,7 +13,7 @@ from faceledger.errors import NotFound
 from faceledger.policy.governance import Action, ActorView, Context
 from faceledger.services.deployment import Deployment
 from faceledger.services.governed_search import LEAD_NOTICE, candidate_dict
-from faceledger.services.guard import authority_view, case_view, find_case, governed, today
+from faceledger.services.guard import authority_view, case_view, find_case, governed
 from faceledger.services.review import lead_state
 from faceledger.store.governance_models import Candidate, Case, Search, User
 from faceledger.store.models import Face
@@ -32,7 +32,8 @@ def _viewing(deployment: Deployment, actor: ActorView, case_id: int, work: Any, 
 
     def context(session: Session) -> Context:
         case = session.get(Case, case_id, populate_existing=True)
-        return Context(today(), authority_view(session), case=case_view(case) if case else None)
+        day = deployment.clock.today()
+        return Context(day, authority_view(session, day), case=case_view(case) if case else None)
 
     return governed(deployment, actor, Action.VIEW_CASE, context, work, case_id=case_id, not_found=not_found)
 

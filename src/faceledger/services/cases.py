@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -21,7 +21,6 @@ from faceledger.services.guard import (
     find_case,
     find_user,
     governed,
-    today,
 )
 from faceledger.services.scope import sees_everything
 from faceledger.store import events
@@ -90,7 +89,8 @@ def open_case(
     details = {"number": number, "purpose": wanted.purpose, "offence_type": wanted.offence_type}
 
     def context(session: Session) -> Context:
-        return Context(today(), authority_view(session, lock=True), case=wanted)
+        day = deployment.clock.today()
+        return Context(day, authority_view(session, day, lock=True), case=wanted)
 
     def work(session: Session, _: Context) -> CasePublic:
         taken = select(Case.id).where(Case.number == number, Case.department_id == actor.department_id)
@@ -122,7 +122,8 @@ def _case_action(
     def context(session: Session) -> Context:
         case = session.get(Case, case_id, populate_existing=True)
         view = case_view(case) if case is not None else None
-        return Context(today(), authority_view(session, lock=True), case=view, **context_fields)
+        day = deployment.clock.today()
+        return Context(day, authority_view(session, day, lock=True), case=view, **context_fields)
 
     def act(session: Session, _: Context) -> Any:
         case = session.get(Case, case_id)
@@ -165,7 +166,7 @@ def assign(deployment: Deployment, actor: ActorView, reference: str, usernames: 
 
 def close(deployment: Deployment, actor: ActorView, reference: str, reason: str = "") -> CasePublic:
     def work(session: Session, case: Case) -> CasePublic:
-        case.status, case.closed_at = "closed", datetime.now(UTC)
+        case.status, case.closed_at = "closed", deployment.clock.now()
         append(session, actor, events.CloseCase(case=case.id, reason=reason), case_id=case.id)
         return public(session, case)
 

@@ -31,7 +31,7 @@ from faceledger.store.models import IngestJob
 
 
 def _allowed(deployment: Deployment, actor: ActorView, action: Action, details: dict[str, Any]) -> None:
-    governed(deployment, actor, action, no_context, lambda _s, _c: None, details=details)
+    governed(deployment, actor, action, no_context(deployment), lambda _s, _c: None, details=details)
 
 
 def _record(deployment: Deployment, actor: ActorView, event_at: Callable[[int], events.Event]) -> None:
@@ -68,7 +68,7 @@ def governed_ingest(
             )
         append(session, actor, events.GalleryIngestStart(**asked))  # a killed run is on the ledger too
 
-    governed(deployment, actor, Action.CURATE_GALLERY, no_context, start, details=asked)
+    governed(deployment, actor, Action.CURATE_GALLERY, no_context(deployment), start, details=asked)
     report = ingest(
         deployment, path, spec, workers=workers, on_progress=on_progress, items=items, ray_address=ray_address
     )
@@ -134,14 +134,14 @@ def governed_stats(deployment: Deployment, actor: ActorView) -> dict[str, Any]:
     def work(_session: Session, _: Context) -> None:
         return None
 
-    governed(deployment, actor, Action.VIEW_GALLERY, no_context, work)
+    governed(deployment, actor, Action.VIEW_GALLERY, no_context(deployment), work)
     return gallery_stats(deployment)
 
 
 def governed_jobs(deployment: Deployment, actor: ActorView, limit: int = 50) -> list[dict[str, Any]]:
     """Ingest jobs, newest first, with the progress of those still running (from the database, so any
     server process shows it, whichever one runs the job)."""
-    governed(deployment, actor, Action.VIEW_GALLERY, no_context, lambda _session, _context: None)
+    governed(deployment, actor, Action.VIEW_GALLERY, no_context(deployment), lambda _session, _context: None)
     with deployment.sessions() as session:
         rows = session.scalars(select(IngestJob).order_by(IngestJob.id.desc()).limit(limit)).all()
         return [

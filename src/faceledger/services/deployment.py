@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import numpy as np
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from faceledger.clock import Clock, SystemClock
 from faceledger.config import Settings
 from faceledger.engine.calibration import CalibrationTable, load_pipeline_calibration
 from faceledger.engine.models import recognition_model_identity
@@ -67,6 +67,8 @@ class Deployment:
     threshold_cache: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False, compare=False)
     # What images are analysed with: the real models, or a test's fake (services/analyser.py).
     analyser: Analyser = field(default_factory=BoundedAnalyser, repr=False, compare=False)
+    # What services read the time from: the system's, or a test's that it moves (clock.py).
+    clock: Clock = field(default_factory=SystemClock, repr=False, compare=False)
 
     @property
     def thumbnails_dir(self) -> Path:
@@ -148,10 +150,15 @@ def data_dir_from(settings: Settings, data_dir: Path | None) -> Path:
 
 
 def init_deployment(
-    settings: Settings, data_dir: Path, backend: IndexBackend, *, analyser: Analyser | None = None
+    settings: Settings,
+    data_dir: Path,
+    backend: IndexBackend,
+    *,
+    analyser: Analyser | None = None,
+    clock: Clock | None = None,
 ) -> Deployment:
     """Create a data directory (or adopt an empty one), migrate the database, write the config.
-    `analyser`: as for open_deployment."""
+    `analyser`, `clock`: as for open_deployment."""
     if (data_dir / CONFIG_FILE).exists():
         raise Conflict(f"{data_dir} is already a faceledger data directory")
     if data_dir.exists() and any(data_dir.iterdir()):
@@ -166,7 +173,7 @@ def init_deployment(
     data_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     config = {
         "format": FORMAT_VERSION,
-        "created_at": datetime.now(UTC).isoformat(),
+        "created_at": (clock or SystemClock()).now().isoformat(),
         "index_backend": backend.value,
         "model": recognition_model_identity().to_dict(),
         "at_rest": AT_REST,
@@ -184,6 +191,8 @@ def init_deployment(
     deployment = _connect(settings, data_dir, config)
     if analyser is not None:
         deployment.analyser = analyser
+    if clock is not None:
+        deployment.clock = clock
     with db.transaction(deployment.sessions) as session:  # the pipeline's models, searched from the start
         for key in pipeline_model_keys(settings):
             model_registry.register(session, key, enabled=True)
@@ -207,10 +216,11 @@ def deployment_settings(settings: Settings, config: dict[str, Any]) -> Settings:
 
 
 def open_deployment(
-    settings: Settings, data_dir: Path | None = None, *, analyser: Analyser | None = None
+    settings: Settings, data_dir: Path | None = None, *, analyser: Analyser | None = None, clock: Clock | None = None
 ) -> Deployment:
     """The deployment in `data_dir`, its index brought level with its database; `analyser`: what it
-    analyses images with (default: the real models in bounded worker processes)."""
+    analyses images with (default: the real models in bounded worker processes); `clock`: what its
+    services read the time from (default: the system's)."""
     folder = data_dir_from(settings, data_dir)
     path = folder / CONFIG_FILE
     if not path.is_file():
@@ -226,7 +236,10 @@ def open_deployment(
     deployment = _connect(settings, folder, config)
     if analyser is not None:
         deployment.analyser = analyser
-    sweep_staging(folder, settings.staged_upload_ttl_s)  # probes a killed process left in staging
+    if clock is not None:
+        deployment.clock = clock
+    # Probes a killed process left in staging, expired by the deployment's clock.
+    sweep_staging(folder, settings.staged_upload_ttl_s, now=deployment.clock.now().timestamp())
     if legacy:
         from faceledger.services.at_rest import seal_plain_data  # at_rest builds on this module
 

@@ -12,7 +12,7 @@ import os
 import tempfile
 import zipfile
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,6 @@ from faceledger.services.guard import (
     case_view,
     governed,
     require_role,
-    today,
 )
 from faceledger.services.ledger_key import verification_checks
 from faceledger.services.review import lead_state
@@ -144,7 +143,8 @@ def disclose_case(deployment: Deployment, actor: ActorView, case_reference: str,
 
     def context(session: Session) -> Context:
         case = session.get(Case, case_id, populate_existing=True)
-        return Context(today(), authority_view(session), case=case_view(case) if case else None)
+        day = deployment.clock.today()
+        return Context(day, authority_view(session, day), case=case_view(case) if case else None)
 
     def work(session: Session, _: Context) -> DisclosureSummary:
         bundle, summary = _collect(session, deployment, actor, case_id)
@@ -206,7 +206,7 @@ def _collect(
     refused = [_refused(e) for e in excerpt if e.action == Action.SEARCH.value and e.outcome == ledger.REFUSED]
     listed = sorted(searches + refused, key=lambda s: (s["ledger_seq"] is None, s["ledger_seq"] or 0))
     candidates = sum(len(s["candidates"]) for s in searches)
-    at = datetime.now(UTC).isoformat(timespec="seconds")
+    at = deployment.clock.now().isoformat(timespec="seconds")
     first_bad = verification.first_bad_seq if not verification.ok else (bad[0] if bad else None)
     problem = verification.problem or (f"entry {bad[0]} of the excerpt does not match its hash" if bad else "")
     summary = DisclosureSummary(

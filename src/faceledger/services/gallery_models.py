@@ -29,7 +29,7 @@ from faceledger.services.reembed_sources import FacePixels, OriginalFinder, Pixe
 from faceledger.services.staging import scratch
 from faceledger.store import events, model_registry
 from faceledger.store.db import transaction
-from faceledger.store.models import Face, FaceEmbedding, GalleryImage, GalleryModel, IngestJob, utcnow
+from faceledger.store.models import Face, FaceEmbedding, GalleryImage, GalleryModel, IngestJob
 from faceledger.types import Box, Embedding, ModelIdentity, Pipeline
 
 _BATCH_FACES = 64  # faces per committed batch: a kill loses at most one batch's work
@@ -144,7 +144,7 @@ def enable_model(deployment: Deployment, name: str, *, allow_missing: bool = Fal
                 "enable it with --allow-missing"
             )
         if not row.enabled:
-            row.enabled, row.enabled_at = True, utcnow()
+            row.enabled, row.enabled_at = True, deployment.clock.now()
             deployment.bump_version(session)  # other processes re-read the registry and their indexes
     return next(status for status in list_models(deployment) if status.model_key == key)
 
@@ -343,13 +343,13 @@ def _commit(deployment: Deployment, key: str, embedded: list[tuple[_PendingFace,
 
 
 def governed_list(deployment: Deployment, actor: ActorView) -> list[ModelStatus]:
-    governed(deployment, actor, Action.VIEW_GALLERY, no_context, lambda _s, _c: None)
+    governed(deployment, actor, Action.VIEW_GALLERY, no_context(deployment), lambda _s, _c: None)
     return list_models(deployment)
 
 
 def governed_enable(deployment: Deployment, actor: ActorView, name: str, *, allow_missing: bool = False) -> ModelStatus:
     asked = {"model": name, "allow_missing": allow_missing}
-    governed(deployment, actor, Action.CURATE_GALLERY, no_context, lambda _s, _c: None, details=asked)
+    governed(deployment, actor, Action.CURATE_GALLERY, no_context(deployment), lambda _s, _c: None, details=asked)
     status = enable_model(deployment, name, allow_missing=allow_missing)
     with transaction(deployment.sessions) as session:
         append(session, actor, events.ModelsEnable(model=name, allow_missing=allow_missing, **status.to_dict()))
@@ -379,7 +379,7 @@ def governed_reembed(
             events.ModelsReembedStart(model=key, from_thumbnails=from_thumbnails, already_embedded=int(embedded)),
         )
 
-    governed(deployment, actor, Action.CURATE_GALLERY, no_context, start, details=asked)
+    governed(deployment, actor, Action.CURATE_GALLERY, no_context(deployment), start, details=asked)
     report = reembed(
         deployment,
         key,

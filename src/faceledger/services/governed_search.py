@@ -35,7 +35,6 @@ from faceledger.services.guard import (
     current_authorisation,
     governed,
     record_refusal,
-    today,
 )
 from faceledger.services.operating_threshold import current_threshold
 from faceledger.services.staging import private_file, scratch
@@ -97,9 +96,10 @@ def governed_search(deployment: Deployment, actor: ActorView, request: SearchReq
     def context(session: Session) -> Context:
         case = session.get(Case, case_id, populate_existing=True)
         view = case_view(case) if case is not None else None
+        day = deployment.clock.today()
         return Context(
-            today(),
-            authority_view(session, lock=True),
+            day,
+            authority_view(session, day, lock=True),
             case=view,
             attestation=request.attestation,
             bulk_video=request.bulk_video,
@@ -394,7 +394,8 @@ def record_override(deployment: Deployment, actor: ActorView, case: str, probe: 
     def context(session: Session) -> Context:
         row = session.get(Case, case_id, populate_existing=True)
         view = case_view(row) if row is not None else None
-        return Context(today(), authority_view(session, lock=True), case=view, reason=reason)
+        day = deployment.clock.today()
+        return Context(day, authority_view(session, day, lock=True), case=view, reason=reason)
 
     def work(session: Session, _: Context) -> int:
         override = QualityOverride(case_id=case_id, probe_sha256=digest, supervisor_id=actor.id, reason=reason.strip())

@@ -7,7 +7,7 @@ ledger although the action left nothing behind."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -43,10 +43,6 @@ FORGERY = EventName.CSRF
 T = TypeVar("T")
 
 
-def today() -> date:
-    return datetime.now(UTC).date()
-
-
 def actor_view(user: User) -> ActorView:
     roles = frozenset(Role(role) for role in user.roles)
     return ActorView(user.id, user.username, roles, user.department_id, user.certified_until, user.disabled)
@@ -73,12 +69,13 @@ def authority_state(grant: Authorisation | None, on: date) -> AuthorityState:
     return AuthorityState.ACTIVE
 
 
-def authority_view(session: Session, *, lock: bool = False) -> AuthorityView:
-    """The authorisation in force; locked on PostgreSQL so a halt cannot slip between check and action."""
+def authority_view(session: Session, on: date, *, lock: bool = False) -> AuthorityView:
+    """The authorisation as it stands on day `on` (the deployment's today); locked on PostgreSQL so a halt
+    cannot slip between check and action."""
     grant = current_authorisation(session, lock=lock)
     if grant is None:
         return AuthorityView(AuthorityState.NONE)
-    state = authority_state(grant, today())
+    state = authority_state(grant, on)
     return AuthorityView(state, frozenset(grant.purposes), frozenset(grant.offence_types), grant.allows_bulk_video)
 
 
@@ -110,13 +107,14 @@ def case_id_or_refuse(
     **context_fields: Any,
 ) -> int:
     """The case's id; an unknown case is a refusal like any other, ledgered with everything else wrong."""
+    day = deployment.clock.today()
     with deployment.sessions() as session:
         case = _case_or_none(session, reference, actor)
         if case is not None:
             return case.id
-        authority = authority_view(session)
+        authority = authority_view(session, day)
     missing = f"no case {reference!r} in {actor.name}'s department"
-    context = Context(today(), authority, **context_fields)
+    context = Context(day, authority, **context_fields)
     reasons = [r for r in decide(actor, action, context).reasons if r != "a case is needed"]
     raise record_refusal(deployment, actor, action, [*reasons, missing], details={"case": reference, **details})
 
@@ -235,8 +233,9 @@ def role_reasons(actor: ActorView, action: Action) -> list[str]:
     return [f"{verb} needs the role {' or '.join(sorted(allowed))}; {actor.name} has {', '.join(sorted(actor.roles))}"]
 
 
-def no_context(_: Session) -> Context:
-    return Context(today())
+def no_context(deployment: Deployment) -> Callable[[Session], Context]:
+    """For `governed`: a context of nothing but the deployment's today (certification is checked against it)."""
+    return lambda _: Context(deployment.clock.today())
 
 
 def append(session: Session, actor: ActorView, event: Event, *, case_id: int | None = None) -> ledger.LedgerEntry:

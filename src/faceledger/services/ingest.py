@@ -32,7 +32,6 @@ from faceledger.store.models import (
     IngestJob,
     Source,
     Subject,
-    utcnow,
 )
 from faceledger.store.sealed import Role
 from faceledger.types import Embedding, ImageFaces
@@ -186,7 +185,7 @@ def _finish_job(deployment: Deployment, report: IngestReport) -> None:
             .where(IngestJob.id == report.job_id)
             .values(
                 status="finished",
-                finished_at=utcnow(),
+                finished_at=deployment.clock.now(),
                 files_seen=report.files_seen,
                 images_added=report.images_added,
                 images_known=report.images_known + report.duplicates_in_input,

@@ -34,7 +34,7 @@ from faceledger.services.guard import append, governed, no_context
 from faceledger.services.pipeline_models import pipeline_identities
 from faceledger.store import events, model_registry
 from faceledger.store.db import transaction
-from faceledger.store.models import OperatorModel, utcnow
+from faceledger.store.models import OperatorModel
 from faceledger.store.sealed import write_private
 from faceledger.types import ColourOrder, Pipeline, PixelScale
 
@@ -159,7 +159,7 @@ def add_model(
         "input_colour": colour.value,
         "pixel_scale": scale.value,
     }
-    governed(deployment, actor, Action.CURATE_GALLERY, no_context, lambda _s, _c: None, details=asked)
+    governed(deployment, actor, Action.CURATE_GALLERY, no_context(deployment), lambda _s, _c: None, details=asked)
     if not _NAME.match(name):
         raise InvalidInput(f"model name {name!r}: a letter, then up to 63 letters, digits, '_', '.' or '-'")
     if name in builtin_names():
@@ -199,7 +199,7 @@ def add_model(
                 embedding_dim=checked.embedding_dim,
                 size_bytes=checked.size_bytes,
                 added_by=actor.name,
-                added_at=utcnow(),
+                added_at=deployment.clock.now(),
             )
             session.add(row)
             model_registry.register(session, row.model_key, enabled=False)
@@ -251,7 +251,9 @@ def record_evaluation(
     The evaluation is recorded for the file that was evaluated: the sha256 in the table's model identity."""
     CalibrationTable.from_json(table)  # refuse a table that would not load later
     evaluated = table["model"]["weights_sha256"]
-    governed(deployment, actor, Action.CURATE_GALLERY, no_context, lambda _s, _c: None, details={"model": name})
+    governed(
+        deployment, actor, Action.CURATE_GALLERY, no_context(deployment), lambda _s, _c: None, details={"model": name}
+    )
     with deployment.sessions() as session:
         row = _row(session, name)
         if evaluated != row.sha256:
@@ -260,7 +262,7 @@ def record_evaluation(
     write_private(target, (json.dumps(table, indent=1) + "\n").encode())
     with transaction(deployment.sessions) as session:
         row = _row(session, name)
-        row.evaluated_sha256, row.evaluated_at = evaluated, utcnow()
+        row.evaluated_sha256, row.evaluated_at = evaluated, deployment.clock.now()
         row.eval_summary, row.calibration_file = summary, target.name
         info = OperatorModelInfo.of(row)
         append(
@@ -272,5 +274,5 @@ def record_evaluation(
 
 
 def governed_list_operator(deployment: Deployment, actor: ActorView) -> list[OperatorModelInfo]:
-    governed(deployment, actor, Action.VIEW_GALLERY, no_context, lambda _s, _c: None)
+    governed(deployment, actor, Action.VIEW_GALLERY, no_context(deployment), lambda _s, _c: None)
     return list_operator_models(deployment)

@@ -12,7 +12,7 @@ The photo itself is not kept: only its hash and the embedding."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +111,7 @@ def submit(deployment: Deployment, actor: ActorView, photo: Path, contact: str) 
     """Record the request and the faces it matches within the strict distance; delete nothing yet."""
     if not contact.strip():
         raise InvalidInput("an opt-out needs a contact (--contact) to tell the person it is done")
-    governed(deployment, actor, Action.OPT_OUT, no_context, lambda _s, _c: None)
+    governed(deployment, actor, Action.OPT_OUT, no_context(deployment), lambda _s, _c: None)
     try:
         digest = file_sha256(photo)
     except OSError as exc:
@@ -134,7 +134,7 @@ def submit(deployment: Deployment, actor: ActorView, photo: Path, contact: str) 
             submitted_by=actor.id,
         )
         if not matches:
-            request.completed_at = datetime.now(UTC)
+            request.completed_at = deployment.clock.now()
         session.add(request)
         session.flush()
         key = embedding.model.key
@@ -193,13 +193,15 @@ def confirm(deployment: Deployment, actor: ActorView, request_id: int, face_ids:
         )
         return chosen
 
-    confirmed = governed(deployment, actor, Action.OPT_OUT, no_context, work, subjects={"optout": request_id})
+    confirmed = governed(
+        deployment, actor, Action.OPT_OUT, no_context(deployment), work, subjects={"optout": request_id}
+    )
     removal = remove_faces(deployment, confirmed, scrub_candidates=True)  # only these lose their provenance
     with transaction(deployment.sessions) as session:
         row = session.get(OptOutRequest, request_id)
         if row is None:  # pragma: no cover - locked above
             raise NotFound(f"opt-out request {request_id} disappeared")
-        row.status, row.completed_at = COMPLETED, datetime.now(UTC)
+        row.status, row.completed_at = COMPLETED, deployment.clock.now()
         row.faces_removed, row.images_removed = removal.faces, removal.images
         append(
             session,
@@ -240,7 +242,7 @@ def status(deployment: Deployment, actor: ActorView, request_id: int) -> OptOutS
             raise NotFound(f"no opt-out request {request_id}")
         return _status(session, deployment, row)
 
-    return governed(deployment, actor, Action.OPT_OUT, no_context, work)
+    return governed(deployment, actor, Action.OPT_OUT, no_context(deployment), work)
 
 
 def match_image(deployment: Deployment, actor: ActorView, request_id: int, face_id: int) -> bytes:
@@ -255,7 +257,7 @@ def match_image(deployment: Deployment, actor: ActorView, request_id: int, face_
             raise NotFound(f"face {face_id} is not among opt-out request {request_id}'s matches")
         return session.scalars(select(Face.thumbnail).where(Face.id == face_id)).first()
 
-    relative = governed(deployment, actor, Action.OPT_OUT, no_context, work)
+    relative = governed(deployment, actor, Action.OPT_OUT, no_context(deployment), work)
     path = deployment.data_dir / (relative or "-")
     if not relative or not path.is_file():
         raise NotFound(f"face {face_id} is no longer in the gallery")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,7 +27,6 @@ from faceledger.services.guard import (
     find_case,
     record_refusal,
     refreshed,
-    today,
 )
 from faceledger.services.ledger_key import checkpoint_if_due
 from faceledger.store import events
@@ -60,9 +60,9 @@ def _sha256(path: Path) -> str:
         raise InvalidInput(f"{path.name}: cannot be read ({exc.strerror or exc})") from exc
 
 
-def _reasons(session: Session, actor: ActorView, case: Case | None) -> list[str]:
-    """Everything a search would be refused for, but the attestation (that is step two's)."""
-    context = Context(today(), authority_view(session, lock=True), case=case_view(case) if case else None)
+def _reasons(session: Session, actor: ActorView, case: Case | None, day: date) -> list[str]:
+    """Everything a search would be refused for on day `day`, but the attestation (that is step two's)."""
+    context = Context(day, authority_view(session, day, lock=True), case=case_view(case) if case else None)
     waived = set(attestation_reasons(""))
     return [r for r in decide(refreshed(session, actor), Action.SEARCH, context).reasons if r not in waived]
 
@@ -76,7 +76,7 @@ def _governed(
             found: Case | None = find_case(session, case, actor)
         except NotFound:
             found = None
-        reasons = _reasons(session, actor, found)
+        reasons = _reasons(session, actor, found, deployment.clock.today())
         if found is None:
             missing = f"no case {case!r} in {actor.name}'s department"
             reasons = [r for r in reasons if r != "a case is needed"] + [missing]

@@ -52,7 +52,7 @@ def refuse_unauthenticated(
 ) -> NotAuthenticated:
     """Count one refusal in its (minute, source) bucket and return the error to raise. `reason` is one of
     a few fixed texts, never the path or anything else the client chose."""
-    when = now or datetime.now(UTC)
+    when = now or deployment.clock.now()
     minute, source = minute_of(when), (source or "unknown")[:SOURCE_CHARS]
     with transaction(deployment.sessions) as session:
         row = _bucket(session, minute, source)
@@ -93,7 +93,7 @@ def _first_of_bucket(session: Session, minute: str, source: str, path: str, reas
 
 def flush_closed(deployment: Deployment, *, now: datetime | None = None, everything: bool = False) -> int:
     """Ledger the final count of every bucket whose minute is over (every bucket, with `everything`)."""
-    minute = minute_of(now or datetime.now(UTC))
+    minute = minute_of(now or deployment.clock.now())
     query = select(UnauthenticatedRefusals).where(UnauthenticatedRefusals.closed_seq.is_(None))
     if not everything:
         query = query.where(UnauthenticatedRefusals.minute < minute)

@@ -10,7 +10,7 @@ import io
 import json
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +104,7 @@ def load_evaluation(path: Path | None) -> dict[str, Any] | None:
 def accountability(
     deployment: Deployment, actor: ActorView, out: Path, *, days: int = 365, evaluation: Path | None = None
 ) -> Written:
-    end = datetime.now(UTC)
+    end = deployment.clock.now()
     start = end - timedelta(days=days)
     measured = load_evaluation(evaluation)
     # Read before the report's own transaction: each takes a session of its own.
@@ -135,7 +135,7 @@ def accountability(
         facts["ledger"] = transparency.report_section(transparency.sign_within(session, deployment))
         return {"facts": facts, "period": period}
 
-    found = governed(deployment, actor, Action.VIEW_LEDGER, no_context, work)
+    found = governed(deployment, actor, Action.VIEW_LEDGER, no_context(deployment), work)
     facts, period = found["facts"], found["period"]
     charts = {
         "Searches by day": chart(period.by_day, "Searches by day"),
@@ -175,7 +175,7 @@ def usage_report(deployment: Deployment, actor: ActorView, week: str, out: Path)
         append(session, actor, events.ReportUsage(week=week, file=str(out)))
         return found, transparency.report_section(transparency.sign_within(session, deployment))
 
-    period, signed = governed(deployment, actor, Action.VIEW_LEDGER, no_context, work)
+    period, signed = governed(deployment, actor, Action.VIEW_LEDGER, no_context(deployment), work)
     charts = {
         name: chart(counts, f"Searches by {name}" if name != "refusal reason" else "Refusals by reason")
         for name, counts in period.breakdowns().items()

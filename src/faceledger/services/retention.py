@@ -37,7 +37,9 @@ def schedule(settings: Settings) -> dict[str, str]:
 
 
 def run(deployment: Deployment, actor: ActorView, *, now: datetime | None = None) -> dict[str, Any]:
-    cutoff = (now or datetime.now(UTC)).astimezone(UTC) - timedelta(days=deployment.settings.retention_results_days)
+    """Purge what is due as at `now` (default: the deployment's clock)."""
+    at = (now or deployment.clock.now()).astimezone(UTC)
+    cutoff = at - timedelta(days=deployment.settings.retention_results_days)
 
     def work(session: Session, _: Context) -> tuple[dict[str, Any], list[Path]]:
         due = (
@@ -54,7 +56,7 @@ def run(deployment: Deployment, actor: ActorView, *, now: datetime | None = None
         candidates = session.scalars(select(Candidate.id).where(Candidate.search_id.in_(search_ids))).all()
         session.execute(delete(Candidate).where(Candidate.search_id.in_(search_ids)))
         for search in due:
-            search.purged_at, search.probe_thumbnail = datetime.now(UTC), None
+            search.purged_at, search.probe_thumbnail = at, None
         session.flush()
         kept = {path for path in session.scalars(select(Search.probe_thumbnail)) if path}
         files = _unreferenced_probe_files(deployment, kept, purged_files)
@@ -76,7 +78,7 @@ def run(deployment: Deployment, actor: ActorView, *, now: datetime | None = None
         )
         return summary, files
 
-    summary, files = governed(deployment, actor, Action.RUN_RETENTION, no_context, work)
+    summary, files = governed(deployment, actor, Action.RUN_RETENTION, no_context(deployment), work)
     for path in files:  # only once the purge has committed
         path.unlink(missing_ok=True)
     checkpoint(deployment.engine)  # deleted rows leave SQLite's write-ahead log too
@@ -89,7 +91,7 @@ def _unreferenced_probe_files(deployment: Deployment, kept: set[str], purged: se
     folder = deployment.data_dir / "probes"
     if not folder.exists():
         return []
-    oldest = time.time() - _STRAY_GRACE_S
+    oldest = time.time() - _STRAY_GRACE_S  # the system's time: file times are written by it, not the deployment's clock
     found = []
     for path in sorted(folder.rglob("*.jpg")):
         relative = path.relative_to(deployment.data_dir).as_posix()

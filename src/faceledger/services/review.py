@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from faceledger.errors import InvalidInput, NotFound
 from faceledger.policy.governance import Action, ActorView, Context, ReviewDecision, Role
 from faceledger.services.deployment import Deployment
 from faceledger.services.governed_search import LEAD_NOTICE, candidate_dict
-from faceledger.services.guard import append, authority_view, case_view, governed, require_role, today
+from faceledger.services.guard import append, authority_view, case_view, governed, require_role
 from faceledger.store import events
 from faceledger.store.governance_models import Candidate, Case, CaseAssignment, Lead, Review, Search
 
@@ -75,14 +74,15 @@ def _load(session: Session, candidate_id: int) -> Candidate:
     return candidate
 
 
-def _context(candidate_id: int, **fields: Any) -> Any:
+def _context(deployment: Deployment, candidate_id: int, **fields: Any) -> Any:
     def build(session: Session) -> Context:
         candidate = _load(session, candidate_id)
         reviews = tuple((r.reviewer_id, ReviewDecision(r.decision)) for r in candidate.reviews)
         lead = candidate.lead
+        day = deployment.clock.today()
         return Context(
-            today(),
-            authority_view(session, lock=True),
+            day,
+            authority_view(session, day, lock=True),
             case=case_view(candidate.search.case),
             searcher_id=candidate.search.user_id,
             reviews=reviews,
@@ -127,7 +127,7 @@ def view(deployment: Deployment, actor: ActorView, candidate_id: int) -> Candida
         deployment,
         actor,
         Action.VIEW_CASE,
-        _context(candidate_id),
+        _context(deployment, candidate_id),
         work,
         case_id=case_id,
         subjects={"candidate": candidate_id},
@@ -156,7 +156,7 @@ def review(deployment: Deployment, actor: ActorView, candidate_id: int, decision
         deployment,
         actor,
         Action.REVIEW,
-        _context(candidate_id),
+        _context(deployment, candidate_id),
         work,
         case_id=case_id,
         subjects={"candidate": candidate_id},
@@ -178,7 +178,7 @@ def sign_off(deployment: Deployment, actor: ActorView, candidate_id: int, note: 
         deployment,
         actor,
         Action.SIGN_OFF,
-        _context(candidate_id),
+        _context(deployment, candidate_id),
         work,
         case_id=case_id,
         subjects={"candidate": candidate_id},
@@ -193,7 +193,8 @@ def corroborate(deployment: Deployment, actor: ActorView, candidate_id: int, evi
         lead = _load(session, candidate_id).lead
         if lead is None:
             raise InvalidInput(f"candidate {candidate_id} is not a confirmed lead; it cannot be corroborated yet")
-        lead.corroboration, lead.corroborated_by, lead.corroborated_at = evidence.strip(), actor.id, datetime.now(UTC)
+        lead.corroborated_at = deployment.clock.now()
+        lead.corroboration, lead.corroborated_by = evidence.strip(), actor.id
         append(session, actor, events.Corroborate(candidate=candidate_id, evidence=evidence), case_id=case_id)
         return lead_state(_load(session, candidate_id))
 
@@ -201,7 +202,7 @@ def corroborate(deployment: Deployment, actor: ActorView, candidate_id: int, evi
         deployment,
         actor,
         Action.CORROBORATE,
-        _context(candidate_id, reason=evidence),
+        _context(deployment, candidate_id, reason=evidence),
         work,
         case_id=case_id,
         subjects={"candidate": candidate_id},
@@ -218,7 +219,7 @@ def export(deployment: Deployment, actor: ActorView, candidate_id: int, out: Pat
         lead = candidate.lead
         if lead is None:  # pragma: no cover - policy refuses export of an unsigned lead
             raise InvalidInput("not a lead")
-        lead.exported_at = datetime.now(UTC)
+        lead.exported_at = deployment.clock.now()
         search = candidate.search
         sign = {"supervisor_id": lead.supervisor_id, "at": lead.signed_at.isoformat(), "note": lead.signoff_note}
         record = {
@@ -253,7 +254,7 @@ def export(deployment: Deployment, actor: ActorView, candidate_id: int, out: Pat
         deployment,
         actor,
         Action.EXPORT,
-        _context(candidate_id),
+        _context(deployment, candidate_id),
         work,
         case_id=case_id,
         subjects={"candidate": candidate_id},

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -71,7 +71,7 @@ def _minutes(seconds: float) -> int:
 
 def check_not_locked(deployment: Deployment, attempt: Attempt) -> None:
     """Refuse at once, before any password is checked, while the account or the address is locked out."""
-    now = datetime.now(UTC)
+    now = deployment.clock.now()
     with deployment.sessions() as session:
         rows = session.scalars(
             select(SignInThrottle).where(SignInThrottle.key.in_([attempt.account_key, attempt.source_key]))
@@ -96,7 +96,7 @@ def record_failure(deployment: Deployment, attempt: Attempt, reason: str) -> Non
 
 
 def _record_failure(deployment: Deployment, attempt: Attempt, reason: str) -> None:
-    settings, now = deployment.settings, datetime.now(UTC)
+    settings, now = deployment.settings, deployment.clock.now()
     window, lockout = timedelta(seconds=settings.sign_in_window_s), timedelta(seconds=settings.sign_in_lockout_s)
     limits = {
         attempt.account_key: settings.sign_in_max_failures,
@@ -139,7 +139,7 @@ def clear_account(deployment: Deployment, attempt: Attempt) -> None:
     wrong ones from an address must not wipe the evidence of guessing)."""
     with transaction(deployment.sessions) as session:
         row = _row(session, attempt.account_key)
-        if row is not None and not (row.locked_until and row.locked_until > datetime.now(UTC)):
+        if row is not None and not (row.locked_until and row.locked_until > deployment.clock.now()):
             row.failures = 0
 
 

@@ -107,7 +107,7 @@ def keep(deployment: Deployment, actor: ActorView, path: Path, kind: StagedKind)
     (built / _FILE).mkdir(mode=0o700, parents=True)  # the upload's own name can be anything, even meta.json
     built.chmod(0o700)
     os.replace(path, built / _FILE / path.name)
-    meta = {"user_id": actor.id, "kind": kind.value, "name": path.name, "created": time.time()}
+    meta = {"user_id": actor.id, "kind": kind.value, "name": path.name, "created": _now(deployment)}
     with os.fdopen(private_file(built / _META), "w") as out:
         json.dump(meta, out)
     os.replace(built, root / built.name)
@@ -131,7 +131,7 @@ def claimed(deployment: Deployment, actor: ActorView, token: str, kind: StagedKi
             os.rename(kept, folder / "claimed")  # atomic: of two claims, one wins
         except OSError:
             raise gone from None
-        if _expired(meta, deployment.settings.staged_upload_ttl_s, time.time()):
+        if _expired(meta, deployment.settings.staged_upload_ttl_s, _now(deployment)):
             raise gone
         yield folder / "claimed" / _FILE / Path(str(meta["name"])).name
 
@@ -153,18 +153,23 @@ def _meta(kept: Path) -> dict[str, object] | None:
     return loaded if isinstance(loaded, dict) else None
 
 
+def _now(deployment: Deployment) -> float:
+    """The deployment's time in epoch seconds, what `created` and `sweep` count in."""
+    return deployment.clock.now().timestamp()
+
+
 def _expired(meta: dict[str, object], ttl_s: float, now: float) -> bool:
     created = meta.get("created")
     return not isinstance(created, int | float) or now - created > ttl_s
 
 
-def sweep(data_dir: Path, ttl_s: float, *, everything: bool = False, now: float | None = None) -> SweepReport:
-    """Remove abandoned scratch folders (their process died) and expired step-one uploads (with
-    `everything`, every step-one upload: no server that could be asked to claim one is running)."""
+def sweep(data_dir: Path, ttl_s: float, *, now: float, everything: bool = False) -> SweepReport:
+    """Remove abandoned scratch folders (their process died) and step-one uploads expired at `now` (the
+    deployment's time, epoch seconds; with `everything`, every step-one upload: no server that could be
+    asked to claim one is running)."""
     root = data_dir / STAGING
     if not root.is_dir():
         return SweepReport(0, 0)
-    now = time.time() if now is None else now
     abandoned = expired = 0
     for entry in root.iterdir():
         if entry.name.startswith(_WORK):
@@ -184,7 +189,7 @@ def sweep_if_due(deployment: Deployment) -> None:
     now = time.monotonic()
     if now - _last_sweep.get(deployment.data_dir, -_SWEEP_EVERY_S) >= _SWEEP_EVERY_S:
         _last_sweep[deployment.data_dir] = now
-        sweep(deployment.data_dir, deployment.settings.staged_upload_ttl_s)
+        sweep(deployment.data_dir, deployment.settings.staged_upload_ttl_s, now=_now(deployment))
 
 
 def _sweep_work(folder: Path) -> int:
@@ -228,7 +233,8 @@ def serving(deployment: Deployment) -> Iterator[SweepReport]:
             alone = True
         except OSError:
             alone = False
-        report = sweep(deployment.data_dir, deployment.settings.staged_upload_ttl_s, everything=alone)
+        ttl_s = deployment.settings.staged_upload_ttl_s
+        report = sweep(deployment.data_dir, ttl_s, now=_now(deployment), everything=alone)
         fcntl.flock(lock, fcntl.LOCK_SH)
         yield report
     finally:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +107,7 @@ def sign_tree(session: Session, deployment: Deployment, private: Ed25519PrivateK
     size = head.seq if head else 0
     edge = merkle.decode_frontier(head.tree if head else None, size)
     _check_edge_since_last(session, key, size, edge)
-    stamp = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    stamp = deployment.clock.now().isoformat(timespec="seconds").replace("+00:00", "Z")
     checkpoint = sign_checkpoint(Checkpoint(key.name, size, merkle.edge_root(edge), stamp), key, private)
     session.add(
         tree_heads.SignedCheckpoint(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -42,7 +42,7 @@ def sign_in(deployment: Deployment, username: str, password: str, source: str = 
                 token_sha256=_digest(token),
                 user_id=actor.id,
                 csrf_token=csrf,
-                expires_at=datetime.now(UTC) + timedelta(hours=SESSION_HOURS),
+                expires_at=deployment.clock.now() + timedelta(hours=SESSION_HOURS),
             )
         )
         append(session, actor, events.SignIn())
@@ -61,7 +61,7 @@ def session_actor(deployment: Deployment, token: str) -> OpenSession:
     if found is None:
         raise record_refusal(deployment, None, events.EventName.AUTHENTICATE, ["not signed in: the session is unknown"])
     ended_at, expires_at, csrf, actor = found
-    if ended_at is not None or expires_at < datetime.now(UTC):
+    if ended_at is not None or expires_at < deployment.clock.now():
         raise record_refusal(deployment, actor, events.EventName.AUTHENTICATE, ["the session has ended; sign in again"])
     if actor.disabled:
         raise record_refusal(deployment, actor, events.EventName.AUTHENTICATE, [f"user {actor.name} is disabled"])
@@ -72,7 +72,7 @@ def sign_out(deployment: Deployment, token: str) -> None:
     with transaction(deployment.sessions) as session:
         row = session.scalars(select(WebSession).where(WebSession.token_sha256 == _digest(token))).first()
         if row is not None and row.ended_at is None:
-            row.ended_at = datetime.now(UTC)
+            row.ended_at = deployment.clock.now()
             user = session.get(User, row.user_id)
             if user is not None:
                 append(session, actor_view(user), events.SignOut())
