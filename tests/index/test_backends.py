@@ -14,7 +14,7 @@ from faceledger.eval.embeddings import EmbeddingCache, embed_lfw
 from faceledger.eval.lfw import images_of, read_pairs
 from faceledger.index.base import VectorIndex
 from faceledger.index.exact import ExactIndex
-from faceledger.index.faiss_index import FaissIndex
+from faceledger.index.faiss_index import MAX_CODES_SCANNED, FaissIndex, nlist_for, probes_for
 from faceledger.index.milvus_index import MilvusIndex
 from faceledger.services.deployment import Deployment
 from faceledger.types import IndexBackend
@@ -151,3 +151,13 @@ def test_two_deployments_on_one_milvus_server_keep_their_faces_apart(
     theirs = second.index.for_model(key)
     assert theirs.count() == 0 and (theirs.search(vectors[:1], 3).ids == -1).all()
     assert first.index.for_model(key).count() == 20
+
+
+def test_probes_scan_three_sixteenths_of_the_lists_up_to_a_million_codes() -> None:
+    # 1M faces: unchanged from what was measured (768 of 4,096 lists); 10M: capped at MAX_CODES_SCANNED.
+    assert probes_for(nlist_for(1_000_000), 1_000_000) == 768
+    ten_million = nlist_for(10_000_000)
+    probes = probes_for(ten_million, 10_000_000)
+    assert ten_million == 8192 and probes < ten_million * 3 // 16
+    assert MAX_CODES_SCANNED <= probes * (10_000_000 // ten_million) < MAX_CODES_SCANNED + 10_000_000 // ten_million
+    assert probes_for(64, 5_000) == 32, "never fewer than 32"
