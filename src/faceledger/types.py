@@ -57,6 +57,24 @@ class IndexBackend(enum.StrEnum):
     MILVUS = "milvus"  # Milvus by URI (Milvus Lite in a file for tests and small sites)
 
 
+class CaseStatus(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class SearchOutcomeKind(enum.StrEnum):
+    """What a governed search that was done found (a refused one is a refusal on the ledger, not a search)."""
+
+    CANDIDATES = "candidates"
+    NO_CANDIDATES = "no_candidates"
+
+
+class IngestJobStatus(enum.StrEnum):
+    RUNNING = "running"
+    FINISHED = "finished"
+    INTERRUPTED = "interrupted"  # its process died or was stopped; running the ingest again resumes it
+
+
 class Likelihood(enum.StrEnum):
     """How a distance relates to the operating threshold. Never an identification."""
 

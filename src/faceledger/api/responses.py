@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from faceledger.types import CaseStatus, IngestJobStatus, SearchOutcomeKind
+
 Json = dict[str, Any]
 
 # The routes that answer an image: documented as one, not as an empty JSON body.
@@ -181,7 +183,7 @@ class CasePublic(Public):
     purpose: str
     offence_type: str
     description: str
-    status: str
+    status: CaseStatus
     opened_at: datetime
     closed_at: datetime | None
     assigned: list[str]
@@ -265,7 +267,7 @@ class CaseCandidate(CandidatePublic):
 class SearchOutcomePublic(Public):
     search_id: int
     case_number: str
-    outcome: str
+    outcome: SearchOutcomeKind
     probe_sha256: str
     probe_face: SearchedFace
     threshold: float
@@ -280,7 +282,7 @@ class SearchOutcomePublic(Public):
 class SearchRecord(Public):
     search_id: int
     case: str
-    outcome: str
+    outcome: SearchOutcomeKind
     searched_at: datetime
     attestation: str
     probe_sha256: str
@@ -415,7 +417,7 @@ class IngestProgress(Public):
 class IngestJobPublic(Public):
     job: int
     input: str
-    status: str
+    status: IngestJobStatus
     started_at: datetime
     images_added: int
     failures: int

@@ -21,6 +21,7 @@ from faceledger.policy.governance import Action, Role
 from faceledger.services import audit_ledger, authority, cases, optout
 from faceledger.services.curation import governed_remove, governed_stats
 from faceledger.services.web_sessions import SESSION_HOURS, sign_in, sign_out
+from faceledger.types import IngestJobStatus
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 LOGIN_CSRF_COOKIE = "faceledger_login_csrf"
@@ -102,7 +103,7 @@ def _gallery_context(request: Request, found: Caller) -> dict[str, Any]:
     found_deployment = deployment(request)
     stats = governed_stats(found_deployment, found.actor)
     listed = jobs(request, found.actor, found_deployment)
-    running = any(job.status == "running" for job in listed)
+    running = any(job.status is IngestJobStatus.RUNNING for job in listed)
     return {"stats": stats, "jobs": listed, "running": running, "is_curator": has(found, Role.CURATOR, Role.ADMIN)}
 
 

@@ -17,7 +17,7 @@ from faceledger.api.uploads import saved_upload
 from faceledger.policy.governance import Action, Role
 from faceledger.services import casefile, cases, probe_preview, review, staging
 from faceledger.services.governed_search import SearchRequest, governed_search
-from faceledger.types import ImageFaces, RGBImage
+from faceledger.types import CaseStatus, ImageFaces, RGBImage
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -122,7 +122,7 @@ def case_close(
 
 
 def open_cases(request: Request, found: Caller) -> list[Any]:
-    return [c for c in cases.list_cases(deployment(request), found.actor) if c.status == "open"]
+    return [c for c in cases.list_cases(deployment(request), found.actor) if c.status == CaseStatus.OPEN]
 
 
 def _search_page(request: Request, found: Caller, **extra: Any) -> Response:

@@ -25,6 +25,7 @@ from faceledger.services.guard import (
 from faceledger.services.scope import sees_everything
 from faceledger.store import events
 from faceledger.store.governance_models import Case, CaseAssignment, Search, User
+from faceledger.types import CaseStatus
 
 # Case numbers appear in file names (disclosures, exports), CSV cells, URLs and pages: a safe set only.
 CASE_NUMBER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")
@@ -166,7 +167,7 @@ def assign(deployment: Deployment, actor: ActorView, reference: str, usernames: 
 
 def close(deployment: Deployment, actor: ActorView, reference: str, reason: str = "") -> CasePublic:
     def work(session: Session, case: Case) -> CasePublic:
-        case.status, case.closed_at = "closed", deployment.clock.now()
+        case.status, case.closed_at = CaseStatus.CLOSED.value, deployment.clock.now()
         append(session, actor, events.CloseCase(case=case.id, reason=reason), case_id=case.id)
         return public(session, case)
 

@@ -28,6 +28,7 @@ from faceledger.services.ingest_inputs import IngestItem
 from faceledger.store import events
 from faceledger.store.db import transaction
 from faceledger.store.models import IngestJob
+from faceledger.types import IngestJobStatus
 
 
 def _allowed(deployment: Deployment, actor: ActorView, action: Action, details: dict[str, Any]) -> None:
@@ -159,6 +160,6 @@ def governed_jobs(deployment: Deployment, actor: ActorView, limit: int = 50) -> 
 
 
 def _progress(row: IngestJob) -> dict[str, int] | None:
-    if row.status != "running":
+    if row.status != IngestJobStatus.RUNNING:
         return None
     return {"done": row.images_done, "total": row.images_total, "added": row.images_added, "failed": row.failures}

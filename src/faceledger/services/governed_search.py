@@ -41,7 +41,7 @@ from faceledger.services.staging import private_file, scratch
 from faceledger.store import events
 from faceledger.store.governance_models import Candidate, Case, QualityOverride, Search
 from faceledger.store.sealed import Role, private_folder
-from faceledger.types import Box, Detector
+from faceledger.types import Box, Detector, SearchOutcomeKind
 from faceledger.types import Face as ProbeFace
 
 LEAD_NOTICE = "Investigative lead — not an identification. " + LEAD_DISCLAIMER
@@ -245,7 +245,7 @@ def _store(
     case = session.get(Case, case_id)
     if case is None:  # pragma: no cover - cases are never deleted
         raise NotFound(f"case {case_id} disappeared")
-    outcome = "candidates" if leads else "no_candidates"
+    outcome = (SearchOutcomeKind.CANDIDATES if leads else SearchOutcomeKind.NO_CANDIDATES).value
     search = Search(
         case_id=case_id,
         user_id=actor.id,

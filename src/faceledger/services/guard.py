@@ -33,6 +33,7 @@ from faceledger.store import ledger
 from faceledger.store.db import transaction
 from faceledger.store.events import Event, EventName, Refusal
 from faceledger.store.governance_models import Authorisation, Case, Department, User
+from faceledger.types import CaseStatus
 
 # What entry points may refuse in a ledgered way: a policy action, or one of the ledger's own refusals
 # (these two come from the HTTP layer: no credentials, and a forged cross-site request).
@@ -81,7 +82,9 @@ def authority_view(session: Session, on: date, *, lock: bool = False) -> Authori
 
 def case_view(case: Case) -> CaseView:
     assigned = frozenset(a.user_id for a in case.assignments)
-    return CaseView(case.id, case.department_id, case.status == "open", case.purpose, case.offence_type, assigned)
+    return CaseView(
+        case.id, case.department_id, case.status == CaseStatus.OPEN, case.purpose, case.offence_type, assigned
+    )
 
 
 def find_case(session: Session, reference: str, actor: ActorView) -> Case:

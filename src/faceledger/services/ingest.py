@@ -34,11 +34,14 @@ from faceledger.store.models import (
     Subject,
 )
 from faceledger.store.sealed import Role
-from faceledger.types import Embedding, ImageFaces
+from faceledger.types import Embedding, ImageFaces, IngestJobStatus
 from faceledger.types import Face as DetectedFace
 
 _LOOKUP_CHUNK = 500
 _INDEX_SAVE_EVERY_S = 60.0
+
+# The job states as stored (a String column; SQLAlchemy binds these plain).
+RUNNING, INTERRUPTED = IngestJobStatus.RUNNING.value, IngestJobStatus.INTERRUPTED.value
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,7 @@ def close_interrupted(session: Session, path: Path) -> list[dict[str, int]]:
     """Mark jobs a kill left running on this input as interrupted, with what they had committed (their
     images stay: a rerun skips them as known), so that the ledger can account for them."""
     jobs = list(
-        session.scalars(select(IngestJob.id).where(IngestJob.status == "running", IngestJob.input_path == str(path)))
+        session.scalars(select(IngestJob.id).where(IngestJob.status == RUNNING, IngestJob.input_path == str(path)))
     )
     closed = []
     for job_id in jobs:
@@ -141,7 +144,7 @@ def close_interrupted(session: Session, path: Path) -> list[dict[str, int]]:
         )
         closed.append({"job": job_id, "images_committed": int(images), "faces_committed": int(faces)})
     if jobs:
-        session.execute(update(IngestJob).where(IngestJob.id.in_(jobs)).values(status="interrupted"))
+        session.execute(update(IngestJob).where(IngestJob.id.in_(jobs)).values(status=INTERRUPTED))
     return closed
 
 
@@ -169,8 +172,8 @@ def _start_job(deployment: Deployment, source_id: int, path: Path) -> int:
     with transaction(deployment.sessions) as session:
         session.execute(
             update(IngestJob)
-            .where(IngestJob.status == "running", IngestJob.input_path == str(path))
-            .values(status="interrupted")
+            .where(IngestJob.status == RUNNING, IngestJob.input_path == str(path))
+            .values(status=INTERRUPTED)
         )
         job = IngestJob(source_id=source_id, input_path=str(path))
         session.add(job)
@@ -184,7 +187,7 @@ def _finish_job(deployment: Deployment, report: IngestReport) -> None:
             update(IngestJob)
             .where(IngestJob.id == report.job_id)
             .values(
-                status="finished",
+                status=IngestJobStatus.FINISHED.value,
                 finished_at=deployment.clock.now(),
                 files_seen=report.files_seen,
                 images_added=report.images_added,

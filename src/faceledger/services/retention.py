@@ -21,6 +21,7 @@ from faceledger.services.guard import append, governed, no_context
 from faceledger.store import events
 from faceledger.store.db import checkpoint
 from faceledger.store.governance_models import Candidate, Case, Search
+from faceledger.types import CaseStatus
 
 _STRAY_GRACE_S = 3600.0
 
@@ -46,7 +47,7 @@ def run(deployment: Deployment, actor: ActorView, *, now: datetime | None = None
             session.scalars(
                 select(Search)
                 .join(Case)
-                .where(Case.status == "closed", Case.closed_at <= cutoff, Search.purged_at.is_(None))
+                .where(Case.status == CaseStatus.CLOSED.value, Case.closed_at <= cutoff, Search.purged_at.is_(None))
             )
             .unique()
             .all()

@@ -20,6 +20,7 @@ from faceledger.services.governed_search import LEAD_NOTICE, candidate_dict
 from faceledger.services.guard import append, authority_view, case_view, governed, require_role
 from faceledger.store import events
 from faceledger.store.governance_models import Candidate, Case, CaseAssignment, Lead, Review, Search
+from faceledger.types import CaseStatus
 
 OVERSEERS = frozenset({Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN})
 
@@ -274,7 +275,7 @@ def review_queue(deployment: Deployment, actor: ActorView) -> list[dict[str, Any
                 .join(CaseAssignment)
                 .where(
                     Case.department_id == actor.department_id,
-                    Case.status == "open",
+                    Case.status == CaseStatus.OPEN.value,
                     Search.user_id != actor.id,
                     CaseAssignment.user_id == actor.id,
                 )

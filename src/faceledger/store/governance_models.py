@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from faceledger.store.models import Base, UtcDateTime, utcnow
+from faceledger.types import CaseStatus
 
 
 class Department(Base):
@@ -89,7 +90,7 @@ class Case(Base):
     purpose: Mapped[str] = mapped_column(String(100))
     offence_type: Mapped[str] = mapped_column(String(100))
     description: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(10), default="open")
+    status: Mapped[str] = mapped_column(String(10), default=CaseStatus.OPEN.value)
     opened_by: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     opened_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
