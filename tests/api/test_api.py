@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI, routing
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from starlette.routing import BaseRoute, Mount
 
 from faceledger.api.app import create_app
@@ -283,3 +284,20 @@ def test_hostile_input_is_refused_not_a_500(api: Api, client: TestClient) -> Non
     login = client.post("/ui/login", data={"username": "admin", "password": "x", "csrf_token": "é"})
     assert login.status_code == 403 and "Traceback" not in login.text
     client.cookies.clear()
+
+
+def test_a_tampered_ledger_row_stays_readable_over_the_api(api: Api, client: TestClient) -> None:
+    """Someone with the database rewrites an entry's JSON into another shape: the auditor still reads it
+    (the response model must not turn the evidence into a 500) and verification names it."""
+    seq = api.office.entries()[-1].seq
+    with api.office.deployment.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE ledger_entries SET details = :d, reasons = :r WHERE seq = :s"),
+            {"d": "[1, 2]", "r": '"not a list"', "s": seq},
+        )
+    shown = client.get("/api/v1/ledger", headers=api.headers("auditor"), params={"limit": 1000})
+    assert shown.status_code == 200, shown.text
+    entry = next(e for e in shown.json() if e["seq"] == seq)
+    assert entry["details"] == [1, 2] and entry["reasons"] == "not a list"
+    checked = client.post("/api/v1/ledger/verify", headers=api.headers("auditor"))
+    assert checked.status_code == 200 and checked.json()["ok"] is False and checked.json()["first_bad_seq"] == seq

@@ -286,12 +286,12 @@ class SearchRecord(Public):
     searched_at: datetime
     attestation: str
     probe_sha256: str
-    probe_face: Json | None
+    probe_face: Any  # JSON columns as stored: a rewritten row is shown, not a 500
     threshold: float
     gallery_faces: int
     purged: bool
     notice: str
-    operating_point: Json | None
+    operating_point: Any
     candidates: list[CaseCandidate]
 
 
@@ -469,6 +469,9 @@ class RetentionRun(Public):
 
 # --- ledger and transparency -------------------------------------------------------------------------
 class LedgerEntryPublic(Public):
+    """One entry as stored. Its JSON parts are whatever JSON the row holds, not the shape an untampered
+    entry has: a tampered ledger must stay readable, it is what an auditor investigates."""
+
     seq: int
     at: str
     actor_id: int | None
@@ -476,9 +479,9 @@ class LedgerEntryPublic(Public):
     action: str
     case_id: int | None
     outcome: str
-    subjects: Json
-    details: Json
-    reasons: list[str]
+    subjects: Any
+    details: Any
+    reasons: Any
     prev_hash: str
     hash: str
 
