@@ -32,7 +32,7 @@ from tests.office import ATTESTATION, make_office
 
 from faceledger.api.app import create_app
 from faceledger.config import Settings
-from faceledger.services.deployment import init_deployment
+from faceledger.services.runtime.deployment import init_deployment
 from faceledger.types import IndexBackend
 
 

@@ -47,13 +47,14 @@ from tests.lfwdata import copy_with_manifest, people_with_several
 from tests.office import ATTESTATION, make_office
 
 from faceledger.config import Settings
-from faceledger.services import accounts, bounded_work
-from faceledger.services.curation import governed_ingest
-from faceledger.services.deployment import Deployment, init_deployment, open_deployment
-from faceledger.services.gallery_search import rank_candidates
-from faceledger.services.governed_search import SearchRequest, governed_search
-from faceledger.services.ingest import SourceSpec
-from faceledger.services.operating_threshold import current_threshold
+from faceledger.services.casework._gallery_search import rank_candidates
+from faceledger.services.casework.governed_search import SearchRequest, governed_search
+from faceledger.services.gallery._ingest import SourceSpec
+from faceledger.services.gallery.curation import governed_ingest
+from faceledger.services.governance.operating_threshold import current_threshold
+from faceledger.services.people import accounts
+from faceledger.services.runtime import _bounded_work as bounded_work
+from faceledger.services.runtime.deployment import Deployment, init_deployment, open_deployment
 from faceledger.store.models import Face, FaceEmbedding, GalleryImage, GalleryState, Source
 from faceledger.types import IndexBackend
 from search_latency import fit_generator, real_embeddings
@@ -318,7 +319,7 @@ def _exact_nearest(
 
 
 def _by_subject(ranked: list[tuple[int, float]], subjects: dict[int, int | None]) -> list[tuple[int, float]]:
-    """One entry per subject, its nearest face, as services/model_search.py ranks."""
+    """One entry per subject, its nearest face, as services/casework/_model_search.py ranks."""
     seen: set[int] = set()
     kept = []
     for face_id, distance in ranked:

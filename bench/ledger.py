@@ -23,8 +23,8 @@ from unittest import mock
 from sqlalchemy import func, insert, select
 
 from faceledger.config import Settings
-from faceledger.services import transparency
-from faceledger.services.deployment import init_deployment
+from faceledger.services.oversight import transparency
+from faceledger.services.runtime.deployment import init_deployment
 from faceledger.store import ledger, merkle
 from faceledger.store.db import transaction
 from faceledger.store.events import EventName

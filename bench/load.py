@@ -38,10 +38,10 @@ from tests.lfwdata import copy_with_manifest, people_with_several
 from tests.office import ATTESTATION, Office, make_office
 
 from faceledger.config import Settings
-from faceledger.services import audit_ledger
-from faceledger.services.curation import governed_ingest
-from faceledger.services.deployment import init_deployment
-from faceledger.services.ingest import SourceSpec
+from faceledger.services.gallery._ingest import SourceSpec
+from faceledger.services.gallery.curation import governed_ingest
+from faceledger.services.oversight import audit_ledger
+from faceledger.services.runtime.deployment import init_deployment
 from faceledger.types import IndexBackend
 
 MAX_CLIENTS, MAX_DURATION_S = 64, 600

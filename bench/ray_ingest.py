@@ -23,9 +23,9 @@ from tests.office import make_office
 from tests.raycluster import local_cluster
 
 from faceledger.config import Settings
-from faceledger.services.curation import governed_ingest
-from faceledger.services.deployment import init_deployment
-from faceledger.services.ingest import SourceSpec
+from faceledger.services.gallery._ingest import SourceSpec
+from faceledger.services.gallery.curation import governed_ingest
+from faceledger.services.runtime.deployment import init_deployment
 from faceledger.types import IndexBackend
 
 

@@ -14,8 +14,8 @@ import pytest
 from faceledger.clock import Clock
 from faceledger.config import Settings
 from faceledger.engine.pipeline import FaceEngine
-from faceledger.services.analyser import Analyser
-from faceledger.services.deployment import Deployment, init_deployment
+from faceledger.services.runtime.analyser import Analyser
+from faceledger.services.runtime.deployment import Deployment, init_deployment
 from faceledger.types import IndexBackend, Pipeline
 from tests.databases import fresh_postgres_database
 

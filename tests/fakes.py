@@ -24,8 +24,8 @@ from faceledger.engine.image_input import ImageLimits, file_sha256, load_image
 from faceledger.engine.parallel import FileResult
 from faceledger.engine.thumbnails import face_thumbnail
 from faceledger.errors import EngineUnavailable, NoFaceFound
-from faceledger.services.bounded_work import ProbeFaces, VideoFaces
-from faceledger.services.pipeline_models import pipeline_identities
+from faceledger.services.runtime._bounded_work import ProbeFaces, VideoFaces
+from faceledger.services.runtime.pipeline_models import pipeline_identities
 from faceledger.types import Box, Detector, Embedding, Face, ImageFaces, Quality, QualityCheck, RGBImage
 
 PHOTO_PX = 96
@@ -46,7 +46,7 @@ _PASSING = Quality((QualityCheck("fake", 1.0, True, 1.0, "a fake face, always sh
 
 @dataclass
 class FakeAnalyser:
-    """An Analyser (services/analyser.py) without models; counts what it was asked to analyse."""
+    """An Analyser (services/runtime/analyser.py) without models; counts what it was asked to analyse."""
 
     known: dict[str, tuple[str, int]] = field(default_factory=dict)  # file sha256 -> (person, take)
     probes: int = 0

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from faceledger.policy.governance import ActorView
-from faceledger.services import account_requests, accounts, authority, cases
-from faceledger.services.deployment import Deployment
+from faceledger.services.casework import cases
+from faceledger.services.governance import authority
+from faceledger.services.people import account_requests, accounts
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.store import ledger
 
 DEPARTMENT = "Office of Police Conduct Review"

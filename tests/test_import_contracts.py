@@ -38,8 +38,12 @@ def _lint(root: Path) -> subprocess.CompletedProcess[str]:
         ("api/routes_casework.py", "from faceledger.store import models", "Entry points reach the store"),
         ("cli/render.py", "from faceledger.engine import pipeline", "Entry points reach the store"),
         ("api/web.py", "import faceledger.index.faiss_index", "Entry points reach the store"),
-        ("services/cases.py", "from faceledger.api import app", "Layers import only downward"),
-        ("config.py", "from faceledger.services import deployment", "Shared modules import nothing"),
+        ("services/casework/cases.py", "from faceledger.api import app", "Layers import only downward"),
+        ("config.py", "from faceledger.services.runtime import deployment", "Shared modules import nothing"),
+        ("types.py", "from faceledger.store import db", "Shared modules import nothing"),
+        ("api/routes_oversight.py", "from faceledger.services.gallery import _ingest", "private modules"),
+        ("cli/casework.py", "from faceledger.services.casework import _gallery_search", "private modules"),
+        ("services/oversight/reports.py", "import faceledger.services.gallery._removal", "private modules"),
     ],
 )
 def test_a_deliberate_violation_fails_lint_imports(tmp_path: Path, module: str, line: str, contract: str) -> None:

@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     optout_threshold: float = Field(default=0.6, gt=0)  # a gallery face this close to an opt-out photo goes
     feedback_contact: str = "the oversight office"  # printed in the accountability report: how to give feedback
     ledger_checkpoint_every: int = Field(default=100, ge=1)  # entries between signed checkpoints
-    # The Ed25519 key that signs the Merkle checkpoints others verify (services/transparency.py); None:
+    # The Ed25519 key that signs the Merkle checkpoints others verify (services/oversight/transparency.py); None:
     # ledger-signing.ed25519 in the keys folder. Refused inside the data directory or readable by others.
     ledger_signing_key: Path | None = None
     ledger_origin: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[^\s+]+$")

@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from faceledger.api.app import create_app
-from faceledger.services.deployment import Deployment
+from faceledger.services.runtime.deployment import Deployment
 from tests.office import Office, make_office
 
 

@@ -21,7 +21,7 @@ from faceledger.api.app import create_app
 from faceledger.api.deps import CSRF_HEADER, PUBLIC, SESSION_COOKIE, SIGNED_IN
 from faceledger.config import Settings
 from faceledger.policy.governance import ROLES_FOR, Action
-from faceledger.services import refusal_counter
+from faceledger.services.governance import refusal_counter
 from faceledger.store import ledger
 from tests.api.conftest import Api
 from tests.lfwdata import people_with_several

@@ -16,9 +16,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from faceledger.api.app import create_app
-from faceledger.services.curation import governed_ingest
-from faceledger.services.deployment import Deployment
-from faceledger.services.ingest import SourceSpec
+from faceledger.services.gallery._ingest import SourceSpec
+from faceledger.services.gallery.curation import governed_ingest
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.store import ledger
 from tests.api.conftest import Api
 from tests.fakes import FakeAnalyser

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from faceledger.services.curation import governed_ingest
-from faceledger.services.governed_search import SearchRequest, governed_search
-from faceledger.services.ingest import SourceSpec
-from faceledger.services.operating_threshold import current_threshold
+from faceledger.services.casework.governed_search import SearchRequest, governed_search
+from faceledger.services.gallery._ingest import SourceSpec
+from faceledger.services.gallery.curation import governed_ingest
+from faceledger.services.governance.operating_threshold import current_threshold
 from tests.api.conftest import Api
 from tests.api.test_pages import _sign_in
 from tests.lfwdata import copy_with_manifest, people_with_several

@@ -34,7 +34,7 @@ from schemathesis.config import SchemathesisConfig
 
 from faceledger.api.app import create_app
 from faceledger.config import Settings
-from faceledger.services.deployment import init_deployment
+from faceledger.services.runtime.deployment import init_deployment
 from faceledger.types import IndexBackend
 from tests.office import make_office
 

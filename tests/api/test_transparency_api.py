@@ -15,8 +15,8 @@ import uvicorn
 from sqlalchemy import text
 
 from faceledger.api.app import create_app
-from faceledger.services import transparency
-from faceledger.services.deployment import Deployment
+from faceledger.services.oversight import transparency
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.store import ledger
 from faceledger.store.db import transaction
 from faceledger.store.events import EventName

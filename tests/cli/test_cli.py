@@ -12,7 +12,7 @@ from PIL import Image
 
 from faceledger.config import Settings
 from faceledger.engine.scales import pipeline_scale
-from faceledger.services.pipeline_models import pipeline_identities
+from faceledger.services.runtime.pipeline_models import pipeline_identities
 from faceledger.types import Pipeline
 from tests.imagefactory import png_bomb
 

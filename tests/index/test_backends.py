@@ -16,7 +16,7 @@ from faceledger.index.base import VectorIndex
 from faceledger.index.exact import ExactIndex
 from faceledger.index.faiss_index import MAX_CODES_SCANNED, FaissIndex, nlist_for, probes_for
 from faceledger.index.milvus_index import MilvusIndex
-from faceledger.services.deployment import Deployment
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.types import IndexBackend
 
 pytestmark = pytest.mark.needs_data

@@ -150,7 +150,7 @@ def test_after_a_rebuild_replaced_the_file_a_removal_erases_in_the_new_one(
 ) -> None:
     ids, vectors = gallery
     server = _saved(tmp_path, codec, ids, vectors, 1)
-    for name in (VECTORS_FILE, CODES_FILE, "faiss.json"):  # services/deployment.py rebuild_index
+    for name in (VECTORS_FILE, CODES_FILE, "faiss.json"):  # services/runtime/deployment.py rebuild_index
         (tmp_path / name).unlink()
     rebuilt = _saved(tmp_path, codec, ids, vectors, 2)
     assert any(_row(tmp_path / VECTORS_FILE, int(ids[5])))

@@ -4,7 +4,7 @@ case C-1) and department B with its own supervisor, analyst and case B-1. No fac
 from __future__ import annotations
 
 from faceledger.policy.governance import ActorView
-from faceledger.services import cases
+from faceledger.services.casework import cases
 from faceledger.store import ledger
 from faceledger.store.db import transaction
 from faceledger.store.events import EventName, Refusal

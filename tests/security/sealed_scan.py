@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from faceledger.index.faiss_index import VECTORS_FILE
-from faceledger.services.deployment import Deployment
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.store.sealed import OVERHEAD_BYTES, IndexCodec, is_sealed
 
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from faceledger.errors import PolicyDenied
-from faceledger.services import accounts
-from faceledger.services.deployment import Deployment
-from faceledger.services.web_sessions import session_actor, sign_in
+from faceledger.services.people import accounts
+from faceledger.services.people.web_sessions import session_actor, sign_in
+from faceledger.services.runtime.deployment import Deployment
 from tests.office import Office, make_office
 
 PASSWORD = "correct horse battery staple"
@@ -25,7 +25,7 @@ def office(make_deployment: Callable[..., Deployment]) -> Office:
 
 
 def new_api() -> Any:
-    return importlib.import_module("faceledger.services.account_requests")
+    return importlib.import_module("faceledger.services.people.account_requests")
 
 
 def test_a_user_revokes_their_own_tokens_without_an_admin(office: Office) -> None:

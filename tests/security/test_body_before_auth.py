@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from faceledger.api.app import create_app
 from faceledger.api.deps import PUBLIC, SAFE_METHODS
 from faceledger.config import Settings
-from faceledger.services.deployment import Deployment
+from faceledger.services.runtime.deployment import Deployment
 from tests.api.test_api import _routes
 from tests.databases import SQLITE_ONLY
 from tests.office import Office, make_office

@@ -23,7 +23,7 @@ from PIL import Image
 
 from faceledger.api.app import create_app
 from faceledger.errors import TooLarge
-from faceledger.services.deployment import Deployment
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.types import Pipeline
 from tests.api.conftest import Api
 from tests.databases import SQLITE_ONLY
@@ -153,7 +153,7 @@ def test_a_tiny_time_budget_cancels_a_normal_analysis_with_a_clear_error(api: Ap
 
 @pytest.mark.needs_data
 def test_the_time_budget_holds_for_governed_searches_from_any_entry_point(api: Api, samples: Path) -> None:
-    from faceledger.services.governed_search import SearchRequest, governed_search
+    from faceledger.services.casework.governed_search import SearchRequest, governed_search
 
     deployment = api.office.deployment
     hurried = deployment.settings.model_copy(update={"analysis_timeout_s": 0.05})

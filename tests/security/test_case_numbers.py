@@ -9,8 +9,8 @@ from collections.abc import Callable
 import pytest
 
 from faceledger.errors import InvalidInput
-from faceledger.services import cases
-from faceledger.services.deployment import Deployment
+from faceledger.services.casework import cases
+from faceledger.services.runtime.deployment import Deployment
 from tests.office import PURPOSE, make_office
 
 BAD = [

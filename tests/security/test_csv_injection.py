@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from faceledger.services import cases, reports
-from faceledger.services.deployment import Deployment
+from faceledger.services.casework import cases
+from faceledger.services.oversight import reports
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.store import ledger
 from tests.office import PURPOSE, make_office
 from tests.security.scoped import case_id, ledger_search
@@ -52,7 +53,7 @@ def test_usage_csv_escapes_an_offence_type_and_a_probe_file_name(
 
 @pytest.mark.parametrize("payload", [OFFENCE, PROBE_NAME, *OTHERS])
 def test_every_formula_start_is_quoted(payload: str, tmp_path: Path) -> None:
-    from faceledger.services.spreadsheet import safe_cell, write_csv  # the one writer every CSV goes through
+    from faceledger.services.oversight._spreadsheet import safe_cell, write_csv  # the one writer every CSV goes through
 
     path = write_csv(tmp_path / "t.csv", ["value", "count"], [[payload, 3], ["plain text", -1]])
     rows = list(csv.reader(path.open(newline="")))

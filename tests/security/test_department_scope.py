@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 
 from faceledger.api.app import create_app
 from faceledger.policy.governance import ActorView, Role
-from faceledger.services import anomalies, audit_ledger, reports
-from faceledger.services.deployment import Deployment
+from faceledger.services.oversight import anomalies, audit_ledger, reports
+from faceledger.services.runtime.deployment import Deployment
 from tests.office import Office, make_office
 from tests.security.scoped import add_department_b, case_id, ledger_search
 
@@ -105,7 +105,7 @@ def test_the_api_ledger_is_scoped_too(two_departments: Office) -> None:
 
 
 def test_auditors_and_admins_oversee_everything_by_role() -> None:
-    from faceledger.services.scope import OVERSEE_ALL
+    from faceledger.services.governance.scope import OVERSEE_ALL
 
     assert {Role.AUDITOR, Role.ADMIN} <= OVERSEE_ALL and Role.SUPERVISOR not in OVERSEE_ALL
     council = getattr(Role, "COUNCIL", None)

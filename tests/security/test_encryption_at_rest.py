@@ -21,10 +21,11 @@ from sqlalchemy import select, update
 
 from faceledger.config import Settings
 from faceledger.errors import KeyProblem
-from faceledger.services import casefile, curation
-from faceledger.services.deployment import Deployment, init_deployment, open_deployment, rebuild_index
-from faceledger.services.governed_search import SearchOutcome, SearchRequest, governed_search
-from faceledger.services.ingest import SourceSpec
+from faceledger.services.casework import casefile
+from faceledger.services.casework.governed_search import SearchOutcome, SearchRequest, governed_search
+from faceledger.services.gallery import curation
+from faceledger.services.gallery._ingest import SourceSpec
+from faceledger.services.runtime.deployment import Deployment, init_deployment, open_deployment, rebuild_index
 from faceledger.store.models import Face, FaceEmbedding
 from faceledger.types import IndexBackend
 from tests.lfwdata import copy_with_manifest, people_with_several

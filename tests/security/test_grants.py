@@ -10,8 +10,8 @@ import pytest
 
 from faceledger.errors import InvalidInput, PolicyDenied
 from faceledger.policy.governance import ActorView
-from faceledger.services import authority
-from faceledger.services.deployment import Deployment
+from faceledger.services.governance import authority
+from faceledger.services.runtime.deployment import Deployment
 from tests.office import PURPOSE, Office, make_office
 
 

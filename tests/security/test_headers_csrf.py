@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from faceledger.api.deps import CSRF_HEADER, SESSION_COOKIE
-from faceledger.services import web_sessions
+from faceledger.services.people import web_sessions
 from faceledger.store import ledger
 from tests.api.conftest import Api
 

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from faceledger.api.app import create_app
 from faceledger.errors import PolicyDenied
-from faceledger.services.deployment import Deployment
-from faceledger.services.governed_search import SearchRequest, governed_search
+from faceledger.services.casework.governed_search import SearchRequest, governed_search
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.store import ledger
 from tests.office import ATTESTATION, Office, make_office
 from tests.security.scoped import add_department_b, case_id, stored_search

@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import select
 
 from faceledger.config import Settings
-from faceledger.services.deployment import Deployment, open_deployment, refresh_index
-from faceledger.services.ingest import SourceSpec, ingest
+from faceledger.services.gallery._ingest import SourceSpec, ingest
+from faceledger.services.runtime.deployment import Deployment, open_deployment, refresh_index
 from faceledger.store.models import Face, FaceEmbedding, GalleryImage
 from tests.lfwdata import copy_with_manifest, people_with_several
 
@@ -32,9 +32,9 @@ _OTHER_PROCESS = textwrap.dedent(
     import json, sys
     from pathlib import Path
     from faceledger.config import Settings
-    from faceledger.services.deployment import open_deployment
-    from faceledger.services.gallery_admin import remove_from_gallery
-    from faceledger.services.ingest import SourceSpec, ingest
+    from faceledger.services.runtime.deployment import open_deployment
+    from faceledger.services.gallery._removal import remove_from_gallery
+    from faceledger.services.gallery._ingest import SourceSpec, ingest
     data_dir, database_url, action, argument = sys.argv[1:5]
     deployment = open_deployment(Settings(workers=1, database_url=database_url or None), Path(data_dir))
     if action == "remove":

@@ -16,9 +16,9 @@ from sqlalchemy import func, select
 
 from faceledger.api.app import create_app
 from faceledger.errors import InvalidInput, PolicyDenied
-from faceledger.services import curation
-from faceledger.services.deployment import Deployment
-from faceledger.services.ingest import SourceSpec, ingest
+from faceledger.services.gallery import curation
+from faceledger.services.gallery._ingest import SourceSpec, ingest
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.store.models import GalleryImage, IngestJob
 from tests.office import make_office
 

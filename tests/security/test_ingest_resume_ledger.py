@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from faceledger.services import curation
-from faceledger.services.deployment import Deployment
-from faceledger.services.ingest import IngestReport, SourceSpec
+from faceledger.services.gallery import curation
+from faceledger.services.gallery._ingest import IngestReport, SourceSpec
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.store.models import GalleryImage
 from tests.lfwdata import copy_with_manifest, people_with_several
 from tests.office import make_office

@@ -40,7 +40,7 @@ def test_a_thousand_unauthenticated_requests_add_a_bounded_handful_of_entries(ap
     grew = _ledger_bytes(api) - size_before
     assert len(added) <= 4, f"{len(added)} ledger entries ({grew:,} bytes) for 1,000 refusals"
     assert grew < 4_000, f"a 60 KB path must not reach the ledger: it grew by {grew:,} bytes"
-    from faceledger.services import refusal_counter  # new: the checks above run on old code
+    from faceledger.services.governance import refusal_counter  # new: the checks above run on old code
 
     assert len(added) <= 2 * len(refusal_counter.counted(api.office.deployment))
     buckets = refusal_counter.counted(api.office.deployment)
@@ -60,7 +60,7 @@ def test_a_thousand_unauthenticated_requests_add_a_bounded_handful_of_entries(ap
 
 
 def test_counts_left_open_reach_the_ledger_at_shutdown_and_a_known_users_refusal_is_one_entry(api: Api) -> None:
-    from faceledger.services import refusal_counter  # a new module
+    from faceledger.services.governance import refusal_counter  # a new module
 
     for _ in range(5):
         assert api.client.get("/api/v1/cases").status_code == 401

@@ -14,8 +14,8 @@ import pytest
 
 from faceledger.config import Settings
 from faceledger.errors import KeyProblem, LedgerTampered, PolicyDenied
-from faceledger.services import audit_ledger
-from faceledger.services.deployment import Deployment, init_deployment
+from faceledger.services.oversight import audit_ledger
+from faceledger.services.runtime.deployment import Deployment, init_deployment
 from faceledger.types import IndexBackend
 from tests.office import Office, make_office
 

@@ -15,9 +15,10 @@ from typer.testing import CliRunner
 
 from faceledger.cli.oversight import ledger_app
 from faceledger.errors import LedgerTampered, PolicyDenied
-from faceledger.services import audit_ledger, cases
-from faceledger.services.deployment import Deployment
-from faceledger.services.ledger_key import checkpoint_if_due
+from faceledger.services.casework import cases
+from faceledger.services.governance.ledger_key import checkpoint_if_due
+from faceledger.services.oversight import audit_ledger
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.store import ledger
 from faceledger.store.db import transaction
 from faceledger.store.events import EventName

@@ -16,10 +16,10 @@ from sqlalchemy import select
 
 from faceledger.api.app import create_app
 from faceledger.errors import InvalidInput
-from faceledger.services import curation, optout
-from faceledger.services.deployment import Deployment
-from faceledger.services.governed_search import SearchRequest, governed_search
-from faceledger.services.ingest import SourceSpec
+from faceledger.services.casework.governed_search import SearchRequest, governed_search
+from faceledger.services.gallery import curation, optout
+from faceledger.services.gallery._ingest import SourceSpec
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.store.governance_models import Candidate
 from faceledger.store.models import Face, GalleryImage
 from faceledger.types import Pipeline

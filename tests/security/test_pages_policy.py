@@ -22,7 +22,9 @@ from faceledger.api.deps import PUBLIC, SESSION_COOKIE, SIGNED_IN
 from faceledger.engine.video import VideoInfo
 from faceledger.engine.video_faces import VideoFaces
 from faceledger.policy.governance import ROLES_FOR, Action
-from faceledger.services import authority, cases, web_sessions
+from faceledger.services.casework import cases
+from faceledger.services.governance import authority
+from faceledger.services.people import web_sessions
 from faceledger.store import ledger
 from tests.api.conftest import Api
 from tests.api.test_api import _routes
@@ -149,7 +151,7 @@ def test_a_forged_page_form_is_refused_and_ledgered(api: Api, signed: dict[str, 
 
 
 class _Counting:
-    """The bounded photo analysis (services/bounded_work.py), counted: a refused preview must not decode or
+    """The bounded photo analysis (services/runtime/_bounded_work.py), counted: a refused preview must not decode or
     analyse the probe."""
 
     def __init__(self, original: Any) -> None:
@@ -197,8 +199,10 @@ WAYS = ("page-photo", "page-video", "api-photo", "api-video")
 def test_search_previews_are_governed_like_the_search(
     api: Api, signed: dict[str, tuple[str, str]], how: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    probe_preview = importlib.import_module("faceledger.services.probe_preview")  # new: the module imports on old code
-    bounded_work = importlib.import_module("faceledger.services.bounded_work")
+    probe_preview = importlib.import_module(
+        "faceledger.services.casework.probe_preview"
+    )  # new: the module imports on old code
+    bounded_work = importlib.import_module("faceledger.services.runtime._bounded_work")
     counting = _Counting(bounded_work.probe_faces)
     monkeypatch.setattr(bounded_work, "probe_faces", counting)
     videos: list[Any] = []

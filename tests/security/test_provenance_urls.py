@@ -14,10 +14,10 @@ from sqlalchemy import func, select
 
 from faceledger.api.pages import templates
 from faceledger.errors import InvalidInput
-from faceledger.services import curation
-from faceledger.services.deployment import Deployment
-from faceledger.services.governed_search import SearchRequest, governed_search
-from faceledger.services.ingest import SourceSpec, ingest
+from faceledger.services.casework.governed_search import SearchRequest, governed_search
+from faceledger.services.gallery import curation
+from faceledger.services.gallery._ingest import SourceSpec, ingest
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.store.models import GalleryImage
 from tests.lfwdata import copy_with_manifest, people_with_several
 from tests.office import ATTESTATION, make_office

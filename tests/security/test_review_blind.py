@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from faceledger.errors import PolicyDenied
-from faceledger.services import cases, review
-from faceledger.services.deployment import Deployment
+from faceledger.services.casework import cases, review
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.store.db import transaction
 from faceledger.store.governance_models import Candidate, Case, Search
 from tests.office import ATTESTATION, Office, make_office

@@ -15,9 +15,10 @@ import pytest
 from sqlalchemy import select
 
 from faceledger.errors import PolicyDenied
-from faceledger.services import accounts, authority
-from faceledger.services.anomalies import find_anomalies
-from faceledger.services.deployment import Deployment
+from faceledger.services.governance import authority
+from faceledger.services.oversight.anomalies import find_anomalies
+from faceledger.services.people import accounts
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.store import events, ledger
 from faceledger.store.db import transaction
 from faceledger.store.governance_models import Case
@@ -31,7 +32,7 @@ def office(make_deployment: Callable[..., Deployment]) -> Office:
 
 
 def new_api() -> Any:
-    return importlib.import_module("faceledger.services.account_requests")
+    return importlib.import_module("faceledger.services.people.account_requests")
 
 
 def test_an_admin_cannot_grant_the_authorisation(make_deployment: Callable[..., Deployment]) -> None:

@@ -11,9 +11,9 @@ from collections.abc import Callable
 import pytest
 
 from faceledger.errors import NotAuthenticated
-from faceledger.services import accounts
-from faceledger.services.deployment import Deployment
-from faceledger.services.web_sessions import OpenSession, sign_in
+from faceledger.services.people import accounts
+from faceledger.services.people.web_sessions import OpenSession, sign_in
+from faceledger.services.runtime.deployment import Deployment
 from tests.office import Office, make_office
 
 PASSWORD = "correct horse battery staple"

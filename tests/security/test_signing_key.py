@@ -12,8 +12,8 @@ import pytest
 
 from faceledger.config import Settings
 from faceledger.errors import KeyProblem
-from faceledger.services import transparency
-from faceledger.services.deployment import Deployment, init_deployment
+from faceledger.services.oversight import transparency
+from faceledger.services.runtime.deployment import Deployment, init_deployment
 from faceledger.types import IndexBackend
 
 MakeDeployment = Callable[..., Deployment]

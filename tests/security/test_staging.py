@@ -19,10 +19,10 @@ from fastapi.testclient import TestClient
 
 from faceledger.api.app import create_app
 from faceledger.errors import PolicyDenied
-from faceledger.services import governed_search as governed_search_module
-from faceledger.services.authority import halt
-from faceledger.services.deployment import Deployment, open_deployment
-from faceledger.services.governed_search import SearchRequest, governed_search
+from faceledger.services.casework import governed_search as governed_search_module
+from faceledger.services.casework.governed_search import SearchRequest, governed_search
+from faceledger.services.governance.authority import halt
+from faceledger.services.runtime.deployment import Deployment, open_deployment
 from tests.databases import SQLITE_ONLY
 from tests.lfwdata import passes_quality, people_with_several
 from tests.office import ATTESTATION, Office, make_office
@@ -109,7 +109,7 @@ def test_an_expired_step_one_upload_is_deleted_without_waiting_for_another_uploa
     web: tuple[Office, TestClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     office, client = web
-    from faceledger.services import staging
+    from faceledger.services.runtime import staging
 
     monkeypatch.setattr(staging, "_SWEEP_EVERY_S", 0.0)
     webflow.step_one(client, webflow.png_bytes(3))
@@ -124,7 +124,7 @@ def test_an_expired_step_one_upload_is_deleted_without_waiting_for_another_uploa
 _KILLED_MID_REQUEST = """
 import os, signal, sys
 from pathlib import Path
-from faceledger.services.staging import scratch
+from faceledger.services.runtime.staging import scratch
 with scratch(Path(sys.argv[1])) as folder:
     (folder / "probe.jpg").write_bytes(b"a probe photo")
     os.kill(os.getpid(), signal.SIGKILL)
@@ -158,7 +158,7 @@ def test_another_user_cannot_claim_an_upload_and_it_is_claimed_once(
 ) -> None:
     office, client = web
     office.add("analyst2", "analyst")
-    from faceledger.services import cases
+    from faceledger.services.casework import cases
 
     cases.assign(office.deployment, office.supervisor, "C-1", ["analyst2"])
     webflow.set_password(office, "analyst2")
@@ -202,7 +202,7 @@ def test_a_halt_landing_in_flight_leaves_no_probe_face(
     assert left == [], f"the refused search left its probe face: {left}"
     assert _staged(deployment) == []
     monkeypatch.setattr(governed_search_module, "rank_candidates", original)
-    from faceledger.services.authority import resume
+    from faceledger.services.governance.authority import resume
 
     resume(deployment, office.council, "the vote is over")
     done = governed_search(deployment, office.analyst, SearchRequest("C-1", ATTESTATION, probe))

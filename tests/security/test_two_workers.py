@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from faceledger.services.curation import governed_ingest
-from faceledger.services.deployment import Deployment
-from faceledger.services.ingest import IngestReport, SourceSpec
+from faceledger.services.gallery._ingest import IngestReport, SourceSpec
+from faceledger.services.gallery.curation import governed_ingest
+from faceledger.services.runtime.deployment import Deployment
 from tests.office import Office, make_office
 from tests.security import webflow
 

@@ -16,8 +16,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 
-from faceledger.services import transparency
-from faceledger.services.deployment import Deployment
+from faceledger.services.oversight import transparency
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.store import ledger
 from faceledger.store.db import transaction
 from faceledger.store.events import EventName
@@ -161,7 +161,7 @@ def test_the_command_refuses_with_one_line_and_exit_1(make_deployment: MakeDeplo
 
 def test_the_log_keeps_the_witnesses_cosignatures(make_deployment: MakeDeployment, tmp_path: Path) -> None:
     from faceledger.errors import InvalidInput
-    from faceledger.services import audit_ledger
+    from faceledger.services.oversight import audit_ledger
     from tests.office import make_office
 
     office = make_office(make_deployment())

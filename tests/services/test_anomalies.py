@@ -15,8 +15,9 @@ from sqlalchemy import select
 
 from faceledger.errors import Conflict, InvalidInput, PolicyDenied
 from faceledger.policy.governance import ActorView
-from faceledger.services import audit_ledger
-from faceledger.services.anomalies import (
+from faceledger.services.casework.governed_search import SearchRequest, governed_search
+from faceledger.services.oversight import audit_ledger
+from faceledger.services.oversight.anomalies import (
     Finding,
     FindingKind,
     Limits,
@@ -35,8 +36,7 @@ from faceledger.services.anomalies import (
     record_violation,
     repeat_after_not_a_match,
 )
-from faceledger.services.deployment import Deployment
-from faceledger.services.governed_search import SearchRequest, governed_search
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.store import events, ledger
 from faceledger.store.db import transaction
 from faceledger.store.governance_models import Case

@@ -13,11 +13,13 @@ from sqlalchemy import func, select
 
 from faceledger.errors import PolicyDenied
 from faceledger.policy.governance import AuthorityState
-from faceledger.services import authority, cases, curation, retention
-from faceledger.services.deployment import Deployment
-from faceledger.services.governed_search import SearchRequest, governed_search
-from faceledger.services.ingest import SourceSpec
-from faceledger.services.web_sessions import SESSION_HOURS, session_actor, sign_in
+from faceledger.services.casework import cases
+from faceledger.services.casework.governed_search import SearchRequest, governed_search
+from faceledger.services.gallery import curation, retention
+from faceledger.services.gallery._ingest import SourceSpec
+from faceledger.services.governance import authority
+from faceledger.services.people.web_sessions import SESSION_HOURS, session_actor, sign_in
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.store import ledger
 from faceledger.store.governance_models import Candidate, Search
 from tests.fakes import FakeAnalyser, FakeClock

@@ -13,8 +13,8 @@ from faceledger.engine.calibration import load_calibration
 from faceledger.engine.distance import embedding_distance
 from faceledger.engine.pipeline import FaceEngine
 from faceledger.engine.scales import pipeline_scale, pipeline_table
-from faceledger.services.analysis import AnalysisService
-from faceledger.services.pipeline_models import pipeline_fusion_rule, pipeline_model_keys
+from faceledger.services.runtime.pipeline_models import pipeline_fusion_rule, pipeline_model_keys
+from faceledger.services.standalone.analysis import AnalysisService
 from faceledger.types import Likelihood, Pipeline
 
 pytestmark = pytest.mark.needs_data

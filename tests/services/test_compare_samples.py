@@ -8,7 +8,7 @@ import pytest
 from faceledger.config import Settings
 from faceledger.engine.pipeline import FaceEngine
 from faceledger.errors import InvalidInput, NoFaceFound
-from faceledger.services.analysis import AnalysisService
+from faceledger.services.standalone.analysis import AnalysisService
 from faceledger.types import Likelihood
 
 pytestmark = pytest.mark.needs_data

@@ -10,8 +10,8 @@ import pytest
 
 from faceledger.config import Settings
 from faceledger.errors import InvalidInput
-from faceledger.services.deployment import CONFIG_FILE, init_deployment, open_deployment
-from faceledger.services.pipeline_models import pipeline_model_keys
+from faceledger.services.runtime.deployment import CONFIG_FILE, init_deployment, open_deployment
+from faceledger.services.runtime.pipeline_models import pipeline_model_keys
 from faceledger.types import IndexBackend, Pipeline
 
 OTHER = {Pipeline.DLIB: Pipeline.SFACE, Pipeline.SFACE: Pipeline.DLIB, Pipeline.FUSED: Pipeline.DLIB}

@@ -9,10 +9,10 @@ import pytest
 
 from faceledger.engine.onnx_models import SFACE
 from faceledger.engine.scales import pipeline_scale, pipeline_table
-from faceledger.services.blocklist import load_blocklist
-from faceledger.services.deployment import Deployment
-from faceledger.services.operating_threshold import current_threshold
-from faceledger.services.optout import strict_distance
+from faceledger.services.gallery.optout import strict_distance
+from faceledger.services.governance.blocklist import load_blocklist
+from faceledger.services.governance.operating_threshold import current_threshold
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.types import BUILTIN_PIPELINES, Pipeline, ThresholdMode
 
 

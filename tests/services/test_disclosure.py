@@ -24,13 +24,15 @@ from typer.testing import CliRunner
 
 from faceledger.cli.disclose import disclose
 from faceledger.errors import PolicyDenied
-from faceledger.services import cases, retention, review, transparency
-from faceledger.services.curation import governed_ingest
-from faceledger.services.deployment import Deployment
-from faceledger.services.disclosure import HASHED_FIELDS, DisclosureSummary, disclose_case
-from faceledger.services.governed_search import SearchRequest, governed_search
-from faceledger.services.guard import find_case
-from faceledger.services.ingest import SourceSpec
+from faceledger.services.casework import cases, review
+from faceledger.services.casework.disclosure import HASHED_FIELDS, DisclosureSummary, disclose_case
+from faceledger.services.casework.governed_search import SearchRequest, governed_search
+from faceledger.services.gallery import retention
+from faceledger.services.gallery._ingest import SourceSpec
+from faceledger.services.gallery.curation import governed_ingest
+from faceledger.services.governance.guard import find_case
+from faceledger.services.oversight import transparency
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.store import events, ledger
 from faceledger.store.governance_models import Search
 from tests.fakes import FakeAnalyser

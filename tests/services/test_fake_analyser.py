@@ -12,8 +12,8 @@ from PIL import Image
 
 from faceledger.config import Settings
 from faceledger.errors import NoFaceFound
-from faceledger.services.analyser import Analyser, BoundedAnalyser
-from faceledger.services.pipeline_models import pipeline_model_keys
+from faceledger.services.runtime.analyser import Analyser, BoundedAnalyser
+from faceledger.services.runtime.pipeline_models import pipeline_model_keys
 from tests.fakes import FakeAnalyser
 
 PROTOCOL_METHODS = [name for name in vars(Analyser) if not name.startswith("_") and callable(getattr(Analyser, name))]

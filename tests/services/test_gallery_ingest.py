@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, select
 
 from faceledger.errors import Conflict, InvalidInput
-from faceledger.services.deployment import Deployment, index_drift
-from faceledger.services.gallery_admin import gallery_stats
-from faceledger.services.ingest import SourceSpec, ingest
+from faceledger.services.gallery._ingest import SourceSpec, ingest
+from faceledger.services.gallery.stats import gallery_stats
+from faceledger.services.runtime.deployment import Deployment, index_drift
 from faceledger.store.models import Face, GalleryImage, IngestFailure, Source, Subject
 from tests.lfwdata import copy_with_manifest, people_with_several
 

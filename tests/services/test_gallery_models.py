@@ -23,11 +23,11 @@ from faceledger.engine.models import model_files, recognition_model_identity
 from faceledger.engine.pipeline import FaceEngine
 from faceledger.engine.runtime import DlibRuntime
 from faceledger.errors import Conflict, ModelNotEnabled
-from faceledger.services import gallery_models
-from faceledger.services.deployment import Deployment, index_drift, open_deployment
-from faceledger.services.gallery_search import rank_candidates, search_gallery
-from faceledger.services.ingest import SourceSpec, ingest
-from faceledger.services.pipeline_models import pipeline_model_keys
+from faceledger.services.casework._gallery_search import rank_candidates, search_gallery
+from faceledger.services.gallery._ingest import SourceSpec, ingest
+from faceledger.services.model_admin import gallery_models
+from faceledger.services.runtime.deployment import Deployment, index_drift, open_deployment
+from faceledger.services.runtime.pipeline_models import pipeline_model_keys
 from faceledger.store import ledger
 from faceledger.store.models import Face, FaceEmbedding
 from faceledger.types import BUILTIN_PIPELINES, Embedding, ModelIdentity, Pipeline
@@ -81,7 +81,7 @@ def fused(monkeypatch: pytest.MonkeyPatch) -> Iterator[FusionRule]:
         offset=0.6,
         scale=0.1,
     )
-    monkeypatch.setattr("faceledger.services.model_search.pipeline_fusion_rule", lambda _settings: rule)
+    monkeypatch.setattr("faceledger.services.casework._model_search.pipeline_fusion_rule", lambda _settings: rule)
     yield rule
 
 

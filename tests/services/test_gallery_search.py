@@ -13,11 +13,11 @@ from sqlalchemy import select
 from faceledger.config import Settings
 from faceledger.engine.fusion import FusionRule, ModelScale
 from faceledger.errors import EngineUnavailable, InvalidInput, NoFaceFound, NotFound
-from faceledger.services.deployment import Deployment, index_drift, open_deployment, rebuild_index
-from faceledger.services.gallery_admin import remove_from_gallery
-from faceledger.services.gallery_search import search_gallery
-from faceledger.services.ingest import SourceSpec, ingest
-from faceledger.services.pipeline_models import pipeline_fusion_rule, pipeline_model_keys
+from faceledger.services.casework._gallery_search import search_gallery
+from faceledger.services.gallery._ingest import SourceSpec, ingest
+from faceledger.services.gallery._removal import remove_from_gallery
+from faceledger.services.runtime.deployment import Deployment, index_drift, open_deployment, rebuild_index
+from faceledger.services.runtime.pipeline_models import pipeline_fusion_rule, pipeline_model_keys
 from faceledger.store import model_registry
 from faceledger.store.models import Face, GalleryImage
 from faceledger.types import IndexBackend, Pipeline
@@ -50,7 +50,7 @@ def two_model_pipeline(monkeypatch: pytest.MonkeyPatch) -> Pipeline:
             scale=0.15,
         )
         monkeypatch.setattr(
-            "faceledger.services.model_search.pipeline_fusion_rule",
+            "faceledger.services.casework._model_search.pipeline_fusion_rule",
             lambda s: rough if s.pipeline is Pipeline.FUSED else None,
         )
     return Pipeline.FUSED

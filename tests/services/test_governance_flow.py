@@ -15,13 +15,15 @@ from PIL import Image, ImageFilter
 from sqlalchemy import func, select
 
 from faceledger.errors import PolicyDenied
-from faceledger.services import accounts, audit_ledger, cases, review
-from faceledger.services.authority import halt, resume
-from faceledger.services.curation import governed_ingest
-from faceledger.services.deployment import Deployment
-from faceledger.services.governed_search import SearchRequest, governed_search, record_override
-from faceledger.services.ingest import SourceSpec
-from faceledger.services.sign_in_throttle import authenticate_password
+from faceledger.services.casework import cases, review
+from faceledger.services.casework.governed_search import SearchRequest, governed_search, record_override
+from faceledger.services.gallery._ingest import SourceSpec
+from faceledger.services.gallery.curation import governed_ingest
+from faceledger.services.governance.authority import halt, resume
+from faceledger.services.oversight import audit_ledger
+from faceledger.services.people import accounts
+from faceledger.services.people._sign_in_throttle import authenticate_password
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.store import ledger
 from faceledger.store.governance_models import Review, Search, User
 from tests.fakes import FakeAnalyser, FakeClock

@@ -16,13 +16,13 @@ from typer.testing import CliRunner
 from faceledger.cli.app import app
 from faceledger.cli.casework import print_search
 from faceledger.policy.operating_threshold import operating_threshold
-from faceledger.services import reports
-from faceledger.services.authority import status
-from faceledger.services.curation import governed_ingest
-from faceledger.services.deployment import Deployment
-from faceledger.services.governed_search import SearchRequest, governed_search
-from faceledger.services.ingest import SourceSpec
-from faceledger.services.operating_threshold import current_threshold
+from faceledger.services.casework.governed_search import SearchRequest, governed_search
+from faceledger.services.gallery._ingest import SourceSpec
+from faceledger.services.gallery.curation import governed_ingest
+from faceledger.services.governance.authority import status
+from faceledger.services.governance.operating_threshold import current_threshold
+from faceledger.services.oversight import reports
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.store.governance_models import Candidate, Search
 from tests.calibration_tables import AFRICAN, CAUCASIAN, THIN, group, table
 from tests.lfwdata import copy_with_manifest, people_with_several

@@ -17,10 +17,10 @@ from sqlalchemy import select
 from faceledger.engine.operator_model import OperatorEmbedder, read_spec, to_input, validate_model_file
 from faceledger.engine.pipeline import FaceEngine
 from faceledger.errors import Conflict, EngineUnavailable, InvalidInput, PolicyDenied
-from faceledger.services import gallery_models, operator_models
-from faceledger.services.deployment import Deployment, open_deployment
-from faceledger.services.gallery_search import search_gallery
-from faceledger.services.ingest import SourceSpec, ingest
+from faceledger.services.casework._gallery_search import search_gallery
+from faceledger.services.gallery._ingest import SourceSpec, ingest
+from faceledger.services.model_admin import gallery_models, operator_models
+from faceledger.services.runtime.deployment import Deployment, open_deployment
 from faceledger.store import ledger, model_registry
 from faceledger.store.models import OperatorModel
 from faceledger.types import ColourOrder, OnnxProvider, Pipeline, PixelScale

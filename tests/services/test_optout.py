@@ -15,10 +15,10 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from faceledger.errors import InvalidInput, NoFaceFound, PolicyDenied
-from faceledger.services import curation, optout
-from faceledger.services.deployment import Deployment, index_drift
-from faceledger.services.governed_search import SearchRequest, governed_search
-from faceledger.services.ingest import SourceSpec
+from faceledger.services.casework.governed_search import SearchRequest, governed_search
+from faceledger.services.gallery import curation, optout
+from faceledger.services.gallery._ingest import SourceSpec
+from faceledger.services.runtime.deployment import Deployment, index_drift
 from faceledger.store.governance_models import Candidate, OptOutEmbedding, OptOutRequest
 from faceledger.store.models import Face, FaceEmbedding, GalleryImage
 from tests.lfwdata import copy_with_manifest, people_with_several

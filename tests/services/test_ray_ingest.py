@@ -18,10 +18,10 @@ from sqlalchemy import func, select
 
 from faceledger.config import Settings
 from faceledger.errors import EngineUnavailable
-from faceledger.services import audit_ledger
-from faceledger.services.curation import governed_ingest
-from faceledger.services.deployment import Deployment, init_deployment
-from faceledger.services.ingest import IngestReport, SourceSpec
+from faceledger.services.gallery._ingest import IngestReport, SourceSpec
+from faceledger.services.gallery.curation import governed_ingest
+from faceledger.services.oversight import audit_ledger
+from faceledger.services.runtime.deployment import Deployment, init_deployment
 from faceledger.store import ledger
 from faceledger.store.models import Face, FaceEmbedding, GalleryImage
 from faceledger.types import IndexBackend

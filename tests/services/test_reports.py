@@ -18,12 +18,13 @@ from faceledger.eval.lfw import LfwImage, images_of, read_pairs
 from faceledger.eval.lfw_eval import group_rates, verify
 from faceledger.eval.lfw_labels import gender_labels
 from faceledger.eval.report import LfwEvaluation, write_report
-from faceledger.services import reports, review, transparency
-from faceledger.services.curation import governed_ingest
-from faceledger.services.deployment import Deployment
-from faceledger.services.governed_search import SearchRequest, governed_search
-from faceledger.services.ingest import SourceSpec
-from faceledger.services.usage import iso_week
+from faceledger.services.casework import review
+from faceledger.services.casework.governed_search import SearchRequest, governed_search
+from faceledger.services.gallery._ingest import SourceSpec
+from faceledger.services.gallery.curation import governed_ingest
+from faceledger.services.oversight import reports, transparency
+from faceledger.services.oversight._usage import iso_week
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.store import ledger
 from faceledger.transparency.verify import Checkpoint, VerifierKey
 from tests.fakes import FakeAnalyser

@@ -12,10 +12,11 @@ from sqlalchemy import func, select
 
 from faceledger.config import Settings
 from faceledger.errors import PolicyDenied
-from faceledger.services import cases, curation, retention
-from faceledger.services.deployment import Deployment
-from faceledger.services.governed_search import SearchRequest, governed_search
-from faceledger.services.ingest import SourceSpec
+from faceledger.services.casework import cases
+from faceledger.services.casework.governed_search import SearchRequest, governed_search
+from faceledger.services.gallery import curation, retention
+from faceledger.services.gallery._ingest import SourceSpec
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.store.governance_models import Candidate, Search
 from tests.fakes import FakeAnalyser
 from tests.lfwdata import copy_with_manifest

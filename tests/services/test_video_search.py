@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from faceledger.errors import InvalidInput, PolicyDenied
-from faceledger.services import authority, video_search
-from faceledger.services.deployment import Deployment
+from faceledger.services.casework import video_search
+from faceledger.services.governance import authority
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.store import ledger
 from tests.databases import SQLITE_ONLY
 from tests.office import ATTESTATION, make_office

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from faceledger.errors import InvalidInput
 from faceledger.policy.governance import Action
-from faceledger.services.deployment import Deployment
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.store import events, ledger
 from faceledger.store.db import transaction
 from faceledger.transparency.verify import HASHED_FIELDS

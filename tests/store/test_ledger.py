@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from faceledger.errors import InvalidInput
-from faceledger.services.deployment import Deployment
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.store import checkpoints, ledger
 from faceledger.store.db import transaction
 from faceledger.store.events import EventName
@@ -668,7 +668,7 @@ def test_the_check_after_each_write_is_not_fooled_by_a_concurrent_append(
     """After every governed write the new entries are checked against the anchor. Another request's entry
     committed between reading the head and walking the entries looked like a deleted tail on PostgreSQL:
     bench/load.py saw 409 'entries after N were deleted' on one search in eight with 8 clients."""
-    from faceledger.services.ledger_key import checkpoint_if_due
+    from faceledger.services.governance.ledger_key import checkpoint_if_due
 
     fill(deployment, 5)
     checkpoint_if_due(deployment)  # the anchor now records the head

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from alembic import command
 from sqlalchemy import text
 
-from faceledger.services import transparency
-from faceledger.services.deployment import Deployment
-from faceledger.services.ledger_key import checkpoint_if_due, verification_checks
+from faceledger.services.governance.ledger_key import checkpoint_if_due, verification_checks
+from faceledger.services.oversight import transparency
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.store import checkpoints, ledger, merkle
 from faceledger.store.db import transaction
 from faceledger.store.events import EventName

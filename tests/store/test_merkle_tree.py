@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import text
 
 from faceledger.errors import InvalidInput
-from faceledger.services import transparency
-from faceledger.services.deployment import Deployment
+from faceledger.services.oversight import transparency
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.store import ledger, merkle
 from faceledger.store.db import transaction
 from faceledger.store.events import EventName

@@ -13,7 +13,7 @@ from alembic import command
 from sqlalchemy import Engine, MetaData, inspect, select, text
 
 from faceledger.index.per_model import model_slug
-from faceledger.services.deployment import Deployment, open_deployment
+from faceledger.services.runtime.deployment import Deployment, open_deployment
 from faceledger.store import db
 from faceledger.store.migrate import alembic_config, current_revision, head_revision
 

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, inspect, text
 
 import faceledger.store.governance_models
 import faceledger.store.ledger
-from faceledger.services.deployment import Deployment
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.store import checkpoints, ledger
 from faceledger.store.db import transaction
 from faceledger.store.events import EventName

@@ -23,9 +23,9 @@ import uvicorn
 
 from faceledger.api.app import create_app
 from faceledger.config import Settings
-from faceledger.services.curation import governed_ingest
-from faceledger.services.deployment import init_deployment
-from faceledger.services.ingest import SourceSpec
+from faceledger.services.gallery._ingest import SourceSpec
+from faceledger.services.gallery.curation import governed_ingest
+from faceledger.services.runtime.deployment import init_deployment
 from faceledger.types import IndexBackend
 from tests.lfwdata import copy_with_manifest, passes_quality, people_with_several
 from tests.office import PURPOSE, Office, make_office
@@ -198,7 +198,7 @@ def test_a_search_begun_on_one_server_is_finished_on_another(
     its CSRF token live in the data directory and the database, not in a process."""
     from playwright.sync_api import sync_playwright
 
-    from faceledger.services import cases
+    from faceledger.services.casework import cases
 
     _needs_chromium()
     office, people = _office_with_gallery(Settings(workers=2, database_url=database_url), data_dir, tmp_path)
@@ -316,7 +316,7 @@ def test_a_video_search_in_a_browser(
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    from faceledger.services import cases, video_search
+    from faceledger.services.casework import cases, video_search
 
     base, office, _ = served
     video = data_dir / "video" / "video_01.mp4"

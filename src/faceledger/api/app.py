@@ -32,9 +32,10 @@ from faceledger.api.pages import mount_static
 from faceledger.api.responses import Health, Ready
 from faceledger.clock import Clock
 from faceledger.config import Settings
-from faceledger.services import refusal_counter, staging
-from faceledger.services.analyser import Analyser
-from faceledger.services.deployment import open_deployment
+from faceledger.services.governance import refusal_counter
+from faceledger.services.runtime import staging
+from faceledger.services.runtime.analyser import Analyser
+from faceledger.services.runtime.deployment import open_deployment
 
 
 class Metrics:

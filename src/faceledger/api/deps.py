@@ -16,11 +16,18 @@ from starlette.concurrency import run_in_threadpool
 
 from faceledger.errors import NotAuthenticated, PolicyDenied
 from faceledger.policy.governance import Action, ActorView
-from faceledger.services import refusal_counter
-from faceledger.services.accounts import authenticate_token
-from faceledger.services.deployment import Deployment
-from faceledger.services.guard import AUTHENTICATE, FORGERY, Refusable, record_refusal, require_role, role_reasons
-from faceledger.services.web_sessions import session_actor
+from faceledger.services.governance import refusal_counter
+from faceledger.services.governance.guard import (
+    AUTHENTICATE,
+    FORGERY,
+    Refusable,
+    record_refusal,
+    require_role,
+    role_reasons,
+)
+from faceledger.services.people.accounts import authenticate_token
+from faceledger.services.people.web_sessions import session_actor
+from faceledger.services.runtime.deployment import Deployment
 
 SESSION_COOKIE = "faceledger_session"
 CSRF_HEADER = "X-CSRF-Token"

@@ -17,8 +17,8 @@ from faceledger.api.deps import PUBLIC, SIGNED_IN, Caller, PageRefused, SignInNe
 from faceledger.api.errors import status_for
 from faceledger.errors import FaceledgerError, NotAuthenticated, PolicyDenied
 from faceledger.policy.governance import Action, ActorView, Role
-from faceledger.services import authority
-from faceledger.services.guard import role_reasons
+from faceledger.services.governance import authority
+from faceledger.services.governance.guard import role_reasons
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")

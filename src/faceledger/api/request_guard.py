@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from faceledger.api.deps import CALLER_KEY, client_source, identify
 from faceledger.api.errors import error_body
 from faceledger.errors import NotAuthenticated
-from faceledger.services.report_templates import STYLE
+from faceledger.services.oversight.report_templates import STYLE
 
 # Routes anyone may send a body to (sign-in and sign-out); tests/security checks this against the routes.
 # Sign-in and enrolment (a one-time code, the only credential a new user has) carry no credentials yet.

@@ -28,8 +28,8 @@ from faceledger.api.responses import (
 from faceledger.api.schemas import Assignment, CaseCreate, Corroboration, Note, ReviewCreate
 from faceledger.api.uploads import saved_upload
 from faceledger.policy.governance import Action
-from faceledger.services import casefile, cases, probe_preview, review, video_search
-from faceledger.services.governed_search import SearchRequest, governed_search
+from faceledger.services.casework import casefile, cases, probe_preview, review, video_search
+from faceledger.services.casework.governed_search import SearchRequest, governed_search
 
 router = APIRouter(prefix="/api/v1")
 

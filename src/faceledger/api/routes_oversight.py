@@ -34,16 +34,18 @@ from faceledger.api.schemas import IngestCreate, OptOutConfirm
 from faceledger.api.uploads import saved_upload
 from faceledger.errors import FaceledgerError
 from faceledger.policy.governance import Action
-from faceledger.services import audit_ledger, optout, reports, retention
-from faceledger.services.curation import (
+from faceledger.services.gallery import optout, retention
+from faceledger.services.gallery.curation import (
+    IngestReport,
+    SourceSpec,
     check_ingest_input,
     governed_ingest,
     governed_jobs,
     governed_remove,
     governed_stats,
 )
-from faceledger.services.ingest import IngestReport, SourceSpec
-from faceledger.services.operating_threshold import current_threshold
+from faceledger.services.governance.operating_threshold import current_threshold
+from faceledger.services.oversight import audit_ledger, reports
 
 router = APIRouter(prefix="/api/v1")
 log = logging.getLogger(__name__)

@@ -30,8 +30,9 @@ from faceledger.api.schemas import (
     UserCreate,
 )
 from faceledger.policy.governance import Action
-from faceledger.services import account_requests, accounts, authority
-from faceledger.services.web_sessions import SESSION_HOURS, sign_in, sign_out
+from faceledger.services.governance import authority
+from faceledger.services.people import account_requests, accounts
+from faceledger.services.people.web_sessions import SESSION_HOURS, sign_in, sign_out
 
 router = APIRouter(prefix="/api/v1")
 

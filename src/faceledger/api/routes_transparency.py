@@ -13,7 +13,7 @@ from fastapi.responses import PlainTextResponse
 from faceledger.api.deps import PUBLIC, CurrentActor, DeploymentDep, rule
 from faceledger.api.responses import ConsistencyProof, InclusionProof
 from faceledger.policy.governance import Action
-from faceledger.services import audit_ledger, transparency
+from faceledger.services.oversight import audit_ledger, transparency
 
 router = APIRouter(prefix="/api/v1/ledger")
 MAX_SEQ = 2**31 - 1  # entry numbers and tree sizes are 32-bit columns (a larger one is a 422, not a query)

@@ -13,8 +13,8 @@ from pathlib import Path
 from fastapi import UploadFile
 
 from faceledger.errors import FaceledgerError, TooLarge, UnsupportedMedia
-from faceledger.services.deployment import Deployment
-from faceledger.services.staging import private_file, scratch
+from faceledger.services.runtime.deployment import Deployment
+from faceledger.services.runtime.staging import private_file, scratch
 
 _CHUNK = 1 << 16
 # Leading bytes of the image formats the engine reads.

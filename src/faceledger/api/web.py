@@ -18,9 +18,12 @@ from faceledger.api.schemas import IngestCreate
 from faceledger.api.uploads import saved_upload
 from faceledger.errors import FaceledgerError, InvalidInput, PolicyDenied, TooManyAttempts
 from faceledger.policy.governance import Action, Role
-from faceledger.services import audit_ledger, authority, cases, optout
-from faceledger.services.curation import governed_remove, governed_stats
-from faceledger.services.web_sessions import SESSION_HOURS, sign_in, sign_out
+from faceledger.services.casework import cases
+from faceledger.services.gallery import optout
+from faceledger.services.gallery.curation import governed_remove, governed_stats
+from faceledger.services.governance import authority
+from faceledger.services.oversight import audit_ledger
+from faceledger.services.people.web_sessions import SESSION_HOURS, sign_in, sign_out
 from faceledger.types import IngestJobStatus
 
 router = APIRouter(prefix="/ui", include_in_schema=False)

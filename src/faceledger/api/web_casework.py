@@ -15,8 +15,9 @@ from faceledger.api.deps import Caller, RowId, deployment, page_rule
 from faceledger.api.pages import attempt, check_csrf, has, render, signed_in
 from faceledger.api.uploads import saved_upload
 from faceledger.policy.governance import Action, Role
-from faceledger.services import casefile, cases, probe_preview, review, staging
-from faceledger.services.governed_search import SearchRequest, governed_search
+from faceledger.services.casework import casefile, cases, probe_preview, review
+from faceledger.services.casework.governed_search import SearchRequest, governed_search
+from faceledger.services.runtime import staging
 from faceledger.types import CaseStatus, ImageFaces, RGBImage
 
 router = APIRouter(prefix="/ui", include_in_schema=False)

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from faceledger.api.deps import PUBLIC, deployment, page_rule
 from faceledger.api.pages import render
 from faceledger.errors import FaceledgerError, InvalidInput
-from faceledger.services.account_requests import enrol
+from faceledger.services.people.account_requests import enrol
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 ENROL_CSRF_COOKIE = "faceledger_enrol_csrf"

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from faceledger.api.deps import deployment, page_rule
 from faceledger.api.pages import attempt, render, signed_in
 from faceledger.policy.governance import Action
-from faceledger.services import reports
+from faceledger.services.oversight import reports
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -26,7 +26,7 @@ def _anomalies(request: Request, actor: Any) -> list[dict[str, Any]] | None:
     if not request.query_params.get("anomalies"):
         return None
     try:
-        from faceledger.services.anomalies import find_anomalies
+        from faceledger.services.oversight.anomalies import find_anomalies
     except ImportError:  # pragma: no cover - arrives with the anomaly audit
         return []
     return [finding.to_dict() for finding in find_anomalies(deployment(request), actor)]

@@ -13,8 +13,9 @@ from faceledger.api.pages import attempt, check_csrf, render, signed_in
 from faceledger.api.uploads import saved_upload
 from faceledger.api.web_casework import open_cases
 from faceledger.policy.governance import Action
-from faceledger.services import probe_preview, staging, video_search
-from faceledger.services.analysis import contact_sheet
+from faceledger.services.casework import probe_preview, video_search
+from faceledger.services.runtime import staging
+from faceledger.services.standalone.analysis import contact_sheet
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 

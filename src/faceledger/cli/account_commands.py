@@ -13,8 +13,8 @@ from faceledger.cli.errors import reports_errors
 from faceledger.cli.options import DataDirOption, JsonOption, emit_json, make_settings
 from faceledger.cli.people import RoleOption, print_request, user_app
 from faceledger.cli.session import TokenFileOption, TokenOption, acting
-from faceledger.services import account_requests, accounts
-from faceledger.services.deployment import open_deployment
+from faceledger.services.people import account_requests, accounts
+from faceledger.services.runtime.deployment import open_deployment
 
 UserArgument = Annotated[str, typer.Argument(help="Login name.")]
 RequestArgument = Annotated[int, typer.Argument(help="The request's number (`user requests`).")]

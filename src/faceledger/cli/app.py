@@ -28,8 +28,8 @@ from faceledger.cli.reports import report_app
 from faceledger.cli.transparency import register as register_transparency
 from faceledger.cli.video import video_app
 from faceledger.cli.witness import witness_app
-from faceledger.services.analysis import AnalysisService, FileResult, model_notices, runtime, save_chips
-from faceledger.services.deployment import data_dir_from, open_deployment
+from faceledger.services.runtime.deployment import data_dir_from, open_deployment
+from faceledger.services.standalone.analysis import AnalysisService, FileResult, model_notices, runtime, save_chips
 
 app = typer.Typer(
     name="faceledger",

@@ -13,8 +13,8 @@ from faceledger.cli.options import DataDirOption, JsonOption, emit_json, parse_d
 from faceledger.cli.session import TokenFileOption, TokenOption, acting
 from faceledger.errors import Conflict, InvalidInput
 from faceledger.policy.governance import ActorView
-from faceledger.services import anomalies
-from faceledger.services.deployment import Deployment
+from faceledger.services.oversight import anomalies
+from faceledger.services.runtime.deployment import Deployment
 
 audit_app = typer.Typer(
     help="The anomaly audit: findings from the ledger, and recorded violations.", no_args_is_help=True

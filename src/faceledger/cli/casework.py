@@ -10,9 +10,9 @@ import typer
 from faceledger.cli.errors import reports_errors
 from faceledger.cli.options import DataDirOption, DetectorOption, JsonOption, emit_json
 from faceledger.cli.session import TokenFileOption, TokenOption, acting
-from faceledger.services import cases, review
-from faceledger.services.cases import CasePublic
-from faceledger.services.governed_search import SearchOutcome, SearchRequest, governed_search, record_override
+from faceledger.services.casework import cases, review
+from faceledger.services.casework.cases import CasePublic
+from faceledger.services.casework.governed_search import SearchOutcome, SearchRequest, governed_search, record_override
 
 case_app = typer.Typer(help="Cases: open, assign, close, show (supervisors).", no_args_is_help=True)
 candidate_app = typer.Typer(help="Candidates: look at one, or the review queue.", no_args_is_help=True)

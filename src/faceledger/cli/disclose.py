@@ -11,7 +11,7 @@ from faceledger.cli.errors import EXIT_CODES, reports_errors
 from faceledger.cli.options import DataDirOption, JsonOption, emit_json
 from faceledger.cli.session import TokenFileOption, TokenOption, acting
 from faceledger.errors import LedgerTampered
-from faceledger.services.disclosure import DisclosureSummary, disclose_case
+from faceledger.services.casework.disclosure import DisclosureSummary, disclose_case
 
 
 @reports_errors

@@ -23,9 +23,9 @@ from faceledger.eval.operating import sanitise, strict_json
 from faceledger.eval.operator_eval import operator_view1_table
 from faceledger.eval.report import run_lfw, threshold_advice, write_report
 from faceledger.policy.operating_threshold import operating_threshold
-from faceledger.services.deployment import Deployment
-from faceledger.services.operating_threshold import calibration_table
-from faceledger.services.operator_models import operator_settings, record_evaluation
+from faceledger.services.governance.operating_threshold import calibration_table
+from faceledger.services.model_admin.operator_models import operator_settings, record_evaluation
+from faceledger.services.runtime.deployment import Deployment
 from faceledger.types import BUILTIN_PIPELINES, Pipeline
 
 _PIPELINE_HELP = (

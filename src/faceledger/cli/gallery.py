@@ -13,11 +13,17 @@ from faceledger.cli.errors import reports_errors
 from faceledger.cli.options import DataDirOption, JsonOption, WorkersOption, emit_json, make_settings
 from faceledger.cli.session import TokenFileOption, TokenOption, acting
 from faceledger.policy.governance import ActorView
-from faceledger.services.at_rest import seal_plain_data
-from faceledger.services.curation import governed_ingest, governed_rebuild, governed_remove, governed_stats
-from faceledger.services.deployment import Deployment, data_dir_from, index_drift, open_deployment
-from faceledger.services.ingest import IngestReport, SourceSpec
-from faceledger.services.setup import create_deployment
+from faceledger.services.gallery.curation import (
+    IngestReport,
+    SourceSpec,
+    governed_ingest,
+    governed_rebuild,
+    governed_remove,
+    governed_stats,
+)
+from faceledger.services.runtime.at_rest import seal_plain_data
+from faceledger.services.runtime.deployment import Deployment, data_dir_from, index_drift, open_deployment
+from faceledger.services.runtime.setup import create_deployment
 from faceledger.types import IndexBackend
 
 gallery_app = typer.Typer(help="The gallery: ingest with provenance, search, remove completely.", no_args_is_help=True)

@@ -14,10 +14,15 @@ from faceledger.cli.options import DataDirOption, JsonOption, emit_json
 from faceledger.cli.session import TokenFileOption, TokenOption, acting
 from faceledger.config import Settings
 from faceledger.errors import EngineUnavailable
-from faceledger.services.analysis import ModelNotice
-from faceledger.services.deployment import open_deployment
-from faceledger.services.gallery_models import ReembedReport, governed_enable, governed_list, governed_reembed
-from faceledger.services.operator_models import OperatorModelInfo, add_model, list_operator_models
+from faceledger.services.model_admin.gallery_models import (
+    ReembedReport,
+    governed_enable,
+    governed_list,
+    governed_reembed,
+)
+from faceledger.services.model_admin.operator_models import OperatorModelInfo, add_model, list_operator_models
+from faceledger.services.runtime.deployment import open_deployment
+from faceledger.services.standalone.analysis import ModelNotice
 from faceledger.types import ColourOrder, ModelIdentity, Pipeline, PixelScale, YesNo
 
 models_app = typer.Typer(help="Recognition models: which the gallery holds, which are searched.", no_args_is_help=True)

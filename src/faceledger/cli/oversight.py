@@ -11,7 +11,8 @@ from faceledger.cli.errors import EXIT_CODES, LEDGER_UNVERIFIABLE_EXIT_CODE, rep
 from faceledger.cli.options import DataDirOption, JsonOption, emit_json, make_settings
 from faceledger.cli.session import TokenFileOption, TokenOption, acting
 from faceledger.errors import InvalidInput, LedgerTampered
-from faceledger.services import audit_ledger, optout, retention
+from faceledger.services.gallery import optout, retention
+from faceledger.services.oversight import audit_ledger
 
 ledger_app = typer.Typer(
     help="The tamper-evident ledger: verify, show, sign; checkpoints and proofs for outsiders.", no_args_is_help=True

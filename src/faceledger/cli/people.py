@@ -10,8 +10,9 @@ import typer
 from faceledger.cli.errors import reports_errors
 from faceledger.cli.options import DataDirOption, JsonOption, emit_json, parse_date
 from faceledger.cli.session import TokenFileOption, TokenOption, acting
-from faceledger.services import account_requests, accounts, authority
-from faceledger.services.authority import AuthorityStatus
+from faceledger.services.governance import authority
+from faceledger.services.governance.authority import AuthorityStatus
+from faceledger.services.people import account_requests, accounts
 
 user_app = typer.Typer(help="Users, roles, certification, tokens (admins).", no_args_is_help=True)
 authority_app = typer.Typer(help="The council's authorisation and the kill switch.", no_args_is_help=True)

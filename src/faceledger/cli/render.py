@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from faceledger.policy.comparison import threshold_text
-from faceledger.services.analysis import ChosenFace, Comparison, FileResult
+from faceledger.services.standalone.analysis import ChosenFace, Comparison, FileResult
 from faceledger.types import Face, ImageFaces
 
 

@@ -10,7 +10,7 @@ import typer
 from faceledger.cli.errors import reports_errors
 from faceledger.cli.options import DataDirOption
 from faceledger.cli.session import TokenFileOption, TokenOption, acting
-from faceledger.services import reports
+from faceledger.services.oversight import reports
 
 report_app = typer.Typer(help="Reports for the council, the oversight office and the public.", no_args_is_help=True)
 OutOption = Annotated[Path, typer.Option("--out", help="Folder to write the report into.")]

@@ -16,8 +16,8 @@ import typer
 from faceledger.cli.options import make_settings
 from faceledger.errors import InvalidInput
 from faceledger.policy.governance import ActorView
-from faceledger.services.accounts import authenticate_token
-from faceledger.services.deployment import Deployment, open_deployment
+from faceledger.services.people.accounts import authenticate_token
+from faceledger.services.runtime.deployment import Deployment, open_deployment
 
 TOKEN_FILE_MAX_BYTES = 4096  # a token is ~43 characters; anything much bigger is not a token file
 ARGUMENT_WARNING = (

@@ -1,5 +1,5 @@
 """`faceledger ledger public-key | checkpoint | prove | consistency`: what an outsider needs to check the
-ledger without trusting the operator (services/transparency.py)."""
+ledger without trusting the operator (services/oversight/transparency.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from faceledger.cli.errors import reports_errors
 from faceledger.cli.options import DataDirOption, JsonOption, emit_json, make_settings
 from faceledger.cli.session import TokenFileOption, TokenOption, acting
 from faceledger.errors import InvalidInput
-from faceledger.services import audit_ledger, transparency
-from faceledger.services.deployment import open_deployment
+from faceledger.services.oversight import audit_ledger, transparency
+from faceledger.services.runtime.deployment import open_deployment
 
 _MAX_CHECKPOINT_BYTES = 64 * 1024
 

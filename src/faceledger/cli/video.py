@@ -15,8 +15,8 @@ from faceledger.cli.errors import reports_errors
 from faceledger.cli.options import DataDirOption, JsonOption, WorkersOption, emit_json, make_settings
 from faceledger.cli.session import TokenFileOption, TokenOption, acting
 from faceledger.errors import InvalidInput
-from faceledger.services import video_search
-from faceledger.services.analysis import contact_sheet, video_tracks
+from faceledger.services.casework import video_search
+from faceledger.services.standalone.analysis import contact_sheet, video_tracks
 
 video_app = typer.Typer(
     help="Faces in video: tracks to choose from, and a search with one chosen frame.", no_args_is_help=True

@@ -5,7 +5,7 @@ Euclidean distance between unit vectors.
 
 The file is checked before a deployment stores it (validate_model_file) and its sha256 again every time
 it is loaded. What the engine needs to load it (file, sha256, input spec) is in a manifest beside the
-file, written by services/operator_models.py; the database row is the record of who added it and why."""
+file, written by services/model_admin/operator_models.py; the database row is the record of who added it and why."""
 
 from __future__ import annotations
 

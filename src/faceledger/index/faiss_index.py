@@ -139,7 +139,7 @@ class FaissIndex:
 
     def _to_ivf(self) -> None:
         """The flat vectors move to the file and the codes are trained. A shared index does this only when
-        it is saved, levelled against the database (services/deployment.py save_level): a process's flat
+        it is saved, levelled against the database (services/runtime/deployment.py save_level): a process's flat
         copy may still hold a face another process has deleted since, and its row must not be written."""
         listed = self._ids()
         flat = faiss.downcast_index(self._exact.index)

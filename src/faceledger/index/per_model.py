@@ -2,7 +2,7 @@
 
 Embeddings of different models never share an index, so a search can never compare across models. The
 ids are the gallery's face ids in every model's index. Each model's index records the gallery version
-it reflects, and is diffed and saved on its own (services/deployment.py holds the lock across them)."""
+it reflects, and is diffed and saved on its own (services/runtime/deployment.py holds the lock across them)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ A row of zeros is absent. A row whose tag fails is read again a few times (anoth
 or zeroing it right now); if it still fails it is a KeyProblem, never a vector.
 
 Who writes: every process with the index open may, but only while it holds the data directory's
-exclusive index lock (services/deployment.py index_lock) and only rows of faces the database holds at that
+exclusive index lock (services/runtime/deployment.py index_lock) and only rows of faces the database holds at that
 moment; a removal zeroes every row it names under the same lock. So no deleted face's row is written back."""
 
 from __future__ import annotations

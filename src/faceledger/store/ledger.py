@@ -203,7 +203,7 @@ def write_entry(
     merkle.store_nodes(session, completed)
     head.seq, head.hash, head.tree = entry.seq, entry.hash, merkle.encode_frontier(edge)
     session.flush()
-    session.info[APPENDED] = True  # the caller checks the chain after the commit (services/guard.py)
+    session.info[APPENDED] = True  # the caller checks the chain after the commit (services/governance/guard.py)
     return entry
 
 
@@ -307,7 +307,7 @@ def entries(
     visible: ColumnElement[bool] | None = None,
 ) -> list[LedgerEntry]:
     query = select(LedgerEntry).where(LedgerEntry.seq > since)
-    if visible is not None:  # the part of the ledger the reader may see (services/scope.py)
+    if visible is not None:  # the part of the ledger the reader may see (services/governance/scope.py)
         query = query.where(visible)
     if action:
         query = query.where(LedgerEntry.action == action)

@@ -5,7 +5,7 @@ associated data binds each blob to what it is (its role and its name: a file's p
 directory, a face's thumbnail path), so a blob copied over another is refused, not shown as the wrong
 face. The key is the deployment's `data.key`, kept outside the data directory (store/keys.py). A wrong
 key, a changed byte or a swapped blob all fail the tag check, and are reported as a KeyProblem, never
-returned as garbage. Plain (pre-encryption) data is refused too: services/at_rest.py seals it once."""
+returned as garbage. Plain (pre-encryption) data is refused too: services/runtime/at_rest.py seals it once."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Signed tree heads: every Ed25519 checkpoint the log has issued (services/transparency.py), with the
+"""Signed tree heads: every Ed25519 checkpoint the log has issued (services/oversight/transparency.py), with the
 right edge of the tree it signed, so that the next one is checked from there rather than from entry 1."""
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Cases, governed search, review of leads, disclosure."""

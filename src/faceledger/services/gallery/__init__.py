@@ -1,0 +1,1 @@
+"""The gallery: governed ingest, removal, opt-out, retention."""

@@ -1,0 +1,1 @@
+"""Models of the pipeline and operator-added models: listing, enabling, re-embedding."""

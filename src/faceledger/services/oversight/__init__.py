@@ -1,0 +1,1 @@
+"""The ledger as auditors read it, transparency checkpoints, anomalies, reports."""

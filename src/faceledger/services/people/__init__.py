@@ -1,0 +1,1 @@
+"""Accounts, account requests that need a second person, web sessions."""

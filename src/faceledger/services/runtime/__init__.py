@@ -1,0 +1,1 @@
+"""What every use case runs on: the deployment, what images are analysed with, staging files."""

@@ -1,0 +1,1 @@
+"""Use cases on images with no deployment behind them."""
