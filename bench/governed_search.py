@@ -55,7 +55,7 @@ from faceledger.services.governance.operating_threshold import current_threshold
 from faceledger.services.people import accounts
 from faceledger.services.runtime import _bounded_work as bounded_work
 from faceledger.services.runtime.deployment import Deployment, init_deployment, open_deployment
-from faceledger.store.models import Face, FaceEmbedding, GalleryImage, GalleryState, Source
+from faceledger.store.models import FaceEmbedding, GalleryFace, GalleryImage, GalleryState, Source
 from faceledger.types import IndexBackend
 from search_latency import fit_generator, real_embeddings
 
@@ -113,7 +113,7 @@ def _insert_synthetic(deployment: Deployment, count: int, generate: Any, oracle:
             )
             .returning(Source.id)
         ).scalar_one()
-        first = int(connection.execute(select(func.coalesce(func.max(Face.id), 0))).scalar_one()) + 1
+        first = int(connection.execute(select(func.coalesce(func.max(GalleryFace.id), 0))).scalar_one()) + 1
         first_image = int(connection.execute(select(func.coalesce(func.max(GalleryImage.id), 0))).scalar_one()) + 1
         version = int(connection.execute(select(GalleryState.version)).scalar_one())
     ids = np.arange(first, first + count, dtype=np.int64)
@@ -177,14 +177,14 @@ def _insert_rows(
         )
     with deployment.engine.begin() as connection:
         connection.execute(insert(GalleryImage), images)
-        connection.execute(insert(Face), rows)
+        connection.execute(insert(GalleryFace), rows)
         connection.execute(insert(FaceEmbedding), embeddings)
 
 
 def _stored_vectors(deployment: Deployment) -> tuple[np.ndarray, np.ndarray]:
     """The real faces' stored embeddings (the only ones there are before the synthetic part)."""
     with deployment.sessions() as session:
-        query = select(FaceEmbedding.face_id, FaceEmbedding.embedding, Face.thumbnail).join(Face)
+        query = select(FaceEmbedding.face_id, FaceEmbedding.embedding, GalleryFace.thumbnail).join(GalleryFace)
         rows = session.execute(query.where(FaceEmbedding.model_key == deployment.model_key)).all()
     ids = np.array([row[0] for row in rows], dtype=np.int64)
     return ids, np.stack([deployment.embedding_vector(row[2], row[1]) for row in rows]).astype(np.float32)
@@ -268,7 +268,9 @@ def _recalls(
     vectors = np.load(folder / "oracle_vectors.npy", mmap_mode="r")
     with deployment.sessions() as session:
         subjects: dict[int, int | None] = dict(
-            session.execute(select(Face.id, Face.subject_id).where(Face.subject_id.is_not(None))).all()
+            session.execute(
+                select(GalleryFace.id, GalleryFace.subject_id).where(GalleryFace.subject_id.is_not(None))
+            ).all()
         )
     threshold = current_threshold(deployment).threshold
     faces = [

@@ -19,12 +19,12 @@ import numpy as np
 from faceledger.config import Settings
 from faceledger.engine.pipeline import FaceEngine
 from faceledger.engine.tracking import iou
-from faceledger.types import Face, Pipeline
+from faceledger.types import DetectedFace, Pipeline
 
 CHECKS = ("face_size_px", "sharpness", "frontalness", "brightness", "contrast")
 
 
-def values(face: Face) -> dict[str, tuple[float, bool]]:
+def values(face: DetectedFace) -> dict[str, tuple[float, bool]]:
     return {check.name: (check.value, check.passed) for check in face.quality.checks}
 
 
@@ -37,7 +37,7 @@ def main() -> None:
     lfw = sorted(path for name in people for path in (args.data / "lfw" / name).glob("*.jpg"))  # View 1 only
     paths = random.Random(12).sample(lfw, min(args.images, len(lfw))) + sorted((args.data / "samples").glob("*.jpg"))
     engines = {p: FaceEngine(Settings(pipeline=p, workers=1)).load() for p in (Pipeline.DLIB, Pipeline.SFACE)}
-    pairs: list[tuple[Face, Face]] = []
+    pairs: list[tuple[DetectedFace, DetectedFace]] = []
     for path in paths:
         found = {p: e.analyse(e.load_image(path)).faces for p, e in engines.items()}
         for face in found[Pipeline.DLIB]:

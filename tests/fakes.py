@@ -26,7 +26,7 @@ from faceledger.engine.thumbnails import face_thumbnail
 from faceledger.errors import EngineUnavailable, NoFaceFound
 from faceledger.services.runtime._bounded_work import ProbeFaces, VideoFaces
 from faceledger.services.runtime.pipeline_models import pipeline_identities
-from faceledger.types import Box, Detector, Embedding, Face, ImageFaces, Quality, QualityCheck, RGBImage
+from faceledger.types import Box, DetectedFace, Detector, Embedding, ImageFaces, Quality, QualityCheck, RGBImage
 
 PHOTO_PX = 96
 FACE_BOX = Box(left=24, top=20, right=72, bottom=76)
@@ -77,10 +77,10 @@ class FakeAnalyser:
             for i, model in enumerate(pipeline_identities(settings))
         )
 
-    def _face(self, settings: Settings, path: Path, box: Box, detector: Detector | None, embed: bool) -> Face:
+    def _face(self, settings: Settings, path: Path, box: Box, detector: Detector | None, embed: bool) -> DetectedFace:
         known = self.known.get(file_sha256(path))
         embeddings = self._embeddings(settings, *known) if known and embed else ()
-        return Face(
+        return DetectedFace(
             index=0,
             box=box,
             detector=detector,
@@ -111,7 +111,7 @@ class FakeAnalyser:
         faces = self._image_faces(settings, path, detector, embed)
         return ProbeFaces(faces, self.pixels(settings, path) if pixels else None)
 
-    def probe_box(self, settings: Settings, path: Path, box: Box) -> Face:
+    def probe_box(self, settings: Settings, path: Path, box: Box) -> DetectedFace:
         self.probes += 1
         if file_sha256(path) not in self.known:
             raise NoFaceFound(f"{path.name}: a fake photo it was not told about")

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 
 class FaceledgerError(Exception):
-    """Root of every error faceledger raises on purpose."""
+    """Root of every error faceledger raises on purpose. `field`, where one input was wrong, names it in the
+    service's own terms (its parameter, e.g. "legal_basis"); each entry point says it in its own words: the
+    CLI its option (--legal-basis), a page its form label, the API the field in the error's details. The
+    message itself names no entry point's words."""
+
+    def __init__(self, message: str = "", *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class InvalidInput(FaceledgerError):
@@ -72,7 +79,7 @@ class Busy(FaceledgerError):
     """Too many analyses are running; try again in `retry_after_s` seconds."""
 
     def __init__(self, message: str, retry_after_s: int = 5) -> None:
-        super().__init__(message)
+        super().__init__(message)  # no field: nothing the caller gave was wrong
         self.retry_after_s = retry_after_s
 
 

@@ -62,7 +62,7 @@ class CaseStatus(enum.StrEnum):
     CLOSED = "closed"
 
 
-class SearchOutcomeKind(enum.StrEnum):
+class SearchOutcome(enum.StrEnum):
     """What a governed search that was done found (a refused one is a refusal on the ledger, not a search)."""
 
     CANDIDATES = "candidates"
@@ -191,7 +191,7 @@ class Quality:
 
 
 @dataclass(frozen=True)
-class Face:
+class DetectedFace:
     """One detected face: where it is, how good it is and, when it is large enough, its embedding."""
 
     index: int
@@ -248,7 +248,7 @@ class ImageInfo:
 @dataclass(frozen=True)
 class ImageFaces:
     image: ImageInfo
-    faces: tuple[Face, ...] = field(default_factory=tuple)
+    faces: tuple[DetectedFace, ...] = field(default_factory=tuple)
     detector_settings: dict[str, Any] = field(default_factory=dict)
 
 

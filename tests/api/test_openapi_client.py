@@ -55,7 +55,7 @@ def test_every_response_body_is_a_named_schema_and_every_operation_id_is_unique(
     assert schemes["HTTPBearer"]["scheme"] == "bearer" and schemes["APIKeyCookie"]["in"] == "cookie"
     named = document["components"]["schemas"]
     assert named["CaseStatus"]["enum"] == ["open", "closed"], "statuses and outcomes are enums, not bare strings"
-    assert set(named["SearchOutcomeKind"]["enum"]) == {"candidates", "no_candidates"}
+    assert set(named["SearchOutcome"]["enum"]) == {"candidates", "no_candidates"}
     assert named["ReviewDecision"]["enum"] == ["possible", "not", "inconclusive"]
     search = document["paths"]["/api/v1/searches"]["post"]
     assert {"HTTPBearer": []} in search["security"], "governed routes declare the bearer scheme (/docs Authorize)"

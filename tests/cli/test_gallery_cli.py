@@ -36,7 +36,7 @@ def test_init_ingest_search_remove(data_dir: Path, tmp_path: Path) -> None:
     )
     assert anonymous.returncode == 6 and "no API token" in anonymous.stderr
     no_basis = run("gallery", "ingest", str(manifest), "--source", "lfw", "--data-dir", str(folder), *token)
-    assert no_basis.returncode == 3 and "give its legal basis" in no_basis.stderr
+    assert no_basis.returncode == 3 and "--legal-basis: source 'lfw' is new: give its legal basis" in no_basis.stderr
 
     ingested = run(
         "gallery",

@@ -10,7 +10,7 @@ from PIL import Image, ImageFilter
 
 from faceledger.config import Settings
 from faceledger.engine.pipeline import FaceEngine
-from faceledger.types import Face, Pipeline
+from faceledger.types import DetectedFace, Pipeline
 
 pytestmark = pytest.mark.needs_data
 
@@ -23,11 +23,11 @@ def sface_engine() -> FaceEngine:
     return FaceEngine(Settings(pipeline=Pipeline.SFACE, workers=1)).load()
 
 
-def largest(engine: FaceEngine, path: Path) -> Face:
+def largest(engine: FaceEngine, path: Path) -> DetectedFace:
     return max(engine.analyse(engine.load_image(path)).faces, key=lambda face: face.box.area)
 
 
-def sharpness_check(face: Face) -> tuple[float, bool]:
+def sharpness_check(face: DetectedFace) -> tuple[float, bool]:
     (check,) = [c for c in face.quality.checks if c.name == "sharpness"]
     return check.value, check.passed
 

@@ -22,11 +22,11 @@ from sqlalchemy import select, update
 from faceledger.config import Settings
 from faceledger.errors import KeyProblem
 from faceledger.services.casework import casefile
-from faceledger.services.casework.governed_search import SearchOutcome, SearchRequest, governed_search
+from faceledger.services.casework.governed_search import SearchRequest, SearchResult, governed_search
 from faceledger.services.gallery import curation
 from faceledger.services.gallery._ingest import SourceSpec
 from faceledger.services.runtime.deployment import Deployment, init_deployment, open_deployment, rebuild_index
-from faceledger.store.models import Face, FaceEmbedding
+from faceledger.store.models import FaceEmbedding, GalleryFace
 from faceledger.types import IndexBackend
 from tests.lfwdata import copy_with_manifest, people_with_several
 from tests.office import ATTESTATION, Office, make_office
@@ -42,7 +42,7 @@ class Used:
     office: Office
     deployment: Deployment
     person_image: str
-    outcome: SearchOutcome
+    outcome: SearchResult
     plain_vectors: list[bytes]  # the gallery's embeddings, as float32 bytes
 
 
@@ -57,7 +57,7 @@ def used(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[U
     )
     assert report.images_added == 4
     with deployment.sessions() as session:
-        rows = session.execute(select(Face.thumbnail, FaceEmbedding.embedding).join(FaceEmbedding)).all()
+        rows = session.execute(select(GalleryFace.thumbnail, FaceEmbedding.embedding).join(FaceEmbedding)).all()
     plain = [_plain(deployment, thumbnail, blob) for thumbnail, blob in rows]
     outcome = governed_search(deployment, office.analyst, SearchRequest("C-1", ATTESTATION, people[1][1][1]))
     yield Used(office, deployment, people[1][1][0].name, outcome, plain)
@@ -182,7 +182,7 @@ def test_a_deployment_written_before_encryption_is_sealed_on_open(used: Used, tm
     old = open_deployment(settings, tmp_path / "data")
     sealer = old.sealer
     with old.sessions.begin() as session:
-        rows = select(FaceEmbedding.id, FaceEmbedding.embedding, Face.thumbnail).join(Face)
+        rows = select(FaceEmbedding.id, FaceEmbedding.embedding, GalleryFace.thumbnail).join(GalleryFace)
         for row_id, blob, thumbnail in session.execute(rows).all():
             plain = sealer.open(Role.FACE_EMBEDDING, thumbnail, blob)
             session.execute(update(FaceEmbedding).where(FaceEmbedding.id == row_id).values(embedding=plain))

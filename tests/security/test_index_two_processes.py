@@ -20,7 +20,7 @@ from sqlalchemy import select
 from faceledger.config import Settings
 from faceledger.services.gallery._ingest import SourceSpec, ingest
 from faceledger.services.runtime.deployment import Deployment, open_deployment, refresh_index
-from faceledger.store.models import Face, FaceEmbedding, GalleryImage
+from faceledger.store.models import FaceEmbedding, GalleryFace, GalleryImage
 from tests.lfwdata import copy_with_manifest, people_with_several
 
 pytestmark = pytest.mark.needs_data
@@ -64,7 +64,7 @@ def other_process(deployment: Deployment, action: str, argument: str) -> dict[st
 
 def database_faces(deployment: Deployment) -> set[int]:
     with deployment.sessions() as session:
-        return set(session.scalars(select(Face.id)))
+        return set(session.scalars(select(GalleryFace.id)))
 
 
 def index_faces(deployment: Deployment) -> set[int]:
@@ -85,7 +85,9 @@ def test_remove_in_one_process_and_ingest_in_another_leave_exactly_the_database(
     with server.sessions() as session:
         removed_sha = session.scalars(select(GalleryImage.sha256).order_by(GalleryImage.id)).first()
         assert removed_sha is not None
-        removed = set(session.scalars(select(Face.id).join(GalleryImage).where(GalleryImage.sha256 == removed_sha)))
+        removed = set(
+            session.scalars(select(GalleryFace.id).join(GalleryImage).where(GalleryImage.sha256 == removed_sha))
+        )
     assert removed <= index_faces(server)
 
     assert other_process(server, "remove", removed_sha)["faces"] == len(removed)  # A: `gallery remove`
@@ -111,7 +113,7 @@ def test_remove_in_one_process_and_ingest_in_another_leave_exactly_the_database(
         assert index_faces(fresh) == truth, "the saved index file is not the database's gallery"
         # and its searches find the CLI-ingested face
         with fresh.sessions() as session:
-            rows = session.execute(select(Face.thumbnail, FaceEmbedding.embedding).join(FaceEmbedding)).all()
+            rows = session.execute(select(GalleryFace.thumbnail, FaceEmbedding.embedding).join(FaceEmbedding)).all()
             vectors = [fresh.embedding_vector(thumbnail, blob) for thumbnail, blob in rows]
         nearest = {int(fresh.index.search(vector[None, :], 1).ids[0][0]) for vector in vectors}
         assert nearest == truth

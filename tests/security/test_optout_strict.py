@@ -21,7 +21,7 @@ from faceledger.services.gallery import curation, optout
 from faceledger.services.gallery._ingest import SourceSpec
 from faceledger.services.runtime.deployment import Deployment
 from faceledger.store.governance_models import Candidate
-from faceledger.store.models import Face, GalleryImage
+from faceledger.store.models import GalleryFace, GalleryImage
 from faceledger.types import Pipeline
 from tests.lfwdata import copy_with_manifest
 from tests.office import ATTESTATION, make_office
@@ -33,7 +33,7 @@ STRANGERS = ("Adisai_Bodharamik", "Akiko_Morigami", "Alberto_Fujimori")  # 0.576
 
 def faces_of(deployment: Deployment, names: set[str]) -> set[int]:
     with deployment.sessions() as session:
-        rows = session.execute(select(Face.id, GalleryImage.original_filename).join(GalleryImage)).all()
+        rows = session.execute(select(GalleryFace.id, GalleryImage.original_filename).join(GalleryImage)).all()
     return {face for face, name in rows if name in names}
 
 
@@ -59,7 +59,7 @@ def test_strangers_within_the_old_distance_are_neither_removed_nor_scrubbed(
 
     pending = optout.submit(deployment, office.curator, photo, contact="p@example.org")
     with deployment.sessions() as session:
-        still = set(session.scalars(select(Face.id)))
+        still = set(session.scalars(select(GalleryFace.id)))
         candidates = session.scalars(select(Candidate).where(Candidate.search_id == outcome.search_id)).all()
     assert stranger_faces <= still, "an opt-out removed strangers"
     assert person_faces <= still, "nothing is deleted before a curator confirms"
@@ -95,7 +95,7 @@ def test_strangers_within_the_old_distance_are_neither_removed_nor_scrubbed(
         assert client.post(f"{base}/confirm", headers=headers, json={"face_ids": [declined]}).status_code == 409
 
     with deployment.sessions() as session:
-        remaining = set(session.scalars(select(Face.id)))
+        remaining = set(session.scalars(select(GalleryFace.id)))
         candidates = session.scalars(select(Candidate).where(Candidate.search_id == outcome.search_id)).all()
     assert remaining == stranger_faces | {declined}
     kept = [c for c in candidates if c.provenance != {"removed": "opt-out"}]

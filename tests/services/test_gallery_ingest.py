@@ -13,7 +13,7 @@ from faceledger.errors import Conflict, InvalidInput
 from faceledger.services.gallery._ingest import SourceSpec, ingest
 from faceledger.services.gallery.stats import gallery_stats
 from faceledger.services.runtime.deployment import Deployment, index_drift
-from faceledger.store.models import Face, GalleryImage, IngestFailure, Source, Subject
+from faceledger.store.models import GalleryFace, GalleryImage, IngestFailure, Source, Subject
 from tests.lfwdata import copy_with_manifest, people_with_several
 
 pytestmark = pytest.mark.needs_data
@@ -23,7 +23,7 @@ SPEC = SourceSpec("lfw-test", "research test data, consent not applicable (publi
 def counts(deployment: Deployment) -> tuple[int, int, int]:
     with deployment.sessions() as session:
         images = session.scalar(select(func.count()).select_from(GalleryImage))
-        faces = session.scalar(select(func.count()).select_from(Face))
+        faces = session.scalar(select(func.count()).select_from(GalleryFace))
         sources = session.scalar(select(func.count()).select_from(Source))
     return int(images or 0), int(faces or 0), int(sources or 0)
 
@@ -63,7 +63,7 @@ def test_manifest_carries_provenance_and_subjects(
         assert image.source_url.startswith("https://example.org/lfw/") and image.collected_at is not None
         assert image.subject is not None and image.source.legal_basis == SPEC.legal_basis
         assert session.scalar(select(func.count()).select_from(Subject)) == 5
-        face = session.scalars(select(Face).where(Face.image_id == image.id)).first()
+        face = session.scalars(select(GalleryFace).where(GalleryFace.image_id == image.id)).first()
         assert face is not None and face.subject_id == image.subject_id
         (stored,) = face.embeddings  # a single-model pipeline: that model's
         vector = deployment.embedding_vector(face.thumbnail, stored.embedding)  # sealed at rest

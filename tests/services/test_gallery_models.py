@@ -29,9 +29,8 @@ from faceledger.services.model_admin import gallery_models
 from faceledger.services.runtime.deployment import Deployment, index_drift, open_deployment
 from faceledger.services.runtime.pipeline_models import pipeline_model_keys
 from faceledger.store import ledger
-from faceledger.store.models import Face, FaceEmbedding
-from faceledger.types import BUILTIN_PIPELINES, Embedding, ModelIdentity, Pipeline
-from faceledger.types import Face as ProbeFace
+from faceledger.store.models import FaceEmbedding, GalleryFace
+from faceledger.types import BUILTIN_PIPELINES, DetectedFace, Embedding, ModelIdentity, Pipeline
 from tests.lfwdata import copy_with_manifest, people_with_several
 from tests.office import make_office
 
@@ -85,7 +84,7 @@ def fused(monkeypatch: pytest.MonkeyPatch) -> Iterator[FusionRule]:
     yield rule
 
 
-def two_model_probe(engine: FaceEngine, path: Path) -> ProbeFace:
+def two_model_probe(engine: FaceEngine, path: Path) -> DetectedFace:
     face = max(engine.analyse(load_image(path, engine.limits)).faces, key=lambda f: f.box.area)
     assert face.embedding is not None
     return replace(face, extra_embeddings=(Embedding(rotate(face.embedding.vector), ROTATED),))
@@ -122,7 +121,7 @@ def test_reembed_resumes_is_ledgered_and_enables_a_second_model(
             batch_faces=2,
         )
     with deployment.sessions() as session:
-        faces = len(session.scalars(select(Face.id)).all())
+        faces = len(session.scalars(select(GalleryFace.id)).all())
     with pytest.raises(Conflict, match=f"{faces - 2} gallery faces have no embedding"):
         gallery_models.governed_enable(deployment, office.curator, "rotated_dlib")
     report = gallery_models.governed_reembed(
@@ -132,7 +131,7 @@ def test_reembed_resumes_is_ledgered_and_enables_a_second_model(
     assert report.from_originals == faces - 2 and report.unavailable == report.not_found_again == 0
 
     with deployment.sessions() as session:  # re-read from the originals: exactly dlib's vector, rotated
-        for face in session.scalars(select(Face)):
+        for face in session.scalars(select(GalleryFace)):
             stored = {e.model_key: deployment.embedding_vector(face.thumbnail, e.embedding) for e in face.embeddings}
             assert set(stored) == {deployment.model_key, ROTATED.key}
             np.testing.assert_allclose(stored[ROTATED.key], rotate(stored[deployment.model_key]), atol=1e-5)
@@ -186,7 +185,7 @@ def test_without_originals_reembedding_needs_thumbnails(
     )
     assert report.embedded >= 3
     with deployment.sessions() as session:  # the thumbnail's embedding is near, not equal to, the original's
-        for face in session.scalars(select(Face)):
+        for face in session.scalars(select(GalleryFace)):
             stored = {e.model_key: deployment.embedding_vector(face.thumbnail, e.embedding) for e in face.embeddings}
             if ROTATED.key in stored:
                 distance = float(np.linalg.norm(stored[ROTATED.key] - rotate(stored[deployment.model_key])))

@@ -19,7 +19,7 @@ from faceledger.services.gallery._removal import remove_from_gallery
 from faceledger.services.runtime.deployment import Deployment, index_drift, open_deployment, rebuild_index
 from faceledger.services.runtime.pipeline_models import pipeline_fusion_rule, pipeline_model_keys
 from faceledger.store import model_registry
-from faceledger.store.models import Face, GalleryImage
+from faceledger.store.models import GalleryFace, GalleryImage
 from faceledger.types import IndexBackend, Pipeline
 from tests.databases import SQLITE_ONLY
 from tests.lfwdata import copy_with_manifest, people_with_several
@@ -100,8 +100,8 @@ def test_search_links_back_and_removal_is_complete(
     assert top.source == SPEC.name and top.source_url.endswith(images[0].name) and top.thumbnail.is_file()
     assert top.false_match.impostor_pairs > 1_000_000
     with deployment.sessions() as session:
-        removed = session.scalars(select(Face).where(Face.id == top.face_id)).one()
-        kept = session.scalars(select(Face).where(Face.id != top.face_id)).first()
+        removed = session.scalars(select(GalleryFace).where(GalleryFace.id == top.face_id)).one()
+        kept = session.scalars(select(GalleryFace).where(GalleryFace.id != top.face_id)).first()
         assert kept is not None
         removed_bytes, kept_bytes = removed.embeddings[0].embedding, kept.embeddings[0].embedding  # sealed
         removed_plain = deployment.embedding_vector(removed.thumbnail, removed_bytes).tobytes()

@@ -20,7 +20,7 @@ from faceledger.services.gallery import curation, optout
 from faceledger.services.gallery._ingest import SourceSpec
 from faceledger.services.runtime.deployment import Deployment, index_drift
 from faceledger.store.governance_models import Candidate, OptOutEmbedding, OptOutRequest
-from faceledger.store.models import Face, FaceEmbedding, GalleryImage
+from faceledger.store.models import FaceEmbedding, GalleryFace, GalleryImage
 from tests.lfwdata import copy_with_manifest, people_with_several
 from tests.office import ATTESTATION, Office, make_office
 from tests.security.sealed_scan import opened_index_bytes
@@ -69,19 +69,19 @@ def test_opt_out_removes_a_person_completely_and_keeps_them_out(
     faces_before = deployment.index.count()
     with deployment.sessions() as session:
         person_face_ids = set(
-            session.scalars(select(Face.id).join(GalleryImage).where(GalleryImage.sha256.in_(digests)))
+            session.scalars(select(GalleryFace.id).join(GalleryImage).where(GalleryImage.sha256.in_(digests)))
         )
         stored = select(FaceEmbedding.embedding)
         kept_bytes = session.scalars(stored.where(FaceEmbedding.face_id.not_in(person_face_ids))).first()
         removed_bytes = list(session.scalars(stored.where(FaceEmbedding.face_id.in_(person_face_ids))))  # sealed
         removed_plain = [
             deployment.embedding_vector(f.thumbnail, e.embedding).tobytes()
-            for f in session.scalars(select(Face).where(Face.id.in_(person_face_ids)))
+            for f in session.scalars(select(GalleryFace).where(GalleryFace.id.in_(person_face_ids)))
             for e in f.embeddings
         ]
         thumbnail_bytes = [
             (deployment.data_dir / t).read_bytes()
-            for t in session.scalars(select(Face.thumbnail).where(Face.id.in_(person_face_ids)))
+            for t in session.scalars(select(GalleryFace.thumbnail).where(GalleryFace.id.in_(person_face_ids)))
         ]
     assert len(person_face_ids) == len(removed_bytes) == len(thumbnail_bytes) == 3
 
@@ -114,8 +114,8 @@ def test_opt_out_removes_a_person_completely_and_keeps_them_out(
     assert not [name for name in thumbnails if any(digest in name for digest in digests)]
     with deployment.sessions() as session:
         assert session.scalar(select(func.count()).where(GalleryImage.sha256.in_(digests))) == 0
-        assert session.scalar(select(func.count()).where(Face.id.in_(person_face_ids))) == 0
-        assert not [t for t in session.scalars(select(Face.thumbnail)) if any(d in t for d in digests)]
+        assert session.scalar(select(func.count()).where(GalleryFace.id.in_(person_face_ids))) == 0
+        assert not [t for t in session.scalars(select(GalleryFace.thumbnail)) if any(d in t for d in digests)]
         scrubbed = session.scalars(select(Candidate).where(Candidate.id.in_(found_ids))).all()
         assert len(scrubbed) == len(found_ids)
         assert all(c.face_id is None and c.provenance == {"removed": "opt-out"} for c in scrubbed)

@@ -23,7 +23,7 @@ from faceledger.services.gallery.curation import governed_ingest
 from faceledger.services.oversight import audit_ledger
 from faceledger.services.runtime.deployment import Deployment, init_deployment
 from faceledger.store import ledger
-from faceledger.store.models import Face, FaceEmbedding, GalleryImage
+from faceledger.store.models import FaceEmbedding, GalleryFace, GalleryImage
 from faceledger.types import IndexBackend
 from tests.lfwdata import copy_with_manifest, people_with_several
 from tests.office import Office, make_office
@@ -54,9 +54,9 @@ def _ingest(office: Office, photos: Path, **options: Any) -> IngestReport:
 def _gallery(deployment: Deployment) -> dict[tuple[str, int], np.ndarray]:
     with deployment.sessions() as session:
         rows = session.execute(
-            select(GalleryImage.sha256, Face.face_index, FaceEmbedding.embedding, Face.thumbnail)
-            .join(Face, Face.image_id == GalleryImage.id)
-            .join(FaceEmbedding, FaceEmbedding.face_id == Face.id)
+            select(GalleryImage.sha256, GalleryFace.face_index, FaceEmbedding.embedding, GalleryFace.thumbnail)
+            .join(GalleryFace, GalleryFace.image_id == GalleryImage.id)
+            .join(FaceEmbedding, FaceEmbedding.face_id == GalleryFace.id)
         ).all()
     return {(sha, index): deployment.embedding_vector(thumbnail, blob) for sha, index, blob, thumbnail in rows}
 

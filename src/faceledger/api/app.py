@@ -28,7 +28,7 @@ from faceledger.api import (
     web_video,
 )
 from faceledger.api.deps import PUBLIC, AppState, DeploymentDep, rule
-from faceledger.api.pages import mount_static
+from faceledger.api.pages import mount_static, page_error
 from faceledger.api.responses import Health, Ready
 from faceledger.clock import Clock
 from faceledger.config import Settings
@@ -89,7 +89,7 @@ def create_app(
     )
     metrics = Metrics()
     app.state.metrics = metrics
-    errors.install(app)
+    errors.install(app, page_error=page_error)
 
     @app.middleware("http")
     async def count(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -150,6 +150,10 @@ class SignInNeeded(Exception):
     """A page asked for by someone not signed in: they are sent to the sign-in page."""
 
 
+class PageWithoutRule(RuntimeError):
+    """A page handler took PageCaller on a route declared without page_rule: a programming error."""
+
+
 class PageRefused(Exception):
     """A page's rule refused the request (ledgered): shown as a page with every reason and its status."""
 
@@ -182,8 +186,21 @@ def _page_check(action: Action | str) -> Any:
         if refuse is not None:
             error = await run_in_threadpool(record_refusal, deployment(request), found.actor, *refuse)
             raise PageRefused(found, error, refuse[1])
+        request.state.page_caller = found
 
     return check
+
+
+def page_caller(request: Request) -> Caller:
+    """The caller the page's rule signed in, checked and let through. A handler gets its caller only this
+    way, so a page route without page_rule cannot have one (and fails loudly, not open)."""
+    found = getattr(request.state, "page_caller", None)
+    if not isinstance(found, Caller):
+        raise PageWithoutRule(f"{request.url.path} asks for its caller but has no page_rule")
+    return found
+
+
+PageCaller = Annotated[Caller, Depends(page_caller)]
 
 
 def page_rule(action: Action | str) -> dict[str, Any]:

@@ -1,21 +1,23 @@
-"""What every page shares: templates, sign-in redirects, CSRF checks, rendering with the authorisation
-banner, and refusals shown on the page with their HTTP status."""
+"""What every page shares: templates, sign-in redirects, rendering with the authorisation banner, and
+refusals and errors shown as pages with their HTTP status (never raw JSON)."""
 
 from __future__ import annotations
 
-import secrets
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
-from faceledger.api.deps import PUBLIC, SIGNED_IN, Caller, PageRefused, SignInNeeded, caller, deployment, rule
+from faceledger.api.deps import CALLER_KEY, PUBLIC, SIGNED_IN, Caller, PageRefused, SignInNeeded, deployment, rule
 from faceledger.api.errors import status_for
-from faceledger.errors import FaceledgerError, NotAuthenticated, PolicyDenied
+from faceledger.errors import FaceledgerError
 from faceledger.policy.governance import Action, ActorView, Role
 from faceledger.services.governance import authority
 from faceledger.services.governance.guard import role_reasons
@@ -55,23 +57,12 @@ def mount_static(app: FastAPI) -> None:
             http_status=status_for(exc.error),
             error=str(exc.error),
             reasons=exc.reasons,
+            back=way_back(request),
         )
 
     @app.get("/", include_in_schema=False, **rule(PUBLIC))
     def root() -> Response:
         return RedirectResponse("/ui/", status_code=303)
-
-
-def signed_in(request: Request) -> Caller:
-    try:
-        return caller(request)
-    except NotAuthenticated as exc:
-        raise SignInNeeded from exc
-
-
-def check_csrf(found: Caller, token: str) -> None:
-    if not found.csrf_token or not secrets.compare_digest(found.csrf_token.encode(), token.encode()):
-        raise PolicyDenied("the form's CSRF token is missing or wrong; reload the page and try again")
 
 
 def render(
@@ -101,11 +92,52 @@ def navigation(actor: ActorView) -> list[tuple[str, str]]:
 def attempt(
     request: Request, found: Caller, action: Callable[[], Response], name: str, title: str, **context: Any
 ) -> Response:
-    """Run a page action; a refusal or bad input is shown on the page, with its HTTP status."""
+    """Run a page action; a refusal or bad input is shown on the page it came from, with its HTTP status and
+    the form field that was wrong."""
     try:
         return action()
     except FaceledgerError as exc:
-        return render(request, found, name, title, http_status=status_for(exc), error=str(exc), **context)
+        shown = {"error": str(exc), "error_field": field_label(exc.field)}
+        return render(request, found, name, title, http_status=status_for(exc), **shown, **context)
+
+
+def _form_labels() -> dict[str, str]:
+    """Each form field's label as the pages show it (`<label for="x">`), read from the templates."""
+    labels: dict[str, str] = {}
+    for template in sorted((HERE / "templates").glob("*.html")):
+        for field, label in LABEL.findall(template.read_text()):
+            labels.setdefault(field, " ".join(label.split()))
+    return labels
+
+
+LABEL = re.compile(r'<label for="([a-z_]+)">([^<]+)</label>')
+FORM_LABELS = _form_labels()
+
+
+def field_label(field: str | None) -> str | None:
+    """A service's field as the page calls it: the form's label where a form has one."""
+    if field is None:
+        return None
+    return FORM_LABELS.get(field, field.replace("_", " ").capitalize())
+
+
+async def page_error(request: Request, status: int, message: str, reasons: list[str], field: str | None) -> Response:
+    """An error on a page outside its own handling (a form that did not parse, an unknown page, a service
+    error): a page with every reason and a way back, never raw JSON."""
+    found = getattr(request.state, CALLER_KEY, None)
+    shown = {"error": message, "error_field": field_label(field), "reasons": reasons, "back": way_back(request)}
+    heading = {"reasons_heading": "What was wrong:"} if status != 403 else {}
+    return await run_in_threadpool(
+        render, request, found, "error.html", "Not done", http_status=status, **shown, **heading
+    )
+
+
+def way_back(request: Request) -> str:
+    """The page the user came from, if it is one of ours (the Referer of a same-site page), else the dashboard."""
+    came_from = urlsplit(request.headers.get("referer", ""))
+    if came_from.netloc == request.url.netloc and came_from.path.startswith("/ui/"):
+        return came_from.path + (f"?{came_from.query}" if came_from.query else "")
+    return "/ui/"
 
 
 def has(found: Caller, *roles: Role) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from faceledger.types import CaseStatus, IngestJobStatus, SearchOutcomeKind
+from faceledger.types import CaseStatus, IngestJobStatus, SearchOutcome
 
 Json = dict[str, Any]
 
@@ -264,10 +264,10 @@ class CaseCandidate(CandidatePublic):
     state: str
 
 
-class SearchOutcomePublic(Public):
+class SearchResultPublic(Public):
     search_id: int
     case_number: str
-    outcome: SearchOutcomeKind
+    outcome: SearchOutcome
     probe_sha256: str
     probe_face: SearchedFace
     threshold: float
@@ -282,7 +282,7 @@ class SearchOutcomePublic(Public):
 class SearchRecord(Public):
     search_id: int
     case: str
-    outcome: SearchOutcomeKind
+    outcome: SearchOutcome
     searched_at: datetime
     attestation: str
     probe_sha256: str

@@ -21,8 +21,8 @@ from faceledger.api.responses import (
     ProbeFaces,
     QueuedCandidate,
     ReviewPublic,
-    SearchOutcomePublic,
     SearchRecord,
+    SearchResultPublic,
     VideoTracks,
 )
 from faceledger.api.schemas import Assignment, CaseCreate, Corroboration, Note, ReviewCreate
@@ -97,11 +97,11 @@ def search(
     actor: CurrentActor,
     deployment: DeploymentDep,
     face: Annotated[int | None, Form(ge=1, le=1000)] = None,
-) -> SearchOutcomePublic:
+) -> SearchResultPublic:
     """A governed search for one probe face. Candidates are investigative leads, never identifications."""
     with saved_upload(probe, deployment, field="probe") as path:
         found = governed_search(deployment, actor, SearchRequest(case, attestation, path, face))
-    return SearchOutcomePublic.model_validate(found)
+    return SearchResultPublic.model_validate(found)
 
 
 @router.get("/searches/{search_id}", tags=["search"], **rule(Action.VIEW_CASE))
@@ -203,9 +203,9 @@ def video_search_track(
     actor: CurrentActor,
     deployment: DeploymentDep,
     every_s: Annotated[float, Form(ge=0.1, le=10)] = 0.5,
-) -> SearchOutcomePublic:
+) -> SearchResultPublic:
     """A governed search of the best face of the track a person chose; ledgered with the video's hash,
     the frame's time and who chose it."""
     with saved_upload(video, deployment, field="video", video=True) as path:
         found = video_search.search_track(deployment, actor, case, attestation, path, track, every_s)
-    return SearchOutcomePublic.model_validate(found)
+    return SearchResultPublic.model_validate(found)

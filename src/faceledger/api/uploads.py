@@ -5,6 +5,7 @@ gone when the request ends, whatever its outcome."""
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,14 +53,18 @@ def saved_upload(
             while chunk := upload.file.read(_CHUNK):
                 size += len(chunk)
                 if size > limit:
-                    raise TooLarge(f"{field} {name!r} is larger than the limit of {limit:,} bytes")
+                    raise TooLarge(f"{field} {name!r} is larger than the limit of {limit:,} bytes", field=field)
                 out.write(chunk)
         if size == 0:
-            raise UnsupportedMedia(f"{field} {name!r} is empty")
+            raise UnsupportedMedia(f"{field} {name!r} is empty", field=field)
         with target.open("rb") as handle:
             if not video and not looks_like_image(handle.read(16)):
-                raise UnsupportedMedia(f"{field} {name!r} is not a JPEG, PNG, WebP, BMP, TIFF or GIF image")
+                raise UnsupportedMedia(
+                    f"{field} {name!r} is not a JPEG, PNG, WebP, BMP, TIFF or GIF image", field=field
+                )
         try:
             yield target
         except FaceledgerError as exc:  # the client sees its own file name, never a path on the server
-            raise type(exc)(str(exc).replace(f"{folder}/", "")) from exc
+            shown = copy.copy(exc)  # the same class, field and retry time; only the message is cleaned
+            shown.args = (str(exc).replace(f"{folder}/", ""),)
+            raise shown from exc

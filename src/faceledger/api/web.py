@@ -11,8 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from faceledger.api.deps import PUBLIC, SESSION_COOKIE, SIGNED_IN, Caller, RowId, deployment, page_rule
-from faceledger.api.pages import attempt, check_csrf, has, render, signed_in
+from faceledger.api.deps import PUBLIC, SESSION_COOKIE, SIGNED_IN, Caller, PageCaller, RowId, deployment, page_rule
+from faceledger.api.pages import attempt, has, render
 from faceledger.api.routes_oversight import jobs, start_ingest
 from faceledger.api.schemas import IngestCreate
 from faceledger.api.uploads import saved_upload
@@ -72,9 +72,10 @@ def login(
 
 
 @router.post("/logout", **page_rule(SIGNED_IN))
-def logout(request: Request, csrf_token: Annotated[str, Form()]) -> Response:
-    found = signed_in(request)
-    check_csrf(found, csrf_token)
+def logout(
+    request: Request,
+    found: PageCaller,
+) -> Response:
     sign_out(deployment(request), request.cookies.get(SESSION_COOKIE, ""))
     response = RedirectResponse("/ui/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
@@ -82,8 +83,7 @@ def logout(request: Request, csrf_token: Annotated[str, Form()]) -> Response:
 
 
 @router.get("/", response_class=HTMLResponse, **page_rule(SIGNED_IN))
-def dashboard(request: Request) -> Response:
-    found = signed_in(request)
+def dashboard(request: Request, found: PageCaller) -> Response:
     mine = cases.list_cases(deployment(request), found.actor) if has(found, *Role) else []
     return render(
         request, found, "dashboard.html", "Dashboard", cases=mine, can_halt=has(found, Role.ADMIN, Role.SUPERVISOR)
@@ -91,10 +91,11 @@ def dashboard(request: Request) -> Response:
 
 
 @router.post("/authority/halt", **page_rule(Action.HALT_AUTHORITY))
-def halt(request: Request, reason: Annotated[str, Form()], csrf_token: Annotated[str, Form()]) -> Response:
-    found = signed_in(request)
-    check_csrf(found, csrf_token)
-
+def halt(
+    request: Request,
+    found: PageCaller,
+    reason: Annotated[str, Form()],
+) -> Response:
     def act() -> Response:
         authority.halt(deployment(request), found.actor, reason)
         return RedirectResponse("/ui/", status_code=303)
@@ -111,9 +112,7 @@ def _gallery_context(request: Request, found: Caller) -> dict[str, Any]:
 
 
 @router.get("/gallery", response_class=HTMLResponse, **page_rule(Action.VIEW_GALLERY))
-def gallery(request: Request) -> Response:
-    found = signed_in(request)
-
+def gallery(request: Request, found: PageCaller) -> Response:
     def act() -> Response:
         return render(request, found, "gallery.html", "Gallery", **_gallery_context(request, found))
 
@@ -123,14 +122,11 @@ def gallery(request: Request) -> Response:
 @router.post("/gallery/ingest", **page_rule(Action.CURATE_GALLERY))
 def ingest(
     request: Request,
+    found: PageCaller,
     path: Annotated[str, Form()],
     source: Annotated[str, Form()],
-    csrf_token: Annotated[str, Form()],
     legal_basis: Annotated[str, Form()] = "",
 ) -> Response:
-    found = signed_in(request)
-    check_csrf(found, csrf_token)
-
     def act() -> Response:
         body = IngestCreate(path=path, source=source, legal_basis=legal_basis or None)
         start_ingest(body, request, found.actor, deployment(request))
@@ -140,10 +136,11 @@ def ingest(
 
 
 @router.post("/gallery/remove", **page_rule(Action.CURATE_GALLERY))
-def remove(request: Request, sha256: Annotated[str, Form()], csrf_token: Annotated[str, Form()]) -> Response:
-    found = signed_in(request)
-    check_csrf(found, csrf_token)
-
+def remove(
+    request: Request,
+    found: PageCaller,
+    sha256: Annotated[str, Form()],
+) -> Response:
     def act() -> Response:
         removal = governed_remove(deployment(request), found.actor, sha256=sha256.strip().lower())
         return render(
@@ -159,8 +156,7 @@ def remove(request: Request, sha256: Annotated[str, Form()], csrf_token: Annotat
 
 
 @router.get("/optout", response_class=HTMLResponse, **page_rule(Action.OPT_OUT))
-def optout_page(request: Request) -> Response:
-    found = signed_in(request)
+def optout_page(request: Request, found: PageCaller) -> Response:
     number = request.query_params.get("request")
 
     def act() -> Response:
@@ -177,13 +173,10 @@ def optout_page(request: Request) -> Response:
 @router.post("/optout", **page_rule(Action.OPT_OUT))
 def optout_submit(
     request: Request,
+    found: PageCaller,
     photo: Annotated[UploadFile, File()],
     contact: Annotated[str, Form()],
-    csrf_token: Annotated[str, Form()],
 ) -> Response:
-    found = signed_in(request)
-    check_csrf(found, csrf_token)
-
     def act() -> Response:
         found_deployment = deployment(request)
         with saved_upload(photo, found_deployment, field="photo") as path:
@@ -202,13 +195,11 @@ def optout_submit(
 @router.post("/optout/{request_id}/confirm", **page_rule(Action.OPT_OUT))
 def optout_confirm(
     request: Request,
+    found: PageCaller,
     request_id: RowId,
-    csrf_token: Annotated[str, Form()],
     face_ids: Annotated[list[int] | None, Form()] = None,
 ) -> Response:
     """Step two: only the faces ticked are deleted; the other matches stay in the gallery untouched."""
-    found = signed_in(request)
-    check_csrf(found, csrf_token)
 
     def act() -> Response:
         status = optout.confirm(deployment(request), found.actor, request_id, face_ids or [])
@@ -247,16 +238,15 @@ def _ledger_page(request: Request, found: Caller, verification: Any = None) -> R
 
 
 @router.get("/ledger", response_class=HTMLResponse, **page_rule(Action.VIEW_LEDGER))
-def ledger_page(request: Request) -> Response:
-    found = signed_in(request)
+def ledger_page(request: Request, found: PageCaller) -> Response:
     return attempt(request, found, lambda: _ledger_page(request, found), "error.html", "Ledger")
 
 
 @router.post("/ledger/verify", **page_rule(Action.VIEW_LEDGER))
-def ledger_verify(request: Request, csrf_token: Annotated[str, Form()]) -> Response:
-    found = signed_in(request)
-    check_csrf(found, csrf_token)
-
+def ledger_verify(
+    request: Request,
+    found: PageCaller,
+) -> Response:
     def act() -> Response:
         return _ledger_page(request, found, audit_ledger.verify(deployment(request), found.actor))
 

@@ -11,8 +11,8 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from PIL import Image, ImageDraw
 
-from faceledger.api.deps import Caller, RowId, deployment, page_rule
-from faceledger.api.pages import attempt, check_csrf, has, render, signed_in
+from faceledger.api.deps import Caller, PageCaller, RowId, deployment, page_rule
+from faceledger.api.pages import attempt, has, render
 from faceledger.api.uploads import saved_upload
 from faceledger.policy.governance import Action, Role
 from faceledger.services.casework import casefile, cases, probe_preview, review
@@ -39,8 +39,7 @@ def _preview(pixels: RGBImage, faces: ImageFaces) -> str:
 
 
 @router.get("/cases", response_class=HTMLResponse, **page_rule(Action.VIEW_CASE))
-def case_list(request: Request) -> Response:
-    found = signed_in(request)
+def case_list(request: Request, found: PageCaller) -> Response:
     listed = cases.list_cases(deployment(request), found.actor)
     return render(request, found, "cases.html", "Cases", cases=listed, is_supervisor=has(found, Role.SUPERVISOR))
 
@@ -48,15 +47,12 @@ def case_list(request: Request) -> Response:
 @router.post("/cases", **page_rule(Action.OPEN_CASE))
 def case_open(
     request: Request,
+    found: PageCaller,
     number: Annotated[str, Form()],
     purpose: Annotated[str, Form()],
     offence_type: Annotated[str, Form()],
-    csrf_token: Annotated[str, Form()],
     description: Annotated[str, Form()] = "",
 ) -> Response:
-    found = signed_in(request)
-    check_csrf(found, csrf_token)
-
     def act() -> Response:
         cases.open_case(
             deployment(request),
@@ -89,18 +85,17 @@ def _case_page(request: Request, found: Caller, number: str, **extra: Any) -> Re
 
 
 @router.get("/cases/{number}", response_class=HTMLResponse, **page_rule(Action.VIEW_CASE))
-def case_page(request: Request, number: str) -> Response:
-    found = signed_in(request)
+def case_page(request: Request, found: PageCaller, number: str) -> Response:
     return attempt(request, found, lambda: _case_page(request, found, number), "error.html", "Case")
 
 
 @router.post("/cases/{number}/assign", **page_rule(Action.ASSIGN_CASE))
 def case_assign(
-    request: Request, number: str, user: Annotated[str, Form()], csrf_token: Annotated[str, Form()]
+    request: Request,
+    found: PageCaller,
+    number: str,
+    user: Annotated[str, Form()],
 ) -> Response:
-    found = signed_in(request)
-    check_csrf(found, csrf_token)
-
     def act() -> Response:
         cases.assign(deployment(request), found.actor, number, [user.strip()])
         return RedirectResponse(f"/ui/cases/{number}", status_code=303)
@@ -109,12 +104,7 @@ def case_assign(
 
 
 @router.post("/cases/{number}/close", **page_rule(Action.CLOSE_CASE))
-def case_close(
-    request: Request, number: str, csrf_token: Annotated[str, Form()], reason: Annotated[str, Form()] = ""
-) -> Response:
-    found = signed_in(request)
-    check_csrf(found, csrf_token)
-
+def case_close(request: Request, found: PageCaller, number: str, reason: Annotated[str, Form()] = "") -> Response:
     def act() -> Response:
         cases.close(deployment(request), found.actor, number, reason)
         return RedirectResponse(f"/ui/cases/{number}", status_code=303)
@@ -133,20 +123,18 @@ def _search_page(request: Request, found: Caller, **extra: Any) -> Response:
 
 
 @router.get("/search", response_class=HTMLResponse, **page_rule(Action.SEARCH))
-def search_page(request: Request) -> Response:
-    return _search_page(request, signed_in(request))
+def search_page(request: Request, found: PageCaller) -> Response:
+    return _search_page(request, found)
 
 
 @router.post("/search/faces", **page_rule(Action.SEARCH))
 def search_faces(
     request: Request,
+    found: PageCaller,
     probe: Annotated[UploadFile, File()],
     case: Annotated[str, Form()],
-    csrf_token: Annotated[str, Form()],
 ) -> Response:
     """Step one: the faces in the probe, drawn on it, to choose from. Nothing is searched yet."""
-    found = signed_in(request)
-    check_csrf(found, csrf_token)
 
     def act() -> Response:
         found_deployment = deployment(request)
@@ -172,15 +160,13 @@ def search_faces(
 @router.post("/search", **page_rule(Action.SEARCH))
 def search(
     request: Request,
+    found: PageCaller,
     upload: Annotated[str, Form()],
     case: Annotated[str, Form()],
     attestation: Annotated[str, Form()],
-    csrf_token: Annotated[str, Form()],
     face: Annotated[int | None, Form()] = None,
 ) -> Response:
     """Step two: the governed search of the chosen face; the probe file is deleted whatever happens."""
-    found = signed_in(request)
-    check_csrf(found, csrf_token)
 
     def act() -> Response:
         with staging.claimed(deployment(request), found.actor, upload, staging.StagedKind.PROBE) as probe:
@@ -191,9 +177,7 @@ def search(
 
 
 @router.get("/searches/{search_id}", response_class=HTMLResponse, **page_rule(Action.VIEW_CASE))
-def lineup(request: Request, search_id: RowId) -> Response:
-    found = signed_in(request)
-
+def lineup(request: Request, found: PageCaller, search_id: RowId) -> Response:
     def act() -> Response:
         shown = casefile.search_view(deployment(request), found.actor, search_id)
         return render(request, found, "lineup.html", f"Search {search_id}: candidate lineup", search=shown)
@@ -217,15 +201,11 @@ def _candidate_page(request: Request, found: Caller, candidate_id: int, **extra:
 
 
 @router.get("/candidates/{candidate_id}", response_class=HTMLResponse, **page_rule(Action.VIEW_CASE))
-def candidate_page(request: Request, candidate_id: RowId) -> Response:
-    found = signed_in(request)
+def candidate_page(request: Request, found: PageCaller, candidate_id: RowId) -> Response:
     return attempt(request, found, lambda: _candidate_page(request, found, candidate_id), "error.html", "Candidate")
 
 
-def _candidate_action(request: Request, candidate_id: int, csrf_token: str, act: Any) -> Response:
-    found = signed_in(request)
-    check_csrf(found, csrf_token)
-
+def _candidate_action(request: Request, found: Caller, candidate_id: int, act: Any) -> Response:
     def run() -> Response:
         act(found)
         return RedirectResponse(f"/ui/candidates/{candidate_id}", status_code=303)
@@ -236,46 +216,45 @@ def _candidate_action(request: Request, candidate_id: int, csrf_token: str, act:
 @router.post("/candidates/{candidate_id}/review", **page_rule(Action.REVIEW))
 def candidate_review(
     request: Request,
+    found: PageCaller,
     candidate_id: RowId,
     decision: Annotated[str, Form()],
-    csrf_token: Annotated[str, Form()],
     note: Annotated[str, Form()] = "",
 ) -> Response:
     return _candidate_action(
         request,
+        found,
         candidate_id,
-        csrf_token,
         lambda found: review.review(deployment(request), found.actor, candidate_id, decision, note),
     )
 
 
 @router.post("/candidates/{candidate_id}/signoff", **page_rule(Action.SIGN_OFF))
 def candidate_signoff(
-    request: Request, candidate_id: RowId, csrf_token: Annotated[str, Form()], note: Annotated[str, Form()] = ""
+    request: Request, found: PageCaller, candidate_id: RowId, note: Annotated[str, Form()] = ""
 ) -> Response:
     return _candidate_action(
         request,
+        found,
         candidate_id,
-        csrf_token,
         lambda found: review.sign_off(deployment(request), found.actor, candidate_id, note),
     )
 
 
 @router.post("/candidates/{candidate_id}/corroborate", **page_rule(Action.CORROBORATE))
 def candidate_corroborate(
-    request: Request, candidate_id: RowId, evidence: Annotated[str, Form()], csrf_token: Annotated[str, Form()]
+    request: Request, found: PageCaller, candidate_id: RowId, evidence: Annotated[str, Form()]
 ) -> Response:
     return _candidate_action(
         request,
+        found,
         candidate_id,
-        csrf_token,
         lambda found: review.corroborate(deployment(request), found.actor, candidate_id, evidence),
     )
 
 
 @router.get("/queue", response_class=HTMLResponse, **page_rule(Action.REVIEW))
-def queue(request: Request) -> Response:
-    found = signed_in(request)
+def queue(request: Request, found: PageCaller) -> Response:
     return render(
         request, found, "queue.html", "Review queue", queue=review.review_queue(deployment(request), found.actor)
     )

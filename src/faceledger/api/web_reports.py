@@ -9,8 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from faceledger.api.deps import deployment, page_rule
-from faceledger.api.pages import attempt, render, signed_in
+from faceledger.api.deps import PageCaller, deployment, page_rule
+from faceledger.api.pages import attempt, render
 from faceledger.policy.governance import Action
 from faceledger.services.oversight import reports
 
@@ -33,9 +33,7 @@ def _anomalies(request: Request, actor: Any) -> list[dict[str, Any]] | None:
 
 
 @router.get("/reports", response_class=HTMLResponse, **page_rule(Action.VIEW_LEDGER))
-def reports_page(request: Request) -> Response:
-    found = signed_in(request)
-
+def reports_page(request: Request, found: PageCaller) -> Response:
     def act() -> Response:
         return render(
             request,
@@ -50,9 +48,7 @@ def reports_page(request: Request) -> Response:
 
 
 @router.get("/reports/accountability", response_class=HTMLResponse, **page_rule(Action.VIEW_LEDGER))
-def accountability(request: Request, days: Annotated[int, Query(ge=1, le=3660)] = 365) -> Response:
-    found = signed_in(request)
-
+def accountability(request: Request, found: PageCaller, days: Annotated[int, Query(ge=1, le=3660)] = 365) -> Response:
     def act() -> Response:
         with tempfile.TemporaryDirectory() as folder:
             written = reports.accountability(deployment(request), found.actor, Path(folder), days=days)
@@ -62,9 +58,7 @@ def accountability(request: Request, days: Annotated[int, Query(ge=1, le=3660)] 
 
 
 @router.get("/reports/usage", response_class=HTMLResponse, **page_rule(Action.VIEW_LEDGER))
-def usage(request: Request, week: Annotated[str, Query(max_length=10)] = "") -> Response:
-    found = signed_in(request)
-
+def usage(request: Request, found: PageCaller, week: Annotated[str, Query(max_length=10)] = "") -> Response:
     def act() -> Response:
         with tempfile.TemporaryDirectory() as folder:
             written = reports.usage_report(deployment(request), found.actor, week or this_week(request), Path(folder))

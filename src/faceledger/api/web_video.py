@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from faceledger.api.deps import deployment, page_rule
-from faceledger.api.pages import attempt, check_csrf, render, signed_in
+from faceledger.api.deps import PageCaller, deployment, page_rule
+from faceledger.api.pages import attempt, render
 from faceledger.api.uploads import saved_upload
 from faceledger.api.web_casework import open_cases
 from faceledger.policy.governance import Action
@@ -21,23 +21,20 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
 @router.get("/video", response_class=HTMLResponse, **page_rule(Action.SEARCH))
-def video_page(request: Request) -> Response:
-    found = signed_in(request)
+def video_page(request: Request, found: PageCaller) -> Response:
     return render(request, found, "video.html", "Search from video", cases=open_cases(request, found), analysed=None)
 
 
 @router.post("/video/tracks", **page_rule(Action.SEARCH))
 def video_tracks(
     request: Request,
+    found: PageCaller,
     video: Annotated[UploadFile, File()],
     case: Annotated[str, Form()],
-    csrf_token: Annotated[str, Form()],
     every_s: Annotated[float, Form(ge=0.1, le=10)] = 0.5,
     attribution: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     """Step one: tracks and their best faces, to choose from. Nothing is searched yet."""
-    found = signed_in(request)
-    check_csrf(found, csrf_token)
 
     def act() -> Response:
         found_deployment = deployment(request)
@@ -64,16 +61,14 @@ def video_tracks(
 @router.post("/video/search", **page_rule(Action.SEARCH))
 def video_search_page(
     request: Request,
+    found: PageCaller,
     upload: Annotated[str, Form()],
     case: Annotated[str, Form()],
     track: Annotated[int, Form(ge=1)],
     attestation: Annotated[str, Form()],
-    csrf_token: Annotated[str, Form()],
     every_s: Annotated[float, Form()] = 0.5,
 ) -> Response:
     """Step two: the governed search of the chosen track's best face; the video is deleted whatever happens."""
-    found = signed_in(request)
-    check_csrf(found, csrf_token)
 
     def act() -> Response:
         with staging.claimed(deployment(request), found.actor, upload, staging.StagedKind.VIDEO) as video:

@@ -73,14 +73,14 @@ def user_reject(
 @reports_errors
 def user_roles(
     username: UserArgument,
-    role: RoleOption,
+    roles: RoleOption,
     data_dir: DataDirOption = None,
     token: TokenOption = None,
     token_file: TokenFileOption = None,
 ) -> None:
     """Ask for a user's roles to become these (a second admin approves)."""
     with acting(data_dir, token, token_file=token_file) as (deployment, actor):
-        print_request(account_requests.request_roles(deployment, actor, username, role), False)
+        print_request(account_requests.request_roles(deployment, actor, username, roles), False)
 
 
 @user_app.command("enable")

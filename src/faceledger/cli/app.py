@@ -128,7 +128,7 @@ def version(as_json: JsonOption = False, data_dir: DataDirOption = None) -> None
     pipeline = settings.pipeline
     added = added_models(settings, data_dir)
     models = model_notices(pipeline) + operator_notices(settings, added)
-    embedder = next(m for m in models if m.role == "embedder")  # the first: Face.embedding's model
+    embedder = next(m for m in models if m.role == "embedder")  # the first: DetectedFace.embedding's model
     packages = runtime(pipeline)
     data = {
         "faceledger": __version__,

@@ -12,7 +12,7 @@ from faceledger.cli.options import DataDirOption, DetectorOption, JsonOption, em
 from faceledger.cli.session import TokenFileOption, TokenOption, acting
 from faceledger.services.casework import cases, review
 from faceledger.services.casework.cases import CasePublic
-from faceledger.services.casework.governed_search import SearchOutcome, SearchRequest, governed_search, record_override
+from faceledger.services.casework.governed_search import SearchRequest, SearchResult, governed_search, record_override
 
 case_app = typer.Typer(help="Cases: open, assign, close, show (supervisors).", no_args_is_help=True)
 candidate_app = typer.Typer(help="Candidates: look at one, or the review queue.", no_args_is_help=True)
@@ -117,7 +117,7 @@ def case_list(
         typer.echo(f"{case.number} ({case.department}): {case.status}, {case.purpose}, {case.searches} searches")
 
 
-def print_search(result: SearchOutcome) -> None:
+def print_search(result: SearchResult) -> None:
     typer.echo(
         f"search {result.search_id} in case {result.case_number}: probe face {result.probe_face['index']}, "
         f"{result.gallery_faces} gallery faces, threshold {result.threshold}"

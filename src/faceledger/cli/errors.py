@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 import sys
+import typing
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import typer
+import typer.models
 from pydantic import ValidationError
 
 from faceledger import errors
@@ -50,6 +52,33 @@ def fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
+def in_cli_words(exc: errors.FaceledgerError, command: Callable[..., Any]) -> str:
+    """The message, led by the command's option or argument that `exc.field` names (the command's parameter
+    of that name), so the user reads the flag they typed."""
+    words = _param_words(command).get(exc.field or "")
+    return f"{words}: {exc}" if words else str(exc)
+
+
+def _param_words(command: Callable[..., Any]) -> dict[str, str]:
+    """Each parameter of a Typer command as the command line spells it: its long option, or the argument's
+    name in capitals."""
+    words: dict[str, str] = {}
+    try:
+        hints = typing.get_type_hints(command, include_extras=True)
+    except (NameError, TypeError):  # an annotation that does not resolve: the message alone
+        return words
+    for name, hint in hints.items():
+        for info in getattr(hint, "__metadata__", ()):
+            if isinstance(info, typer.models.ArgumentInfo):
+                words[name] = name.upper()
+            elif isinstance(info, typer.models.OptionInfo):
+                default = [info.default] if isinstance(info.default, str) else []
+                flags = [flag for flag in (*default, *(info.param_decls or ())) if flag.startswith("-")]
+                long = [flag for flag in flags if flag.startswith("--")]
+                words[name] = (long or flags or ["--" + name.replace("_", "-")])[0]
+    return words
+
+
 def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
     """Turn faceledger errors, bad configuration and Ctrl-C into one stderr line and an exit code."""
 
@@ -58,7 +87,7 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except errors.FaceledgerError as exc:
-            raise fail(str(exc), exit_code_for(exc)) from None
+            raise fail(in_cli_words(exc, command), exit_code_for(exc)) from None
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
             raise fail(f"invalid configuration: {problems}", EXIT_CODES[errors.InvalidInput]) from None

@@ -19,7 +19,9 @@ authority_app = typer.Typer(help="The council's authorisation and the kill switc
 RoleOption = Annotated[
     list[str],
     typer.Option(
-        "--role", help="admin, council, curator, analyst, reviewer, supervisor, auditor (repeat for several)."
+        "--role",
+        metavar="ROLE",
+        help="admin, council, curator, analyst, reviewer, supervisor, auditor (repeat for several).",
     ),
 ]
 
@@ -28,7 +30,7 @@ RoleOption = Annotated[
 @reports_errors
 def user_add(
     username: Annotated[str, typer.Argument(help="Login name.")],
-    role: RoleOption,
+    roles: RoleOption,
     department: Annotated[str, typer.Option("--department", help="The user's department.")],
     certified_until: Annotated[
         str | None, typer.Option("--certified-until", help="Training valid until YYYY-MM-DD.")
@@ -47,7 +49,7 @@ def user_add(
             deployment,
             actor,
             username,
-            roles=role,
+            roles=roles,
             department=department,
             display_name=display_name,
             certified_until=until,
@@ -180,7 +182,9 @@ def _print_status(state: AuthorityStatus, as_json: bool) -> None:
 @reports_errors
 def authority_grant(
     reference: Annotated[str, typer.Option("--reference", help="The council's resolution or grant reference.")],
-    purpose: Annotated[list[str], typer.Option("--purpose", help="An allowed purpose (repeat for several).")],
+    purposes: Annotated[
+        list[str], typer.Option("--purpose", metavar="PURPOSE", help="An allowed purpose (repeat for several).")
+    ],
     start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD.")],
     end: Annotated[str, typer.Option("--end", help="Last day, YYYY-MM-DD.")],
     offence_type: Annotated[
@@ -203,7 +207,7 @@ def authority_grant(
             deployment,
             actor,
             reference=reference,
-            purposes=purpose,
+            purposes=purposes,
             offence_types=offence_type or [],
             starts_on=parse_date(start, "--start"),
             ends_on=parse_date(end, "--end"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from faceledger.policy.comparison import threshold_text
 from faceledger.services.standalone.analysis import ChosenFace, Comparison, FileResult
-from faceledger.types import Face, ImageFaces
+from faceledger.types import DetectedFace, ImageFaces
 
 
 def image_text(result: ImageFaces) -> list[str]:
@@ -21,7 +21,7 @@ def image_text(result: ImageFaces) -> list[str]:
     return lines
 
 
-def face_text(face: Face) -> list[str]:
+def face_text(face: DetectedFace) -> list[str]:
     box = face.box
     turned = f", found turned {face.rotation_deg} deg" if face.rotation_deg else ""
     verdict = "acceptable" if face.quality.acceptable else "below the quality gate"

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from faceledger.engine.runtime import RawDetection
-from faceledger.types import Box, Face, RGBImage
+from faceledger.types import Box, DetectedFace, RGBImage
 
 
 def fit_scale(width: int, height: int, max_pixels: int) -> float:
@@ -51,7 +51,7 @@ def scale_detection(hit: RawDetection, factor: float) -> RawDetection:
     )
 
 
-def scale_face(face: Face, factor: float) -> Face:
+def scale_face(face: DetectedFace, factor: float) -> DetectedFace:
     """A face found on a scaled copy, with its box and landmarks in the original's coordinates."""
     if factor == 1.0:
         return face

@@ -17,7 +17,7 @@ from faceledger.engine.runtime import RawDetection
 from faceledger.engine.sface import CHIP_SIZE_PX
 from faceledger.engine.stages import FaceEmbedder, Spot, YuNetStage
 from faceledger.engine.yunet import YuNetDetector
-from faceledger.types import Box, Detector, Embedding, Face, ImageFaces, RGBImage
+from faceledger.types import Box, DetectedFace, Detector, Embedding, ImageFaces, RGBImage
 
 # A box someone (or another detector) vouches for: the crop YuNet reads around it, and the weaker score
 # it may find the face with there (the five points are what is wanted, not a second opinion on the box).
@@ -76,7 +76,7 @@ class OnnxAnalysis:
         faces = self._describe(image, candidates, detector, embed)
         return ImageFaces(image=image.info, faces=faces, detector_settings=used)
 
-    def analyse_box(self, image: LoadedImage, raw: RawDetection, box: Box, embed: bool) -> Face:
+    def analyse_box(self, image: LoadedImage, raw: RawDetection, box: Box, embed: bool) -> DetectedFace:
         detection = self.points_for_box(image.pixels, raw)
         return self._describe(image, [_Candidate(Located(detection, 0, box), yunet_box=False)], None, embed)[0]
 
@@ -103,7 +103,7 @@ class OnnxAnalysis:
 
     def _describe(
         self, image: LoadedImage, candidates: list[_Candidate], detector: Detector | None, embed: bool
-    ) -> tuple[Face, ...]:
+    ) -> tuple[DetectedFace, ...]:
         height, width = image.pixels.shape[:2]
         turned: dict[int, RGBImage] = {}
         spots, chips, wanted, reasons = [], [], [], []
@@ -140,7 +140,7 @@ class OnnxAnalysis:
             )
             embeddings = vectors.get(n, [])
             faces.append(
-                Face(
+                DetectedFace(
                     index=n + 1,
                     box=located.box,
                     detector=detector,

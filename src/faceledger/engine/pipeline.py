@@ -22,7 +22,7 @@ from faceledger.engine.sface import SFaceEmbedder
 from faceledger.engine.stages import DlibStage, FaceEmbedder, SFaceStage
 from faceledger.engine.yunet import YuNetDetector
 from faceledger.errors import InvalidInput
-from faceledger.types import Box, Detector, Embedding, Face, ImageFaces, ModelIdentity, Pipeline
+from faceledger.types import Box, DetectedFace, Detector, Embedding, ImageFaces, ModelIdentity, Pipeline
 
 
 @dataclass
@@ -149,7 +149,7 @@ class FaceEngine:
         )
         return ImageFaces(image=image.info, faces=faces, detector_settings=used)
 
-    def analyse_box(self, image: LoadedImage, box: Box, *, embed: bool = True) -> Face:
+    def analyse_box(self, image: LoadedImage, box: Box, *, embed: bool = True) -> DetectedFace:
         """Describe the face in a box a person chose (or another detector found): no detection is run."""
         height, width = image.pixels.shape[:2]
         if box.width <= 0 or box.height <= 0 or box.right <= 0 or box.bottom <= 0:
@@ -169,7 +169,9 @@ class FaceEngine:
         located, used = locate_faces(self.runtime, image.pixels, self.settings, detector)  # dlib's boxes
         return analysis.analyse_located(image, located, detector, used, embed)
 
-    def _describe(self, image: LoadedImage, spot: Located, number: int, detector: Detector | None, embed: bool) -> Face:
+    def _describe(
+        self, image: LoadedImage, spot: Located, number: int, detector: Detector | None, embed: bool
+    ) -> DetectedFace:
         height, width = image.pixels.shape[:2]
         turned = rotate(image.pixels, spot.quarter_turns)
         aligned = self.runtime.align(turned, spot.detection, self.settings.chip_padding)
@@ -188,7 +190,7 @@ class FaceEngine:
                     np.float32
                 )
             embedding = Embedding(vector=vector, model=self.model)
-        return Face(
+        return DetectedFace(
             index=number,
             box=spot.box,
             detector=detector,

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from faceledger.types import Box
-from faceledger.types import Face as DetectedFace
+from faceledger.types import Box, DetectedFace
 
 SAME_PERSON_DISTANCE = 0.55  # stricter than the match threshold: a wrong link merges two people
 DIFFERENT_PERSON_DISTANCE = 0.7  # even overlapping boxes are two people this far apart

@@ -24,7 +24,7 @@ from faceledger.engine.models import recognition_model_identity
 from faceledger.engine.operator_model import settings_spec
 from faceledger.engine.parallel import FileResult, analyse_files
 from faceledger.eval.lfw import LfwImage, central_face
-from faceledger.types import Face, Pipeline
+from faceledger.types import DetectedFace, Pipeline
 
 T = TypeVar("T")
 Vector = npt.NDArray[np.float32]
@@ -155,7 +155,7 @@ def embed_lfw(
     cached = cache.get(pipeline, list(digests.values()))
     missing = [] if cached_only else [image for image in images if digests[image] not in cached]
 
-    def vector_of(face: Face) -> Vector | None:
+    def vector_of(face: DetectedFace) -> Vector | None:
         return face.embedding.vector if face.embedding is not None else None
 
     fresh = _embed_central_faces(
@@ -177,7 +177,7 @@ def _embed_central_faces(
     digests: dict[LfwImage, str],
     data_dir: Path,
     settings: Settings,
-    pick: Callable[[Face], T | None],
+    pick: Callable[[DetectedFace], T | None],
     save: Callable[[dict[str, T | None]], None],
     *,
     workers: int | None,
@@ -237,7 +237,7 @@ def embed_lfw_models(
     cached = cache.get_models(tag, list(digests.values()))
     missing = [] if cached_only else [image for image in images if digests[image] not in cached]
 
-    def vectors_of(face: Face) -> dict[str, Vector]:
+    def vectors_of(face: DetectedFace) -> dict[str, Vector]:
         return {e.model.key: np.asarray(e.vector, np.float32) for e in face.embeddings}
 
     fresh = _embed_central_faces(

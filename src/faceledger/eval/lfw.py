@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from faceledger.errors import InvalidInput, NotFound
-from faceledger.types import Face
+from faceledger.types import DetectedFace
 
 
 @dataclass(frozen=True)
@@ -62,13 +62,13 @@ def images_of(pairs: list[Pair]) -> list[LfwImage]:
     return list(seen)
 
 
-def central_face(faces: tuple[Face, ...], width: int, height: int) -> Face | None:
+def central_face(faces: tuple[DetectedFace, ...], width: int, height: int) -> DetectedFace | None:
     """LFW images are centred on the named person: take the embedded face nearest the centre."""
     embedded = [face for face in faces if face.embedding is not None]
     if not embedded:
         return None
 
-    def distance_to_centre(face: Face) -> float:
+    def distance_to_centre(face: DetectedFace) -> float:
         cx, cy = (face.box.left + face.box.right) / 2, (face.box.top + face.box.bottom) / 2
         return (cx - width / 2) ** 2 + (cy - height / 2) ** 2
 

@@ -123,10 +123,12 @@ class GalleryImage(Base):
 
     source: Mapped[Source] = relationship(lazy="joined")
     subject: Mapped[Subject | None] = relationship(lazy="joined")
-    faces: Mapped[list[Face]] = relationship(back_populates="image", cascade="all, delete-orphan", passive_deletes=True)
+    faces: Mapped[list[GalleryFace]] = relationship(
+        back_populates="image", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
-class Face(Base):
+class GalleryFace(Base):
     __tablename__ = "faces"
     __table_args__ = (UniqueConstraint("image_id", "face_index"),)
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -162,7 +164,7 @@ class GalleryState(Base):
 
 
 class FaceEmbedding(Base):
-    """One model's embedding of one gallery face, sealed as Face.embedding was (bound to the face's
+    """One model's embedding of one gallery face, sealed as GalleryFace.embedding was (bound to the face's
     thumbnail path). Embeddings are only compared within one model_key."""
 
     __tablename__ = "face_embeddings"
@@ -173,7 +175,7 @@ class FaceEmbedding(Base):
     embedding: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
-    face: Mapped[Face] = relationship(back_populates="embeddings")
+    face: Mapped[GalleryFace] = relationship(back_populates="embeddings")
 
 
 class GalleryModel(Base):

@@ -22,13 +22,12 @@ from faceledger.policy.comparison import LEAD_DISCLAIMER, assess_distance
 from faceledger.services.casework._model_search import scored_faces
 from faceledger.services.governance.operating_threshold import current_threshold
 from faceledger.services.runtime.deployment import Deployment
-from faceledger.store.models import Face, GalleryImage
-from faceledger.types import Detector, ImageInfo, Likelihood
-from faceledger.types import Face as ProbeFace
+from faceledger.store.models import GalleryFace, GalleryImage
+from faceledger.types import DetectedFace, Detector, ImageInfo, Likelihood
 
 
 @dataclass(frozen=True)
-class Candidate:
+class RankedCandidate:
     rank: int
     face_id: int
     distance: float
@@ -85,8 +84,8 @@ class Candidate:
 
 @dataclass(frozen=True)
 class ProbeResult:
-    face: ProbeFace
-    candidates: tuple[Candidate, ...]
+    face: DetectedFace
+    candidates: tuple[RankedCandidate, ...]
 
 
 @dataclass(frozen=True)
@@ -134,13 +133,13 @@ def search_gallery(
 
 def rank_candidates(
     deployment: Deployment,
-    probe: ProbeFace,
+    probe: DetectedFace,
     k: int,
     *,
     exclude: Callable[[np.ndarray], bool] | None = None,
     threshold: float | None = None,
     exclude_model_key: str | None = None,
-) -> tuple[Candidate, ...]:
+) -> tuple[RankedCandidate, ...]:
     """The k gallery faces (or, linked to subjects, the k subjects by their best face) nearest the probe,
     nearest first, scored by every model of the pipeline and combined by its rule (services/casework/_model_search.py).
     `exclude` drops faces by their embedding of `exclude_model_key` (the opt-out blocklist's model;
@@ -154,9 +153,9 @@ def rank_candidates(
         rows = {
             row.id: row
             for row in session.scalars(
-                select(Face)
-                .where(Face.id.in_([s.face_id for s in scored]))
-                .options(joinedload(Face.image).joinedload(GalleryImage.source), joinedload(Face.subject))
+                select(GalleryFace)
+                .where(GalleryFace.id.in_([s.face_id for s in scored]))
+                .options(joinedload(GalleryFace.image).joinedload(GalleryImage.source), joinedload(GalleryFace.subject))
             )
             .unique()
             .all()
@@ -166,7 +165,7 @@ def rank_candidates(
     kept = [s for s in scored if s.face_id in rows]  # deleted since it was scored: never shown
     margin = scale_for_table(table).margin(settings.inconclusive_margin, settings.match_threshold)  # a dlib band
     return tuple(
-        Candidate(
+        RankedCandidate(
             rank=rank,
             face_id=row.id,
             distance=hit.distance,

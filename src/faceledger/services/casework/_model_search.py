@@ -21,9 +21,8 @@ from faceledger.errors import ModelMismatch, ModelNotEnabled
 from faceledger.services.runtime.deployment import Deployment
 from faceledger.services.runtime.pipeline_models import pipeline_fusion_rule
 from faceledger.store import model_registry
-from faceledger.store.models import Face, FaceEmbedding
-from faceledger.types import Embedding
-from faceledger.types import Face as ProbeFace
+from faceledger.store.models import FaceEmbedding, GalleryFace
+from faceledger.types import DetectedFace, Embedding
 
 _OVERFETCH = 3  # index hits per wanted candidate: room for rows the database no longer has
 _DEEPEN = 4  # when subjects with many photos fill the hits, search this much deeper and rank again
@@ -38,7 +37,7 @@ class ScoredFace:
     other_photos: int = 0  # ranked by subject: the subject's other faces among the scored hits
 
 
-def searchable_embeddings(deployment: Deployment, probe: ProbeFace) -> tuple[Embedding, ...]:
+def searchable_embeddings(deployment: Deployment, probe: DetectedFace) -> tuple[Embedding, ...]:
     """The probe's embeddings, each by a model the gallery has enabled; otherwise a clear refusal."""
     embeddings = probe.embeddings
     with deployment.sessions() as session:
@@ -57,7 +56,7 @@ def searchable_embeddings(deployment: Deployment, probe: ProbeFace) -> tuple[Emb
 
 def scored_faces(
     deployment: Deployment,
-    probe: ProbeFace,
+    probe: DetectedFace,
     k: int,
     *,
     exclude: Callable[[np.ndarray], bool] | None = None,
@@ -110,9 +109,13 @@ def _score(
     with deployment.sessions() as session:  # the database check: only faces it still holds
         rows = session.execute(
             select(
-                FaceEmbedding.face_id, FaceEmbedding.model_key, FaceEmbedding.embedding, Face.thumbnail, Face.subject_id
+                FaceEmbedding.face_id,
+                FaceEmbedding.model_key,
+                FaceEmbedding.embedding,
+                GalleryFace.thumbnail,
+                GalleryFace.subject_id,
             )
-            .join(Face)
+            .join(GalleryFace)
             .where(FaceEmbedding.face_id.in_(ids), FaceEmbedding.model_key.in_(wanted))
         ).all()
     vectors: dict[int, dict[str, np.ndarray]] = {}

@@ -16,7 +16,7 @@ from faceledger.services.casework.review import lead_state
 from faceledger.services.governance.guard import authority_view, case_view, find_case, governed
 from faceledger.services.runtime.deployment import Deployment
 from faceledger.store.governance_models import Candidate, Case, Search, User
-from faceledger.store.models import Face
+from faceledger.store.models import GalleryFace
 from faceledger.store.sealed import Role
 
 
@@ -85,7 +85,7 @@ def candidate_image(deployment: Deployment, actor: ActorView, candidate_id: int)
         if candidate is None:
             raise NotFound(f"no candidate {candidate_id}")
         case_id = candidate.search.case_id
-        relative = session.scalars(select(Face.thumbnail).where(Face.id == candidate.face_id)).first()
+        relative = session.scalars(select(GalleryFace.thumbnail).where(GalleryFace.id == candidate.face_id)).first()
 
     path: Path = _viewing(
         deployment,

@@ -37,7 +37,7 @@ from faceledger.services.oversight import transparency
 from faceledger.services.runtime.deployment import Deployment
 from faceledger.store import checkpoints, events, ledger, merkle
 from faceledger.store.governance_models import Candidate, Case, QualityOverride, Search, User
-from faceledger.store.models import Face
+from faceledger.store.models import GalleryFace
 from faceledger.store.sealed import Role
 from faceledger.transparency import verify as verify_module
 
@@ -346,7 +346,9 @@ def _done_searches(
         .all()
     )
     face_ids = [c.face_id for s in rows for c in s.candidates if c.face_id is not None]
-    thumbnails = dict(session.execute(select(Face.id, Face.thumbnail).where(Face.id.in_(face_ids))).all())
+    thumbnails = dict(
+        session.execute(select(GalleryFace.id, GalleryFace.thumbnail).where(GalleryFace.id.in_(face_ids))).all()
+    )
     found = []
     for search in rows:
         entry = ledgered.get(search.id)

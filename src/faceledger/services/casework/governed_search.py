@@ -23,8 +23,7 @@ from faceledger.errors import InvalidInput, NoFaceFound, NotFound
 from faceledger.policy.comparison import LEAD_DISCLAIMER
 from faceledger.policy.governance import Action, ActorView, Context
 from faceledger.policy.operating_threshold import OperatingThreshold
-from faceledger.services.casework._gallery_search import Candidate as RankedCandidate
-from faceledger.services.casework._gallery_search import rank_candidates
+from faceledger.services.casework._gallery_search import RankedCandidate, rank_candidates
 from faceledger.services.governance.blocklist import load_blocklist
 from faceledger.services.governance.guard import (
     append,
@@ -41,8 +40,7 @@ from faceledger.services.runtime.staging import private_file, scratch
 from faceledger.store import events
 from faceledger.store.governance_models import Candidate, Case, QualityOverride, Search
 from faceledger.store.sealed import Role, private_folder
-from faceledger.types import Box, Detector, SearchOutcomeKind
-from faceledger.types import Face as ProbeFace
+from faceledger.types import Box, DetectedFace, Detector, SearchOutcome
 
 LEAD_NOTICE = "Investigative lead — not an identification. " + LEAD_DISCLAIMER
 
@@ -61,7 +59,7 @@ class SearchRequest:
 
 
 @dataclass(frozen=True)
-class SearchOutcome:
+class SearchResult:
     search_id: int
     case_number: str
     outcome: str
@@ -86,7 +84,7 @@ def _probe_sha256(path: Path) -> str:
         raise InvalidInput(f"{path}: cannot be read ({exc.strerror or exc})") from exc
 
 
-def governed_search(deployment: Deployment, actor: ActorView, request: SearchRequest) -> SearchOutcome:
+def governed_search(deployment: Deployment, actor: ActorView, request: SearchRequest) -> SearchResult:
     digest = _probe_sha256(request.probe)
     details: dict[str, Any] = {"probe_sha256": digest, "attestation": request.attestation, **request.origin}
     case_id = case_id_or_refuse(
@@ -127,7 +125,7 @@ def governed_search(deployment: Deployment, actor: ActorView, request: SearchReq
     with scratch(deployment.data_dir) as folder:  # removed on every outcome; holds the face until the commit
         staged = _stage_probe_thumbnail(deployment, request.probe, face, folder, thumbnail)
 
-        def store(session: Session, _: Context) -> SearchOutcome:
+        def store(session: Session, _: Context) -> SearchResult:
             return _store(
                 session,
                 deployment,
@@ -144,12 +142,14 @@ def governed_search(deployment: Deployment, actor: ActorView, request: SearchReq
                 operating,
             )
 
-        outcome: SearchOutcome = governed(deployment, actor, Action.SEARCH, context, store, **refuse)  # type: ignore[arg-type]
+        outcome: SearchResult = governed(deployment, actor, Action.SEARCH, context, store, **refuse)  # type: ignore[arg-type]
         _publish(staged, deployment.data_dir / thumbnail)  # only a committed search has a probe face on disk
     return outcome
 
 
-def _choose_face(deployment: Deployment, actor: ActorView, request: SearchRequest, refuse: dict[str, Any]) -> ProbeFace:
+def _choose_face(
+    deployment: Deployment, actor: ActorView, request: SearchRequest, refuse: dict[str, Any]
+) -> DetectedFace:
     settings = deployment.settings
     if request.box is not None:
         chosen_face = deployment.analyser.probe_box(settings, request.probe, request.box)
@@ -185,7 +185,7 @@ def _choose_face(deployment: Deployment, actor: ActorView, request: SearchReques
 
 
 def _quality_gate(
-    deployment: Deployment, actor: ActorView, face: ProbeFace, case_id: int, digest: str, refuse: dict[str, Any]
+    deployment: Deployment, actor: ActorView, face: DetectedFace, case_id: int, digest: str, refuse: dict[str, Any]
 ) -> int | None:
     if face.quality.acceptable:
         return None
@@ -203,12 +203,12 @@ def _quality_gate(
     raise record_refusal(deployment, actor, Action.SEARCH, reasons, **refuse)
 
 
-def _probe_thumbnail_path(digest: str, face: ProbeFace) -> str:
+def _probe_thumbnail_path(digest: str, face: DetectedFace) -> str:
     """The probe face as reviewers see it; named by content, so a repeat search reuses the file."""
     return f"probes/{digest[:2]}/{digest}-face{face.index}.jpg"
 
 
-def _stage_probe_thumbnail(deployment: Deployment, probe: Path, face: ProbeFace, folder: Path, name: str) -> Path:
+def _stage_probe_thumbnail(deployment: Deployment, probe: Path, face: DetectedFace, folder: Path, name: str) -> Path:
     """The probe face, made before the final transaction (it needs the pixels) but in staging, already
     sealed for its final place `name` (sealed at rest, 0600)."""
     pixels = deployment.analyser.pixels(deployment.settings, probe)
@@ -234,18 +234,18 @@ def _store(
     request: SearchRequest,
     case_id: int,
     digest: str,
-    face: ProbeFace,
+    face: DetectedFace,
     override_id: int | None,
     cap: int,
     leads: list[RankedCandidate],
     thumbnail: str,
     details: dict[str, Any],
     operating: OperatingThreshold,
-) -> SearchOutcome:
+) -> SearchResult:
     case = session.get(Case, case_id)
     if case is None:  # pragma: no cover - cases are never deleted
         raise NotFound(f"case {case_id} disappeared")
-    outcome = (SearchOutcomeKind.CANDIDATES if leads else SearchOutcomeKind.NO_CANDIDATES).value
+    outcome = (SearchOutcome.CANDIDATES if leads else SearchOutcome.NO_CANDIDATES).value
     search = Search(
         case_id=case_id,
         user_id=actor.id,
@@ -312,7 +312,7 @@ def _store(
         operating_threshold=_ledgered(operating),
     )
     entry = append(session, actor, done, case_id=case_id)
-    return SearchOutcome(
+    return SearchResult(
         search.id,
         case.number,
         outcome,
@@ -343,7 +343,7 @@ def _ledgered(operating: OperatingThreshold) -> dict[str, Any]:
     return {key: point[key] for key in keys}
 
 
-def _models_of(face: ProbeFace) -> str:
+def _models_of(face: DetectedFace) -> str:
     """The models the search scored with ("a+b" for a fused pipeline; one key for dlib, as before)."""
     return "+".join(embedding.model.key for embedding in face.embeddings)[:120]
 

@@ -12,7 +12,7 @@ from faceledger.engine.video import probe_video
 from faceledger.engine.video_faces import VideoFaces, video_limits
 from faceledger.errors import InvalidInput, NotFound
 from faceledger.policy.governance import ActorView
-from faceledger.services.casework.governed_search import SearchOutcome, SearchRequest, governed_search, record_override
+from faceledger.services.casework.governed_search import SearchRequest, SearchResult, governed_search, record_override
 from faceledger.services.runtime.deployment import Deployment
 from faceledger.services.runtime.staging import scratch
 from faceledger.types import Box
@@ -30,7 +30,7 @@ def _search_frame(
     box: Box | None = None,
     face: int | None = None,
     warrant: str | None = None,
-) -> SearchOutcome:
+) -> SearchResult:
     with scratch(deployment.data_dir) as folder:  # the still is a probe: it stays in the data directory
         still = deployment.analyser.video_still(deployment.settings, video, time_s, folder)
         frame_time = float(still.stem.rsplit("-", 1)[1].rstrip("s"))
@@ -50,7 +50,7 @@ def _tracks(deployment: Deployment, video: Path, every_s: float) -> VideoFaces:
 
 def search_track(
     deployment: Deployment, actor: ActorView, case: str, attestation: str, video: Path, track: int, every_s: float = 0.5
-) -> SearchOutcome:
+) -> SearchResult:
     """Search the best face of one track, as the searcher chose it from the contact sheet."""
     found = _tracks(deployment, video, every_s)
     chosen = next((t for t in found.tracks if t.number == track), None)
@@ -74,7 +74,7 @@ def search_time(
     video: Path,
     at_s: float,
     face: int | None = None,
-) -> SearchOutcome:
+) -> SearchResult:
     """Search a face in the frame shown at `at_s`, a time the searcher chose."""
     info = probe_video(video, video_limits(deployment.settings))
     if not 0 <= at_s <= info.duration_s:
@@ -91,7 +91,7 @@ def search_every_track(
     video: Path,
     warrant: str,
     every_s: float = 0.5,
-) -> list[SearchOutcome]:
+) -> list[SearchResult]:
     """Every track's best face: refused (and ledgered) unless the grant allows it and a warrant is given."""
     found = _tracks(deployment, video, every_s)
     outcomes = []

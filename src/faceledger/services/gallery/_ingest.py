@@ -25,8 +25,8 @@ from faceledger.services.runtime.deployment import Deployment, index_lock
 from faceledger.store import model_registry
 from faceledger.store.db import checkpoint, transaction
 from faceledger.store.models import (
-    Face,
     FaceEmbedding,
+    GalleryFace,
     GalleryImage,
     IngestFailure,
     IngestJob,
@@ -34,8 +34,7 @@ from faceledger.store.models import (
     Subject,
 )
 from faceledger.store.sealed import Role
-from faceledger.types import Embedding, ImageFaces, IngestJobStatus
-from faceledger.types import Face as DetectedFace
+from faceledger.types import DetectedFace, Embedding, ImageFaces, IngestJobStatus
 
 _LOOKUP_CHUNK = 500
 _INDEX_SAVE_EVERY_S = 60.0
@@ -129,7 +128,10 @@ def close_interrupted(session: Session, path: Path) -> list[dict[str, int]]:
         images = session.scalar(select(func.count()).where(GalleryImage.ingest_job_id == job_id)) or 0
         faces = (
             session.scalar(
-                select(func.count()).select_from(Face).join(GalleryImage).where(GalleryImage.ingest_job_id == job_id)
+                select(func.count())
+                .select_from(GalleryFace)
+                .join(GalleryImage)
+                .where(GalleryImage.ingest_job_id == job_id)
             )
             or 0
         )
@@ -142,13 +144,13 @@ def close_interrupted(session: Session, path: Path) -> list[dict[str, int]]:
 def ensure_source(deployment: Deployment, spec: SourceSpec) -> int:
     name = spec.name.strip()
     if not name:
-        raise InvalidInput("a source needs a name (--source)")
+        raise InvalidInput("a source needs a name", field="source")
     with transaction(deployment.sessions) as session:
         source = session.scalars(select(Source).where(Source.name == name)).one_or_none()
         legal_basis = (spec.legal_basis or "").strip()
         if source is None:
             if not legal_basis:
-                raise InvalidInput(f"source {name!r} is new: give its legal basis (--legal-basis)")
+                raise InvalidInput(f"source {name!r} is new: give its legal basis", field="legal_basis")
             source = Source(
                 name=name, legal_basis=legal_basis, collection_method=spec.collection_method, contact=spec.contact
             )
@@ -357,9 +359,9 @@ def _face_row(
     sha256: str,
     subject: Subject | None,
     seal: Callable[[str, np.ndarray], bytes],
-) -> Face:
+) -> GalleryFace:
     thumbnail = thumbnail_relpath(sha256, face.index)
-    return Face(
+    return GalleryFace(
         image_id=image.id,
         subject_id=subject.id if subject else None,
         face_index=face.index,

@@ -14,7 +14,7 @@ from faceledger.errors import InvalidInput, NotFound
 from faceledger.services.runtime.deployment import Deployment, index_lock
 from faceledger.store.db import checkpoint, transaction
 from faceledger.store.governance_models import Candidate
-from faceledger.store.models import Face, GalleryImage, IngestFailure, IngestJob, Source, Subject
+from faceledger.store.models import GalleryFace, GalleryImage, IngestFailure, IngestJob, Source, Subject
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,10 @@ def remove_from_gallery(
             image_ids = list(session.scalars(images.with_only_columns(GalleryImage.id)))
             if not image_ids and kind in ("image", "sha256"):
                 raise NotFound(f"no gallery image with {kind} {value}")
-            faces = session.execute(select(Face.id, Face.thumbnail).where(Face.image_id.in_(image_ids))).all()
-            session.execute(delete(Face).where(Face.image_id.in_(image_ids)))
+            faces = session.execute(
+                select(GalleryFace.id, GalleryFace.thumbnail).where(GalleryFace.image_id.in_(image_ids))
+            ).all()
+            session.execute(delete(GalleryFace).where(GalleryFace.image_id.in_(image_ids)))
             session.execute(delete(GalleryImage).where(GalleryImage.id.in_(image_ids)))
             _delete_owner(session, kind, value)
             deployment.bump_version(session)
@@ -71,7 +73,9 @@ def remove_faces(deployment: Deployment, face_ids: list[int], *, scrub_candidate
     # as in remove_from_gallery: the delete, then the index removal, under the index lock
     with index_lock(deployment.data_dir, exclusive=True):
         with transaction(deployment.sessions) as session:
-            faces = session.execute(select(Face.id, Face.thumbnail, Face.image_id).where(Face.id.in_(face_ids))).all()
+            faces = session.execute(
+                select(GalleryFace.id, GalleryFace.thumbnail, GalleryFace.image_id).where(GalleryFace.id.in_(face_ids))
+            ).all()
             image_ids = {row[2] for row in faces}
             if scrub_candidates:
                 session.execute(
@@ -79,11 +83,11 @@ def remove_faces(deployment: Deployment, face_ids: list[int], *, scrub_candidate
                     .where(Candidate.face_id.in_(face_ids))
                     .values(face_id=None, provenance={"removed": "opt-out"})
                 )
-            session.execute(delete(Face).where(Face.id.in_(face_ids)))
+            session.execute(delete(GalleryFace).where(GalleryFace.id.in_(face_ids)))
             emptied = [
                 image_id
                 for image_id in image_ids
-                if session.scalar(select(func.count()).where(Face.image_id == image_id)) == 0
+                if session.scalar(select(func.count()).where(GalleryFace.image_id == image_id)) == 0
             ]
             session.execute(delete(GalleryImage).where(GalleryImage.id.in_(emptied)))
             deployment.bump_version(session)

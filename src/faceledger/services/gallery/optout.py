@@ -32,7 +32,7 @@ from faceledger.services.runtime.deployment import Deployment, refresh_index
 from faceledger.store import events
 from faceledger.store.db import transaction
 from faceledger.store.governance_models import OptOutEmbedding, OptOutMatch, OptOutRequest
-from faceledger.store.models import Face, FaceEmbedding
+from faceledger.store.models import FaceEmbedding, GalleryFace
 from faceledger.store.sealed import Role, optout_embedding_name
 from faceledger.types import Pipeline
 
@@ -90,7 +90,7 @@ def _status(session: Session, deployment: Deployment, row: OptOutRequest) -> Opt
     matches = session.scalars(
         select(OptOutMatch).where(OptOutMatch.request_id == row.id).order_by(OptOutMatch.distance, OptOutMatch.face_id)
     ).all()
-    present = set(session.scalars(select(Face.id).where(Face.id.in_([m.face_id for m in matches]))))
+    present = set(session.scalars(select(GalleryFace.id).where(GalleryFace.id.in_([m.face_id for m in matches]))))
     shown = tuple(
         MatchedFace(m.face_id, m.distance, m.false_match_rate, m.confirmed, m.face_id in present) for m in matches
     )
@@ -110,7 +110,7 @@ def _status(session: Session, deployment: Deployment, row: OptOutRequest) -> Opt
 def submit(deployment: Deployment, actor: ActorView, photo: Path, contact: str) -> OptOutStatus:
     """Record the request and the faces it matches within the strict distance; delete nothing yet."""
     if not contact.strip():
-        raise InvalidInput("an opt-out needs a contact (--contact) to tell the person it is done")
+        raise InvalidInput("an opt-out needs a contact to tell the person it is done", field="contact")
     governed(deployment, actor, Action.OPT_OUT, no_context(deployment), lambda _s, _c: None)
     try:
         digest = file_sha256(photo)
@@ -227,9 +227,9 @@ def _matching_faces(
         return []
     with deployment.sessions() as session:
         rows = session.execute(
-            select(Face.id, FaceEmbedding.embedding, Face.thumbnail)
+            select(GalleryFace.id, FaceEmbedding.embedding, GalleryFace.thumbnail)
             .join(FaceEmbedding)
-            .where(Face.id.in_(ids), FaceEmbedding.model_key == model_key)
+            .where(GalleryFace.id.in_(ids), FaceEmbedding.model_key == model_key)
         ).all()
     scored = [(int(row[0]), euclidean(vector, deployment.embedding_vector(row[2], row[1]))) for row in rows]
     return sorted(((face, distance) for face, distance in scored if distance <= limit), key=lambda p: (p[1], p[0]))
@@ -255,7 +255,7 @@ def match_image(deployment: Deployment, actor: ActorView, request_id: int, face_
         ).first()
         if listed is None:
             raise NotFound(f"face {face_id} is not among opt-out request {request_id}'s matches")
-        return session.scalars(select(Face.thumbnail).where(Face.id == face_id)).first()
+        return session.scalars(select(GalleryFace.thumbnail).where(GalleryFace.id == face_id)).first()
 
     relative = governed(deployment, actor, Action.OPT_OUT, no_context(deployment), work)
     path = deployment.data_dir / (relative or "-")

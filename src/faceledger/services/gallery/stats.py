@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from faceledger.services.runtime.deployment import Deployment, index_drift
-from faceledger.store.models import Face, GalleryImage, IngestFailure, Source, Subject
+from faceledger.store.models import GalleryFace, GalleryImage, IngestFailure, Source, Subject
 
 
 def gallery_stats(deployment: Deployment) -> dict[str, Any]:
@@ -25,7 +25,7 @@ def gallery_stats(deployment: Deployment) -> dict[str, Any]:
         ).all()
         stats: dict[str, Any] = {
             "images": count(GalleryImage),
-            "faces": count(Face),
+            "faces": count(GalleryFace),
             "subjects": count(Subject),
             "ingest_failures": count(IngestFailure),
             "gallery_version": deployment.gallery_version(session),

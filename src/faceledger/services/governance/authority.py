@@ -115,9 +115,10 @@ def grant(
     allowed = sorted({slug(p) for p in purposes if p.strip()})
     offences = sorted({slug(o) for o in offence_types if o.strip()})
     problems = _grant_problems(reference, allowed, starts_on, ends_on, max_candidates)
-    problems += _date_problems(deployment, starts_on, ends_on)
+    problems += [("ends_on", problem) for problem in _date_problems(deployment, starts_on, ends_on)]
     if problems:
-        raise InvalidInput("; ".join(problems))
+        fields = {field for field, _ in problems}
+        raise InvalidInput("; ".join(text for _, text in problems), field=fields.pop() if len(fields) == 1 else None)
     blocked = [f"{p}: {hit}" for p in allowed for hit in blocked_terms(p)]
     details = {
         "reference": reference,
@@ -194,16 +195,19 @@ def _date_problems(deployment: Deployment, starts_on: date, ends_on: date) -> li
     return problems
 
 
-def _grant_problems(reference: str, purposes: list[str], starts_on: date, ends_on: date, cap: int) -> list[str]:
+def _grant_problems(
+    reference: str, purposes: list[str], starts_on: date, ends_on: date, cap: int
+) -> list[tuple[str, str]]:
+    """What is wrong with a grant, each with the field it is about."""
     problems = []
     if not reference.strip():
-        problems.append("the grant needs the council's reference (--reference), e.g. a resolution number")
+        problems.append(("reference", "the grant needs the council's reference, e.g. a resolution number"))
     if not purposes:
-        problems.append("the grant needs at least one allowed purpose (--purpose)")
+        problems.append(("purposes", "the grant needs at least one allowed purpose"))
     if ends_on < starts_on:  # the end date is the last day in force, so a one-day grant has end == start
-        problems.append(f"the grant ends ({ends_on}) before it starts ({starts_on})")
+        problems.append(("ends_on", f"the grant ends ({ends_on}) before it starts ({starts_on})"))
     if not 1 <= cap <= MAX_CANDIDATES_CEILING:
-        problems.append(f"max candidates must be 1-{MAX_CANDIDATES_CEILING}; got {cap}")
+        problems.append(("max_candidates", f"max candidates must be 1-{MAX_CANDIDATES_CEILING}; got {cap}"))
     return problems
 
 

@@ -29,7 +29,7 @@ from faceledger.services.runtime.pipeline_models import pipeline_identities
 from faceledger.services.runtime.staging import scratch
 from faceledger.store import events, model_registry
 from faceledger.store.db import transaction
-from faceledger.store.models import Face, FaceEmbedding, GalleryImage, GalleryModel, IngestJob
+from faceledger.store.models import FaceEmbedding, GalleryFace, GalleryImage, GalleryModel, IngestJob
 from faceledger.types import Box, Embedding, ModelIdentity, Pipeline
 
 _BATCH_FACES = 64  # faces per committed batch: a kill loses at most one batch's work
@@ -76,7 +76,7 @@ def list_models(deployment: Deployment) -> list[ModelStatus]:
     except EngineUnavailable:
         pipeline = set()
     with deployment.sessions() as session:
-        faces = session.scalar(select(func.count()).select_from(Face)) or 0
+        faces = session.scalar(select(func.count()).select_from(GalleryFace)) or 0
         counts = dict(
             session.execute(select(FaceEmbedding.model_key, func.count()).group_by(FaceEmbedding.model_key)).all()
         )
@@ -151,7 +151,7 @@ def enable_model(deployment: Deployment, name: str, *, allow_missing: bool = Fal
 
 def _missing_count(session: Session, key: str) -> int:
     have = select(FaceEmbedding.face_id).where(FaceEmbedding.model_key == key)
-    return session.scalar(select(func.count()).select_from(Face).where(Face.id.not_in(have))) or 0
+    return session.scalar(select(func.count()).select_from(GalleryFace).where(GalleryFace.id.not_in(have))) or 0
 
 
 def reembed_engine(deployment: Deployment, key: str) -> FaceEngine:
@@ -201,7 +201,7 @@ def reembed(
     index = deployment.index.open_model(key)
     report = ReembedReport(key)
     with deployment.sessions() as session:
-        report.gallery_faces = session.scalar(select(func.count()).select_from(Face)) or 0
+        report.gallery_faces = session.scalar(select(func.count()).select_from(GalleryFace)) or 0
         pending = _pending_faces(session, key)
     report.already_embedded = report.gallery_faces - len(pending)
     finder = OriginalFinder(deployment)
@@ -234,22 +234,22 @@ def _pending_faces(session: Session, key: str) -> list[_PendingFace]:
     have = select(FaceEmbedding.face_id).where(FaceEmbedding.model_key == key)
     rows = session.execute(
         select(
-            Face.id,
-            Face.thumbnail,
-            Face.box_left,
-            Face.box_top,
-            Face.box_right,
-            Face.box_bottom,
+            GalleryFace.id,
+            GalleryFace.thumbnail,
+            GalleryFace.box_left,
+            GalleryFace.box_top,
+            GalleryFace.box_right,
+            GalleryFace.box_bottom,
             GalleryImage.sha256,
             GalleryImage.original_filename,
             GalleryImage.width,
             GalleryImage.height,
             IngestJob.input_path,
         )
-        .join(GalleryImage, Face.image_id == GalleryImage.id)
+        .join(GalleryImage, GalleryFace.image_id == GalleryImage.id)
         .outerjoin(IngestJob, GalleryImage.ingest_job_id == IngestJob.id)
-        .where(Face.id.not_in(have))
-        .order_by(GalleryImage.id, Face.id)
+        .where(GalleryFace.id.not_in(have))
+        .order_by(GalleryImage.id, GalleryFace.id)
     ).all()
     return [_PendingFace(r[0], r[1], Box(r[2], r[3], r[4], r[5]), r[6], r[7], (r[8], r[9]), r[10]) for r in rows]
 
@@ -315,7 +315,9 @@ def _commit(deployment: Deployment, key: str, embedded: list[tuple[_PendingFace,
         return 0
     with index_lock(deployment.data_dir, exclusive=True):  # as ingest: no removal between rows and index
         with transaction(deployment.sessions) as session:
-            present = set(session.scalars(select(Face.id).where(Face.id.in_([f.face_id for f, _ in embedded]))))
+            present = set(
+                session.scalars(select(GalleryFace.id).where(GalleryFace.id.in_([f.face_id for f, _ in embedded])))
+            )
             have = set(
                 session.scalars(
                     select(FaceEmbedding.face_id).where(

@@ -165,7 +165,7 @@ def add_model(
     if name in builtin_names():
         raise Conflict(f"{name!r} is a built-in pipeline or model name; choose another")
     if not licence.strip():
-        raise InvalidInput("--licence: state the licence the weights are used under")
+        raise InvalidInput("state the licence the weights are used under", field="licence")
     if not commercial_use and not deployment.settings.allow_non_commercial_models:
         with transaction(deployment.sessions) as session:
             append(session, actor, events.ModelsAddRefused(**asked, reason="non_commercial"))

@@ -188,7 +188,7 @@ def request_user(
     """Ask for a new user; carried out when a second admin approves (the user then enrols)."""
     name, role_names = check_username(username), parse_roles(roles)
     if not department.strip():
-        raise InvalidInput("a user needs a department (--department)")
+        raise InvalidInput("a user needs a department", field="department")
 
     def check(session: Session) -> None:
         if session.scalars(select(User.id).where(User.username == name)).first() is not None:

@@ -79,7 +79,7 @@ def token_digest(token: str) -> str:
 
 def parse_roles(roles: list[str]) -> list[str]:
     if not roles:
-        raise InvalidInput("a user needs at least one role (--role)")
+        raise InvalidInput("a user needs at least one role", field="roles")
     try:
         return sorted({Role(role.strip().lower()).value for role in roles})
     except ValueError as exc:

@@ -13,7 +13,7 @@ from faceledger.config import Settings
 from faceledger.engine.sandbox import run_bounded, worker_engine
 from faceledger.engine.video import frame_at
 from faceledger.engine.video_faces import VideoFaces, analyse_video, save_private_png, video_limits
-from faceledger.types import Box, Detector, Face, ImageFaces, RGBImage
+from faceledger.types import Box, DetectedFace, Detector, ImageFaces, RGBImage
 
 __all__ = ["ProbeFaces", "VideoFaces", "probe_box", "probe_faces", "video_still", "video_tracks"]
 
@@ -31,7 +31,7 @@ def probe_faces(
     return run_bounded(settings, _faces_job, settings, path, detector, embed, pixels)
 
 
-def probe_box(settings: Settings, path: Path, box: Box) -> Face:
+def probe_box(settings: Settings, path: Path, box: Box) -> DetectedFace:
     """The face in a box a person chose on a probe (a video frame): described, no detection run."""
     return run_bounded(settings, _box_job, settings, path, box)
 
@@ -56,7 +56,7 @@ def _faces_job(settings: Settings, path: Path, detector: Detector | None, embed:
     return ProbeFaces(engine.analyse(loaded, detector, embed=embed), loaded.pixels if pixels else None)
 
 
-def _box_job(settings: Settings, path: Path, box: Box) -> Face:
+def _box_job(settings: Settings, path: Path, box: Box) -> DetectedFace:
     engine = worker_engine(settings)
     return engine.analyse_box(engine.load_image(path), box)
 

@@ -14,7 +14,7 @@ from faceledger.engine.image_input import ImageLimits, load_image
 from faceledger.engine.parallel import FileResult, analyse_files
 from faceledger.services.runtime import _bounded_work as bounded_work
 from faceledger.services.runtime._bounded_work import ProbeFaces, VideoFaces
-from faceledger.types import Box, Detector, Face, RGBImage
+from faceledger.types import Box, DetectedFace, Detector, RGBImage
 
 
 class Analyser(Protocol):
@@ -29,7 +29,7 @@ class Analyser(Protocol):
     ) -> ProbeFaces:
         """Every face in a probe photo, found within the work budgets."""
 
-    def probe_box(self, settings: Settings, path: Path, box: Box) -> Face:
+    def probe_box(self, settings: Settings, path: Path, box: Box) -> DetectedFace:
         """The face in a box a person chose on a probe: described, no detection run."""
 
     def gallery_files(
@@ -69,7 +69,7 @@ class BoundedAnalyser:
     ) -> ProbeFaces:
         return bounded_work.probe_faces(settings, path, detector=detector, embed=embed, pixels=pixels)
 
-    def probe_box(self, settings: Settings, path: Path, box: Box) -> Face:
+    def probe_box(self, settings: Settings, path: Path, box: Box) -> DetectedFace:
         return bounded_work.probe_box(settings, path, box)
 
     def gallery_files(

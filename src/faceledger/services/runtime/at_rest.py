@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from faceledger.services.runtime.deployment import AT_REST, Deployment, write_config
 from faceledger.store.db import checkpoint, transaction
 from faceledger.store.governance_models import OptOutEmbedding
-from faceledger.store.models import Face, FaceEmbedding
+from faceledger.store.models import FaceEmbedding, GalleryFace
 from faceledger.store.sealed import Role, is_sealed, make_private, optout_embedding_name
 
 _CHUNK = 5_000  # rows per transaction: bounded memory at a million faces
@@ -53,8 +53,8 @@ def _seal_face_embeddings(deployment: Deployment) -> int:
     while True:
         with transaction(deployment.sessions) as session:
             rows = session.execute(
-                select(FaceEmbedding.id, FaceEmbedding.embedding, Face.thumbnail)
-                .join(Face)
+                select(FaceEmbedding.id, FaceEmbedding.embedding, GalleryFace.thumbnail)
+                .join(GalleryFace)
                 .where(FaceEmbedding.id > last)
                 .order_by(FaceEmbedding.id)
                 .limit(_CHUNK)

@@ -39,7 +39,7 @@ from faceledger.services.runtime.staging import sweep as sweep_staging
 from faceledger.store import db, model_registry
 from faceledger.store.keys import KeyFiles
 from faceledger.store.migrate import upgrade
-from faceledger.store.models import Face, FaceEmbedding, GalleryState, OperatorModel
+from faceledger.store.models import FaceEmbedding, GalleryFace, GalleryState, OperatorModel
 from faceledger.store.sealed import DIR_MODE, FILE_MODE, IndexCodec, Role, Sealer, write_private
 from faceledger.transparency.keyfile import KeyFileProblem, check_key_location, load_or_create_key
 from faceledger.types import IndexBackend, Pipeline
@@ -442,8 +442,8 @@ def add_faces_to_index(deployment: Deployment, face_ids: np.ndarray, model_key: 
         return
     with deployment.sessions() as session:
         rows = session.execute(
-            select(FaceEmbedding.face_id, FaceEmbedding.embedding, Face.thumbnail)
-            .join(Face)
+            select(FaceEmbedding.face_id, FaceEmbedding.embedding, GalleryFace.thumbnail)
+            .join(GalleryFace)
             .where(FaceEmbedding.face_id.in_(face_ids.tolist()), FaceEmbedding.model_key == model_key)
         ).all()
     if rows:

@@ -24,7 +24,7 @@ from faceledger.engine.video_faces import VideoFaces, analyse_video
 from faceledger.errors import InvalidInput, ModelMismatch, NoFaceFound
 from faceledger.policy.comparison import LEAD_DISCLAIMER, assess_distance, relation_to_threshold
 from faceledger.services.runtime.pipeline_models import pipeline_fusion_rule
-from faceledger.types import Detector, Embedding, Face, ImageFaces, Likelihood, Pipeline
+from faceledger.types import DetectedFace, Detector, Embedding, ImageFaces, Likelihood, Pipeline
 
 __all__ = [
     "AnalysisService",
@@ -44,7 +44,7 @@ __all__ = [
 @dataclass(frozen=True)
 class ChosenFace:
     faces: ImageFaces
-    face: Face
+    face: DetectedFace
     embedding: Embedding
     how_chosen: str
 
@@ -206,7 +206,7 @@ class AnalysisService:
         return ChosenFace(faces, face, embedding, how)
 
 
-def fused_scores(rule: FusionRule, a: Face, b: Face) -> dict[str, float]:
+def fused_scores(rule: FusionRule, a: DetectedFace, b: DetectedFace) -> dict[str, float]:
     """Each of the rule's models' distance for the pair, where both faces have that model's embedding."""
     theirs = {e.model.key: e for e in b.embeddings}
     scores = {
