@@ -77,6 +77,26 @@ def _postgres_admin_url() -> str | None:
     return os.environ.get("FACELEDGER_TEST_POSTGRES_URL")
 
 
+# PostgreSQL runs where the database's own behaviour is what is tested: the store (ledger, events,
+# migrations, the Merkle tree), several processes on one database, locks and upserts under load, a kill
+# mid-write, and one end-to-end flow per entry point. Those are marked both_databases (or live in
+# tests/store/); every other test runs on the SQLite default only, so the two are not run twice for
+# governance logic that no database changes.
+BOTH_DATABASES_FOLDERS = ("store",)
+
+
+@pytest.hookimpl(tryfirst=True)  # before the fixture's own params are applied, which a marker overrides
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database_url" not in metafunc.fixturenames:
+        return
+    if any("database_url" in str(mark.args[0]) for mark in metafunc.definition.iter_markers("parametrize")):
+        return  # the test names its databases itself
+    folder = Path(str(metafunc.definition.path)).parent.name
+    if metafunc.definition.get_closest_marker("both_databases") or folder in BOTH_DATABASES_FOLDERS:
+        return
+    metafunc.definition.add_marker(pytest.mark.parametrize("database_url", ["sqlite"], indirect=True))
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
     """None for the embedded SQLite default; a fresh PostgreSQL database per test when one is configured."""

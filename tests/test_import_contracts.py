@@ -7,9 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
-
-import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
@@ -32,29 +31,61 @@ def _lint(root: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize(
-    ("module", "line", "contract"),
-    [
-        ("api/routes_casework.py", "from faceledger.store import models", "Entry points reach the store"),
-        ("cli/render.py", "from faceledger.engine import pipeline", "Entry points reach the store"),
-        ("api/web.py", "import faceledger.index.faiss_index", "Entry points reach the store"),
-        ("services/casework/cases.py", "from faceledger.api import app", "Layers import only downward"),
-        ("config.py", "from faceledger.services.runtime import deployment", "Shared modules import nothing"),
-        ("types.py", "from faceledger.store import db", "Shared modules import nothing"),
-        ("api/routes_oversight.py", "from faceledger.services.gallery import _ingest", "private modules"),
-        ("cli/casework.py", "from faceledger.services.casework import _gallery_search", "private modules"),
-        ("services/oversight/reports.py", "import faceledger.services.gallery._removal", "private modules"),
-    ],
-)
-def test_a_deliberate_violation_fails_lint_imports(tmp_path: Path, module: str, line: str, contract: str) -> None:
+# Each deliberate violation: the module it is added to, the line, the module it imports, and the contract
+# it breaks. One copy holds them all, so lint-imports runs twice in all, not once per violation.
+VIOLATIONS = [
+    ("api/routes_casework.py", "from faceledger.store import models", "store.models", "Entry points"),
+    ("cli/render.py", "from faceledger.engine import pipeline", "engine.pipeline", "Entry points"),
+    ("api/web.py", "import faceledger.index.faiss_index", "index.faiss_index", "Entry points"),
+    ("services/casework/cases.py", "from faceledger.api import app", "api.app", "Layers"),
+    ("config.py", "from faceledger.services.runtime import deployment", "services.runtime.deployment", "Shared"),
+    ("types.py", "from faceledger.store import db", "store.db", "Shared"),
+    ("api/routes_oversight.py", "from faceledger.services.gallery import _ingest", "services.gallery._ingest", "A"),
+    (
+        "cli/casework.py",
+        "from faceledger.services.casework import _gallery_search",
+        "services.casework._gallery_search",
+        "A use",
+    ),
+    (
+        "services/oversight/reports.py",
+        "import faceledger.services.gallery._removal",
+        "services.gallery._removal",
+        "A use",
+    ),
+    ("eval/lfw.py", "from faceledger.store import db", "store.db", "eval uses"),
+    ("transparency/verify.py", "import faceledger.errors", "errors", "What outsiders run"),
+]
+
+
+def _contracts() -> list[str]:
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    return [contract["name"] for contract in config["tool"]["importlinter"]["contracts"]]
+
+
+def _words(output: str) -> str:
+    return " ".join(output.split())  # lint-imports wraps its lines at 80 columns
+
+
+def test_each_deliberate_violation_breaks_its_contract(tmp_path: Path) -> None:
     root = _copy(tmp_path)
-    target = root / "src" / "faceledger" / module
-    target.write_text(target.read_text() + f"\n{line}  # the deliberate violation\n")
+    for module, line, _, _ in VIOLATIONS:
+        target = root / "src" / "faceledger" / module
+        target.write_text(target.read_text() + f"\n{line}  # the deliberate violation\n")
     found = _lint(root)
     assert found.returncode != 0, found.stdout
-    assert f"{contract}" in found.stdout and "BROKEN" in found.stdout, found.stdout[-2000:]
+    said = _words(found.stdout)
+    for module, _, imported, contract in VIOLATIONS:
+        importer = "faceledger." + module.removesuffix(".py").replace("/", ".")
+        assert f"{importer} -> faceledger.{imported}" in said, f"{module}: {said[-3000:]}"
+        name = next(name for name in _contracts() if name.startswith(contract))
+        assert f"{name} BROKEN" in said, name
+    broken = {name for *_, contract in VIOLATIONS for name in _contracts() if name.startswith(contract)}
+    assert broken == set(_contracts()), "every contract is shown breaking"
 
 
 def test_the_untouched_copy_keeps_every_contract(tmp_path: Path) -> None:
     found = _lint(_copy(tmp_path))
     assert found.returncode == 0, found.stdout[-2000:]
+    said = _words(found.stdout)
+    assert all(f"{name} KEPT" in said for name in _contracts()), said[-2000:]

@@ -28,6 +28,9 @@ from tests.office import ATTESTATION, make_office
 People = list[tuple[str, list[Path]]]
 
 
+pytestmark = pytest.mark.both_databases
+
+
 @pytest.fixture(params=["fake", pytest.param("real", marks=pytest.mark.needs_data)])
 def gallery_api(
     request: pytest.FixtureRequest, make_deployment: Callable[..., Deployment], tmp_path: Path

@@ -32,8 +32,8 @@ BACKENDS: dict[str, Factory] = {
 
 @pytest.fixture(scope="module")
 def real_embeddings(data_dir: Path, lfw_embedding_cache: Path) -> tuple[np.ndarray, np.ndarray]:
-    # 900 images of the View 1 test pairs, which tests/eval embeds too: the run's cache holds them.
-    images = images_of(read_pairs(data_dir / "pairsDevTest.txt"))[:900]
+    # 500 images of the View 1 test pairs, which tests/eval embeds too: the run's cache holds them.
+    images = images_of(read_pairs(data_dir / "pairsDevTest.txt"))[:500]
     found = embed_lfw(images, data_dir, Settings(), EmbeddingCache(lfw_embedding_cache), workers=2)
     vectors = np.stack(list(found.values())).astype(np.float32)
     return np.arange(1000, 1000 + len(vectors), dtype=np.int64), vectors

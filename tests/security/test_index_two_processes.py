@@ -23,7 +23,7 @@ from faceledger.services.runtime.deployment import Deployment, open_deployment, 
 from faceledger.store.models import FaceEmbedding, GalleryFace, GalleryImage
 from tests.lfwdata import copy_with_manifest, people_with_several
 
-pytestmark = pytest.mark.needs_data
+pytestmark = [pytest.mark.needs_data, pytest.mark.both_databases]
 SPEC = SourceSpec("lfw", "test basis")
 
 # Process A: open the same data directory, then remove an image or ingest a manifest.

@@ -15,6 +15,9 @@ from tests.api.conftest import Api
 LONG = "/api/v1/cases/" + "x" * 60_000  # a real route: the refusal comes before the 404
 
 
+pytestmark = pytest.mark.both_databases
+
+
 def _ledger_bytes(api: Api) -> int:
     return sum(len(e.details) + len(e.reasons) + len(e.subjects) for e in api.office.entries())
 

@@ -29,6 +29,9 @@ EVERY = 5  # entries between signed checkpoints, small so that an office has sev
 MakeDeployment = Callable[..., Deployment]
 
 
+pytestmark = pytest.mark.both_databases
+
+
 @pytest.fixture
 def office(make_deployment: MakeDeployment) -> Office:
     return make_office(make_deployment(ledger_checkpoint_every=EVERY))

@@ -19,6 +19,9 @@ from tests.office import Office, make_office
 PASSWORD = "correct horse battery staple"
 
 
+pytestmark = pytest.mark.both_databases
+
+
 def attempt(office: Office, username: str, password: str, source: str = "203.0.113.9") -> OpenSession:
     """sign_in as the web layer calls it (with the client address where the code takes one)."""
     if "source" in inspect.signature(sign_in).parameters:

@@ -24,7 +24,7 @@ from faceledger.services.runtime.deployment import Deployment
 from tests.office import Office, make_office
 from tests.security import webflow
 
-pytestmark = pytest.mark.slow  # real server processes, started and killed
+pytestmark = [pytest.mark.slow, pytest.mark.both_databases]  # real server processes, started and killed
 
 
 def _free_port() -> int:

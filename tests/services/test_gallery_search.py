@@ -58,17 +58,11 @@ def two_model_pipeline(monkeypatch: pytest.MonkeyPatch) -> Pipeline:
 
 @pytest.mark.slow
 @SQLITE_ONLY  # accuracy is the index's and the engine's; the removal tests below run on both databases
-@pytest.mark.parametrize("pipeline", [Pipeline.DLIB, "two models"])
-def test_rank1_over_300_people(
-    make_deployment: Callable[..., Deployment],
-    data_dir: Path,
-    tmp_path: Path,
-    pipeline: Pipeline | str,
-    request: pytest.FixtureRequest,
-) -> None:
+def test_rank1_over_300_people(make_deployment: Callable[..., Deployment], data_dir: Path, tmp_path: Path) -> None:
+    """On the default pipeline, the one deployed: the fused lineup and dlib are checked on small galleries
+    (test_two_models_enabled_find_the_same_person_first, tests/engine), their accuracy in bench/ and eval."""
     people = people_with_several(data_dir, 320)
-    chosen = pipeline if pipeline is Pipeline.DLIB else request.getfixturevalue("two_model_pipeline")
-    deployment = make_deployment(pipeline=chosen)
+    deployment = make_deployment()
     report = ingest(deployment, copy_with_manifest(people, tmp_path / "gallery"), SPEC)
     assert report.images_added >= 300
     hits = searched = 0

@@ -34,6 +34,9 @@ SPEC = SourceSpec("lfw-test", "research test data")
 People = list[tuple[str, list[Path]]]
 
 
+pytestmark = pytest.mark.both_databases
+
+
 def _office(make_deployment: Callable[..., Deployment], people: People, folder: Path, **kwargs: object) -> Office:
     office = make_office(make_deployment(**kwargs))
     governed_ingest(office.deployment, office.curator, copy_with_manifest(people, folder), SPEC)

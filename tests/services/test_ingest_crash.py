@@ -16,7 +16,7 @@ import pytest
 
 from tests.lfwdata import copy_with_manifest, people_with_several
 
-pytestmark = [pytest.mark.needs_data, pytest.mark.slow]
+pytestmark = [pytest.mark.needs_data, pytest.mark.slow, pytest.mark.both_databases]
 
 
 def faceledger(*args: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -79,7 +79,7 @@ def clean_ingest(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Cl
     return CleanIngest(ingest_args, env, gallery_contents(clean))
 
 
-@pytest.mark.parametrize("kill_after_images", [0, 8, 40])
+@pytest.mark.parametrize("kill_after_images", [0, 40])
 def test_kill_and_rerun_equals_a_clean_ingest(
     clean_ingest: CleanIngest, tmp_path: Path, kill_after_images: int
 ) -> None:

@@ -29,7 +29,7 @@ from tests.lfwdata import copy_with_manifest, people_with_several
 from tests.office import Office, make_office
 from tests.raycluster import RAY, free_port, local_cluster
 
-pytestmark = [pytest.mark.needs_data, pytest.mark.slow]
+pytestmark = [pytest.mark.needs_data, pytest.mark.slow, pytest.mark.both_databases]
 SPEC = SourceSpec("lfw", "research test data")
 
 

@@ -30,7 +30,7 @@ from faceledger.types import IndexBackend
 from tests.lfwdata import copy_with_manifest, passes_quality, people_with_several
 from tests.office import PURPOSE, Office, make_office
 
-pytestmark = [pytest.mark.needs_data, pytest.mark.slow, pytest.mark.browser]
+pytestmark = [pytest.mark.needs_data, pytest.mark.slow, pytest.mark.browser, pytest.mark.both_databases]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
     "--headless=new",
