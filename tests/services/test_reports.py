@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from faceledger.api.request_guard import CSP
 from faceledger.config import Settings
 from faceledger.errors import InvalidInput, PolicyDenied
 from faceledger.eval.embeddings import EmbeddingCache, embed_lfw
@@ -88,6 +91,20 @@ def test_a_week_with_no_use_and_a_malformed_week(busy_office: Office, tmp_path: 
         iso_week("2026-48")
     with pytest.raises(PolicyDenied, match="needs the role"):
         reports.usage_report(busy_office.deployment, busy_office.analyst, _this_week(), tmp_path / "x")
+
+
+def test_every_report_template_parses_and_inlines_the_style_the_csp_allows() -> None:
+    names = reports._ENV.list_templates()
+    assert {"base.html", "accountability.html", "usage.html", "ledger_checkpoint.html", "report.css"} <= set(names)
+    for name in names:
+        reports._ENV.get_template(name)  # a syntax error raises TemplateSyntaxError
+    period = {"start": "2026-01-05T00:00:00", "end": "2026-01-12T00:00:00", "searches": 0, "refused": 0}
+    unsigned = {"checkpoint": None, "problem": "no key"}
+    html = reports._render("usage.html", u=period, week="2026-W02", charts={}, ledger=unsigned)
+    styles = re.findall(r"<style>(.*?)</style>", html, flags=re.S)  # as a browser hashes it
+    assert styles == [reports.report_style()] and "report.css" not in html and "&gt;" not in styles[0]
+    digest = base64.b64encode(hashlib.sha256(styles[0].encode()).digest()).decode()
+    assert f"'sha256-{digest}'" in CSP
 
 
 def _small_evaluation(data_dir: Path, out: Path, cache: Path) -> Path:

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from faceledger.api.deps import CALLER_KEY, client_source, identify
 from faceledger.api.errors import error_body
 from faceledger.errors import NotAuthenticated
-from faceledger.services.oversight.report_templates import STYLE
+from faceledger.services.oversight.reports import report_style
 
 # Routes anyone may send a body to (sign-in and sign-out); tests/security checks this against the routes.
 # Sign-in and enrolment (a one-time code, the only credential a new user has) carry no credentials yet.
@@ -39,8 +39,7 @@ FORM_OVERHEAD_BYTES = 1 << 20  # multipart boundaries and the small fields besid
 OTHER_BODY_MAX_BYTES = 1 << 20  # JSON and plain forms: no upload in them
 
 # The reports are self-contained HTML with one inline stylesheet: allowed by its hash, nothing else inline.
-_REPORT_STYLE = STYLE.removeprefix("<style>").removesuffix("</style>")
-_REPORT_STYLE_HASH = base64.b64encode(hashlib.sha256(_REPORT_STYLE.encode()).digest()).decode()
+_REPORT_STYLE_HASH = base64.b64encode(hashlib.sha256(report_style().encode()).digest()).decode()
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'sha256-" + _REPORT_STYLE_HASH + "'; "
     "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"

@@ -188,11 +188,7 @@ def init_deployment(
         load_or_create_key(signing_key, data_dir)
     except KeyFileProblem as exc:
         raise KeyProblem(str(exc)) from None
-    deployment = _connect(settings, data_dir, config)
-    if analyser is not None:
-        deployment.analyser = analyser
-    if clock is not None:
-        deployment.clock = clock
+    deployment = _connect(settings, data_dir, config, analyser, clock)
     with db.transaction(deployment.sessions) as session:  # the pipeline's models, searched from the start
         for key in pipeline_model_keys(settings):
             model_registry.register(session, key, enabled=True)
@@ -233,11 +229,7 @@ def open_deployment(
     legacy = config.get("at_rest") != AT_REST
     if legacy:  # written before encryption at rest (perhaps before the keys folder): seal it once, now
         KeyFiles.for_deployment(settings.keys_dir, folder).create()
-    deployment = _connect(settings, folder, config)
-    if analyser is not None:
-        deployment.analyser = analyser
-    if clock is not None:
-        deployment.clock = clock
+    deployment = _connect(settings, folder, config, analyser, clock)
     # Probes a killed process left in staging, expired by the deployment's clock.
     sweep_staging(folder, settings.staged_upload_ttl_s, now=deployment.clock.now().timestamp())
     if legacy:
@@ -253,7 +245,9 @@ def write_config(deployment: Deployment) -> None:
     write_private(deployment.data_dir / CONFIG_FILE, (json.dumps(deployment.config, indent=2) + "\n").encode())
 
 
-def _connect(settings: Settings, data_dir: Path, config: dict[str, Any]) -> Deployment:
+def _connect(
+    settings: Settings, data_dir: Path, config: dict[str, Any], analyser: Analyser | None, clock: Clock | None
+) -> Deployment:
     if settings.operator_model_dir is None:  # where `faceledger models add` keeps the added models
         settings = settings.model_copy(update={"operator_model_dir": data_dir / "operator_models"})
     os.chmod(data_dir, DIR_MODE)  # only the service's user may enter the data directory
@@ -277,7 +271,17 @@ def _connect(settings: Settings, data_dir: Path, config: dict[str, Any]) -> Depl
             model_widths(db.session_factory(engine)),
             config.get("index_namespace", ""),
         )
-    return Deployment(settings, data_dir, config, engine, db.session_factory(engine), index, _sealer=sealer)
+    return Deployment(
+        settings,
+        data_dir,
+        config,
+        engine,
+        db.session_factory(engine),
+        index,
+        analyser=analyser or BoundedAnalyser(),
+        clock=clock or SystemClock(),
+        _sealer=sealer,
+    )
 
 
 def model_widths(sessions: sessionmaker[Session]) -> DimOf:
