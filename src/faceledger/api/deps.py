@@ -48,8 +48,8 @@ class AppState:
 
 
 def state(request: Request) -> AppState:
-    found: AppState = request.app.state.faceledger
-    return found
+    app_state: AppState = request.app.state.faceledger
+    return app_state
 
 
 def deployment(request: Request) -> Deployment:
@@ -75,18 +75,18 @@ def client_source(scope: Mapping[str, Any]) -> str:
 
 
 def identify(
-    found: Deployment, headers: Mapping[str, str], cookies: Mapping[str, str], method: str, path: str, source: str
+    office: Deployment, headers: Mapping[str, str], cookies: Mapping[str, str], method: str, path: str, source: str
 ) -> Caller:
     """Who sent a request, from its headers alone: a bearer token or a session cookie. Refusals of
     requests that name no known user are counted per minute and source, not ledgered one by one."""
     with refusal_counter.counting(source, method, path):
         header = headers.get("authorization", "")
         if header.lower().startswith("bearer "):
-            return Caller(authenticate_token(found, header[7:].strip()), None)
+            return Caller(authenticate_token(office, header[7:].strip()), None)
         cookie = cookies.get(SESSION_COOKIE)
         if not cookie:
-            raise record_refusal(found, None, AUTHENTICATE, ["no credentials"])
-        opened = session_actor(found, cookie)
+            raise record_refusal(office, None, AUTHENTICATE, ["no credentials"])
+        opened = session_actor(office, cookie)
         return Caller(opened.actor, opened.csrf_token)
 
 
@@ -121,19 +121,19 @@ def caller(
     _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None,
     _session: Annotated[str | None, Security(SESSION)] = None,
 ) -> Caller:
-    found = identified(request)
+    known = identified(request)
     changes = request.method not in SAFE_METHODS and request.url.path.startswith("/api/")
-    if changes and found.csrf_token is not None and not same_token(found.csrf_token, request.headers.get(CSRF_HEADER)):
+    if changes and known.csrf_token is not None and not same_token(known.csrf_token, request.headers.get(CSRF_HEADER)):
         # A forged cross-site request by a signed-in browser: a 403, ledgered as a CSRF refusal.
-        raise record_refusal(deployment(request), found.actor, CSRF, [f"the {CSRF_HEADER} header is missing or wrong"])
-    return found
+        raise record_refusal(deployment(request), known.actor, CSRF, [f"the {CSRF_HEADER} header is missing or wrong"])
+    return known
 
 
 CallerDep = Annotated[Caller, Depends(caller)]
 
 
-def current_actor(found: CallerDep) -> ActorView:
-    return found.actor
+def current_actor(known: CallerDep) -> ActorView:
+    return known.actor
 
 
 CurrentActor = Annotated[ActorView, Depends(current_actor)]
@@ -157,9 +157,9 @@ class PageWithoutRule(RuntimeError):
 class PageRefused(Exception):
     """A page's rule refused the request (ledgered): shown as a page with every reason and its status."""
 
-    def __init__(self, found: Caller, error: PolicyDenied, reasons: list[str]) -> None:
+    def __init__(self, signed: Caller, error: PolicyDenied, reasons: list[str]) -> None:
         super().__init__(str(error))
-        self.caller, self.error, self.reasons = found, error, reasons
+        self.caller, self.error, self.reasons = signed, error, reasons
 
 
 def _page_caller(request: Request) -> Caller:
@@ -174,19 +174,19 @@ def _page_check(action: Action | str) -> Any:
     form's CSRF token on every change, and the role rule; each refusal is ledgered."""
 
     async def check(request: Request) -> None:
-        found = await run_in_threadpool(_page_caller, request)
+        signed = await run_in_threadpool(_page_caller, request)
         refuse: tuple[Refusable, list[str]] | None = None
         if request.method not in SAFE_METHODS:
             token = (await request.form()).get("csrf_token")  # FastAPI has parsed the form already: no reread
-            if not same_token(found.csrf_token, token if isinstance(token, str) else None):
+            if not same_token(signed.csrf_token, token if isinstance(token, str) else None):
                 refuse = (CSRF, ["the form's CSRF token is missing or wrong; reload the page and try again"])
         if refuse is None and isinstance(action, Action):
-            reasons = role_reasons(found.actor, action)
+            reasons = role_reasons(signed.actor, action)
             refuse = (action, reasons) if reasons else None
         if refuse is not None:
-            error = await run_in_threadpool(record_refusal, deployment(request), found.actor, *refuse)
-            raise PageRefused(found, error, refuse[1])
-        request.state.page_caller = found
+            error = await run_in_threadpool(record_refusal, deployment(request), signed.actor, *refuse)
+            raise PageRefused(signed, error, refuse[1])
+        request.state.page_caller = signed
 
     return check
 
@@ -194,10 +194,10 @@ def _page_check(action: Action | str) -> Any:
 def page_caller(request: Request) -> Caller:
     """The caller the page's rule signed in, checked and let through. A handler gets its caller only this
     way, so a page route without page_rule cannot have one (and fails loudly, not open)."""
-    found = getattr(request.state, "page_caller", None)
-    if not isinstance(found, Caller):
+    signed = getattr(request.state, "page_caller", None)
+    if not isinstance(signed, Caller):
         raise PageWithoutRule(f"{request.url.path} asks for its caller but has no page_rule")
-    return found
+    return signed
 
 
 PageCaller = Annotated[Caller, Depends(page_caller)]

@@ -66,16 +66,16 @@ def mount_static(app: FastAPI) -> None:
 
 
 def render(
-    request: Request, found: Caller | None, name: str, title: str, http_status: int = 200, **context: Any
+    request: Request, caller: Caller | None, name: str, title: str, http_status: int = 200, **context: Any
 ) -> Response:
     extra: dict[str, Any] = {"title": title, "actor": None}
-    if found is not None:
+    if caller is not None:
         extra.update(
-            actor=found.actor,
-            roles=", ".join(sorted(found.actor.roles)),
-            csrf_token=found.csrf_token,
-            authority=authority.status(deployment(request), found.actor),
-            navigation=navigation(found.actor),
+            actor=caller.actor,
+            roles=", ".join(sorted(caller.actor.roles)),
+            csrf_token=caller.csrf_token,
+            authority=authority.status(deployment(request), caller.actor),
+            navigation=navigation(caller.actor),
         )
     return templates.TemplateResponse(request, name, {**extra, **context}, status_code=http_status)
 
@@ -90,7 +90,7 @@ def navigation(actor: ActorView) -> list[tuple[str, str]]:
 
 
 def attempt(
-    request: Request, found: Caller, action: Callable[[], Response], name: str, title: str, **context: Any
+    request: Request, caller: Caller, action: Callable[[], Response], name: str, title: str, **context: Any
 ) -> Response:
     """Run a page action; a refusal or bad input is shown on the page it came from, with its HTTP status and
     the form field that was wrong."""
@@ -98,7 +98,7 @@ def attempt(
         return action()
     except FaceledgerError as exc:
         shown = {"error": str(exc), "error_field": field_label(exc.field)}
-        return render(request, found, name, title, http_status=status_for(exc), **shown, **context)
+        return render(request, caller, name, title, http_status=status_for(exc), **shown, **context)
 
 
 def _form_labels() -> dict[str, str]:
@@ -124,11 +124,11 @@ def field_label(field: str | None) -> str | None:
 async def page_error(request: Request, status: int, message: str, reasons: list[str], field: str | None) -> Response:
     """An error on a page outside its own handling (a form that did not parse, an unknown page, a service
     error): a page with every reason and a way back, never raw JSON."""
-    found = getattr(request.state, CALLER_KEY, None)
+    caller = getattr(request.state, CALLER_KEY, None)
     shown = {"error": message, "error_field": field_label(field), "reasons": reasons, "back": way_back(request)}
     heading = {"reasons_heading": "What was wrong:"} if status != 403 else {}
     return await run_in_threadpool(
-        render, request, found, "error.html", "Not done", http_status=status, **shown, **heading
+        render, request, caller, "error.html", "Not done", http_status=status, **shown, **heading
     )
 
 
@@ -140,5 +140,5 @@ def way_back(request: Request) -> str:
     return "/ui/"
 
 
-def has(found: Caller, *roles: Role) -> bool:
-    return bool(found.actor.roles & set(roles))
+def has(caller: Caller, *roles: Role) -> bool:
+    return bool(caller.actor.roles & set(roles))

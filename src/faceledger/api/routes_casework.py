@@ -100,8 +100,8 @@ def search(
 ) -> SearchResultPublic:
     """A governed search for one probe face. Candidates are investigative leads, never identifications."""
     with saved_upload(probe, deployment, field="probe") as path:
-        found = governed_search(deployment, actor, SearchRequest(case, attestation, path, face))
-    return SearchResultPublic.model_validate(found)
+        result = governed_search(deployment, actor, SearchRequest(case, attestation, path, face))
+    return SearchResultPublic.model_validate(result)
 
 
 @router.get("/searches/{search_id}", tags=["search"], **rule(Action.VIEW_CASE))
@@ -207,5 +207,5 @@ def video_search_track(
     """A governed search of the best face of the track a person chose; ledgered with the video's hash,
     the frame's time and who chose it."""
     with saved_upload(video, deployment, field="video", video=True) as path:
-        found = video_search.search_track(deployment, actor, case, attestation, path, track, every_s)
-    return SearchResultPublic.model_validate(found)
+        result = video_search.search_track(deployment, actor, case, attestation, path, track, every_s)
+    return SearchResultPublic.model_validate(result)

@@ -74,7 +74,7 @@ def login(
 @router.post("/logout", **page_rule(SIGNED_IN))
 def logout(
     request: Request,
-    found: PageCaller,
+    caller: PageCaller,
 ) -> Response:
     sign_out(deployment(request), request.cookies.get(SESSION_COOKIE, ""))
     response = RedirectResponse("/ui/login", status_code=303)
@@ -83,150 +83,150 @@ def logout(
 
 
 @router.get("/", response_class=HTMLResponse, **page_rule(SIGNED_IN))
-def dashboard(request: Request, found: PageCaller) -> Response:
-    mine = cases.list_cases(deployment(request), found.actor) if has(found, *Role) else []
+def dashboard(request: Request, caller: PageCaller) -> Response:
+    mine = cases.list_cases(deployment(request), caller.actor) if has(caller, *Role) else []
     return render(
-        request, found, "dashboard.html", "Dashboard", cases=mine, can_halt=has(found, Role.ADMIN, Role.SUPERVISOR)
+        request, caller, "dashboard.html", "Dashboard", cases=mine, can_halt=has(caller, Role.ADMIN, Role.SUPERVISOR)
     )
 
 
 @router.post("/authority/halt", **page_rule(Action.HALT_AUTHORITY))
 def halt(
     request: Request,
-    found: PageCaller,
+    caller: PageCaller,
     reason: Annotated[str, Form()],
 ) -> Response:
     def act() -> Response:
-        authority.halt(deployment(request), found.actor, reason)
+        authority.halt(deployment(request), caller.actor, reason)
         return RedirectResponse("/ui/", status_code=303)
 
-    return attempt(request, found, act, "dashboard.html", "Dashboard", cases=[], can_halt=True)
+    return attempt(request, caller, act, "dashboard.html", "Dashboard", cases=[], can_halt=True)
 
 
-def _gallery_context(request: Request, found: Caller) -> dict[str, Any]:
+def _gallery_context(request: Request, caller: Caller) -> dict[str, Any]:
     found_deployment = deployment(request)
-    stats = governed_stats(found_deployment, found.actor)
-    listed = jobs(request, found.actor, found_deployment)
+    stats = governed_stats(found_deployment, caller.actor)
+    listed = jobs(request, caller.actor, found_deployment)
     running = any(job.status is IngestJobStatus.RUNNING for job in listed)
-    return {"stats": stats, "jobs": listed, "running": running, "is_curator": has(found, Role.CURATOR, Role.ADMIN)}
+    return {"stats": stats, "jobs": listed, "running": running, "is_curator": has(caller, Role.CURATOR, Role.ADMIN)}
 
 
 @router.get("/gallery", response_class=HTMLResponse, **page_rule(Action.VIEW_GALLERY))
-def gallery(request: Request, found: PageCaller) -> Response:
+def gallery(request: Request, caller: PageCaller) -> Response:
     def act() -> Response:
-        return render(request, found, "gallery.html", "Gallery", **_gallery_context(request, found))
+        return render(request, caller, "gallery.html", "Gallery", **_gallery_context(request, caller))
 
-    return attempt(request, found, act, "error.html", "Gallery")
+    return attempt(request, caller, act, "error.html", "Gallery")
 
 
 @router.post("/gallery/ingest", **page_rule(Action.CURATE_GALLERY))
 def ingest(
     request: Request,
-    found: PageCaller,
+    caller: PageCaller,
     path: Annotated[str, Form()],
     source: Annotated[str, Form()],
     legal_basis: Annotated[str, Form()] = "",
 ) -> Response:
     def act() -> Response:
         body = IngestCreate(path=path, source=source, legal_basis=legal_basis or None)
-        start_ingest(body, request, found.actor, deployment(request))
+        start_ingest(body, request, caller.actor, deployment(request))
         return RedirectResponse("/ui/gallery", status_code=303)
 
-    return attempt(request, found, act, "error.html", "Gallery")
+    return attempt(request, caller, act, "error.html", "Gallery")
 
 
 @router.post("/gallery/remove", **page_rule(Action.CURATE_GALLERY))
 def remove(
     request: Request,
-    found: PageCaller,
+    caller: PageCaller,
     sha256: Annotated[str, Form()],
 ) -> Response:
     def act() -> Response:
-        removal = governed_remove(deployment(request), found.actor, sha256=sha256.strip().lower())
+        removal = governed_remove(deployment(request), caller.actor, sha256=sha256.strip().lower())
         return render(
             request,
-            found,
+            caller,
             "gallery.html",
             "Gallery",
             message=f"Removed {removal.images} image(s) and {removal.faces} face(s) completely.",
-            **_gallery_context(request, found),
+            **_gallery_context(request, caller),
         )
 
-    return attempt(request, found, act, "error.html", "Gallery")
+    return attempt(request, caller, act, "error.html", "Gallery")
 
 
 @router.get("/optout", response_class=HTMLResponse, **page_rule(Action.OPT_OUT))
-def optout_page(request: Request, found: PageCaller) -> Response:
+def optout_page(request: Request, caller: PageCaller) -> Response:
     number = request.query_params.get("request")
 
     def act() -> Response:
         if number and not (number.isdigit() and len(number) < 18):
             raise InvalidInput(f"an opt-out request number is a whole number; got {number[:40]!r}")
-        status = optout.status(deployment(request), found.actor, int(number)) if number else None
-        if status is None and not has(found, Role.CURATOR, Role.ADMIN):
+        status = optout.status(deployment(request), caller.actor, int(number)) if number else None
+        if status is None and not has(caller, Role.CURATOR, Role.ADMIN):
             raise PolicyDenied("opt-out intake needs the role curator or admin")
-        return render(request, found, "optout.html", "Opt-out", status=status)
+        return render(request, caller, "optout.html", "Opt-out", status=status)
 
-    return attempt(request, found, act, "optout.html", "Opt-out", status=None)
+    return attempt(request, caller, act, "optout.html", "Opt-out", status=None)
 
 
 @router.post("/optout", **page_rule(Action.OPT_OUT))
 def optout_submit(
     request: Request,
-    found: PageCaller,
+    caller: PageCaller,
     photo: Annotated[UploadFile, File()],
     contact: Annotated[str, Form()],
 ) -> Response:
     def act() -> Response:
         found_deployment = deployment(request)
         with saved_upload(photo, found_deployment, field="photo") as path:
-            status = optout.submit(found_deployment, found.actor, path, contact)
+            status = optout.submit(found_deployment, caller.actor, path, contact)
         message = (
             "Future ingests skip this person. Nothing is deleted yet: check each match below and confirm "
             "only the faces that are this person."
             if status.status == "pending"
             else "Future ingests skip this person; no gallery face matched closely enough to delete."
         )
-        return render(request, found, "optout.html", "Opt-out", status=status, message=message)
+        return render(request, caller, "optout.html", "Opt-out", status=status, message=message)
 
-    return attempt(request, found, act, "optout.html", "Opt-out", status=None)
+    return attempt(request, caller, act, "optout.html", "Opt-out", status=None)
 
 
 @router.post("/optout/{request_id}/confirm", **page_rule(Action.OPT_OUT))
 def optout_confirm(
     request: Request,
-    found: PageCaller,
+    caller: PageCaller,
     request_id: RowId,
     face_ids: Annotated[list[int] | None, Form()] = None,
 ) -> Response:
     """Step two: only the faces ticked are deleted; the other matches stay in the gallery untouched."""
 
     def act() -> Response:
-        status = optout.confirm(deployment(request), found.actor, request_id, face_ids or [])
+        status = optout.confirm(deployment(request), caller.actor, request_id, face_ids or [])
         return render(
             request,
-            found,
+            caller,
             "optout.html",
             "Opt-out",
             status=status,
             message=f"Done: {status.faces_removed} confirmed face(s) were removed completely; the others were kept.",
         )
 
-    return attempt(request, found, act, "optout.html", "Opt-out", status=None)
+    return attempt(request, caller, act, "optout.html", "Opt-out", status=None)
 
 
-def _ledger_page(request: Request, found: Caller, verification: Any = None) -> Response:
+def _ledger_page(request: Request, caller: Caller, verification: Any = None) -> Response:
     filters = {
         "action": request.query_params.get("action") or None,
         "outcome": request.query_params.get("outcome") or None,
     }
     found_deployment = deployment(request)
-    entries = audit_ledger.show(found_deployment, found.actor, limit=200, **filters)
-    everything = audit_ledger.show(found_deployment, found.actor, limit=100_000)
+    entries = audit_ledger.show(found_deployment, caller.actor, limit=200, **filters)
+    everything = audit_ledger.show(found_deployment, caller.actor, limit=100_000)
     usage = Counter(f"{e['action']} ({e['outcome']})" for e in everything).most_common(12)
     return render(
         request,
-        found,
+        caller,
         "ledger.html",
         "Ledger",
         entries=list(reversed(entries)),
@@ -238,16 +238,16 @@ def _ledger_page(request: Request, found: Caller, verification: Any = None) -> R
 
 
 @router.get("/ledger", response_class=HTMLResponse, **page_rule(Action.VIEW_LEDGER))
-def ledger_page(request: Request, found: PageCaller) -> Response:
-    return attempt(request, found, lambda: _ledger_page(request, found), "error.html", "Ledger")
+def ledger_page(request: Request, caller: PageCaller) -> Response:
+    return attempt(request, caller, lambda: _ledger_page(request, caller), "error.html", "Ledger")
 
 
 @router.post("/ledger/verify", **page_rule(Action.VIEW_LEDGER))
 def ledger_verify(
     request: Request,
-    found: PageCaller,
+    caller: PageCaller,
 ) -> Response:
     def act() -> Response:
-        return _ledger_page(request, found, audit_ledger.verify(deployment(request), found.actor))
+        return _ledger_page(request, caller, audit_ledger.verify(deployment(request), caller.actor))
 
-    return attempt(request, found, act, "error.html", "Ledger")
+    return attempt(request, caller, act, "error.html", "Ledger")

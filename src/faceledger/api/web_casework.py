@@ -1,4 +1,4 @@
-"""Casework pages: cases, a new search (upload, see the faces found, choose one, attest), the candidate
+"""Casework pages: cases, a new search (upload, see the faces caller, choose one, attest), the candidate
 lineup, blind review, sign-off and corroboration, and the review queue."""
 
 from __future__ import annotations
@@ -39,15 +39,15 @@ def _preview(pixels: RGBImage, faces: ImageFaces) -> str:
 
 
 @router.get("/cases", response_class=HTMLResponse, **page_rule(Action.VIEW_CASE))
-def case_list(request: Request, found: PageCaller) -> Response:
-    listed = cases.list_cases(deployment(request), found.actor)
-    return render(request, found, "cases.html", "Cases", cases=listed, is_supervisor=has(found, Role.SUPERVISOR))
+def case_list(request: Request, caller: PageCaller) -> Response:
+    listed = cases.list_cases(deployment(request), caller.actor)
+    return render(request, caller, "cases.html", "Cases", cases=listed, is_supervisor=has(caller, Role.SUPERVISOR))
 
 
 @router.post("/cases", **page_rule(Action.OPEN_CASE))
 def case_open(
     request: Request,
-    found: PageCaller,
+    caller: PageCaller,
     number: Annotated[str, Form()],
     purpose: Annotated[str, Form()],
     offence_type: Annotated[str, Form()],
@@ -56,7 +56,7 @@ def case_open(
     def act() -> Response:
         cases.open_case(
             deployment(request),
-            found.actor,
+            caller.actor,
             number,
             purpose=purpose,
             offence_type=offence_type,
@@ -64,73 +64,73 @@ def case_open(
         )
         return RedirectResponse(f"/ui/cases/{number}", status_code=303)
 
-    listed = cases.list_cases(deployment(request), found.actor)
-    return attempt(request, found, act, "cases.html", "Cases", cases=listed, is_supervisor=True)
+    listed = cases.list_cases(deployment(request), caller.actor)
+    return attempt(request, caller, act, "cases.html", "Cases", cases=listed, is_supervisor=True)
 
 
-def _case_page(request: Request, found: Caller, number: str, **extra: Any) -> Response:
+def _case_page(request: Request, caller: Caller, number: str, **extra: Any) -> Response:
     found_deployment = deployment(request)
-    case = cases.show(found_deployment, found.actor, number)
-    searches = casefile.case_searches(found_deployment, found.actor, number)
+    case = cases.show(found_deployment, caller.actor, number)
+    searches = casefile.case_searches(found_deployment, caller.actor, number)
     return render(
         request,
-        found,
+        caller,
         "case.html",
         f"Case {case.number}",
         case=case,
         searches=searches,
-        is_supervisor=has(found, Role.SUPERVISOR),
+        is_supervisor=has(caller, Role.SUPERVISOR),
         **extra,
     )
 
 
 @router.get("/cases/{number}", response_class=HTMLResponse, **page_rule(Action.VIEW_CASE))
-def case_page(request: Request, found: PageCaller, number: str) -> Response:
-    return attempt(request, found, lambda: _case_page(request, found, number), "error.html", "Case")
+def case_page(request: Request, caller: PageCaller, number: str) -> Response:
+    return attempt(request, caller, lambda: _case_page(request, caller, number), "error.html", "Case")
 
 
 @router.post("/cases/{number}/assign", **page_rule(Action.ASSIGN_CASE))
 def case_assign(
     request: Request,
-    found: PageCaller,
+    caller: PageCaller,
     number: str,
     user: Annotated[str, Form()],
 ) -> Response:
     def act() -> Response:
-        cases.assign(deployment(request), found.actor, number, [user.strip()])
+        cases.assign(deployment(request), caller.actor, number, [user.strip()])
         return RedirectResponse(f"/ui/cases/{number}", status_code=303)
 
-    return attempt(request, found, act, "error.html", "Case")
+    return attempt(request, caller, act, "error.html", "Case")
 
 
 @router.post("/cases/{number}/close", **page_rule(Action.CLOSE_CASE))
-def case_close(request: Request, found: PageCaller, number: str, reason: Annotated[str, Form()] = "") -> Response:
+def case_close(request: Request, caller: PageCaller, number: str, reason: Annotated[str, Form()] = "") -> Response:
     def act() -> Response:
-        cases.close(deployment(request), found.actor, number, reason)
+        cases.close(deployment(request), caller.actor, number, reason)
         return RedirectResponse(f"/ui/cases/{number}", status_code=303)
 
-    return attempt(request, found, act, "error.html", "Case")
+    return attempt(request, caller, act, "error.html", "Case")
 
 
-def open_cases(request: Request, found: Caller) -> list[Any]:
-    return [c for c in cases.list_cases(deployment(request), found.actor) if c.status == CaseStatus.OPEN]
+def open_cases(request: Request, caller: Caller) -> list[Any]:
+    return [c for c in cases.list_cases(deployment(request), caller.actor) if c.status == CaseStatus.OPEN]
 
 
-def _search_page(request: Request, found: Caller, **extra: Any) -> Response:
+def _search_page(request: Request, caller: Caller, **extra: Any) -> Response:
     return render(
-        request, found, "search.html", "New search", cases=open_cases(request, found), **{"upload": None, **extra}
+        request, caller, "search.html", "New search", cases=open_cases(request, caller), **{"upload": None, **extra}
     )
 
 
 @router.get("/search", response_class=HTMLResponse, **page_rule(Action.SEARCH))
-def search_page(request: Request, found: PageCaller) -> Response:
-    return _search_page(request, found)
+def search_page(request: Request, caller: PageCaller) -> Response:
+    return _search_page(request, caller)
 
 
 @router.post("/search/faces", **page_rule(Action.SEARCH))
 def search_faces(
     request: Request,
-    found: PageCaller,
+    caller: PageCaller,
     probe: Annotated[UploadFile, File()],
     case: Annotated[str, Form()],
 ) -> Response:
@@ -139,10 +139,10 @@ def search_faces(
     def act() -> Response:
         found_deployment = deployment(request)
         with saved_upload(probe, found_deployment, field="probe") as path:
-            shown_faces = probe_preview.preview_photo(found_deployment, found.actor, case, path, pixels=True)
+            shown_faces = probe_preview.preview_photo(found_deployment, caller.actor, case, path, pixels=True)
             pixels, faces = shown_faces.pixels, shown_faces.faces
             # kept in staging for step two, claimable once and only by this user, from any server process
-            key = staging.keep(found_deployment, found.actor, path, staging.StagedKind.PROBE)
+            key = staging.keep(found_deployment, caller.actor, path, staging.StagedKind.PROBE)
         shown = {
             "id": key,
             "case": case,
@@ -152,15 +152,15 @@ def search_faces(
                 for face in faces.faces
             ],
         }
-        return _search_page(request, found, upload=shown)
+        return _search_page(request, caller, upload=shown)
 
-    return attempt(request, found, act, "search.html", "New search", cases=open_cases(request, found), upload=None)
+    return attempt(request, caller, act, "search.html", "New search", cases=open_cases(request, caller), upload=None)
 
 
 @router.post("/search", **page_rule(Action.SEARCH))
 def search(
     request: Request,
-    found: PageCaller,
+    caller: PageCaller,
     upload: Annotated[str, Form()],
     case: Annotated[str, Form()],
     attestation: Annotated[str, Form()],
@@ -169,92 +169,92 @@ def search(
     """Step two: the governed search of the chosen face; the probe file is deleted whatever happens."""
 
     def act() -> Response:
-        with staging.claimed(deployment(request), found.actor, upload, staging.StagedKind.PROBE) as probe:
-            result = governed_search(deployment(request), found.actor, SearchRequest(case, attestation, probe, face))
+        with staging.claimed(deployment(request), caller.actor, upload, staging.StagedKind.PROBE) as probe:
+            result = governed_search(deployment(request), caller.actor, SearchRequest(case, attestation, probe, face))
         return RedirectResponse(f"/ui/searches/{result.search_id}", status_code=303)
 
-    return attempt(request, found, act, "search.html", "New search", cases=open_cases(request, found), upload=None)
+    return attempt(request, caller, act, "search.html", "New search", cases=open_cases(request, caller), upload=None)
 
 
 @router.get("/searches/{search_id}", response_class=HTMLResponse, **page_rule(Action.VIEW_CASE))
-def lineup(request: Request, found: PageCaller, search_id: RowId) -> Response:
+def lineup(request: Request, caller: PageCaller, search_id: RowId) -> Response:
     def act() -> Response:
-        shown = casefile.search_view(deployment(request), found.actor, search_id)
-        return render(request, found, "lineup.html", f"Search {search_id}: candidate lineup", search=shown)
+        shown = casefile.search_view(deployment(request), caller.actor, search_id)
+        return render(request, caller, "lineup.html", f"Search {search_id}: candidate lineup", search=shown)
 
-    return attempt(request, found, act, "error.html", "Search")
+    return attempt(request, caller, act, "error.html", "Search")
 
 
-def _candidate_page(request: Request, found: Caller, candidate_id: int, **extra: Any) -> Response:
-    view = review.view(deployment(request), found.actor, candidate_id)
+def _candidate_page(request: Request, caller: Caller, candidate_id: int, **extra: Any) -> Response:
+    view = review.view(deployment(request), caller.actor, candidate_id)
     return render(
         request,
-        found,
+        caller,
         "candidate.html",
         f"Candidate {candidate_id}",
         view=view,
-        is_reviewer=has(found, Role.REVIEWER),
-        is_supervisor=has(found, Role.SUPERVISOR),
-        can_corroborate=has(found, Role.SUPERVISOR, Role.ANALYST) and view.state == "confirmed",
+        is_reviewer=has(caller, Role.REVIEWER),
+        is_supervisor=has(caller, Role.SUPERVISOR),
+        can_corroborate=has(caller, Role.SUPERVISOR, Role.ANALYST) and view.state == "confirmed",
         **extra,
     )
 
 
 @router.get("/candidates/{candidate_id}", response_class=HTMLResponse, **page_rule(Action.VIEW_CASE))
-def candidate_page(request: Request, found: PageCaller, candidate_id: RowId) -> Response:
-    return attempt(request, found, lambda: _candidate_page(request, found, candidate_id), "error.html", "Candidate")
+def candidate_page(request: Request, caller: PageCaller, candidate_id: RowId) -> Response:
+    return attempt(request, caller, lambda: _candidate_page(request, caller, candidate_id), "error.html", "Candidate")
 
 
-def _candidate_action(request: Request, found: Caller, candidate_id: int, act: Any) -> Response:
+def _candidate_action(request: Request, caller: Caller, candidate_id: int, act: Any) -> Response:
     def run() -> Response:
-        act(found)
+        act(caller)
         return RedirectResponse(f"/ui/candidates/{candidate_id}", status_code=303)
 
-    return attempt(request, found, run, "error.html", "Candidate")
+    return attempt(request, caller, run, "error.html", "Candidate")
 
 
 @router.post("/candidates/{candidate_id}/review", **page_rule(Action.REVIEW))
 def candidate_review(
     request: Request,
-    found: PageCaller,
+    caller: PageCaller,
     candidate_id: RowId,
     decision: Annotated[str, Form()],
     note: Annotated[str, Form()] = "",
 ) -> Response:
     return _candidate_action(
         request,
-        found,
+        caller,
         candidate_id,
-        lambda found: review.review(deployment(request), found.actor, candidate_id, decision, note),
+        lambda caller: review.review(deployment(request), caller.actor, candidate_id, decision, note),
     )
 
 
 @router.post("/candidates/{candidate_id}/signoff", **page_rule(Action.SIGN_OFF))
 def candidate_signoff(
-    request: Request, found: PageCaller, candidate_id: RowId, note: Annotated[str, Form()] = ""
+    request: Request, caller: PageCaller, candidate_id: RowId, note: Annotated[str, Form()] = ""
 ) -> Response:
     return _candidate_action(
         request,
-        found,
+        caller,
         candidate_id,
-        lambda found: review.sign_off(deployment(request), found.actor, candidate_id, note),
+        lambda caller: review.sign_off(deployment(request), caller.actor, candidate_id, note),
     )
 
 
 @router.post("/candidates/{candidate_id}/corroborate", **page_rule(Action.CORROBORATE))
 def candidate_corroborate(
-    request: Request, found: PageCaller, candidate_id: RowId, evidence: Annotated[str, Form()]
+    request: Request, caller: PageCaller, candidate_id: RowId, evidence: Annotated[str, Form()]
 ) -> Response:
     return _candidate_action(
         request,
-        found,
+        caller,
         candidate_id,
-        lambda found: review.corroborate(deployment(request), found.actor, candidate_id, evidence),
+        lambda caller: review.corroborate(deployment(request), caller.actor, candidate_id, evidence),
     )
 
 
 @router.get("/queue", response_class=HTMLResponse, **page_rule(Action.REVIEW))
-def queue(request: Request, found: PageCaller) -> Response:
+def queue(request: Request, caller: PageCaller) -> Response:
     return render(
-        request, found, "queue.html", "Review queue", queue=review.review_queue(deployment(request), found.actor)
+        request, caller, "queue.html", "Review queue", queue=review.review_queue(deployment(request), caller.actor)
     )

@@ -33,35 +33,35 @@ def _anomalies(request: Request, actor: Any) -> list[dict[str, Any]] | None:
 
 
 @router.get("/reports", response_class=HTMLResponse, **page_rule(Action.VIEW_LEDGER))
-def reports_page(request: Request, found: PageCaller) -> Response:
+def reports_page(request: Request, caller: PageCaller) -> Response:
     def act() -> Response:
         return render(
             request,
-            found,
+            caller,
             "reports.html",
             "Reports",
             this_week=this_week(request),
-            anomalies=_anomalies(request, found.actor),
+            anomalies=_anomalies(request, caller.actor),
         )
 
-    return attempt(request, found, act, "error.html", "Reports")
+    return attempt(request, caller, act, "error.html", "Reports")
 
 
 @router.get("/reports/accountability", response_class=HTMLResponse, **page_rule(Action.VIEW_LEDGER))
-def accountability(request: Request, found: PageCaller, days: Annotated[int, Query(ge=1, le=3660)] = 365) -> Response:
+def accountability(request: Request, caller: PageCaller, days: Annotated[int, Query(ge=1, le=3660)] = 365) -> Response:
     def act() -> Response:
         with tempfile.TemporaryDirectory() as folder:
-            written = reports.accountability(deployment(request), found.actor, Path(folder), days=days)
+            written = reports.accountability(deployment(request), caller.actor, Path(folder), days=days)
             return HTMLResponse(written.html.read_text())
 
-    return attempt(request, found, act, "error.html", "Accountability report")
+    return attempt(request, caller, act, "error.html", "Accountability report")
 
 
 @router.get("/reports/usage", response_class=HTMLResponse, **page_rule(Action.VIEW_LEDGER))
-def usage(request: Request, found: PageCaller, week: Annotated[str, Query(max_length=10)] = "") -> Response:
+def usage(request: Request, caller: PageCaller, week: Annotated[str, Query(max_length=10)] = "") -> Response:
     def act() -> Response:
         with tempfile.TemporaryDirectory() as folder:
-            written = reports.usage_report(deployment(request), found.actor, week or this_week(request), Path(folder))
+            written = reports.usage_report(deployment(request), caller.actor, week or this_week(request), Path(folder))
             return HTMLResponse(written.html.read_text())
 
-    return attempt(request, found, act, "error.html", "Usage report")
+    return attempt(request, caller, act, "error.html", "Usage report")

@@ -21,14 +21,14 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
 @router.get("/video", response_class=HTMLResponse, **page_rule(Action.SEARCH))
-def video_page(request: Request, found: PageCaller) -> Response:
-    return render(request, found, "video.html", "Search from video", cases=open_cases(request, found), analysed=None)
+def video_page(request: Request, caller: PageCaller) -> Response:
+    return render(request, caller, "video.html", "Search from video", cases=open_cases(request, caller), analysed=None)
 
 
 @router.post("/video/tracks", **page_rule(Action.SEARCH))
 def video_tracks(
     request: Request,
-    found: PageCaller,
+    caller: PageCaller,
     video: Annotated[UploadFile, File()],
     case: Annotated[str, Form()],
     every_s: Annotated[float, Form(ge=0.1, le=10)] = 0.5,
@@ -41,9 +41,9 @@ def video_tracks(
         with saved_upload(video, found_deployment, field="video", video=True) as path:
             # decoded frames go to the upload's own staging folder
             result = probe_preview.preview_video(
-                found_deployment, found.actor, case, path, every_s=every_s, attribution=attribution
+                found_deployment, caller.actor, case, path, every_s=every_s, attribution=attribution
             ).video
-            key = staging.keep(found_deployment, found.actor, path, staging.StagedKind.VIDEO)
+            key = staging.keep(found_deployment, caller.actor, path, staging.StagedKind.VIDEO)
         analysed = {
             "id": key,
             "case": case,
@@ -51,17 +51,17 @@ def video_tracks(
             "tracks": result.to_dict()["tracks"],
             "sheet": base64.b64encode(contact_sheet(result)).decode(),
         }
-        return render(request, found, "video.html", "Search from video", cases=[], analysed=analysed)
+        return render(request, caller, "video.html", "Search from video", cases=[], analysed=analysed)
 
     return attempt(
-        request, found, act, "video.html", "Search from video", cases=open_cases(request, found), analysed=None
+        request, caller, act, "video.html", "Search from video", cases=open_cases(request, caller), analysed=None
     )
 
 
 @router.post("/video/search", **page_rule(Action.SEARCH))
 def video_search_page(
     request: Request,
-    found: PageCaller,
+    caller: PageCaller,
     upload: Annotated[str, Form()],
     case: Annotated[str, Form()],
     track: Annotated[int, Form(ge=1)],
@@ -71,12 +71,12 @@ def video_search_page(
     """Step two: the governed search of the chosen track's best face; the video is deleted whatever happens."""
 
     def act() -> Response:
-        with staging.claimed(deployment(request), found.actor, upload, staging.StagedKind.VIDEO) as video:
+        with staging.claimed(deployment(request), caller.actor, upload, staging.StagedKind.VIDEO) as video:
             result = video_search.search_track(
-                deployment(request), found.actor, case, attestation, video, track, every_s
+                deployment(request), caller.actor, case, attestation, video, track, every_s
             )
         return RedirectResponse(f"/ui/searches/{result.search_id}", status_code=303)
 
     return attempt(
-        request, found, act, "video.html", "Search from video", cases=open_cases(request, found), analysed=None
+        request, caller, act, "video.html", "Search from video", cases=open_cases(request, caller), analysed=None
     )
