@@ -34,9 +34,6 @@ SPEC = SourceSpec("lfw-test", "research test data")
 People = list[tuple[str, list[Path]]]
 
 
-pytestmark = pytest.mark.both_databases
-
-
 def _office(make_deployment: Callable[..., Deployment], people: People, folder: Path, **kwargs: object) -> Office:
     office = make_office(make_deployment(**kwargs))
     governed_ingest(office.deployment, office.curator, copy_with_manifest(people, folder), SPEC)
@@ -76,6 +73,7 @@ def _count(office: Office, model: type) -> int:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
+@pytest.mark.both_databases  # the end-to-end flow, on each database
 def test_grant_case_search_review_signoff_export_then_halt(
     office_with_gallery: tuple[Office, People], tmp_path: Path
 ) -> None:
@@ -251,6 +249,7 @@ def _unknown_case(office: Office) -> None:
 ATTESTATIONS = {"empty attestation": "", "blocked purpose": "identify the protesters outside city hall"}
 
 
+@pytest.mark.both_databases  # "changes nothing" is each database's rollback
 @pytest.mark.parametrize("name", sorted(MISUSE))
 def test_misuse_is_refused_ledgered_and_changes_nothing(
     name: str, make_deployment: Callable[..., Deployment], tmp_path: Path

@@ -29,7 +29,7 @@ from tests.lfwdata import copy_with_manifest, people_with_several
 from tests.office import Office, make_office
 from tests.raycluster import RAY, free_port, local_cluster
 
-pytestmark = [pytest.mark.needs_data, pytest.mark.slow, pytest.mark.both_databases]
+pytestmark = [pytest.mark.needs_data, pytest.mark.slow]
 SPEC = SourceSpec("lfw", "research test data")
 
 
@@ -99,6 +99,8 @@ def test_ray_ingest_stores_and_ledgers_what_a_local_ingest_does(ray_cluster: str
     print(f"local {local_s:.1f} s, through Ray {ray_s:.1f} s for 6 photos (Ray's includes loading its actors)")
 
 
+# On PostgreSQL, the deployment a cluster serves; the local resume is tested on SQLite (test_ingest_crash).
+@pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 def test_a_cluster_that_loses_its_workers_leaves_a_run_to_resume_exactly_once(
     ray_cluster: str, make_deployment: Callable[..., Deployment], photos: Path
 ) -> None:
