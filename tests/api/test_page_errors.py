@@ -13,6 +13,7 @@ from PIL import Image
 
 from faceledger.api.deps import PageCaller
 from faceledger.api.pages import FORM_LABELS, field_label
+from faceledger.store import ledger
 from tests.api.conftest import Api
 from tests.api.test_pages import _sign_in
 
@@ -103,3 +104,16 @@ def test_a_refusal_offers_the_way_back_it_came(api: Api) -> None:
     assert 'href="/ui/ledger"' in refused.text
     elsewhere = api.client.get("/ui/search", headers={"referer": "https://evil.example/ui/ledger"})
     assert 'href="https://evil.example' not in elsewhere.text, "only our own pages are offered as the way back"
+
+
+def test_a_malformed_form_is_judged_only_after_sign_in_and_csrf(api: Api) -> None:
+    """Attack: a form with missing fields must not let a stranger or a forger learn the form's shape (or
+    skip the ledger) through the new 'what was wrong' page: sign-in and CSRF come first."""
+    stranger = api.client.post("/ui/authority/halt", data={}, follow_redirects=False)
+    assert stranger.status_code == 303 and stranger.headers["location"] == "/ui/login"
+    _sign_in(api, "supervisor")
+    before = len(api.office.entries(outcome=ledger.REFUSED))
+    forged = api.client.post("/ui/authority/halt", data={"csrf_token": "forged"})
+    assert forged.status_code == 403 and "Refused because" in forged.text and "Field required" not in forged.text
+    assert len(api.office.entries(outcome=ledger.REFUSED)) == before + 1, "the forgery is on the ledger"
+    assert "Authorisation active" in api.client.get("/ui/").text

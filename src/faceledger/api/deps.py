@@ -162,7 +162,7 @@ class PageRefused(Exception):
         self.caller, self.error, self.reasons = signed, error, reasons
 
 
-def _page_caller(request: Request) -> Caller:
+def _signed_in_or_sent_to_sign_in(request: Request) -> Caller:
     try:
         return caller(request)
     except NotAuthenticated as exc:
@@ -174,7 +174,7 @@ def _page_check(action: Action | str) -> Any:
     form's CSRF token on every change, and the role rule; each refusal is ledgered."""
 
     async def check(request: Request) -> None:
-        signed = await run_in_threadpool(_page_caller, request)
+        signed = await run_in_threadpool(_signed_in_or_sent_to_sign_in, request)
         refuse: tuple[Refusable, list[str]] | None = None
         if request.method not in SAFE_METHODS:
             token = (await request.form()).get("csrf_token")  # FastAPI has parsed the form already: no reread
